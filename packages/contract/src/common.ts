@@ -1,0 +1,47 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** ISO-8601 timestamp in UTC, e.g. 2025-11-28T14:00:00.000Z. */
+export const Timestamp = Type.String({ format: 'date-time' });
+
+/** A UUID (v4) used for VM and disk ids. */
+export const Id = Type.String({ format: 'uuid' });
+
+/** The v1 error body, plus a stable machine-readable `code` (extension). */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Human-readable message' }),
+    timestamp: Timestamp,
+    code: Type.Optional(Type.String({ description: 'Stable error code, e.g. VM_NOT_FOUND' })),
+  },
+  { $id: 'ErrorBody' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export const MessageBody = Type.Object({ message: Type.String() }, { additionalProperties: false });
+export type MessageBody = Static<typeof MessageBody>;
+
+/** Stable error codes the server can answer with. */
+export const ErrorCodes = [
+  'BAD_REQUEST',
+  'VALIDATION',
+  'NOT_FOUND',
+  'VM_NOT_FOUND',
+  'DISK_NOT_FOUND',
+  'VM_NOT_STOPPED',
+  'VM_NOT_RUNNING',
+  'VM_BUSY',
+  'NAME_TAKEN',
+  'DISK_IN_USE',
+  'DISK_NOT_READY',
+  'DISK_NOT_ATTACHED',
+  'PATH_NOT_ALLOWED',
+  'FILE_NOT_FOUND',
+  'NOT_A_REGULAR_FILE',
+  'NO_FREE_PORT',
+  'QEMU_START_FAILED',
+  'QEMU_ERROR',
+  'TIMEOUT',
+  'PAYLOAD_TOO_LARGE',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ErrorCodes)[number];

@@ -1,0 +1,63 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Id, Timestamp } from './common.js';
+
+/** Disk names become file names: letters, digits, dot, dash, underscore; no leading dot. */
+export const DISK_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+export const MAX_DISK_SIZE_GB = 16384;
+
+export const DiskFormat = Type.Union([Type.Literal('qcow2'), Type.Literal('raw'), Type.Literal('vmdk')]);
+export type DiskFormat = Static<typeof DiskFormat>;
+
+export const DiskStatus = Type.Union([Type.Literal('creating'), Type.Literal('ready'), Type.Literal('error')]);
+export type DiskStatus = Static<typeof DiskStatus>;
+
+/** Output of `qemu-img info --output=json` (the fields we rely on; others pass through). */
+export const DiskInfo = Type.Object(
+  {
+    'virtual-size': Type.Integer(),
+    filename: Type.String(),
+    format: Type.String(),
+    'actual-size': Type.Optional(Type.Integer()),
+    'dirty-flag': Type.Optional(Type.Boolean()),
+    'cluster-size': Type.Optional(Type.Integer()),
+    'backing-filename': Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+export type DiskInfo = Static<typeof DiskInfo>;
+
+export const Disk = Type.Object(
+  {
+    id: Id,
+    name: Type.String(),
+    size: Type.Integer({ description: 'GB' }),
+    format: DiskFormat,
+    path: Type.String(),
+    status: DiskStatus,
+    createdAt: Timestamp,
+    createdAtCompleted: Type.Union([Timestamp, Type.Null()]),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'Why creation failed (extension)' }),
+    attachedTo: Type.Union([Type.String(), Type.Null()], { description: 'Id of the VM using it (extension)' }),
+    info: Type.Optional(DiskInfo),
+  },
+  { additionalProperties: false, $id: 'Disk' },
+);
+export type Disk = Static<typeof Disk>;
+
+export const DiskIdParams = Type.Object({ disk_id: Id }, { additionalProperties: false });
+export type DiskIdParams = Static<typeof DiskIdParams>;
+
+export const CreateDiskBody = Type.Object(
+  {
+    name: Type.String({ pattern: DISK_NAME_PATTERN, minLength: 1, maxLength: 63 }),
+    size: Type.Integer({ minimum: 1, maximum: MAX_DISK_SIZE_GB, description: 'GB' }),
+    format: DiskFormat,
+  },
+  { additionalProperties: false },
+);
+export type CreateDiskBody = Static<typeof CreateDiskBody>;
+
+export const DiskEnvelope = Type.Object({ disk: Disk }, { additionalProperties: false });
+export type DiskEnvelope = Static<typeof DiskEnvelope>;
+export const DiskListEnvelope = Type.Object({ disks: Type.Array(Disk) }, { additionalProperties: false });
+export type DiskListEnvelope = Static<typeof DiskListEnvelope>;

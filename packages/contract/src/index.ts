@@ -1,0 +1,4 @@
+export * from './common.js';
+export * from './vms.js';
+export * from './disks.js';
+export * from './system.js';

@@ -1,0 +1,108 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Id, Timestamp } from './common.js';
+
+/** Allowed VM names: letters, digits, dot, dash, underscore; must start with a letter or digit. */
+export const VM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+export const MIN_MEMORY_MIB = 16;
+
+export const VmStatus = Type.Union(
+  [
+    Type.Literal('stopped'),
+    Type.Literal('starting'),
+    Type.Literal('running'),
+    Type.Literal('paused'),
+    Type.Literal('stopping'),
+  ],
+  { description: 'stopped | starting | running | paused | stopping' },
+);
+export type VmStatus = Static<typeof VmStatus>;
+
+export const VmDisk = Type.Object(
+  {
+    path: Type.String({ description: 'Absolute path of the image on the host' }),
+    attachedAt: Timestamp,
+    format: Type.Optional(Type.String({ description: 'Image format read from the image (extension)' })),
+    diskId: Type.Union([Type.String(), Type.Null()], {
+      description: 'Id of the managed disk with this path, or null for an external image (extension)',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type VmDisk = Static<typeof VmDisk>;
+
+export const Vm = Type.Object(
+  {
+    id: Id,
+    name: Type.String(),
+    cpus: Type.Integer(),
+    memory: Type.Integer({ description: 'MiB' }),
+    status: VmStatus,
+    vnc_port: Type.Integer({ description: '5900 + VNC display; bound to 127.0.0.1 only' }),
+    disks: Type.Array(VmDisk),
+    iso: Type.Union([Type.String(), Type.Null()]),
+    createdAt: Timestamp,
+    mac: Type.String({ description: 'MAC address of the VM NIC (extension)' }),
+    lastCommand: Type.Union([Type.String(), Type.Null()], {
+      description: 'Command line of the last start (extension)',
+    }),
+    startedAt: Type.Union([Timestamp, Type.Null()], { description: 'When the running QEMU started (extension)' }),
+    pid: Type.Union([Type.Integer(), Type.Null()], { description: 'QEMU pid while running (extension)' }),
+  },
+  { additionalProperties: false, $id: 'Vm' },
+);
+export type Vm = Static<typeof Vm>;
+
+export const VmIdParams = Type.Object({ vm_id: Id }, { additionalProperties: false });
+export type VmIdParams = Static<typeof VmIdParams>;
+
+export const CreateVmBody = Type.Object(
+  {
+    name: Type.String({ pattern: VM_NAME_PATTERN, minLength: 1, maxLength: 63 }),
+    cpus: Type.Integer({ minimum: 1, description: 'At most the host logical CPUs' }),
+    memory: Type.Integer({ minimum: MIN_MEMORY_MIB, description: 'MiB, at most the host memory' }),
+  },
+  { additionalProperties: false },
+);
+export type CreateVmBody = Static<typeof CreateVmBody>;
+
+export const UpdateResourcesBody = Type.Object(
+  {
+    cpus: Type.Optional(Type.Integer({ minimum: 1 })),
+    memory: Type.Optional(Type.Integer({ minimum: MIN_MEMORY_MIB })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateResourcesBody = Static<typeof UpdateResourcesBody>;
+
+export const DeleteVmQuery = Type.Object(
+  { force: Type.Optional(Type.Boolean({ description: 'Power off a running VM before deleting it' })) },
+  { additionalProperties: false },
+);
+
+export const DiskPathBody = Type.Object(
+  { diskPath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
+export type DiskPathBody = Static<typeof DiskPathBody>;
+
+export const IsoPathBody = Type.Object(
+  { isoPath: Type.String({ minLength: 1, maxLength: 4096 }) },
+  { additionalProperties: false },
+);
+export type IsoPathBody = Static<typeof IsoPathBody>;
+
+export const ShutdownBody = Type.Object(
+  {
+    timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'Seconds to wait (default 60)' })),
+    force: Type.Optional(Type.Boolean({ description: 'Power off if the guest has not stopped by the timeout' })),
+  },
+  { additionalProperties: false },
+);
+export type ShutdownBody = Static<typeof ShutdownBody>;
+
+export const VmEnvelope = Type.Object({ vm: Vm }, { additionalProperties: false });
+export type VmEnvelope = Static<typeof VmEnvelope>;
+export const VmListEnvelope = Type.Object({ vms: Type.Array(Vm) }, { additionalProperties: false });
+export type VmListEnvelope = Static<typeof VmListEnvelope>;
+export const StartEnvelope = Type.Object({ vm: Vm, command: Type.String() }, { additionalProperties: false });
+export type StartEnvelope = Static<typeof StartEnvelope>;
