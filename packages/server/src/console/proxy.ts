@@ -1,0 +1,229 @@
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { relay } from './relay.js';
+
+export interface VncTarget {
+  host: string;
+  port: number;
+}
+
+export interface VncProxyLogger {
+  info(o: object, m?: string): void;
+  warn(o: object, m?: string): void;
+}
+
+export interface VncProxyOptions {
+  /**
+   * Maps a VM id to its VNC endpoint, or null when the VM is unknown / not running (→ 404
+   * VM_NOT_RUNNING). May throw an error carrying `statusCode` and `code` (e.g. 404 VM_NOT_FOUND)
+   * to choose the HTTP answer; a thrown error without `statusCode` becomes 500 INTERNAL.
+   */
+  resolveTarget: (vmId: string) => Promise<VncTarget | null> | VncTarget | null;
+  log?: VncProxyLogger;
+  /** Matched against the request pathname (query string ignored); group 1 is the VM id. */
+  path?: RegExp;
+  /** Give up connecting to the VNC server after this long (→ 502). Default 5000 ms. */
+  connectTimeoutMs?: number;
+}
+
+export interface VncProxy {
+  /** Returns false (and touches nothing) when the path does not match, so the caller can route it. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Terminates all live sessions and aborts upgrades in progress. */
+  close(): void;
+  /** Number of established WebSocket ↔ VNC sessions. */
+  readonly sessions: number;
+}
+
+const DEFAULT_PATH = /^\/api\/vnc\/([0-9a-fA-F-]{36})$/;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** Largest client → server message accepted; RFB client messages are tiny. */
+const MAX_PAYLOAD = 16 * 1024 * 1024;
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
+class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown } | null;
+  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) {
+    const code = typeof e.code === 'string' ? e.code : 'INTERNAL';
+    const message = typeof e.message === 'string' ? e.message : 'error';
+    return new HttpError(e.statusCode, code, message);
+  }
+  return new HttpError(500, 'INTERNAL', 'internal error');
+}
+
+/** Writes a complete HTTP error response (JSON ErrorBody) to a not-yet-upgraded socket. */
+function rejectUpgrade(socket: Duplex, err: HttpError): void {
+  if (socket.destroyed) return;
+  const body = JSON.stringify({
+    error: err.message,
+    timestamp: new Date().toISOString(),
+    code: err.code,
+  });
+  const head =
+    `HTTP/1.1 ${err.statusCode} ${http.STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: application/json; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  socket.once('finish', () => socket.destroy());
+  socket.end(head + body);
+}
+
+/** Mirrors the checks ws performs, so we never open a VNC connection for a bad request. */
+function invalidUpgrade(req: IncomingMessage): string | null {
+  if (req.method !== 'GET') return 'WebSocket upgrade requires GET';
+  if (req.headers.upgrade?.toLowerCase() !== 'websocket') return 'Upgrade: websocket required';
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WS_KEY.test(key)) return 'invalid Sec-WebSocket-Key';
+  const version = req.headers['sec-websocket-version'];
+  if (version !== '8' && version !== '13') return 'unsupported Sec-WebSocket-Version';
+  return null;
+}
+
+/**
+ * WebSocket → VNC (RFB over TCP) proxy for noVNC. The target always comes from
+ * `resolveTarget(vmId)`; nothing in the request (query string, headers) can pick host or port.
+ * The TCP connection is made before the WebSocket handshake is completed, so a client never sees
+ * an open WebSocket to nothing: failures are answered as plain HTTP errors instead.
+ */
+export function createVncProxy(opts: VncProxyOptions): VncProxy {
+  const pattern = opts.path ?? DEFAULT_PATH;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const log = opts.log;
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_PAYLOAD,
+    clientTracking: false,
+    handleProtocols: (protocols: Set<string>) =>
+      protocols.has('binary') ? 'binary' : (protocols.values().next().value ?? false),
+  });
+  const live = new Set<{ ws: WebSocket; tcp: net.Socket }>();
+  const upgrading = new Set<{ socket: Duplex; tcp?: net.Socket }>();
+
+  async function upgrade(vmId: string, req: IncomingMessage, socket: Duplex, head: Buffer) {
+    const pending: { socket: Duplex; tcp?: net.Socket } = { socket };
+    upgrading.add(pending);
+    const onSocketError = (): void => {
+      socket.destroy();
+    };
+    socket.on('error', onSocketError);
+    // If the client goes away (or ws rejects the handshake) before the session exists, drop TCP.
+    socket.once('close', () => {
+      upgrading.delete(pending);
+      pending.tcp?.destroy();
+    });
+    try {
+      const invalid = invalidUpgrade(req);
+      if (invalid) throw new HttpError(400, 'BAD_REQUEST', invalid);
+
+      let target: VncTarget | null;
+      try {
+        target = await opts.resolveTarget(vmId);
+      } catch (err) {
+        const httpErr = toHttpError(err);
+        if (httpErr.statusCode >= 500) log?.warn({ vmId, err }, 'vnc: resolveTarget failed');
+        throw httpErr;
+      }
+      if (!target) throw new HttpError(404, 'VM_NOT_RUNNING', 'VM is not running');
+      if (socket.destroyed) return;
+
+      const tcp = await connectTcp(target, connectTimeoutMs, pending);
+      if (socket.destroyed) {
+        tcp.destroy();
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        upgrading.delete(pending);
+        socket.off('error', onSocketError);
+        const session = { ws, tcp };
+        live.add(session);
+        const started = Date.now();
+        log?.info({ vmId, port: target.port }, 'vnc: session opened');
+        relay(ws, tcp, {
+          onClose: (reason) => {
+            live.delete(session);
+            log?.info({ vmId, reason, durationMs: Date.now() - started }, 'vnc: session closed');
+          },
+        });
+      });
+    } catch (err) {
+      const httpErr = toHttpError(err);
+      if (httpErr.statusCode === 502) log?.warn({ vmId, err: httpErr.message }, 'vnc: connect failed');
+      upgrading.delete(pending);
+      rejectUpgrade(socket, httpErr);
+    }
+  }
+
+  return {
+    handleUpgrade(req, socket, head) {
+      const pathname = (req.url ?? '').split('?', 1)[0] ?? '';
+      const match = pattern.exec(pathname);
+      const vmId = match?.[1];
+      if (vmId === undefined) return false;
+      void upgrade(vmId, req, socket, head);
+      return true;
+    },
+    close() {
+      for (const p of upgrading) {
+        p.tcp?.destroy();
+        p.socket.destroy();
+      }
+      upgrading.clear();
+      for (const s of live) {
+        s.ws.terminate();
+        s.tcp.destroy();
+      }
+    },
+    get sessions() {
+      return live.size;
+    },
+  };
+}
+
+function connectTcp(
+  target: VncTarget,
+  timeoutMs: number,
+  pending: { tcp?: net.Socket },
+): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const tcp = net.connect({ host: target.host, port: target.port });
+    pending.tcp = tcp;
+    const fail = (reason: string): void => {
+      tcp.destroy();
+      reject(new HttpError(502, 'QEMU_ERROR', `VNC server unreachable: ${reason}`));
+    };
+    const timer = setTimeout(() => fail('connect timeout'), timeoutMs);
+    tcp.once('error', (err) => {
+      clearTimeout(timer);
+      fail(err.message);
+    });
+    // Destroyed before connecting (proxy closed, client gone): settle the promise anyway.
+    tcp.once('close', () => {
+      clearTimeout(timer);
+      fail('connection closed');
+    });
+    tcp.once('connect', () => {
+      clearTimeout(timer);
+      tcp.removeAllListeners('error');
+      tcp.removeAllListeners('close');
+      // Keep a guard until relay() attaches its own handler.
+      tcp.on('error', () => tcp.destroy());
+      resolve(tcp);
+    });
+  });
+}
