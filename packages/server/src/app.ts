@@ -1,0 +1,155 @@
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance } from 'fastify';
+import fs from 'node:fs';
+import path from 'node:path';
+import { hostLimits, type Config } from './config.js';
+import { createVncProxy } from './console/proxy.js';
+import { DiskRepo } from './disks/repo.js';
+import { diskRoutes } from './disks/routes.js';
+import { QemuImg } from './disks/qemu-img.js';
+import { DiskService } from './disks/service.js';
+import { EventBus } from './events/bus.js';
+import { eventRoutes } from './events/routes.js';
+import { registerErrorHandling } from './http/errors.js';
+import { isoRoutes } from './isos/routes.js';
+import { IsoService } from './isos/service.js';
+import { run } from './lib/exec.js';
+import { StorageRoots } from './lib/storage.js';
+import { chooseAccel } from './qemu/accel.js';
+import { Supervisor } from './qemu/supervisor.js';
+import { openDb } from './store/sqlite.js';
+import { systemRoutes } from './system/routes.js';
+import { OpLocks } from './vms/locks.js';
+import { PowerService } from './vms/power.js';
+import { VmRepo } from './vms/repo.js';
+import { vmRoutes } from './vms/routes.js';
+import { VmService } from './vms/service.js';
+
+export const VERSION = '0.1.0';
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  vms: VmService;
+  power: PowerService;
+  disks: DiskService;
+}
+
+async function qemuVersion(binary: string): Promise<string | null> {
+  try {
+    const r = await run(binary, ['--version'], { timeoutMs: 10_000 });
+    return r.stdout.match(/version (\S+)/)?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Builds the whole server (no listen): state, QEMU supervision, routes, console proxy, UI. */
+export async function buildApp(config: Config): Promise<BuiltApp> {
+  const dirs = { disks: path.join(config.dataDir, 'disks'), isos: path.join(config.dataDir, 'isos'), run: path.join(config.dataDir, 'run') };
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+
+  const app = Fastify({
+    logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    bodyLimit: 1 << 20,
+    disableRequestLogging: config.logLevel !== 'debug',
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const db = openDb(path.join(config.dataDir, 'db.sqlite'));
+  const accel = chooseAccel(config.accel);
+  const limits = hostLimits();
+  const bus = new EventBus();
+  const storage = new StorageRoots([dirs.disks, dirs.isos, ...config.storageRoots]);
+  const qemuImg = new QemuImg(config.qemuImgBinary);
+  const vmRepo = new VmRepo(db);
+  const diskRepo = new DiskRepo(db);
+
+  let power: PowerService | undefined;
+  const supervisor = new Supervisor(
+    dirs.run,
+    { onEvent: (id, ev) => power?.onEvent(id, ev), onExit: (id) => power?.onExit(id) },
+    app.log,
+  );
+  const ctx = {
+    repo: vmRepo,
+    disks: diskRepo,
+    storage,
+    qemuImg,
+    supervisor,
+    bus,
+    locks: new OpLocks(),
+    config,
+    accel: accel.accel,
+    limits,
+    log: app.log,
+  };
+  power = new PowerService(ctx);
+  const vms = new VmService(ctx, power);
+  const disks = new DiskService(diskRepo, qemuImg, bus, dirs.disks, app.log);
+  const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes);
+
+  const interrupted = disks.recover();
+  if (interrupted) app.log.warn({ interrupted }, 'disk creations interrupted by a restart were marked failed');
+  const reconciled = await power.reconcile();
+  app.log.info({ ...reconciled, accel: accel.accel, reason: accel.reason }, 'state reconciled');
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'QEMU Manager API', version: VERSION, description: 'v1 API plus extensions' },
+      servers: [{ url: '/' }],
+    },
+  });
+  registerErrorHandling(app);
+  // A POST without a body but with a JSON content type is an empty body, not an error.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      const err = Object.assign(new Error('Body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' });
+      done(err, undefined);
+    }
+  });
+
+  const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
+  await app.register(
+    async (api) => {
+      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits }));
+      await api.register(vmRoutes(vms, power));
+      await api.register(diskRoutes(disks));
+      await api.register(isoRoutes(isos, mountedIso));
+      await api.register(eventRoutes(bus));
+    },
+    { prefix: '/api' },
+  );
+
+  if (config.webDir && fs.existsSync(path.join(config.webDir, 'index.html'))) {
+    const webDir = config.webDir;
+    await app.register(fastifyStatic, { root: webDir, prefix: '/', wildcard: true, index: ['index.html'] });
+    // Client-side routes (e.g. /vms/<id>/console) get the app shell; /api stays JSON.
+    app.setNotFoundHandler((req, reply) => {
+      if (req.method === 'GET' && !req.url.startsWith('/api')) return reply.sendFile('index.html');
+      return reply
+        .status(404)
+        .send({ error: `Not found: ${req.method} ${req.url.split('?')[0]}`, timestamp: new Date().toISOString(), code: 'NOT_FOUND' });
+    });
+  }
+
+  const proxy = createVncProxy({ resolveTarget: (id) => power!.vncTarget(id), log: app.log });
+  app.server.on('upgrade', (req, socket, head) => {
+    if (!proxy.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+
+  // Live consoles would keep server.close() waiting: end them first.
+  app.addHook('preClose', async () => proxy.close());
+  app.addHook('onClose', async () => {
+    supervisor.detachAll();
+    await disks.idle();
+    db.close();
+  });
+
+  return { app, vms, power, disks };
+}

@@ -1,0 +1,86 @@
+import type { Disk, DiskFormat, DiskStatus } from '@qemu-manager/contract';
+import type { Db } from '../store/sqlite.js';
+
+interface DiskRow {
+  id: string;
+  name: string;
+  size: number;
+  format: DiskFormat;
+  path: string;
+  status: DiskStatus;
+  error: string | null;
+  created_at: string;
+  completed_at: string | null;
+  vm_id: string | null;
+}
+
+const SELECT = `SELECT d.*, vd.vm_id FROM disks d LEFT JOIN vm_disks vd ON vd.path = d.path`;
+
+function toDisk(r: DiskRow): Disk {
+  return {
+    id: r.id,
+    name: r.name,
+    size: r.size,
+    format: r.format,
+    path: r.path,
+    status: r.status,
+    createdAt: r.created_at,
+    createdAtCompleted: r.completed_at,
+    error: r.error,
+    attachedTo: r.vm_id,
+  };
+}
+
+export class DiskRepo {
+  private readonly q;
+
+  constructor(db: Db) {
+    this.q = {
+      all: db.prepare<[], DiskRow>(`${SELECT} ORDER BY d.created_at, d.name`),
+      one: db.prepare<[string], DiskRow>(`${SELECT} WHERE d.id = ?`),
+      byPath: db.prepare<[string], DiskRow>(`${SELECT} WHERE d.path = ?`),
+      byName: db.prepare<[string], { id: string }>('SELECT id FROM disks WHERE name = ?'),
+      byStatus: db.prepare<[string], DiskRow>(`${SELECT} WHERE d.status = ?`),
+      insert: db.prepare(
+        `INSERT INTO disks (id, name, size, format, path, status, created_at)
+         VALUES (@id, @name, @size, @format, @path, 'creating', @created_at)`,
+      ),
+      finish: db.prepare('UPDATE disks SET status = ?, error = ?, completed_at = ? WHERE id = ?'),
+      del: db.prepare('DELETE FROM disks WHERE id = ?'),
+    };
+  }
+
+  list(): Disk[] {
+    return this.q.all.all().map(toDisk);
+  }
+
+  get(id: string): Disk | null {
+    const r = this.q.one.get(id);
+    return r ? toDisk(r) : null;
+  }
+
+  byPath(path: string): Disk | null {
+    const r = this.q.byPath.get(path);
+    return r ? toDisk(r) : null;
+  }
+
+  byStatus(status: DiskStatus): Disk[] {
+    return this.q.byStatus.all(status).map(toDisk);
+  }
+
+  nameTaken(name: string): boolean {
+    return this.q.byName.get(name) !== undefined;
+  }
+
+  insert(d: { id: string; name: string; size: number; format: DiskFormat; path: string; created_at: string }): void {
+    this.q.insert.run(d);
+  }
+
+  finish(id: string, status: 'ready' | 'error', error: string | null, at: string | null): void {
+    this.q.finish.run(status, error, at, id);
+  }
+
+  delete(id: string): void {
+    this.q.del.run(id);
+  }
+}

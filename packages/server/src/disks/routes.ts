@@ -1,0 +1,39 @@
+import {
+  CreateDiskBody,
+  DiskEnvelope,
+  DiskIdParams,
+  DiskListEnvelope,
+  ErrorBody,
+  MessageBody,
+} from '@qemu-manager/contract';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { DiskService } from './service.js';
+
+const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 500: ErrorBody };
+
+export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const tags = ['disks'];
+    app.get('/disks', { schema: { tags, response: { 200: DiskListEnvelope } } }, async () => ({ disks: disks.list() }));
+
+    app.post('/disks', { schema: { tags, body: CreateDiskBody, response: { 201: DiskEnvelope, ...errors } } }, async (req, reply) => {
+      reply.status(201);
+      return { disk: disks.create(req.body) };
+    });
+
+    app.get(
+      '/disks/:disk_id',
+      { schema: { tags, params: DiskIdParams, response: { 200: DiskEnvelope, ...errors } } },
+      async (req) => ({ disk: await disks.get(req.params.disk_id) }),
+    );
+
+    app.delete(
+      '/disks/:disk_id',
+      { schema: { tags, params: DiskIdParams, response: { 200: MessageBody, ...errors } } },
+      async (req) => {
+        disks.delete(req.params.disk_id);
+        return { message: 'Disk deleted successfully' };
+      },
+    );
+  };
+}

@@ -1,0 +1,103 @@
+import type { CreateDiskBody, Disk } from '@qemu-manager/contract';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { EventBus } from '../events/bus.js';
+import { AppError, errorMessage } from '../lib/errors.js';
+import { nowIso } from '../lib/time.js';
+import type { Logger } from '../qemu/supervisor.js';
+import type { QemuImg } from './qemu-img.js';
+import type { DiskRepo } from './repo.js';
+
+const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
+const PARTIAL = '.part';
+
+/** Managed disk images in $DATA_DIR/disks, created by qemu-img in the background. */
+export class DiskService {
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly repo: DiskRepo,
+    private readonly qemuImg: QemuImg,
+    private readonly bus: EventBus,
+    private readonly dir: string,
+    private readonly log: Logger,
+  ) {}
+
+  list(): Disk[] {
+    return this.repo.list();
+  }
+
+  async get(id: string): Promise<Disk> {
+    const disk = this.require(id);
+    if (disk.status !== 'ready') return disk;
+    try {
+      return { ...disk, info: await this.qemuImg.info(disk.path) };
+    } catch (err) {
+      throw new AppError(409, 'FILE_NOT_FOUND', `Cannot read the image of disk ${disk.name}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Registers the disk at once (status creating) and runs qemu-img create in the background. */
+  create(body: CreateDiskBody): Disk {
+    const file = path.join(this.dir, `${body.name}.${EXTENSIONS[body.format]}`);
+    if (this.repo.nameTaken(body.name)) throw new AppError(409, 'NAME_TAKEN', `A disk named ${body.name} already exists`);
+    if (fs.existsSync(file) || fs.existsSync(file + PARTIAL)) {
+      throw new AppError(409, 'NAME_TAKEN', `A file named ${path.basename(file)} already exists in the disk directory`);
+    }
+    const id = crypto.randomUUID();
+    this.repo.insert({ id, name: body.name, size: body.size, format: body.format, path: file, created_at: nowIso() });
+    const disk = this.require(id);
+    this.bus.publish({ type: 'disk.created', disk });
+    const job = this.build(id, file, body).finally(() => this.pending.delete(job));
+    this.pending.add(job);
+    return disk;
+  }
+
+  /** qemu-img writes to a temporary name; the image appears under its real name only when complete. */
+  private async build(id: string, file: string, body: CreateDiskBody): Promise<void> {
+    try {
+      await this.qemuImg.create(file + PARTIAL, body.format, body.size);
+      fs.renameSync(file + PARTIAL, file);
+      this.repo.finish(id, 'ready', null, nowIso());
+    } catch (err) {
+      fs.rmSync(file + PARTIAL, { force: true });
+      this.repo.finish(id, 'error', `qemu-img create failed: ${errorMessage(err)}`, null);
+      this.log.warn({ diskId: id, err: errorMessage(err) }, 'disk creation failed');
+    }
+    const disk = this.repo.get(id);
+    if (disk) this.bus.publish({ type: 'disk.updated', disk });
+  }
+
+  delete(id: string): void {
+    const disk = this.require(id);
+    if (disk.attachedTo) {
+      throw new AppError(409, 'DISK_IN_USE', `Disk ${disk.name} is attached to VM ${disk.attachedTo}; detach it first`);
+    }
+    if (disk.status === 'creating') throw new AppError(409, 'DISK_NOT_READY', `Disk ${disk.name} is still being created`);
+    fs.rmSync(disk.path, { force: true });
+    this.repo.delete(id);
+    this.bus.publish({ type: 'disk.deleted', id });
+  }
+
+  /** A creation cut short by a crash: remove the partial file and mark the disk failed. */
+  recover(): number {
+    const stale = this.repo.byStatus('creating');
+    for (const d of stale) {
+      fs.rmSync(d.path + PARTIAL, { force: true });
+      this.repo.finish(d.id, 'error', 'Creation was interrupted by a server restart', null);
+    }
+    return stale.length;
+  }
+
+  /** Waits for background creations (tests, shutdown). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+
+  private require(id: string): Disk {
+    const disk = this.repo.get(id);
+    if (!disk) throw new AppError(404, 'DISK_NOT_FOUND', `Disk not found: ${id}`);
+    return disk;
+  }
+}

@@ -1,0 +1,45 @@
+import { ErrorBody, Iso, IsoListEnvelope, MessageBody } from '@qemu-manager/contract';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Readable } from 'node:stream';
+import type { IsoService } from './service.js';
+
+const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 210 }) }, { additionalProperties: false });
+const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 500: ErrorBody };
+
+export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const tags = ['isos'];
+    // Uploads are streamed to disk by the service: hand the raw request stream through unparsed.
+    app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+
+    app.get('/isos', { schema: { tags, response: { 200: IsoListEnvelope } } }, async () => ({ isos: isos.list() }));
+
+    app.put(
+      '/isos/:name',
+      {
+        schema: {
+          tags,
+          params: NameParams,
+          description: 'Upload an ISO: the request body is the raw file (Content-Type: application/octet-stream).',
+          response: { 201: Type.Object({ iso: Iso }), ...errors },
+        },
+      },
+      async (req, reply) => {
+        const len = req.headers['content-length'];
+        const iso = await isos.upload(req.params.name, req.body as Readable, len ? Number(len) : null);
+        reply.status(201);
+        return { iso };
+      },
+    );
+
+    app.delete(
+      '/isos/:name',
+      { schema: { tags, params: NameParams, response: { 200: MessageBody, ...errors } } },
+      async (req) => {
+        isos.delete(req.params.name, isMounted);
+        return { message: 'ISO deleted successfully' };
+      },
+    );
+  };
+}

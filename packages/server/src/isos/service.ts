@@ -1,0 +1,103 @@
+import type { Iso } from '@qemu-manager/contract';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import type { EventBus } from '../events/bus.js';
+import { AppError } from '../lib/errors.js';
+
+export const ISO_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.iso$/i;
+
+/** True if the file holds an ISO 9660 or UDF volume (descriptors from byte 32768 on). */
+export function looksLikeIso(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(5);
+    for (let sector = 16; sector < 32; sector++) {
+      if (fs.readSync(fd, buf, 0, 5, sector * 2048 + 1) < 5) return false;
+      const id = buf.toString('latin1');
+      if (id === 'CD001' || id === 'BEA01' || id === 'NSR02' || id === 'NSR03') return true;
+    }
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The ISO library: the files in $DATA_DIR/isos. */
+export class IsoService {
+  constructor(
+    private readonly dir: string,
+    private readonly bus: EventBus,
+    private readonly maxBytes: number,
+  ) {}
+
+  list(): Iso[] {
+    const out: Iso[] = [];
+    for (const ent of fs.readdirSync(this.dir, { withFileTypes: true })) {
+      if (!ent.name.toLowerCase().endsWith('.iso') || ent.name.startsWith('.')) continue;
+      const file = path.join(this.dir, ent.name);
+      try {
+        const st = fs.statSync(file);
+        if (st.isFile()) out.push({ name: ent.name, path: file, size: st.size, modifiedAt: st.mtime.toISOString() });
+      } catch {
+        /* vanished or dangling link */
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Streams an upload to a hidden temp file, checks size and ISO signature, then renames it into
+   * place. A failed or refused upload leaves nothing behind.
+   */
+  async upload(name: string, body: Readable, declaredLength: number | null): Promise<Iso> {
+    if (!ISO_NAME_PATTERN.test(name)) {
+      throw new AppError(400, 'VALIDATION', 'ISO name must be letters, digits, dot, dash or underscore, ending in .iso');
+    }
+    const final = path.join(this.dir, name);
+    if (fs.existsSync(final)) throw new AppError(409, 'NAME_TAKEN', `An ISO named ${name} already exists`);
+    if (declaredLength !== null && declaredLength > this.maxBytes) {
+      throw new AppError(413, 'PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${this.maxBytes} bytes`);
+    }
+    const tmp = path.join(this.dir, `.upload-${crypto.randomUUID()}`);
+    let received = 0;
+    const max = this.maxBytes;
+    const limiter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        received += chunk.length;
+        if (received > max) cb(new AppError(413, 'PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${max} bytes`));
+        else cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(body, limiter, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      if (declaredLength !== null && received !== declaredLength) {
+        throw new AppError(400, 'BAD_REQUEST', `Upload ended after ${received} of ${declaredLength} bytes`);
+      }
+      if (!looksLikeIso(tmp)) throw new AppError(400, 'VALIDATION', 'The file is not an ISO 9660 or UDF image');
+      fs.linkSync(tmp, final); // fails if the name appeared meanwhile: never overwrite
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw new AppError(409, 'NAME_TAKEN', `An ISO named ${name} already exists`);
+      }
+      throw err instanceof AppError ? err : new AppError(400, 'BAD_REQUEST', 'The upload was interrupted', { cause: err });
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+    this.bus.publish({ type: 'iso.changed' });
+    const st = fs.statSync(final);
+    return { name, path: final, size: st.size, modifiedAt: st.mtime.toISOString() };
+  }
+
+  delete(name: string, inUse: (file: string) => boolean): void {
+    if (!ISO_NAME_PATTERN.test(name)) throw new AppError(400, 'VALIDATION', 'Invalid ISO name');
+    const file = path.join(this.dir, name);
+    if (!fs.existsSync(file)) throw new AppError(404, 'FILE_NOT_FOUND', `ISO not found: ${name}`);
+    if (inUse(fs.realpathSync(file))) throw new AppError(409, 'DISK_IN_USE', `ISO ${name} is mounted in a VM; unmount it first`);
+    fs.rmSync(file);
+    this.bus.publish({ type: 'iso.changed' });
+  }
+}

@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+
+export interface ExecResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program with an argv array (never a shell) and collects its output.
+ * Output beyond `maxOutput` bytes per stream is dropped so a chatty program cannot eat memory.
+ */
+export function run(
+  file: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; maxOutput?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
+  const maxOutput = opts.maxOutput ?? 1 << 20;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    child.stdout.on('data', (b: Buffer) => {
+      if (outLen < maxOutput) out.push(b);
+      outLen += b.length;
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      if (errLen < maxOutput) err.push(b);
+      errLen += b.length;
+    });
+    const timer = opts.timeoutMs
+      ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs).unref()
+      : undefined;
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+  });
+}
+
+/** Quotes an argv for display as a POSIX shell command line (for showing, never for running). */
+export function shellQuote(argv: readonly string[]): string {
+  return argv
+    .map((a) => (a !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
+}

@@ -1,0 +1,32 @@
+import { buildApp } from './app.js';
+import { loadConfig } from './config.js';
+
+/** Starts the server. VMs are separate processes: stopping the server leaves them running. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    console.error(`Configuration error: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const { app } = await buildApp(config);
+  await app.listen({ host: config.host, port: config.port });
+  let closing = false;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(sig, () => {
+      if (closing) return;
+      closing = true;
+      app.log.info({ sig }, 'shutting down; running VMs keep running');
+      app.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+
+/**
+ * Facts about a host process from /proc. The start time (field 22 of /proc/<pid>/stat, in clock
+ * ticks since boot) together with the pid identifies a process for good: a reused pid has another.
+ */
+export interface ProcStat {
+  state: string;
+  startTime: string;
+}
+
+export function readStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = rest[0];
+  const startTime = rest[19];
+  if (state === undefined || startTime === undefined) return null;
+  return { state, startTime };
+}
+
+/** True while the process exists, is not a zombie, and (if given) has the same start time. */
+export function isAlive(pid: number, startTime?: string | null): boolean {
+  const st = readStat(pid);
+  if (!st || st.state === 'Z' || st.state === 'X') return false;
+  return startTime ? st.startTime === startTime : true;
+}
+
+export function readCmdline(pid: number): string[] | null {
+  try {
+    const raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return raw.split('\0').filter((s, i, a) => i < a.length - 1 || s !== '');
+  } catch {
+    return null;
+  }
+}
+
+/** True if the process is a QEMU started for this VM (its argv carries `-uuid <vmId>`). */
+export function isQemuOfVm(pid: number, vmId: string): boolean {
+  const argv = readCmdline(pid);
+  if (!argv) return false;
+  const i = argv.indexOf('-uuid');
+  return i >= 0 && argv[i + 1] === vmId;
+}

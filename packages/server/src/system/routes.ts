@@ -1,0 +1,23 @@
+import { Health } from '@qemu-manager/contract';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+
+export interface HealthSource {
+  version: string;
+  qemuVersion: string | null;
+  accel: 'kvm' | 'tcg';
+  accelReason: string;
+  limits: { cpus: number; memoryMiB: number };
+}
+
+export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/health', { schema: { tags: ['system'], response: { 200: Health } } }, async () => ({
+      status: 'ok' as const,
+      timestamp: new Date().toISOString(),
+      version: h.version,
+      qemu: { version: h.qemuVersion, accel: h.accel, accelReason: h.accelReason },
+      host: h.limits,
+    }));
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  };
+}

@@ -1,0 +1,294 @@
+import type { ShutdownBody, Vm, VmStatus } from '@qemu-manager/contract';
+import fs from 'node:fs';
+import { AppError, errorMessage } from '../lib/errors.js';
+import { nowIso } from '../lib/time.js';
+import { isPortFree, lowestFreePort } from '../qemu/ports.js';
+import { QmpCommandError } from '../qemu/qmp/errors.js';
+import type { QmpEvent } from '../qemu/qmp/client.js';
+import { runPaths } from '../qemu/supervisor.js';
+import { emitVm, requireVm, type VmContext } from './context.js';
+import type { VmRecord } from './repo.js';
+
+const BUTTON_RESEND_MS = 1500;
+const DEFAULT_SHUTDOWN_TIMEOUT_S = 60;
+
+/** Maps a QMP run state to our status. */
+export function statusFromQmp(qmpStatus: string): VmStatus {
+  return qmpStatus === 'running' ? 'running' : qmpStatus === 'shutdown' ? 'stopping' : 'paused';
+}
+
+/** Power actions and the reaction to what QEMU reports. */
+export class PowerService {
+  /** Resolvers waiting for a VM's QEMU to exit (graceful shutdown). */
+  private readonly exitWaiters = new Map<string, Set<() => void>>();
+
+  constructor(private readonly ctx: VmContext) {}
+
+  async start(id: string): Promise<{ vm: Vm; command: string }> {
+    const { ctx } = this;
+    return ctx.locks.with(id, 'start', async () => {
+      const vm = requireVm(ctx, id);
+      if (vm.status !== 'stopped') throw new AppError(409, 'VM_NOT_STOPPED', `VM is already ${vm.status}`);
+      const disks = vm.disks.map((d) => ({ path: this.checkFile(d.path, 'disk'), format: d.format ?? 'raw' }));
+      const iso = vm.iso ? this.checkFile(vm.iso, 'ISO') : null;
+      const port = await this.pickPort(vm);
+      this.setStatus(id, 'starting', { vnc_port: port });
+      try {
+        const { instance, command, status } = await ctx.supervisor.start({
+          qemuBinary: ctx.config.qemuBinary,
+          vmId: id,
+          name: vm.name,
+          cpus: vm.cpus,
+          memoryMiB: vm.memory,
+          mac: vm.mac,
+          vncDisplay: port - 5900,
+          accel: ctx.accel,
+          disks,
+          iso,
+        });
+        // The guest may already have powered off (onExit ran): only record a live instance.
+        if (ctx.supervisor.get(id) === instance) {
+          ctx.repo.update(id, {
+            status: statusFromQmp(status),
+            pid: instance.pid,
+            pid_start: instance.pidStart,
+            started_at: nowIso(),
+            last_command: command,
+          });
+        } else {
+          ctx.repo.update(id, { last_command: command });
+        }
+        return { vm: emitVm(ctx, id), command };
+      } catch (err) {
+        if (!ctx.supervisor.get(id)) this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
+        throw err;
+      }
+    });
+  }
+
+  /** Power-off. Resolves once QEMU has exited. */
+  async stop(id: string): Promise<void> {
+    const { ctx } = this;
+    await ctx.locks.with(id, 'stop', async () => {
+      const vm = requireVm(ctx, id);
+      if (!ctx.supervisor.get(id)) {
+        if (vm.status === 'stopped') throw new AppError(409, 'VM_NOT_RUNNING', 'VM is not running');
+        this.markStopped(id);
+        return;
+      }
+      this.setStatus(id, 'stopping');
+      await ctx.supervisor.stop(id);
+    });
+  }
+
+  /**
+   * ACPI power button, pressed again every 1.5 s (a press before the guest listens is lost), until
+   * QEMU exits or the timeout passes; then power-off if `force`, else 409 with the VM still running.
+   */
+  async shutdown(id: string, body: ShutdownBody = {}, op: 'shutdown' | 'reboot' = 'shutdown'): Promise<Vm> {
+    const { ctx } = this;
+    const timeoutMs = (body.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
+    const release = ctx.locks.acquire(id, op);
+    try {
+      this.requireLive(requireVm(ctx, id));
+      const exited = this.waitExit(id, timeoutMs);
+      const press = () => this.qmp(id, 'system_powerdown').catch(() => undefined);
+      await press();
+      const timer = setInterval(press, BUTTON_RESEND_MS);
+      const ok = await exited.finally(() => clearInterval(timer));
+      if (!ok) {
+        if (!body.force) {
+          throw new AppError(409, 'TIMEOUT', `The guest did not power off within ${timeoutMs / 1000} s; it is still running`);
+        }
+        release();
+        await this.stop(id);
+      }
+      return emitVm(ctx, id);
+    } finally {
+      release();
+    }
+  }
+
+  /** Graceful restart (like Proxmox): ACPI shutdown, then start again. */
+  async reboot(id: string, body: ShutdownBody = {}): Promise<{ vm: Vm; command: string }> {
+    await this.shutdown(id, body, 'reboot');
+    return this.start(id);
+  }
+
+  async reset(id: string): Promise<Vm> {
+    return this.simple(id, 'reset', ['running', 'paused'], 'system_reset', null);
+  }
+
+  async pause(id: string): Promise<Vm> {
+    return this.simple(id, 'pause', ['running'], 'stop', 'paused');
+  }
+
+  async resume(id: string): Promise<Vm> {
+    return this.simple(id, 'resume', ['paused'], 'cont', 'running');
+  }
+
+  /** Runs a QMP command on a VM's QEMU, turning QMP failures into clear API errors. */
+  async qmp<T = unknown>(id: string, command: string, args?: Record<string, unknown>): Promise<T> {
+    const inst = this.ctx.supervisor.get(id);
+    if (!inst) throw new AppError(409, 'VM_NOT_RUNNING', 'VM is not running');
+    try {
+      return await inst.qmp.execute<T>(command, args);
+    } catch (err) {
+      if (err instanceof QmpCommandError) throw new AppError(409, 'QEMU_ERROR', `QEMU refused ${command}: ${err.desc}`);
+      throw new AppError(500, 'QEMU_ERROR', `QEMU did not answer ${command}`, { cause: err });
+    }
+  }
+
+  /** Where the console proxy connects for a VM; the port always comes from our own records. */
+  vncTarget(id: string): { host: string; port: number } {
+    const vm = requireVm(this.ctx, id);
+    if (!this.ctx.supervisor.get(id) || (vm.status !== 'running' && vm.status !== 'paused')) {
+      throw new AppError(409, 'VM_NOT_RUNNING', `VM is ${vm.status}; its console is available while it runs`);
+    }
+    return { host: '127.0.0.1', port: vm.vnc_port };
+  }
+
+  // --- reactions to QEMU -------------------------------------------------------------------
+
+  onEvent(id: string, ev: QmpEvent): void {
+    const vm = this.ctx.repo.get(id);
+    if (!vm) return;
+    const next: VmStatus | null =
+      ev.event === 'STOP' && vm.status === 'running'
+        ? 'paused'
+        : ev.event === 'RESUME' && vm.status === 'paused'
+          ? 'running'
+          : ev.event === 'SHUTDOWN' && vm.status !== 'stopped'
+            ? 'stopping'
+            : null;
+    if (next && next !== vm.status) this.setStatus(id, next);
+  }
+
+  onExit(id: string): void {
+    if (this.ctx.repo.get(id)) this.markStopped(id);
+    const waiters = this.exitWaiters.get(id);
+    this.exitWaiters.delete(id);
+    for (const w of waiters ?? []) w();
+  }
+
+  /** At server start: re-adopt QEMUs that kept running, and fix any VM caught mid-operation. */
+  async reconcile(): Promise<{ adopted: number; fixed: number }> {
+    const { ctx } = this;
+    let adopted = 0;
+    let fixed = 0;
+    for (const vm of ctx.repo.list()) {
+      const pidFile = runPaths(ctx.supervisor.runDir(vm.id)).pidFile;
+      const pid = vm.pid ?? readPid(pidFile);
+      if (pid === null && vm.status === 'stopped') continue;
+      let status: string | null = null;
+      if (pid !== null) {
+        try {
+          status = await ctx.supervisor.adopt(vm.id, pid, vm.pid === pid ? vm.pidStart : null);
+        } catch (err) {
+          ctx.log.warn({ vmId: vm.id, err: errorMessage(err) }, 'could not adopt VM');
+        }
+      }
+      const inst = ctx.supervisor.get(vm.id);
+      if (status !== null && inst) {
+        adopted++;
+        ctx.repo.update(vm.id, {
+          status: statusFromQmp(status),
+          pid: inst.pid,
+          pid_start: inst.pidStart,
+          started_at: vm.startedAt ?? nowIso(),
+        });
+        ctx.log.info({ vmId: vm.id, pid: inst.pid, status }, 're-adopted running VM');
+      } else {
+        fixed++;
+        ctx.repo.update(vm.id, { status: 'stopped', pid: null, pid_start: null, started_at: null });
+        ctx.log.info({ vmId: vm.id, was: vm.status }, 'VM is not running; marked stopped');
+      }
+    }
+    return { adopted, fixed };
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  private async simple(
+    id: string,
+    op: 'reset' | 'pause' | 'resume',
+    allowed: VmStatus[],
+    command: string,
+    next: VmStatus | null,
+  ): Promise<Vm> {
+    return this.ctx.locks.with(id, op, async () => {
+      const vm = requireVm(this.ctx, id);
+      if (!allowed.includes(vm.status)) {
+        throw new AppError(409, vm.status === 'stopped' ? 'VM_NOT_RUNNING' : 'VM_BUSY', `Cannot ${op} a VM that is ${vm.status}`);
+      }
+      await this.qmp(id, command);
+      if (next) this.ctx.repo.update(id, { status: next });
+      return emitVm(this.ctx, id);
+    });
+  }
+
+  private requireLive(vm: VmRecord): void {
+    if (vm.status !== 'running' && vm.status !== 'paused') {
+      throw new AppError(409, vm.status === 'stopped' ? 'VM_NOT_RUNNING' : 'VM_BUSY', `VM is ${vm.status}`);
+    }
+  }
+
+  private waitExit(id: string, timeoutMs: number): Promise<boolean> {
+    if (!this.ctx.supervisor.get(id)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const set = this.exitWaiters.get(id) ?? new Set();
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        set.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      set.add(done);
+      this.exitWaiters.set(id, set);
+    });
+  }
+
+  /** The VM's VNC port if free, else the lowest port that no other VM has and nothing listens on. */
+  private async pickPort(vm: VmRecord): Promise<number> {
+    if (await isPortFree(vm.vnc_port)) return vm.vnc_port;
+    const taken = this.ctx.repo.usedPorts();
+    for (let from = 5900; ; ) {
+      const p = lowestFreePort(taken, from);
+      if (p === null) throw new AppError(409, 'NO_FREE_PORT', `VNC port ${vm.vnc_port} is taken and no free port is left`);
+      if (await isPortFree(p)) {
+        this.ctx.log.warn({ vmId: vm.id, from: vm.vnc_port, to: p }, 'VNC port taken by another program; moving');
+        return p;
+      }
+      taken.add(p);
+      from = p + 1;
+    }
+  }
+
+  private checkFile(p: string, what: 'disk' | 'ISO'): string {
+    if (!fs.existsSync(p)) {
+      throw new AppError(409, 'FILE_NOT_FOUND', `The ${what} file is missing: ${p}`);
+    }
+    return this.ctx.storage.resolveFile(p, what);
+  }
+
+  private setStatus(id: string, status: VmStatus, extra: Parameters<VmContext['repo']['update']>[1] = {}): void {
+    this.ctx.repo.update(id, { ...extra, status });
+    emitVm(this.ctx, id);
+  }
+
+  private markStopped(id: string): void {
+    this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
+  }
+}
+
+function readPid(file: string): number | null {
+  try {
+    const n = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}

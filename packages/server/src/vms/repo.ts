@@ -1,0 +1,147 @@
+import type { Vm, VmDisk, VmStatus } from '@qemu-manager/contract';
+import type Database from 'better-sqlite3';
+import type { Db } from '../store/sqlite.js';
+
+interface VmRow {
+  id: string;
+  name: string;
+  cpus: number;
+  memory: number;
+  status: VmStatus;
+  vnc_port: number;
+  iso: string | null;
+  mac: string;
+  pid: number | null;
+  pid_start: string | null;
+  started_at: string | null;
+  last_command: string | null;
+  created_at: string;
+}
+
+interface VmDiskRow {
+  vm_id: string;
+  path: string;
+  format: string;
+  attached_at: string;
+  disk_id: string | null;
+}
+
+/** A VM as stored, plus the runtime fields only the server uses. */
+export interface VmRecord extends Vm {
+  pidStart: string | null;
+}
+
+const DISKS_SQL = `SELECT vd.vm_id, vd.path, vd.format, vd.attached_at, d.id AS disk_id
+  FROM vm_disks vd LEFT JOIN disks d ON d.path = vd.path`;
+
+function toDisk(r: VmDiskRow): VmDisk {
+  return { path: r.path, attachedAt: r.attached_at, format: r.format, diskId: r.disk_id };
+}
+
+function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    cpus: r.cpus,
+    memory: r.memory,
+    status: r.status,
+    vnc_port: r.vnc_port,
+    disks,
+    iso: r.iso,
+    createdAt: r.created_at,
+    mac: r.mac,
+    lastCommand: r.last_command,
+    startedAt: r.started_at,
+    pid: r.pid,
+    pidStart: r.pid_start,
+  };
+}
+
+export class VmRepo {
+  private readonly q;
+  private readonly updates = new Map<string, Database.Statement>();
+
+  constructor(private readonly db: Db) {
+    this.q = {
+      all: db.prepare<[], VmRow>('SELECT * FROM vms ORDER BY created_at, name'),
+      allDisks: db.prepare<[], VmDiskRow>(`${DISKS_SQL} ORDER BY vd.vm_id, vd.position`),
+      one: db.prepare<[string], VmRow>('SELECT * FROM vms WHERE id = ?'),
+      disksOf: db.prepare<[string], VmDiskRow>(`${DISKS_SQL} WHERE vd.vm_id = ? ORDER BY vd.position`),
+      byName: db.prepare<[string], { id: string }>('SELECT id FROM vms WHERE name = ?'),
+      ports: db.prepare<[], number>('SELECT vnc_port FROM vms'),
+      macs: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM vms WHERE mac = ?'),
+      insert: db.prepare(
+        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at)
+         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at)`,
+      ),
+      del: db.prepare('DELETE FROM vms WHERE id = ?'),
+      diskOwner: db.prepare<[string], { vm_id: string }>('SELECT vm_id FROM vm_disks WHERE path = ?'),
+      attach: db.prepare(
+        `INSERT INTO vm_disks (path, vm_id, format, position, attached_at)
+         VALUES (?, ?, ?, (SELECT coalesce(max(position), -1) + 1 FROM vm_disks WHERE vm_id = ?), ?)`,
+      ),
+      detach: db.prepare('DELETE FROM vm_disks WHERE vm_id = ? AND path = ?'),
+    };
+    this.q.ports.pluck();
+  }
+
+  list(): VmRecord[] {
+    const byVm = new Map<string, VmDisk[]>();
+    for (const r of this.q.allDisks.all()) {
+      const list = byVm.get(r.vm_id);
+      if (list) list.push(toDisk(r));
+      else byVm.set(r.vm_id, [toDisk(r)]);
+    }
+    return this.q.all.all().map((r) => toVm(r, byVm.get(r.id) ?? []));
+  }
+
+  get(id: string): VmRecord | null {
+    const r = this.q.one.get(id);
+    return r ? toVm(r, this.q.disksOf.all(id).map(toDisk)) : null;
+  }
+
+  nameTaken(name: string): boolean {
+    return this.q.byName.get(name) !== undefined;
+  }
+
+  usedPorts(): Set<number> {
+    return new Set(this.q.ports.all() as unknown as number[]);
+  }
+
+  macTaken(mac: string): boolean {
+    return (this.q.macs.get(mac)?.n ?? 0) > 0;
+  }
+
+  insert(v: { id: string; name: string; cpus: number; memory: number; vnc_port: number; mac: string; created_at: string }): void {
+    this.q.insert.run(v);
+  }
+
+  /** Updates the given columns of one VM. Column names come from this module only, never from input. */
+  update(id: string, fields: Partial<Omit<VmRow, 'id' | 'created_at'>>): void {
+    const keys = Object.keys(fields) as (keyof typeof fields)[];
+    if (keys.length === 0) return;
+    const sql = `UPDATE vms SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`;
+    let stmt = this.updates.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.updates.set(sql, stmt);
+    }
+    stmt.run({ ...fields, id });
+  }
+
+  delete(id: string): void {
+    this.q.del.run(id);
+  }
+
+  diskOwner(path: string): string | null {
+    return this.q.diskOwner.get(path)?.vm_id ?? null;
+  }
+
+  attachDisk(vmId: string, path: string, format: string, at: string): void {
+    this.q.attach.run(path, vmId, format, vmId, at);
+  }
+
+  detachDisk(vmId: string, path: string): boolean {
+    return this.q.detach.run(vmId, path).changes > 0;
+  }
+}

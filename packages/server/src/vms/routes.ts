@@ -1,0 +1,99 @@
+import {
+  CreateVmBody,
+  DeleteVmQuery,
+  DiskPathBody,
+  ErrorBody,
+  IsoPathBody,
+  MessageBody,
+  ShutdownBody,
+  StartEnvelope,
+  UpdateResourcesBody,
+  VmEnvelope,
+  VmIdParams,
+  VmListEnvelope,
+} from '@qemu-manager/contract';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { PowerService } from './power.js';
+import type { VmService } from './service.js';
+
+const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 500: ErrorBody };
+const OptionalShutdown = Type.Union([ShutdownBody, Type.Null()]);
+
+export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const tags = ['vms'];
+    const byId = { params: VmIdParams, tags };
+
+    app.get('/vms', { schema: { tags, response: { 200: VmListEnvelope } } }, async () => ({ vms: vms.list() }));
+
+    app.post('/vms', { schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
+      reply.status(201);
+      return { vm: vms.create(req.body) };
+    });
+
+    app.get('/vms/:vm_id', { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
+      vm: vms.get(req.params.vm_id),
+    }));
+
+    app.delete(
+      '/vms/:vm_id',
+      { schema: { ...byId, querystring: DeleteVmQuery, response: { 200: MessageBody, ...errors } } },
+      async (req) => {
+        await vms.delete(req.params.vm_id, req.query.force ?? false);
+        return { message: 'VM deleted successfully' };
+      },
+    );
+
+    app.post('/vms/:vm_id/start', { schema: { ...byId, response: { 200: StartEnvelope, ...errors } } }, async (req) =>
+      power.start(req.params.vm_id),
+    );
+
+    app.post('/vms/:vm_id/stop', { schema: { ...byId, response: { 200: MessageBody, ...errors } } }, async (req) => {
+      await power.stop(req.params.vm_id);
+      return { message: 'VM stopped successfully' };
+    });
+
+    app.post(
+      '/vms/:vm_id/shutdown',
+      { schema: { ...byId, body: OptionalShutdown, response: { 200: VmEnvelope, ...errors } } },
+      async (req) => ({ vm: await power.shutdown(req.params.vm_id, req.body ?? {}) }),
+    );
+    app.post(
+      '/vms/:vm_id/reboot',
+      { schema: { ...byId, body: OptionalShutdown, response: { 200: StartEnvelope, ...errors } } },
+      async (req) => power.reboot(req.params.vm_id, req.body ?? {}),
+    );
+    for (const action of ['reset', 'pause', 'resume'] as const) {
+      app.post(`/vms/:vm_id/${action}`, { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
+        vm: await power[action](req.params.vm_id),
+      }));
+    }
+
+    app.patch(
+      '/vms/:vm_id/resources',
+      { schema: { ...byId, body: UpdateResourcesBody, response: { 200: VmEnvelope, ...errors } } },
+      async (req) => ({ vm: vms.updateResources(req.params.vm_id, req.body) }),
+    );
+
+    app.post(
+      '/vms/:vm_id/disks/attach',
+      { schema: { ...byId, body: DiskPathBody, response: { 200: VmEnvelope, ...errors } } },
+      async (req) => ({ vm: await vms.attachDisk(req.params.vm_id, req.body.diskPath) }),
+    );
+    app.post(
+      '/vms/:vm_id/disks/detach',
+      { schema: { ...byId, body: DiskPathBody, response: { 200: VmEnvelope, ...errors } } },
+      async (req) => ({ vm: vms.detachDisk(req.params.vm_id, req.body.diskPath) }),
+    );
+
+    app.post(
+      '/vms/:vm_id/iso/mount',
+      { schema: { ...byId, body: IsoPathBody, response: { 200: VmEnvelope, ...errors } } },
+      async (req) => ({ vm: await vms.mountIso(req.params.vm_id, req.body.isoPath) }),
+    );
+    app.post('/vms/:vm_id/iso/unmount', { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
+      vm: await vms.unmountIso(req.params.vm_id),
+    }));
+  };
+}

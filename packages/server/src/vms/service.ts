@@ -1,0 +1,173 @@
+import type { CreateVmBody, UpdateResourcesBody, Vm } from '@qemu-manager/contract';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { AppError } from '../lib/errors.js';
+import { nowIso } from '../lib/time.js';
+import { randomMac } from '../qemu/argv.js';
+import { lowestFreePort } from '../qemu/ports.js';
+import {
+  checkResources,
+  emitDiskByPath,
+  emitVm,
+  publicVm,
+  requireStopped,
+  requireVm,
+  type VmContext,
+} from './context.js';
+import type { PowerService } from './power.js';
+
+/** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
+export class VmService {
+  constructor(
+    private readonly ctx: VmContext,
+    private readonly power: PowerService,
+  ) {}
+
+  list(): Vm[] {
+    return this.ctx.repo.list().map(publicVm);
+  }
+
+  get(id: string): Vm {
+    return publicVm(requireVm(this.ctx, id));
+  }
+
+  create(body: CreateVmBody): Vm {
+    const { repo, bus } = this.ctx;
+    checkResources(this.ctx, body);
+    if (repo.nameTaken(body.name)) throw new AppError(409, 'NAME_TAKEN', `A VM named ${body.name} already exists`);
+    const port = lowestFreePort(repo.usedPorts());
+    if (port === null) throw new AppError(409, 'NO_FREE_PORT', 'No free VNC port is left for a new VM');
+    let mac = randomMac(crypto.randomBytes);
+    while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
+    const id = crypto.randomUUID();
+    repo.insert({ id, name: body.name, cpus: body.cpus, memory: body.memory, vnc_port: port, mac, created_at: nowIso() });
+    const vm = this.get(id);
+    bus.publish({ type: 'vm.created', vm });
+    return vm;
+  }
+
+  async delete(id: string, force: boolean): Promise<void> {
+    const { ctx } = this;
+    const vm = requireVm(ctx, id);
+    if (vm.status !== 'stopped') {
+      if (!force) {
+        throw new AppError(409, 'VM_NOT_STOPPED', `VM is ${vm.status}; stop it first, or delete with ?force=true to power it off`);
+      }
+      await this.power.stop(id);
+    }
+    await ctx.locks.with(id, 'delete', async () => {
+      const current = requireVm(ctx, id);
+      requireStopped(current, 'delete the VM');
+      ctx.repo.delete(id);
+      fs.rmSync(ctx.supervisor.runDir(id), { recursive: true, force: true });
+      ctx.bus.publish({ type: 'vm.deleted', id });
+      for (const d of current.disks) emitDiskByPath(ctx, d.path);
+    });
+  }
+
+  updateResources(id: string, body: UpdateResourcesBody): Vm {
+    const { ctx } = this;
+    const release = ctx.locks.acquire(id, 'configure');
+    try {
+      const vm = requireVm(ctx, id);
+      checkResources(ctx, body);
+      requireStopped(vm, 'change CPU or memory');
+      ctx.repo.update(id, {
+        ...(body.cpus !== undefined ? { cpus: body.cpus } : {}),
+        ...(body.memory !== undefined ? { memory: body.memory } : {}),
+      });
+      return emitVm(ctx, id);
+    } finally {
+      release();
+    }
+  }
+
+  async attachDisk(id: string, diskPath: string): Promise<Vm> {
+    const { ctx } = this;
+    return ctx.locks.with(id, 'configure', async () => {
+      requireStopped(requireVm(ctx, id), 'attach a disk');
+      const real = ctx.storage.resolveFile(diskPath, 'disk');
+      const managed = ctx.disks.byPath(real);
+      if (managed && managed.status !== 'ready') {
+        throw new AppError(409, 'DISK_NOT_READY', `Disk ${managed.name} is ${managed.status}, not ready`);
+      }
+      const owner = ctx.repo.diskOwner(real);
+      if (owner === id) throw new AppError(409, 'DISK_IN_USE', `Disk is already attached to this VM: ${real}`);
+      if (owner) throw new AppError(409, 'DISK_IN_USE', `Disk is attached to another VM (${owner}): ${real}`);
+      const chain = await ctx.qemuImg.chain(real);
+      const [top, ...backing] = chain;
+      if (!top) throw new AppError(400, 'BAD_REQUEST', `Not a disk image: ${real}`);
+      for (const b of backing) {
+        const bReal = fs.existsSync(b.filename) ? fs.realpathSync(b.filename) : b.filename;
+        if (!ctx.storage.contains(bReal)) {
+          throw new AppError(400, 'PATH_NOT_ALLOWED', `Image has a backing file outside the storage roots: ${b.filename}`);
+        }
+      }
+      if (ctx.repo.diskOwner(real)) throw new AppError(409, 'DISK_IN_USE', `Disk was attached meanwhile: ${real}`);
+      ctx.repo.attachDisk(id, real, top.format, nowIso());
+      emitDiskByPath(ctx, real);
+      return emitVm(ctx, id);
+    });
+  }
+
+  detachDisk(id: string, diskPath: string): Vm {
+    const { ctx } = this;
+    const release = ctx.locks.acquire(id, 'configure');
+    try {
+      const vm = requireVm(ctx, id);
+      requireStopped(vm, 'detach a disk');
+      const attached = vm.disks.find((d) => d.path === diskPath) ?? vm.disks.find((d) => d.path === realOrNull(diskPath));
+      if (!attached) throw new AppError(404, 'DISK_NOT_ATTACHED', `Disk is not attached to this VM: ${diskPath}`);
+      ctx.repo.detachDisk(id, attached.path);
+      emitDiskByPath(ctx, attached.path);
+      return emitVm(ctx, id);
+    } finally {
+      release();
+    }
+  }
+
+  /** Inserts an ISO in the CD-ROM drive; live over QMP while QEMU runs. */
+  async mountIso(id: string, isoPath: string): Promise<Vm> {
+    const { ctx } = this;
+    return ctx.locks.with(id, 'configure', async () => {
+      const vm = requireVm(ctx, id);
+      const real = ctx.storage.resolveFile(isoPath, 'ISO');
+      const inst = this.liveInstance(vm.status, id);
+      if (inst) {
+        await this.power.qmp(id, 'blockdev-change-medium', {
+          id: 'cd0',
+          filename: real,
+          format: 'raw',
+          'read-only-mode': 'read-only',
+        });
+      }
+      ctx.repo.update(id, { iso: real });
+      return emitVm(ctx, id);
+    });
+  }
+
+  async unmountIso(id: string): Promise<Vm> {
+    const { ctx } = this;
+    return ctx.locks.with(id, 'configure', async () => {
+      const vm = requireVm(ctx, id);
+      if (this.liveInstance(vm.status, id)) await this.power.qmp(id, 'eject', { id: 'cd0', force: true });
+      ctx.repo.update(id, { iso: null });
+      return emitVm(ctx, id);
+    });
+  }
+
+  private liveInstance(status: string, id: string): boolean {
+    if (status === 'starting' || status === 'stopping') {
+      throw new AppError(409, 'VM_BUSY', `VM is ${status}; try again in a moment`);
+    }
+    return (status === 'running' || status === 'paused') && this.ctx.supervisor.get(id) !== undefined;
+  }
+}
+
+function realOrNull(p: string): string | null {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return null;
+  }
+}
