@@ -1,0 +1,42 @@
+// Makes sure the host programs QEMU Manager needs are installed. As root it installs the missing
+// Debian packages itself; otherwise it prints the exact command to run and exits.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+
+export const RUNTIME = [
+  { bin: 'qemu-system-x86_64', pkg: 'qemu-system-x86' },
+  { bin: 'qemu-img', pkg: 'qemu-utils' },
+];
+export const TEST = [
+  ...RUNTIME,
+  { bin: 'chromium', pkg: 'chromium', path: '/usr/bin/chromium' },
+  { bin: 'xorriso', pkg: 'xorriso' },
+];
+
+function has(dep) {
+  if (dep.path) return fs.existsSync(dep.path);
+  return spawnSync('sh', ['-c', 'command -v "$0"', dep.bin], { stdio: 'ignore' }).status === 0;
+}
+
+function apt(args) {
+  const r = spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  return r.status === 0;
+}
+
+export function ensureSystemDeps(deps) {
+  const missing = deps.filter((d) => !has(d));
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((d) => d.pkg))];
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot) {
+    console.error(`Missing programs: ${missing.map((d) => d.bin).join(', ')}. Install them with:\n`);
+    console.error(`  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${pkgs.join(' ')}\n`);
+    process.exit(1);
+  }
+  console.error(`Installing ${pkgs.join(' ')} ...`);
+  const install = ['install', '-y', '-q', '--no-install-recommends', ...pkgs];
+  if (!apt(install) && !(apt(['update', '-q']) && apt(install))) {
+    console.error(`apt-get install ${pkgs.join(' ')} failed`);
+    process.exit(1);
+  }
+}
