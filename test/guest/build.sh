@@ -1,0 +1,500 @@
+#!/usr/bin/env bash
+# Build the tiny real guest OS used by the integration tests (see README.md here and
+# /work/shared/spec/test-guest.md for the recipe and the measurements behind it).
+#
+#   usage: build.sh OUTPUT_ISO
+#
+# Everything comes from Debian packages fetched with `apt-get download` (never installed) into
+# a download cache (${TEST_GUEST_CACHE:-$(dirname OUTPUT_ISO)/debs}), so a second build needs no
+# network. The result is a hybrid ISO (volume id TESTGUEST) with isolinux, Debian's kernel and
+# a busybox initramfs whose /init prints markers to serial and VGA, marks blank disks, powers
+# off on the ACPI power button and keeps shells on tty1 and ttyS0.
+# Progress goes to stderr; the ISO is written to a temp name and renamed into place.
+set -euo pipefail
+
+log() { printf 'test-guest: %s\n' "$*" >&2; }
+die() { printf 'test-guest: error: %s\n' "$*" >&2; exit 1; }
+
+if [[ $# -ne 1 || -z "$1" || "$1" == -* ]]; then
+  printf 'usage: %s OUTPUT_ISO\n' "${0##*/}" >&2
+  exit 2
+fi
+
+START_SECONDS=$SECONDS
+OUTPUT=$1
+OUT_DIR=$(dirname -- "$OUTPUT")
+mkdir -p -- "$OUT_DIR"
+OUT_DIR=$(cd -- "$OUT_DIR" && pwd)
+OUTPUT="$OUT_DIR/$(basename -- "$OUTPUT")"
+DEBS=${TEST_GUEST_CACHE:-$OUT_DIR/debs}
+mkdir -p -- "$DEBS"
+DEBS=$(cd -- "$DEBS" && pwd)
+
+# Fixed timestamp for every file in the initramfs and the ISO (reproducible output).
+EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
+export SOURCE_DATE_EPOCH=$EPOCH
+
+# Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
+# and `button` + `evdev` for the ACPI power button). /init modprobes them in this order.
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev"
+KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
+
+# ---------------------------------------------------------------------------------------------
+# Host tools
+# ---------------------------------------------------------------------------------------------
+for tool in apt-get apt-cache dpkg-deb gzip find sort touch; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' is required (a Debian/Ubuntu host is assumed)"
+done
+if ! command -v xorriso >/dev/null 2>&1; then
+  if [[ $EUID -eq 0 ]]; then
+    log "installing xorriso"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends xorriso >&2 \
+      || die "could not install xorriso"
+  else
+    printf 'test-guest: xorriso is missing; install it with:\n  sudo apt-get install -y --no-install-recommends xorriso\n' >&2
+    exit 1
+  fi
+fi
+
+APT_OPTS=()
+[[ $EUID -eq 0 ]] && APT_OPTS+=(-o APT::Sandbox::User=root)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/test-guest-build.XXXXXX")
+TMP_ISO=""
+CHILD=""
+DL_DIR=""
+cleanup() {
+  rm -rf -- "$WORK"
+  if [[ -n "$DL_DIR" ]]; then rm -rf -- "$DL_DIR"; fi
+  if [[ -n "$TMP_ISO" ]]; then rm -f -- "$TMP_ISO"; fi
+}
+# On INT/TERM/HUP stop the running step (its whole process group) before removing the work
+# dir, so nothing keeps writing into it.
+on_signal() {
+  trap - INT TERM HUP
+  if [[ -n "$CHILD" ]]; then
+    kill -TERM -- "-$CHILD" 2>/dev/null || kill -TERM "$CHILD" 2>/dev/null || true
+    wait "$CHILD" 2>/dev/null || true
+  fi
+  log "interrupted"
+  exit 130
+}
+trap cleanup EXIT
+trap on_signal INT TERM HUP
+
+# Run a long step as a background process group and wait for it, so that on_signal can run
+# (bash defers traps while a foreground child runs) and stop it.
+run() {
+  local rc=0
+  if command -v setsid >/dev/null 2>&1; then
+    setsid -w "$@" &
+  else
+    "$@" &
+  fi
+  CHILD=$!
+  wait "$CHILD" || rc=$?
+  CHILD=""
+  return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Downloads (cached)
+# ---------------------------------------------------------------------------------------------
+APT_UPDATED=0
+apt_update_once() {
+  [[ $APT_UPDATED -eq 0 ]] || return 0
+  APT_UPDATED=1
+  log "running apt-get update"
+  run apt-get update >&2 || log "apt-get update failed"
+}
+
+# Newest cached .deb for an exact package name, or nothing.
+cached_deb() {
+  local f
+  f=$(find "$DEBS" -maxdepth 1 -type f -name "$1_*.deb" -printf '%f\n' | sort -V | tail -n 1)
+  [[ -n "$f" ]] && printf '%s\n' "$DEBS/$f"
+  return 0
+}
+
+# apt-get download into a private temp dir, then move the .deb into the cache (so concurrent
+# builds and interrupted downloads never leave a partial file under a final name).
+download() {
+  local pkg=$1 f rc=1
+  DL_DIR=$(mktemp -d "$DEBS/.download.XXXXXX")
+  log "downloading $pkg"
+  if run env -C "$DL_DIR" apt-get download "${APT_OPTS[@]}" "$pkg" >&2; then
+    for f in "$DL_DIR"/*.deb; do
+      [[ -e "$f" ]] || break
+      mv -f -- "$f" "$DEBS/"
+      rc=0
+    done
+  fi
+  rm -rf -- "$DL_DIR"
+  DL_DIR=""
+  return "$rc"
+}
+
+# fetch/fetch_kernel set FETCHED (they are not run in $(...) subshells, so that a signal trap
+# sees and stops a running download).
+FETCHED=""
+fetch() {
+  local pkg=$1
+  if [[ -z "$(cached_deb "$pkg")" ]]; then
+    if ! download "$pkg"; then
+      apt_update_once
+      download "$pkg" || die "could not download $pkg"
+    fi
+  fi
+  FETCHED=$(cached_deb "$pkg")
+}
+
+resolve_kernel() {
+  apt-cache depends linux-image-amd64 2>/dev/null \
+    | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+}
+
+# Any concrete kernel already in the cache wins (keeps rebuilds offline and identical);
+# otherwise resolve the metapackage, download, and on failure update, resolve again, retry once.
+fetch_kernel() {
+  local f pkg
+  f=$(find "$DEBS" -maxdepth 1 -type f -name 'linux-image-[0-9]*-amd64_*.deb' -printf '%f\n' \
+        | sort -V | tail -n 1)
+  if [[ -n "$f" ]]; then
+    FETCHED=$DEBS/$f
+    return 0
+  fi
+  pkg=$(resolve_kernel)
+  if [[ -z "$pkg" ]]; then
+    apt_update_once
+    pkg=$(resolve_kernel)
+    [[ -n "$pkg" ]] || die "cannot resolve linux-image-amd64 to a concrete kernel package"
+  fi
+  log "kernel package: $pkg"
+  if ! download "$pkg"; then
+    apt_update_once
+    pkg=$(resolve_kernel)
+    [[ -n "$pkg" ]] || die "cannot resolve linux-image-amd64 after apt-get update"
+    log "kernel package after apt-get update: $pkg"
+    download "$pkg" || die "could not download $pkg"
+  fi
+  f=$(cached_deb "$pkg")
+  [[ -n "$f" ]] || die "download of $pkg produced no .deb"
+  FETCHED=$f
+}
+
+log "download cache: $DEBS"
+fetch_kernel
+KERNEL_DEB=$FETCHED
+fetch busybox-static
+BUSYBOX_DEB=$FETCHED
+fetch isolinux
+ISOLINUX_DEB=$FETCHED
+fetch syslinux-common
+SYSLINUX_DEB=$FETCHED
+log "using $(basename -- "$KERNEL_DEB")"
+
+# ---------------------------------------------------------------------------------------------
+# Unpack
+# ---------------------------------------------------------------------------------------------
+log "unpacking packages"
+PKGROOT=$WORK/pkgroot
+mkdir -p "$PKGROOT"
+for deb in "$KERNEL_DEB" "$BUSYBOX_DEB" "$ISOLINUX_DEB" "$SYSLINUX_DEB"; do
+  run dpkg-deb -x "$deb" "$PKGROOT"
+done
+
+BB=$PKGROOT/bin/busybox
+[[ -x "$BB" ]] || die "busybox-static did not provide bin/busybox"
+KVER=$(find "$PKGROOT/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort -V | tail -n 1)
+[[ -n "$KVER" ]] || die "no kernel modules directory in $(basename -- "$KERNEL_DEB")"
+VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER
+[[ -f "$VMLINUZ" ]] || die "no boot/vmlinuz-$KVER in $(basename -- "$KERNEL_DEB")"
+ISOLINUX_BIN=$PKGROOT/usr/lib/ISOLINUX/isolinux.bin
+ISOHDPFX=$PKGROOT/usr/lib/ISOLINUX/isohdpfx.bin
+LDLINUX=$PKGROOT/usr/lib/syslinux/modules/bios/ldlinux.c32
+for f in "$ISOLINUX_BIN" "$ISOHDPFX" "$LDLINUX"; do
+  [[ -f "$f" ]] || die "missing $f"
+done
+log "kernel $KVER"
+
+# ---------------------------------------------------------------------------------------------
+# Kernel modules: depmod the full tree, copy the closure of $MODULES, depmod the subset
+# ---------------------------------------------------------------------------------------------
+log "depmod (full tree)"
+run "$BB" depmod -b "$PKGROOT" "$KVER"
+MODDIR=$PKGROOT/lib/modules/$KVER
+
+# modules.dep lines are "path.ko: dep.ko dep.ko ..." with the full (transitive) dependency
+# list; the closure is still computed recursively to be safe.
+MODULE_PATHS=$(awk -v want="$MODULES" '
+  function modname(p,   n) { n = p; sub(/^.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n); gsub(/-/, "_", n); return n }
+  function add(name,   i, parts, n) {
+    if (name in seen) return
+    seen[name] = 1
+    if (!(name in path)) { missing[name] = 1; return }
+    out[path[name]] = 1
+    n = split(deps[name], parts, " ")
+    for (i = 1; i <= n; i++) add(modname(parts[i]))
+  }
+  {
+    p = $1; sub(/:$/, "", p)
+    name = modname(p)
+    path[name] = p
+    d = $0; sub(/^[^:]*:[ \t]*/, "", d)
+    deps[name] = d
+  }
+  END {
+    n = split(want, w, " ")
+    for (i = 1; i <= n; i++) { x = w[i]; gsub(/-/, "_", x); add(x) }
+    for (m in missing) print "MISSING " m
+    for (p in out) print p
+  }' "$MODDIR/modules.dep" | sort)
+
+INITRAMFS=$WORK/initramfs
+IMODDIR=$INITRAMFS/lib/modules/$KVER
+mkdir -p "$IMODDIR"
+count=0
+while IFS= read -r line; do
+  [[ -n "$line" ]] || continue
+  if [[ "$line" == MISSING\ * ]]; then
+    m=${line#MISSING }
+    # A module built into the kernel needs no file.
+    if grep -qE "/${m//_/[_-]}\.ko$" "$MODDIR/modules.builtin" 2>/dev/null; then
+      log "module $m is built in"
+      continue
+    fi
+    die "kernel module $m not found in $KVER"
+  fi
+  mkdir -p "$IMODDIR/$(dirname -- "$line")"
+  cp "$MODDIR/$line" "$IMODDIR/$line"
+  count=$((count + 1))
+done <<<"$MODULE_PATHS"
+for f in modules.builtin modules.order; do
+  [[ -f "$MODDIR/$f" ]] && cp "$MODDIR/$f" "$IMODDIR/$f"
+done
+"$BB" depmod -b "$INITRAMFS" "$KVER"
+log "copied $count kernel modules ($(du -sk "$IMODDIR" | cut -f1) KiB)"
+
+# ---------------------------------------------------------------------------------------------
+# Initramfs userland: static busybox, one symlink per applet, /init, acpid handler
+# ---------------------------------------------------------------------------------------------
+log "assembling initramfs"
+mkdir -p "$INITRAMFS"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,var/log,var/run,etc/acpi/PWRF}
+chmod 1777 "$INITRAMFS/tmp"
+cp "$BB" "$INITRAMFS/bin/busybox"
+chmod 0755 "$INITRAMFS/bin/busybox"
+while IFS= read -r applet; do
+  [[ -n "$applet" && "$applet" != "bin/busybox" ]] || continue
+  mkdir -p "$INITRAMFS/$(dirname -- "$applet")"
+  ln -sfn /bin/busybox "$INITRAMFS/$applet"
+done < <("$BB" --list-full)
+[[ -L "$INITRAMFS/bin/sh" ]] || die "busybox has no sh applet"
+
+cat >"$INITRAMFS/etc/acpi/PWRF/00000080" <<'EOF'
+#!/bin/sh
+# Run by acpid when the ACPI power button is pressed (QMP system_powerdown).
+echo TESTGUEST_POWEROFF >/dev/console 2>/dev/null
+sync
+poweroff -f
+EOF
+chmod 0755 "$INITRAMFS/etc/acpi/PWRF/00000080"
+
+cat >"$INITRAMFS/etc/profile" <<'EOF'
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+export HOME=/root
+PS1='testguest:$PWD# '
+EOF
+
+cat >"$INITRAMFS/init" <<'EOF'
+#!/bin/sh
+# PID 1 of the QEMU Manager test guest (generated by test/guest/build.sh).
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root TERM=linux
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts devpts /dev/pts 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+
+# stdout is /dev/console = the serial port (last console= on the command line); tty0 is VGA.
+say() {
+  echo "$*"
+  echo "$*" >/dev/tty0 2>/dev/null
+}
+
+for m in @MODULES@; do
+  modprobe -q "$m" 2>/dev/null || [ -d "/sys/module/$m" ] || echo "testguest: modprobe $m failed"
+done
+say TESTGUEST_BOOT
+
+# Let late block devices (SCSI/NVMe scans) show up: wait until /sys/block is stable.
+prev=
+stable=0
+i=0
+while [ $i -lt 40 ]; do
+  cur=$(ls /sys/block 2>/dev/null | tr '\n' ' ')
+  if [ "$cur" = "$prev" ]; then
+    stable=$((stable + 1))
+    [ $stable -ge 3 ] && break
+  else
+    stable=0
+    prev=$cur
+  fi
+  sleep 0.2
+  i=$((i + 1))
+done
+
+# Mark every writable disk whose sector 0 is blank or already carries our marker; leave other
+# disks (and CD-ROMs, sr*) alone.
+for sys in /sys/block/*; do
+  n=${sys##*/}
+  case "$n" in
+    vd*|sd*|nvme*n*) ;;
+    *) continue ;;
+  esac
+  dev=/dev/$n
+  [ -b "$dev" ] || continue
+  [ "$(cat "$sys/ro" 2>/dev/null)" = 1 ] && continue
+  size=$(cat "$sys/size" 2>/dev/null)
+  [ "${size:-0}" -gt 0 ] 2>/dev/null || continue
+  nonzero=$(dd if="$dev" bs=512 count=1 2>/dev/null | tr -d '\000' | wc -c)
+  head=$(dd if="$dev" bs=512 count=1 2>/dev/null | head -c 21)
+  if [ "$nonzero" -eq 0 ] || [ "$head" = TESTGUEST_DISK_MARKER ]; then
+    printf 'TESTGUEST_DISK_MARKER dev=%s\n' "$n" >/tmp/sector
+    truncate -s 512 /tmp/sector
+    if dd if=/tmp/sector of="$dev" bs=512 count=1 conv=notrunc,fsync 2>/dev/null; then
+      sync
+      say "TESTGUEST_DISK_WRITTEN dev=$n"
+    else
+      say "TESTGUEST_DISK_ERROR dev=$n"
+    fi
+  fi
+done
+sync
+
+# Power button: acpid reads the input device of the ACPI button and runs
+# /etc/acpi/PWRF/00000080. It only opens /dev/input/event* when it starts, so (re)start it
+# until it holds the power button's event device.
+power_events() {
+  for e in /sys/class/input/event*; do
+    [ -e "$e/device/name" ] || continue
+    [ "$(cat "$e/device/name")" = "Power Button" ] && echo "/dev/input/${e##*/}"
+  done
+}
+holds_power_button() {
+  for fd in /proc/$1/fd/*; do
+    l=$(readlink "$fd" 2>/dev/null) || continue
+    for ev in $2; do
+      [ "$l" = "$ev" ] && return 0
+    done
+  done
+  return 1
+}
+acpid_ok=0
+attempt=0
+while [ $attempt -lt 5 ] && [ $acpid_ok -eq 0 ]; do
+  attempt=$((attempt + 1))
+  events=
+  i=0
+  while [ $i -lt 25 ]; do
+    events=$(power_events)
+    [ -n "$events" ] && break
+    sleep 0.2
+    i=$((i + 1))
+  done
+  [ -n "$events" ] || break
+  acpid -f -c /etc/acpi -l /var/log/acpid.log -p /var/run/acpid.pid &
+  apid=$!
+  i=0
+  while [ $i -lt 50 ]; do
+    if holds_power_button "$apid" "$events"; then
+      acpid_ok=1
+      break
+    fi
+    kill -0 "$apid" 2>/dev/null || break
+    sleep 0.1
+    i=$((i + 1))
+  done
+  if [ $acpid_ok -eq 0 ]; then
+    kill "$apid" 2>/dev/null
+    sleep 0.2
+  fi
+done
+[ $acpid_ok -eq 1 ] || say "TESTGUEST_WARNING power button not available (no ACPI button or acpid failed)"
+
+# Banner on the VGA console (reverse video: plenty of non-black pixels for screenshot tests).
+{
+  printf '\n\033[7m'
+  printf '%-80s\n' '' '' \
+    '   QEMU MANAGER TEST GUEST READY' \
+    '' \
+    '   ####   #####    ###    ####   #   #' \
+    '   #   #  #       #   #   #   #   # #' \
+    '   ####   ####    #####   #   #    #' \
+    '   #  #   #       #   #   #   #    #' \
+    '   #   #  #####   #   #   ####     #' \
+    '' \
+    "   kernel $(uname -r) - a shell is running on this console (tty1)" \
+    '' ''
+  printf '\033[0m\n'
+} >/dev/tty0 2>/dev/null
+echo TESTGUEST_READY >/dev/tty0 2>/dev/null
+echo TESTGUEST_READY
+
+# Shells on tty1 (VGA; keystrokes from VNC land here) and on the serial console, respawned by
+# busybox init, which also reaps orphans. PID 1 never exits.
+{
+  echo 'tty1::respawn:-/bin/sh'
+  if stty -F /dev/ttyS0 >/dev/null 2>&1; then echo 'ttyS0::respawn:-/bin/sh'; fi
+} >/etc/inittab
+exec /sbin/init
+# Only reached if busybox init could not be executed.
+while :; do sleep 3600; done
+EOF
+sed -i "s/@MODULES@/$MODULES/" "$INITRAMFS/init"
+chmod 0755 "$INITRAMFS/init"
+
+# ---------------------------------------------------------------------------------------------
+# Pack the initramfs (newc, fixed mtimes/owners/inodes, gzip -9n)
+# ---------------------------------------------------------------------------------------------
+ISODIR=$WORK/iso
+mkdir -p "$ISODIR/isolinux"
+find "$INITRAMFS" -exec touch -h -d "@$EPOCH" {} +
+(
+  cd "$INITRAMFS"
+  find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort \
+    | "$BB" cpio -o -H newc -R 0:0 --renumber-inodes --ignore-devno
+) | gzip -9n >"$ISODIR/isolinux/initrd.gz"
+log "initramfs $(du -k "$ISODIR/isolinux/initrd.gz" | cut -f1) KiB"
+
+# ---------------------------------------------------------------------------------------------
+# ISO
+# ---------------------------------------------------------------------------------------------
+cp "$VMLINUZ" "$ISODIR/isolinux/vmlinuz"
+cp "$ISOLINUX_BIN" "$ISODIR/isolinux/isolinux.bin"
+cp "$LDLINUX" "$ISODIR/isolinux/ldlinux.c32"
+cat >"$ISODIR/isolinux/isolinux.cfg" <<EOF
+SERIAL 0 115200
+PROMPT 0
+TIMEOUT 0
+DEFAULT testguest
+LABEL testguest
+  KERNEL /isolinux/vmlinuz
+  INITRD /isolinux/initrd.gz
+  APPEND $KERNEL_CMDLINE
+EOF
+find "$ISODIR" -exec touch -h -d "@$EPOCH" {} +
+
+log "writing ISO"
+TMP_ISO=$(mktemp "$OUT_DIR/.$(basename -- "$OUTPUT").tmp.XXXXXX")
+run xorriso -as mkisofs -quiet -V TESTGUEST -r -J \
+  -isohybrid-mbr "$ISOHDPFX" \
+  -c isolinux/boot.cat -b isolinux/isolinux.bin \
+  -no-emul-boot -boot-load-size 4 -boot-info-table \
+  -o "$TMP_ISO" "$ISODIR" >&2 2>"$WORK/xorriso.log" \
+  || { cat "$WORK/xorriso.log" >&2; die "xorriso failed"; }
+chmod 0644 "$TMP_ISO"
+mv -f -- "$TMP_ISO" "$OUTPUT"
+TMP_ISO=""
+log "wrote $OUTPUT ($(du -k "$OUTPUT" | cut -f1) KiB, kernel $KVER) in $((SECONDS - START_SECONDS)) s"
