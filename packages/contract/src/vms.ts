@@ -75,7 +75,11 @@ export const UpdateResourcesBody = Type.Object(
 export type UpdateResourcesBody = Static<typeof UpdateResourcesBody>;
 
 export const DeleteVmQuery = Type.Object(
-  { force: Type.Optional(Type.Boolean({ description: 'Power off a running VM before deleting it' })) },
+  {
+    force: Type.Optional(
+      Type.Union([Type.Literal('true'), Type.Literal('false')], { description: 'true: power off a running VM before deleting it' }),
+    ),
+  },
   { additionalProperties: false },
 );
 

@@ -54,6 +54,8 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
     bodyLimit: 1 << 20,
     disableRequestLogging: config.logLevel !== 'debug',
+    // Closed schemas mean refusal: never strip unknown fields or turn "1" into 1 silently.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
@@ -101,6 +103,8 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     },
   });
   registerErrorHandling(app);
+  // JSON only: a text/plain body (what a cross-site form can send) is refused with 415.
+  app.removeContentTypeParser('text/plain');
   // A POST without a body but with a JSON content type is an empty body, not an error.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {

@@ -9,8 +9,11 @@ import { AppError } from './errors.js';
  */
 export class StorageRoots {
   private readonly roots: string[];
+  /** The roots as configured (they may differ from the real ones when a parent is a symlink). */
+  private readonly given: string[];
 
   constructor(roots: readonly string[]) {
+    this.given = roots.map((r) => path.resolve(r));
     this.roots = roots.map((r) => {
       fs.mkdirSync(r, { recursive: true });
       return fs.realpathSync(r);
@@ -25,25 +28,31 @@ export class StorageRoots {
   resolveFile(input: string, what: 'disk' | 'ISO'): string {
     if (input.includes('\0')) throw new AppError(400, 'BAD_REQUEST', `${what} path contains a NUL byte`);
     if (!path.isAbsolute(input)) throw new AppError(400, 'BAD_REQUEST', `${what} path must be absolute: ${input}`);
+    // Refuse on the path as written before touching the file system, so nothing outside the roots
+    // can be probed; then again on the real path, so no symlink leads out.
+    const lexical = path.resolve(input);
+    if (!this.contains(lexical) && !under(this.given, lexical)) throw this.outside(input, what);
     let real: string;
     try {
       real = fs.realpathSync(input);
     } catch {
       throw new AppError(404, 'FILE_NOT_FOUND', `${what} file not found: ${input}`);
     }
-    if (!this.contains(real)) {
-      throw new AppError(
-        400,
-        'PATH_NOT_ALLOWED',
-        `${what} path is outside the storage roots (${this.roots.join(', ')}): ${input}`,
-      );
-    }
+    if (!this.contains(real)) throw this.outside(input, what);
     const st = fs.statSync(real);
     if (!st.isFile()) throw new AppError(400, 'NOT_A_REGULAR_FILE', `${what} path is not a regular file: ${input}`);
     return real;
   }
 
-  contains(realPath: string): boolean {
-    return this.roots.some((r) => realPath === r || realPath.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
+  private outside(input: string, what: string): AppError {
+    return new AppError(400, 'PATH_NOT_ALLOWED', `${what} path is outside the storage roots (${this.roots.join(', ')}): ${input}`);
   }
+
+  contains(realPath: string): boolean {
+    return under(this.roots, realPath);
+  }
+}
+
+function under(roots: readonly string[], p: string): boolean {
+  return roots.some((r) => p === r || p.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
 }

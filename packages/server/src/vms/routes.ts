@@ -40,7 +40,7 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
       '/vms/:vm_id',
       { schema: { ...byId, querystring: DeleteVmQuery, response: { 200: MessageBody, ...errors } } },
       async (req) => {
-        await vms.delete(req.params.vm_id, req.query.force ?? false);
+        await vms.delete(req.params.vm_id, req.query.force === 'true');
         return { message: 'VM deleted successfully' };
       },
     );
