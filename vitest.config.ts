@@ -1,13 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
 // Three projects: fast unit tests beside the sources, integration tests against a real server
-// process and real QEMU, and browser tests (Playwright driving Debian's Chromium).
+// process and real QEMU, and browser tests (Playwright driving Debian's Chromium). They run one
+// group after the other (groupOrder), and the QEMU ones one file at a time.
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['packages/*/src/**/*.test.ts', 'packages/*/src/**/*.test.tsx'],
           environment: 'node',
         },
@@ -15,6 +17,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
@@ -24,6 +27,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 2 },
           include: ['e2e/**/*.test.ts'],
           fileParallelism: false,
           testTimeout: 180_000,

@@ -1,7 +1,7 @@
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fs from 'node:fs';
 import path from 'node:path';
 import { hostLimits, type Config } from './config.js';
@@ -18,6 +18,7 @@ import { IsoService } from './isos/service.js';
 import { run } from './lib/exec.js';
 import { StorageRoots } from './lib/storage.js';
 import { chooseAccel } from './qemu/accel.js';
+import { allowTraverse, resolveQemuIdentity } from './qemu/identity.js';
 import { Supervisor } from './qemu/supervisor.js';
 import { openDb } from './store/sqlite.js';
 import { systemRoutes } from './system/routes.js';
@@ -53,7 +54,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const app = Fastify({
     logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
     bodyLimit: 1 << 20,
-    disableRequestLogging: config.logLevel !== 'debug',
+    logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
     // Closed schemas mean refusal: never strip unknown fields or turn "1" into 1 silently.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -67,11 +68,15 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const vmRepo = new VmRepo(db);
   const diskRepo = new DiskRepo(db);
 
+  const identity = await resolveQemuIdentity(config.qemuUser, app.log);
+  allowTraverse(identity, config.dataDir);
+  allowTraverse(identity, dirs.run);
   let power: PowerService | undefined;
   const supervisor = new Supervisor(
     dirs.run,
     { onEvent: (id, ev) => power?.onEvent(id, ev), onExit: (id) => power?.onExit(id) },
     app.log,
+    identity,
   );
   const ctx = {
     repo: vmRepo,

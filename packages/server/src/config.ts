@@ -17,6 +17,8 @@ export interface Config {
   /** Directory of the built web UI, or null to serve no UI. */
   webDir: string | null;
   logLevel: string;
+  /** QEMU_USER: the unprivileged user QEMU runs as when the server is root; '' = don't drop. */
+  qemuUser: string | undefined;
 }
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -55,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxUploadBytes: intEnv(env, 'MAX_UPLOAD_MB', 16384, 1, 1 << 22) * 1024 * 1024,
     webDir: env.WEB_DIR === '' ? null : path.resolve(cwd, env.WEB_DIR ?? defaultWebDir()),
     logLevel: env.LOG_LEVEL || 'info',
+    qemuUser: env.QEMU_USER,
   };
 }
 

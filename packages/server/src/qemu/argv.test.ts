@@ -20,7 +20,7 @@ const base: ArgvInput = {
 const after = (argv: string[], flag: string) => argv.filter((_, i) => argv[i - 1] === flag);
 
 describe('buildArgv', () => {
-  it('starts with the binary and carries resources, uuid, loopback VNC, QMP, pidfile and daemonize', () => {
+  it('starts with the binary and carries resources, uuid, loopback VNC, QMP, pidfile and the sandbox', () => {
     const argv = buildArgv(base);
     expect(argv[0]).toBe('qemu-system-x86_64');
     expect(after(argv, '-smp')).toEqual(['2']);
@@ -28,7 +28,8 @@ describe('buildArgv', () => {
     expect(after(argv, '-uuid')).toEqual([base.vmId]);
     expect(after(argv, '-vnc')).toEqual(['127.0.0.1:3']);
     expect(after(argv, '-pidfile')).toEqual(['/data/run/x/qemu.pid']);
-    expect(argv).toContain('-daemonize');
+    expect(argv).not.toContain('-daemonize');
+    expect(after(argv, '-sandbox')).toEqual(['on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny']);
     expect(argv).toContain('-nodefaults');
     expect(after(argv, '-chardev')[0]).toBe('socket,id=qmp,path=/data/run/x/qmp.sock,server=on,wait=off');
     expect(after(argv, '-device')).toContain('virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:aa:bb:cc');

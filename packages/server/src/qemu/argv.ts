@@ -91,7 +91,8 @@ export function buildArgv(input: ArgvInput): string[] {
   }
 
   add('-pidfile', input.pidFile);
-  add('-daemonize');
+  // seccomp: no obsolete syscalls, no set*id, no fork/exec, no scheduler/affinity changes.
+  add('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
   return argv;
 }
 

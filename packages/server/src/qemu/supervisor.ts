@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { shellQuote } from '../lib/exec.js';
-import { waitUntil } from '../lib/time.js';
+import { delay, waitUntil } from '../lib/time.js';
 import { buildArgv, type ArgvInput } from './argv.js';
+import { grant, type QemuIdentity } from './identity.js';
 import { isAlive, isQemuOfVm, readStat } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 
@@ -38,6 +39,8 @@ export interface StartResult {
 }
 
 const UNIX_PATH_MAX = 107;
+const NO_MESSAGE = 'QEMU exited without a message';
+const MAX_LOG_BYTES = 1 << 20;
 
 /** Where a VM's runtime files live. */
 export function runPaths(runDir: string) {
@@ -46,6 +49,7 @@ export function runPaths(runDir: string) {
     qmpSocket: path.join(runDir, 'qmp.sock'),
     pidFile: path.join(runDir, 'qemu.pid'),
     serialLog: path.join(runDir, 'serial.log'),
+    log: path.join(runDir, 'qemu.log'),
   };
 }
 
@@ -55,7 +59,7 @@ export function qemuErrorMessage(stderr: string): string {
     .split('\n')
     .map((l) => l.replace(/^qemu-system-[\w-]+:\s*/, '').trim())
     .filter((l) => l !== '');
-  return lines.join('; ') || 'QEMU exited without a message';
+  return lines.join('; ') || NO_MESSAGE;
 }
 
 export class Supervisor {
@@ -65,6 +69,7 @@ export class Supervisor {
     private readonly runRoot: string,
     private readonly hooks: SupervisorHooks,
     private readonly log: Logger,
+    private readonly identity: QemuIdentity | null = null,
   ) {}
 
   get(vmId: string): Instance | undefined {
@@ -80,9 +85,11 @@ export class Supervisor {
   }
 
   /**
-   * Starts QEMU detached (-daemonize: QEMU forks, calls setsid, and its first process exits only
-   * once the machine is initialised and the QMP socket listens, or with QEMU's own error message).
-   * Resolves once QMP answers query-status; a state other than running is a failed start.
+   * Starts QEMU detached from the server: its own session (setsid), stdout/stderr appended to the
+   * VM's qemu.log, as the unprivileged QEMU user when the server is root (dropped before exec, so
+   * the seccomp sandbox can forbid set*id). Resolves once QMP has greeted us (QEMU greets from its
+   * main loop, i.e. after the machine is built) and query-status says running; a QEMU that exits
+   * first is a failed start, reported with QEMU's own message.
    */
   async start(input: StartInput): Promise<StartResult> {
     const paths = runPaths(this.runDir(input.vmId));
@@ -91,25 +98,58 @@ export class Supervisor {
     }
     fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     for (const f of [paths.qmpSocket, paths.pidFile]) fs.rmSync(f, { force: true });
+    grant(this.identity, paths.dir);
+    for (const d of input.disks) grant(this.identity, d.path);
+    if (input.iso) grantRead(this.identity, input.iso);
 
     const argv = buildArgv({ ...input, qmpSocket: paths.qmpSocket, pidFile: paths.pidFile, serialLog: paths.serialLog });
     const command = shellQuote(argv);
     const [file, ...args] = argv as [string, ...string[]];
-    const { code, stderr } = await spawnDaemon(file, args);
-    if (code !== 0) {
-      throw new AppError(422, 'QEMU_START_FAILED', `QEMU failed to start: ${qemuErrorMessage(stderr)}`);
-    }
-
-    const pid = Number.parseInt(fs.readFileSync(paths.pidFile, 'utf8').trim(), 10);
-    const stat = Number.isInteger(pid) ? readStat(pid) : null;
-    if (!stat) throw new AppError(500, 'QEMU_START_FAILED', 'QEMU started but its process is already gone');
-
-    let qmp: QmpClient;
+    const big = fs.existsSync(paths.log) && fs.statSync(paths.log).size > MAX_LOG_BYTES;
+    const logFd = fs.openSync(paths.log, big ? 'w' : 'a', 0o600);
+    const logStart = fs.fstatSync(logFd).size;
+    let child: ChildProcess;
     try {
-      qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: 5000 });
-    } catch (err) {
-      killHard(pid, stat.startTime);
-      throw new AppError(500, 'QEMU_START_FAILED', 'QEMU started but its QMP socket does not answer', { cause: err });
+      child = spawn(file, args, {
+        detached: true,
+        stdio: ['ignore', logFd, logFd],
+        ...(this.identity ? { uid: this.identity.uid, gid: this.identity.gid } : {}),
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+    const exited = new Promise<string>((resolve) => {
+      child.once('error', (err) => resolve(`cannot run ${file}: ${err.message}`));
+      child.once('exit', (code, sig) => resolve(sig ? `killed by ${sig}` : `exited with ${code}`));
+    });
+    child.unref();
+    const failed = async (fallback: string): Promise<never> => {
+      const how = await Promise.race([exited, delay(2000).then(() => null)]);
+      if (how === null && child.pid) killHard(child.pid, readStat(child.pid)?.startTime ?? '');
+      const msg = qemuErrorMessage(readFrom(paths.log, logStart));
+      throw new AppError(422, 'QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
+    };
+
+    const appeared = await Promise.race([waitForFile(paths.qmpSocket, 30_000), exited.then(() => false)]);
+    if (!appeared) return failed('QEMU exited before opening its QMP socket');
+    // The socket file exists from bind(); listen() follows a moment later, so a refused connect
+    // is retried while QEMU lives.
+    let qmp: QmpClient | null = null;
+    let gone = false;
+    void exited.then(() => (gone = true));
+    const deadline = Date.now() + 60_000;
+    while (!qmp && !gone && Date.now() < deadline) {
+      qmp = await QmpClient.connect(paths.qmpSocket, { timeoutMs: deadline - Date.now() }).catch(async () => {
+        await delay(5);
+        return null;
+      });
+    }
+    if (!qmp) return failed('QEMU did not answer on QMP');
+    const pid = child.pid!;
+    const stat = readStat(pid);
+    if (!stat) {
+      qmp.close();
+      return failed('QEMU is already gone');
     }
     const instance = this.track(input.vmId, pid, stat.startTime, qmp);
     const { status } = await qmp.execute<{ status: string }>('query-status');
@@ -123,6 +163,11 @@ export class Supervisor {
       );
     }
     return { instance, command, status };
+  }
+
+  /** Lets the unprivileged QEMU read a medium inserted while it runs. */
+  grantMedium(file: string): void {
+    grantRead(this.identity, file);
   }
 
   /**
@@ -211,20 +256,49 @@ export class Supervisor {
   }
 }
 
-/** Runs `qemu ... -daemonize` and waits for its first process to exit; collects stderr (bounded). */
-function spawnDaemon(file: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => {
-      if (stderr.length < 16384) stderr += s;
+function readFrom(file: string, offset: number): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = Math.min(fs.fstatSync(fd).size - offset, 16384);
+      if (size <= 0) return '';
+      const buf = Buffer.alloc(size);
+      fs.readSync(fd, buf, 0, size, offset);
+      return buf.toString('utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+/** Resolves true once `file` exists (inotify on its directory, no polling), false after the timeout. */
+function waitForFile(file: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const dir = path.dirname(file);
+    const base = path.basename(file);
+    let done = false;
+    const finish = (v: boolean) => {
+      if (done) return;
+      done = true;
+      watcher.close();
+      clearTimeout(timer);
+      resolve(v);
+    };
+    const watcher = fs.watch(dir, (_ev, name) => {
+      if (name === base && fs.existsSync(file)) finish(true);
     });
-    child.once('error', (err) =>
-      reject(new AppError(500, 'QEMU_START_FAILED', `cannot run ${file}: ${err.message}`, { cause: err })),
-    );
-    child.once('close', (code) => resolve({ code, stderr }));
+    watcher.on('error', () => finish(fs.existsSync(file)));
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    if (fs.existsSync(file)) finish(true);
   });
+}
+
+function grantRead(identity: QemuIdentity | null, file: string): void {
+  if (!identity) return;
+  const st = fs.statSync(file);
+  if ((st.mode & 0o004) === 0 && st.uid !== identity.uid) grant(identity, file);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

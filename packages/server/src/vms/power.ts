@@ -10,6 +10,7 @@ import { emitVm, requireVm, type VmContext } from './context.js';
 import type { VmRecord } from './repo.js';
 
 const BUTTON_RESEND_MS = 1500;
+const VNC_PORT_TAKEN = /Failed to find an available port|Address already in use/i;
 const DEFAULT_SHUTDOWN_TIMEOUT_S = 60;
 
 /** Maps a QMP run state to our status. */
@@ -31,21 +32,34 @@ export class PowerService {
       if (vm.status !== 'stopped') throw new AppError(409, 'VM_NOT_STOPPED', `VM is already ${vm.status}`);
       const disks = vm.disks.map((d) => ({ path: this.checkFile(d.path, 'disk'), format: d.format ?? 'raw' }));
       const iso = vm.iso ? this.checkFile(vm.iso, 'ISO') : null;
-      const port = await this.pickPort(vm);
+      let port = await this.pickPort(vm);
       this.setStatus(id, 'starting', { vnc_port: port });
       try {
-        const { instance, command, status } = await ctx.supervisor.start({
-          qemuBinary: ctx.config.qemuBinary,
-          vmId: id,
-          name: vm.name,
-          cpus: vm.cpus,
-          memoryMiB: vm.memory,
-          mac: vm.mac,
-          vncDisplay: port - 5900,
-          accel: ctx.accel,
-          disks,
-          iso,
-        });
+        const launch = () =>
+          ctx.supervisor.start({
+            qemuBinary: ctx.config.qemuBinary,
+            vmId: id,
+            name: vm.name,
+            cpus: vm.cpus,
+            memoryMiB: vm.memory,
+            mac: vm.mac,
+            vncDisplay: port - 5900,
+            accel: ctx.accel,
+            disks,
+            iso,
+          });
+        let started: Awaited<ReturnType<typeof launch>> | undefined;
+        // Another program may grab the port between our check and QEMU's bind: move on and retry.
+        for (let attempt = 1; !started; attempt++) {
+          try {
+            started = await launch();
+          } catch (err) {
+            if (attempt >= 3 || !VNC_PORT_TAKEN.test(errorMessage(err))) throw err;
+            port = await this.pickPort({ ...vm, vnc_port: port });
+            ctx.repo.update(id, { vnc_port: port });
+          }
+        }
+        const { instance, command, status } = started;
         // The guest may already have powered off (onExit ran): only record a live instance.
         if (ctx.supervisor.get(id) === instance) {
           ctx.repo.update(id, {
