@@ -4,6 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +39,7 @@ export class TestServer {
   proc: ChildProcess | null = null;
   port = 0;
   log = '';
+  scheme: 'http' | 'https' = 'http';
 
   constructor(
     readonly dataDir: string,
@@ -44,10 +47,11 @@ export class TestServer {
   ) {}
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.scheme}://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<this> {
+  async start(opts: { https?: boolean } = {}): Promise<this> {
+    this.scheme = opts.https ? 'https' : 'http';
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
     this.port = await freePort();
     const proc = spawn(process.execPath, [MAIN], {
@@ -74,8 +78,7 @@ export class TestServer {
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`server exited with ${proc.exitCode}:\n${this.log}`);
       try {
-        const r = await fetch(`${this.url}/api/health`);
-        if (r.ok) return this;
+        if (await answers(`${this.url}/api/auth/status`)) return this;
       } catch {
         /* not listening yet */
       }
@@ -127,6 +130,18 @@ export class TestServer {
     killQemusOf(this.dataDir);
     if (!opts.keepDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** True once the server answers HTTP(S) at all (self-signed certificates accepted). */
+function answers(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const mod = url.startsWith('https') ? https : http;
+    const req = mod.get(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve((res.statusCode ?? 0) > 0);
+    });
+    req.on('error', () => resolve(false));
+  });
 }
 
 /** Pids of QEMU processes whose command line mentions `dir`. */

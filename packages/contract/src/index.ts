@@ -2,3 +2,4 @@ export * from './common.js';
 export * from './vms.js';
 export * from './disks.js';
 export * from './system.js';
+export * from './auth.js';

@@ -4,7 +4,14 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import fs from 'node:fs';
 import path from 'node:path';
-import { hostLimits, type Config } from './config.js';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { authRoutes } from './auth/routes.js';
+import { AuthService } from './auth/service.js';
+import { AuthStore } from './auth/store.js';
+import { hostLimits, isLoopback, type Config } from './config.js';
+import { registerAudit } from './http/audit.js';
+import { Guard, registerGuard, type Refusal } from './http/guard.js';
 import { createVncProxy } from './console/proxy.js';
 import { DiskRepo } from './disks/repo.js';
 import { diskRoutes } from './disks/routes.js';
@@ -30,6 +37,17 @@ import { VmService } from './vms/service.js';
 
 export const VERSION = '0.1.0';
 
+/** A configuration the server refuses to run with; main prints the message and exits. */
+export class StartupError extends Error {}
+
+function rejectUpgrade(socket: Duplex, r: Refusal): void {
+  const body = JSON.stringify({ error: r.message, timestamp: new Date().toISOString(), code: r.code });
+  socket.end(
+    `HTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 export interface BuiltApp {
   app: FastifyInstance;
   vms: VmService;
@@ -52,7 +70,14 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 
   const app = Fastify({
-    logger: { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie'] },
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+      // URLs are logged without their query string: console tickets travel there.
+      serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }) },
+    },
+    ...(config.tls ? { https: { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) } } : {}),
+    trustProxy: config.trustProxy,
     bodyLimit: 1 << 20,
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
     // Closed schemas mean refusal: never strip unknown fields or turn "1" into 1 silently.
@@ -60,6 +85,17 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
+  const authStore = new AuthStore(db);
+  const auth = new AuthService(authStore, config.authRequired);
+  if (config.adminPassword) await auth.setPassword(config.adminPassword);
+  if (config.authRequired && !auth.passwordSet) {
+    db.close();
+    throw new StartupError(
+      `Authentication is required (HOST=${config.host}${config.authRequired && isLoopback(config.host) ? ', AUTH=required' : ''}) ` +
+        'but no admin password is set: set ADMIN_PASSWORD, or run `npm run admin -- set-password` first',
+    );
+  }
+  const guard = new Guard({ allowedHosts: config.allowedHosts, allowedOrigins: config.allowedOrigins, auth });
   const accel = chooseAccel(config.accel);
   const limits = hostLimits();
   const bus = new EventBus();
@@ -108,6 +144,8 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     },
   });
   registerErrorHandling(app);
+  registerGuard(app, guard);
+  registerAudit(app, authStore);
   // JSON only: a text/plain body (what a cross-site form can send) is refused with 415.
   app.removeContentTypeParser('text/plain');
   // A POST without a body but with a JSON content type is an empty body, not an error.
@@ -131,6 +169,14 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
       await api.register(diskRoutes(disks));
       await api.register(isoRoutes(isos, mountedIso));
       await api.register(eventRoutes(bus));
+      await api.register(
+        authRoutes({
+          auth,
+          store: authStore,
+          checkConsole: (id) => void power!.vncTarget(id),
+          secureCookies: (req) => config.tls !== null || (config.trustProxy && req.protocol === 'https'),
+        }),
+      );
     },
     { prefix: '/api' },
   );
@@ -149,6 +195,17 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
 
   const proxy = createVncProxy({ resolveTarget: (id) => power!.vncTarget(id), log: app.log });
   app.server.on('upgrade', (req, socket, head) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const vmId = url.pathname.match(/^\/api\/vnc\/([0-9a-f-]{36})$/)?.[1];
+    if (!vmId) return rejectUpgrade(socket, { status: 404, code: 'NOT_FOUND', message: 'No WebSocket here' });
+    const refusal = guard.checkUpgrade(req);
+    if (refusal) return rejectUpgrade(socket, refusal);
+    // With authentication on, a console needs a ticket for this VM (POST /api/vms/{id}/console).
+    const ticket = url.searchParams.get('ticket');
+    if ((auth.required || ticket !== null) && !auth.redeemTicket(ticket, vmId)) {
+      return rejectUpgrade(socket, { status: 401, code: 'UNAUTHORIZED', message: 'Missing, used, expired or foreign console ticket' });
+    }
+    authStore.audit({ at: new Date().toISOString(), actor: ticket ? 'ticket' : 'local', ip: req.socket.remoteAddress ?? null, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status: 101 });
     if (!proxy.handleUpgrade(req, socket, head)) socket.destroy();
   });
 

@@ -19,7 +19,26 @@ export interface Config {
   logLevel: string;
   /** QEMU_USER: the unprivileged user QEMU runs as when the server is root; '' = don't drop. */
   qemuUser: string | undefined;
+  /** AUTH=required, or automatically when HOST is not a loopback address. */
+  authRequired: boolean;
+  /** ADMIN_PASSWORD: sets (replaces) the admin password at start. */
+  adminPassword: string | undefined;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  tls: { cert: string; key: string } | null;
+  /** TRUST_PROXY=1: take the client address and scheme from X-Forwarded-* (behind nginx/Caddy). */
+  trustProxy: boolean;
 }
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -58,7 +77,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     webDir: env.WEB_DIR === '' ? null : path.resolve(cwd, env.WEB_DIR ?? defaultWebDir()),
     logLevel: env.LOG_LEVEL || 'info',
     qemuUser: env.QEMU_USER,
+    authRequired: authSetting(env.AUTH, env.HOST || '127.0.0.1'),
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    allowedHosts: list(env.ALLOWED_HOSTS),
+    allowedOrigins: list(env.ALLOWED_ORIGINS),
+    tls: tlsSetting(env.TLS_CERT, env.TLS_KEY),
+    trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
   };
+}
+
+function authSetting(v: string | undefined, host: string): boolean {
+  if (v === undefined || v === '' || v === 'auto') return !isLoopback(host);
+  if (v === 'required') return true;
+  if (v === 'off') {
+    if (!isLoopback(host)) throw new Error('AUTH=off is only allowed on a loopback HOST');
+    return false;
+  }
+  throw new Error(`AUTH must be auto, required or off, got ${JSON.stringify(v)}`);
+}
+
+function tlsSetting(cert: string | undefined, key: string | undefined): Config['tls'] {
+  if (!cert && !key) return null;
+  if (!cert || !key) throw new Error('TLS_CERT and TLS_KEY must be set together');
+  return { cert: path.resolve(cert), key: path.resolve(key) };
 }
 
 function defaultWebDir(): string {

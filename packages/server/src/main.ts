@@ -1,4 +1,4 @@
-import { buildApp } from './app.js';
+import { StartupError, buildApp } from './app.js';
 import { loadConfig } from './config.js';
 
 /** Starts the server. VMs are separate processes: stopping the server leaves them running. */
@@ -10,7 +10,17 @@ async function main(): Promise<void> {
     console.error(`Configuration error: ${(err as Error).message}`);
     process.exit(2);
   }
-  const { app } = await buildApp(config);
+  let built;
+  try {
+    built = await buildApp(config);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      console.error(`Refusing to start: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { app } = built;
   await app.listen({ host: config.host, port: config.port });
   let closing = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,0 +1,91 @@
+import {
+  ApiToken,
+  AuditList,
+  AuditQuery,
+  AuthStatus,
+  ConsoleTicket,
+  CreateTokenBody,
+  CreatedToken,
+  ErrorBody,
+  LoginBody,
+  MessageBody,
+  TokenIdParams,
+  VmIdParams,
+} from '@qemu-manager/contract';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { isAppError } from '../lib/errors.js';
+import { parseCookies } from '../http/guard.js';
+import { SESSION_COOKIE, type AuthService } from './service.js';
+import type { AuthStore } from './store.js';
+
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
+
+export interface AuthRouteDeps {
+  auth: AuthService;
+  store: AuthStore;
+  /** Throws 404/409 unless the VM exists and its console can be opened. */
+  checkConsole: (vmId: string) => void;
+  secureCookies: (req: { headers: Record<string, unknown>; protocol: string }) => boolean;
+}
+
+export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRouteDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const tags = ['auth'];
+
+    app.get('/auth/status', { schema: { tags, response: { 200: AuthStatus } } }, async (req) => ({
+      authRequired: auth.required,
+      authenticated: req.principal !== null,
+      actor: req.principal?.actor ?? null,
+      scope: req.principal?.scope ?? null,
+    }));
+
+    app.post('/auth/login', { schema: { tags, body: LoginBody, response: { 200: MessageBody, ...errors } } }, async (req, reply) => {
+      try {
+        const { session, expiresAt } = await auth.login(req.body.password, req.ip);
+        const attrs = ['Path=/', 'HttpOnly', 'SameSite=Strict', `Expires=${expiresAt.toUTCString()}`];
+        if (secureCookies(req)) attrs.push('Secure');
+        reply.header('set-cookie', `${SESSION_COOKIE}=${session}; ${attrs.join('; ')}`);
+        return { message: 'Logged in' };
+      } catch (err) {
+        if (isAppError(err) && 'retryAfter' in err) reply.header('retry-after', String(err.retryAfter));
+        throw err;
+      }
+    });
+
+    app.post('/auth/logout', { schema: { tags, response: { 200: MessageBody } } }, async (req, reply) => {
+      auth.logout(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+      reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+      return { message: 'Logged out' };
+    });
+
+    app.post('/tokens', { schema: { tags, body: CreateTokenBody, response: { 201: CreatedToken, ...errors } } }, async (req, reply) => {
+      reply.status(201);
+      return auth.createToken(req.body);
+    });
+
+    app.get('/tokens', { schema: { tags, response: { 200: Type.Object({ tokens: Type.Array(ApiToken) }), ...errors } } }, async () => ({
+      tokens: auth.listTokens(),
+    }));
+
+    app.delete('/tokens/:id', { schema: { tags, params: TokenIdParams, response: { 200: MessageBody, ...errors } } }, async (req) => {
+      auth.revokeToken(req.params.id);
+      return { message: 'Token revoked' };
+    });
+
+    app.get('/audit', { schema: { tags, querystring: AuditQuery, response: { 200: AuditList, ...errors } } }, async (req) => {
+      const limit = Math.min(Number(req.query.limit ?? 100), 1000);
+      const before = req.query.before ? Number(req.query.before) : Number.MAX_SAFE_INTEGER;
+      return { entries: store.auditLog(limit, before) };
+    });
+
+    app.post(
+      '/vms/:vm_id/console',
+      { schema: { tags: ['vms'], params: VmIdParams, response: { 200: ConsoleTicket, ...errors } } },
+      async (req) => {
+        checkConsole(req.params.vm_id);
+        return auth.issueTicket(req.params.vm_id);
+      },
+    );
+  };
+}

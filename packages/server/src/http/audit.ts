@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import type { AuthStore } from '../auth/store.js';
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** Records every state-changing API request: who, what, which VM/disk/ISO/token, the result. */
+export function registerAudit(app: FastifyInstance, store: AuthStore): void {
+  app.addHook('onResponse', async (req, reply) => {
+    if (SAFE.has(req.method) || !req.url.startsWith('/api/')) return;
+    const params = (req.params ?? {}) as Record<string, string | undefined>;
+    store.audit({
+      at: new Date().toISOString(),
+      actor: req.principal?.actor ?? 'anonymous',
+      ip: req.ip ?? null,
+      action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
+      target: params.vm_id ?? params.disk_id ?? params.name ?? params.id ?? null,
+      status: reply.statusCode,
+    });
+  });
+}

@@ -1,0 +1,136 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import type { AuthService, Principal } from '../auth/service.js';
+import { SESSION_COOKIE } from '../auth/service.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export interface GuardOptions {
+  /** Host names accepted besides IP literals, `localhost` and this machine's hostname. */
+  allowedHosts: readonly string[];
+  /** Origins accepted besides the server's own (e.g. https://vms.example.com). */
+  allowedOrigins: readonly string[];
+  auth: AuthService;
+}
+
+export interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Reachable without credentials even when authentication is required. */
+const PUBLIC = new Set(['GET /api/auth/status', 'POST /api/auth/login', 'POST /api/auth/logout']);
+/** Admin-only even for GET. */
+const ADMIN_READS = [/^\/api\/tokens(\/|$)/, /^\/api\/audit(\/|\?|$)/];
+
+export function hostName(hostHeader: string | undefined): string | null {
+  if (!hostHeader) return null;
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end > 0 ? h.slice(1, end) : null;
+  }
+  const colon = h.lastIndexOf(':');
+  return colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h;
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * Host, Origin and credential checks shared by HTTP requests and WebSocket upgrades.
+ * - Host must be an IP literal, localhost, this machine's name, or allow-listed (DNS rebinding).
+ * - A state-changing request or an upgrade with a foreign Origin is refused (CSRF, cross-site WebSocket).
+ * - With authentication on, a session cookie or a bearer token is needed, with the right scope.
+ */
+export class Guard {
+  private readonly names: Set<string>;
+  private readonly origins: Set<string>;
+
+  constructor(private readonly opts: GuardOptions) {
+    this.names = new Set(['localhost', os.hostname().toLowerCase(), ...opts.allowedHosts.map((h) => h.toLowerCase())]);
+    this.origins = new Set(opts.allowedOrigins.map((o) => o.toLowerCase().replace(/\/$/, '')));
+  }
+
+  checkHost(hostHeader: string | undefined): Refusal | null {
+    const name = hostName(hostHeader);
+    if (name && (net.isIP(name) !== 0 || this.names.has(name))) return null;
+    return { status: 403, code: 'HOST_NOT_ALLOWED', message: `Host ${JSON.stringify(hostHeader ?? '')} is not this server (set ALLOWED_HOSTS to add a name)` };
+  }
+
+  /** Same-origin or allow-listed Origin; without Origin, a cross-site Sec-Fetch-Site is refused. */
+  checkOrigin(headers: IncomingMessage['headers']): Refusal | null {
+    const origin = headers.origin;
+    const refuse = { status: 403, code: 'ORIGIN_NOT_ALLOWED', message: `Cross-origin request refused (Origin ${origin ?? 'missing'})` };
+    if (origin === undefined) return headers['sec-fetch-site'] === 'cross-site' ? refuse : null;
+    const o = origin.toLowerCase();
+    if (this.origins.has(o)) return null;
+    try {
+      if (new URL(o).host === (headers.host ?? '').toLowerCase()) return null;
+    } catch {
+      /* "null" or garbage */
+    }
+    return refuse;
+  }
+
+  principal(headers: IncomingMessage['headers']): Principal | null {
+    const { auth } = this.opts;
+    const bearer = headers.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
+    if (bearer) return auth.tokenPrincipal(bearer);
+    const viaSession = auth.sessionPrincipal(parseCookies(headers.cookie)[SESSION_COOKIE]);
+    if (viaSession) return viaSession;
+    return auth.required ? null : { actor: 'local', scope: 'admin', kind: 'local' };
+  }
+
+  /** The whole check for one HTTP request; null = go on. */
+  checkRequest(req: FastifyRequest): Refusal | null {
+    const host = this.checkHost(req.headers.host);
+    if (host) return host;
+    if (!SAFE_METHODS.has(req.method)) {
+      const origin = this.checkOrigin(req.headers);
+      if (origin) return origin;
+    }
+    const path = req.url.split('?')[0] ?? '';
+    req.principal = this.principal(req.headers);
+    if (!path.startsWith('/api/') || PUBLIC.has(`${req.method} ${path}`)) return null;
+    if (!req.principal) {
+      const bad = req.headers.authorization !== undefined;
+      return { status: 401, code: 'UNAUTHORIZED', message: bad ? 'Invalid, expired or revoked token' : 'Log in or send an API token' };
+    }
+    if (req.principal.scope === 'read' && (!SAFE_METHODS.has(req.method) || ADMIN_READS.some((r) => r.test(path)))) {
+      return { status: 403, code: 'FORBIDDEN', message: 'This token has read scope; this needs admin' };
+    }
+    return null;
+  }
+
+  /** Checks for a WebSocket upgrade (the console): Host, Origin, then the caller checks the ticket. */
+  checkUpgrade(req: IncomingMessage): Refusal | null {
+    return this.checkHost(req.headers.host) ?? this.checkOrigin(req.headers);
+  }
+}
+
+export function refuse(reply: FastifyReply, r: Refusal): FastifyReply {
+  return reply.status(r.status).send({ error: r.message, timestamp: new Date().toISOString(), code: r.code });
+}
+
+export function registerGuard(app: FastifyInstance, guard: Guard): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (req, reply) => {
+    const r = guard.checkRequest(req);
+    if (r) return refuse(reply, r);
+  });
+}
