@@ -33,6 +33,8 @@ function toDisk(r: DiskRow): Disk {
 
 export class DiskRepo {
   private readonly q;
+  /** Bumped by every write, so readers can cache what they derive from the table. */
+  version = 0;
 
   constructor(db: Db) {
     this.q = {
@@ -73,14 +75,17 @@ export class DiskRepo {
   }
 
   insert(d: { id: string; name: string; size: number; format: DiskFormat; path: string; created_at: string }): void {
+    this.version++;
     this.q.insert.run(d);
   }
 
   finish(id: string, status: 'ready' | 'error', error: string | null, at: string | null): void {
+    this.version++;
     this.q.finish.run(status, error, at, id);
   }
 
   delete(id: string): void {
+    this.version++;
     this.q.del.run(id);
   }
 }

@@ -59,6 +59,8 @@ function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
 
 export class VmRepo {
   private readonly q;
+  /** Bumped by every write, so readers can cache what they derive from the table. */
+  version = 0;
   private readonly updates = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Db) {
@@ -113,11 +115,13 @@ export class VmRepo {
   }
 
   insert(v: { id: string; name: string; cpus: number; memory: number; vnc_port: number; mac: string; created_at: string }): void {
+    this.version++;
     this.q.insert.run(v);
   }
 
   /** Updates the given columns of one VM. Column names come from this module only, never from input. */
   update(id: string, fields: Partial<Omit<VmRow, 'id' | 'created_at'>>): void {
+    this.version++;
     const keys = Object.keys(fields) as (keyof typeof fields)[];
     if (keys.length === 0) return;
     const sql = `UPDATE vms SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`;
@@ -130,6 +134,7 @@ export class VmRepo {
   }
 
   delete(id: string): void {
+    this.version++;
     this.q.del.run(id);
   }
 
@@ -138,10 +143,12 @@ export class VmRepo {
   }
 
   attachDisk(vmId: string, path: string, format: string, at: string): void {
+    this.version++;
     this.q.attach.run(path, vmId, format, vmId, at);
   }
 
   detachDisk(vmId: string, path: string): boolean {
+    this.version++;
     return this.q.detach.run(vmId, path).changes > 0;
   }
 }

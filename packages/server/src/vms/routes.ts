@@ -25,7 +25,10 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
     const tags = ['vms'];
     const byId = { params: VmIdParams, tags };
 
-    app.get('/vms', { schema: { tags, response: { 200: VmListEnvelope } } }, async () => ({ vms: vms.list() }));
+    app.get('/vms', { schema: { tags, response: { 200: VmListEnvelope } } }, async (_req, reply) =>
+      // Already-serialized JSON (cached between changes): Fastify sends a string as it is.
+      reply.type('application/json; charset=utf-8').send(vms.listJson() as never),
+    );
 
     app.post('/vms', { schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
       reply.status(201);

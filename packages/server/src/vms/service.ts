@@ -18,6 +18,9 @@ import type { PowerService } from './power.js';
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
+  /** The serialized list and the repo versions it was built from. */
+  private listCache: { key: string; body: string } | null = null;
+
   constructor(
     private readonly ctx: VmContext,
     private readonly power: PowerService,
@@ -25,6 +28,13 @@ export class VmService {
 
   list(): Vm[] {
     return this.ctx.repo.list().map(publicVm);
+  }
+
+  /** `{"vms":[...]}` as JSON, cached between changes: listing costs no query while nothing changes. */
+  listJson(): string {
+    const key = `${this.ctx.repo.version}:${this.ctx.disks.version}`;
+    if (this.listCache?.key !== key) this.listCache = { key, body: JSON.stringify({ vms: this.list() }) };
+    return this.listCache.body;
   }
 
   get(id: string): Vm {
