@@ -143,7 +143,8 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
       servers: [{ url: '/' }],
     },
   });
-  registerErrorHandling(app);
+  const webDir = config.webDir && fs.existsSync(path.join(config.webDir, 'index.html')) ? config.webDir : null;
+  registerErrorHandling(app, { spa: webDir !== null });
   registerGuard(app, guard);
   registerAudit(app, authStore);
   // JSON only: a text/plain body (what a cross-site form can send) is refused with 415.
@@ -181,18 +182,9 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     { prefix: '/api' },
   );
 
-  if (config.webDir && fs.existsSync(path.join(config.webDir, 'index.html'))) {
-    const webDir = config.webDir;
+  if (webDir) {
     await app.register(fastifyStatic, { root: webDir, prefix: '/', wildcard: true, index: ['index.html'] });
-    // Client-side routes (e.g. /vms/<id>/console) get the app shell; /api stays JSON.
-    app.setNotFoundHandler((req, reply) => {
-      if (req.method === 'GET' && !req.url.startsWith('/api')) return reply.sendFile('index.html');
-      return reply
-        .status(404)
-        .send({ error: `Not found: ${req.method} ${req.url.split('?')[0]}`, timestamp: new Date().toISOString(), code: 'NOT_FOUND' });
-    });
   }
-
   const proxy = createVncProxy({ resolveTarget: (id) => power!.vncTarget(id), log: app.log });
   app.server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', 'http://x');

@@ -15,7 +15,7 @@ const FASTIFY_CODES: Record<string, string> = {
  * Domain errors keep their status; validation is 400; anything unexpected is a 500 whose message
  * is logged, never sent.
  */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, opts: { spa: boolean }): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const timestamp = new Date().toISOString();
     if (isAppError(err)) {
@@ -36,7 +36,11 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.status(404).send({ error: `Not found: ${req.method} ${req.url.split('?')[0]}`, timestamp: new Date().toISOString(), code: 'NOT_FOUND' });
+    // With the UI served, client-side routes (e.g. /vms/<id>/console) get the app shell; /api stays JSON.
+    if (opts.spa && req.method === 'GET' && !req.url.startsWith('/api')) return reply.sendFile('index.html');
+    return reply
+      .status(404)
+      .send({ error: `Not found: ${req.method} ${req.url.split('?')[0]}`, timestamp: new Date().toISOString(), code: 'NOT_FOUND' });
   });
 }
 

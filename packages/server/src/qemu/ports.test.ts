@@ -9,7 +9,7 @@ describe('lowestFreePort', () => {
     expect(lowestFreePort(new Set([5900, 5901]), 5901)).toBe(5902);
   });
   it('returns null when every port is taken', () => {
-    const all = new Set(Array.from({ length: 1000 }, (_, i) => 5900 + i));
+    const all = new Set(Array.from({ length: 65536 - 5900 }, (_, i) => 5900 + i));
     expect(lowestFreePort(all)).toBeNull();
   });
 });

@@ -21,6 +21,8 @@ export interface Instance {
   pid: number;
   pidStart: string;
   qmp: QmpClient;
+  /** Resolves when the process exits, for a QEMU this server spawned (its child); absent for adopted ones. */
+  exit?: Promise<unknown>;
 }
 
 export interface SupervisorHooks {
@@ -151,7 +153,7 @@ export class Supervisor {
       qmp.close();
       return failed('QEMU is already gone');
     }
-    const instance = this.track(input.vmId, pid, stat.startTime, qmp);
+    const instance = this.track(input.vmId, pid, stat.startTime, qmp, exited);
     const { status } = await qmp.execute<{ status: string }>('query-status');
     if (status === 'internal-error' || status === 'guest-panicked' || status === 'shutdown') {
       await this.stop(input.vmId);
@@ -197,12 +199,11 @@ export class Supervisor {
   async stop(vmId: string): Promise<void> {
     const inst = this.instances.get(vmId);
     if (!inst) return;
-    const gone = () => !isAlive(inst.pid, inst.pidStart);
     if (!inst.qmp.closed) {
       inst.qmp.execute('quit', undefined, { timeoutMs: 2000 }).catch(() => undefined);
       await inst.qmp.waitClosed(3000);
     }
-    if (!(await waitUntil(gone, 1000, 2))) {
+    if (!(await waitGone(inst, 1000))) {
       this.log.warn({ vmId, pid: inst.pid }, 'QEMU ignored quit; sending SIGTERM');
       await terminate(inst.pid, inst.pidStart);
     }
@@ -221,8 +222,8 @@ export class Supervisor {
     });
   }
 
-  private track(vmId: string, pid: number, pidStart: string, qmp: QmpClient): Instance {
-    const inst: Instance = { vmId, pid, pidStart, qmp };
+  private track(vmId: string, pid: number, pidStart: string, qmp: QmpClient, exit?: Promise<unknown>): Instance {
+    const inst: Instance = { vmId, pid, pidStart, qmp, ...(exit ? { exit } : {}) };
     this.instances.set(vmId, inst);
     qmp.on('event', (ev: QmpEvent) => this.hooks.onEvent(vmId, ev));
     qmp.once('close', () => void this.handleClose(inst));
@@ -231,7 +232,7 @@ export class Supervisor {
 
   /** The QMP connection closed: QEMU is exiting. Confirm the process is gone, then report the exit. */
   private async handleClose(inst: Instance): Promise<void> {
-    const exited = await waitUntil(() => !isAlive(inst.pid, inst.pidStart), 3000, 2);
+    const exited = await waitGone(inst, 3000);
     if (!exited) {
       this.log.warn({ vmId: inst.vmId, pid: inst.pid }, 'QMP closed but QEMU still runs; terminating it');
       await terminate(inst.pid, inst.pidStart);
@@ -299,6 +300,16 @@ function grantRead(identity: QemuIdentity | null, file: string): void {
   if (!identity) return;
   const st = fs.statSync(file);
   if ((st.mode & 0o004) === 0 && st.uid !== identity.uid) grant(identity, file);
+}
+
+/** Waits for QEMU to be gone: the child's exit event when we spawned it, else /proc every millisecond. */
+async function waitGone(inst: Instance, timeoutMs: number): Promise<boolean> {
+  const gone = () => !isAlive(inst.pid, inst.pidStart);
+  if (inst.exit) {
+    await Promise.race([inst.exit, delay(timeoutMs)]);
+    return gone();
+  }
+  return waitUntil(gone, timeoutMs, 1);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

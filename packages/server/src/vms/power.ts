@@ -90,8 +90,10 @@ export class PowerService {
         this.markStopped(id);
         return;
       }
+      // quit goes out first; the status write happens while QEMU exits.
+      const stopped = ctx.supervisor.stop(id);
       this.setStatus(id, 'stopping');
-      await ctx.supervisor.stop(id);
+      await stopped;
     });
   }
 

@@ -26,7 +26,7 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
     const byId = { params: VmIdParams, tags };
 
     app.get('/vms', { schema: { tags, response: { 200: VmListEnvelope } } }, async (_req, reply) =>
-      // Already-serialized JSON (cached between changes): Fastify sends a string as it is.
+      // Already-serialized JSON (cached between changes): Fastify sends a Buffer as it is.
       reply.type('application/json; charset=utf-8').send(vms.listJson() as never),
     );
 

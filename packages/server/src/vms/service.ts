@@ -19,7 +19,7 @@ import type { PowerService } from './power.js';
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
   /** The serialized list and the repo versions it was built from. */
-  private listCache: { key: string; body: string } | null = null;
+  private listCache: { key: string; body: Buffer } | null = null;
 
   constructor(
     private readonly ctx: VmContext,
@@ -31,9 +31,10 @@ export class VmService {
   }
 
   /** `{"vms":[...]}` as JSON, cached between changes: listing costs no query while nothing changes. */
-  listJson(): string {
+  listJson(): Buffer {
     const key = `${this.ctx.repo.version}:${this.ctx.disks.version}`;
-    if (this.listCache?.key !== key) this.listCache = { key, body: JSON.stringify({ vms: this.list() }) };
+    // A Buffer goes out as it is; a string would be measured and encoded again on every response.
+    if (this.listCache?.key !== key) this.listCache = { key, body: Buffer.from(JSON.stringify({ vms: this.list() })) };
     return this.listCache.body;
   }
 
