@@ -1,0 +1,64 @@
+// Typed wrappers around every endpoint the UI uses. Shapes come from the contract package.
+import type {
+  AuthStatus, ConsoleTicket,
+  CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, Health, IsoListEnvelope, Iso,
+  MessageBody, ShutdownBody, StartEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
+} from '@qemu-manager/contract';
+import { request } from './client';
+
+const enc = encodeURIComponent;
+const vmPath = (id: string, rest = '') => `/vms/${enc(id)}${rest}`;
+
+export const vmsApi = {
+  list: async (signal?: AbortSignal): Promise<Vm[]> =>
+    (await request<VmListEnvelope>('GET', '/vms', undefined, { signal })).vms,
+  get: async (id: string, signal?: AbortSignal): Promise<Vm> =>
+    (await request<VmEnvelope>('GET', vmPath(id), undefined, { signal })).vm,
+  create: async (body: CreateVmBody): Promise<Vm> => (await request<VmEnvelope>('POST', '/vms', body)).vm,
+  remove: (id: string, force = false): Promise<MessageBody> =>
+    request<MessageBody>('DELETE', vmPath(id, force ? '?force=true' : '')),
+  start: (id: string): Promise<StartEnvelope> => request<StartEnvelope>('POST', vmPath(id, '/start')),
+  stop: (id: string): Promise<MessageBody> => request<MessageBody>('POST', vmPath(id, '/stop')),
+  shutdown: async (id: string, body: ShutdownBody = {}): Promise<Vm> =>
+    (await request<VmEnvelope>('POST', vmPath(id, '/shutdown'), body)).vm,
+  reboot: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/reboot'))).vm,
+  reset: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/reset'))).vm,
+  pause: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/pause'))).vm,
+  resume: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/resume'))).vm,
+  updateResources: async (id: string, body: UpdateResourcesBody): Promise<Vm> =>
+    (await request<VmEnvelope>('PATCH', vmPath(id, '/resources'), body)).vm,
+  attachDisk: async (id: string, diskPath: string): Promise<Vm> =>
+    (await request<VmEnvelope>('POST', vmPath(id, '/disks/attach'), { diskPath })).vm,
+  detachDisk: async (id: string, diskPath: string): Promise<Vm> =>
+    (await request<VmEnvelope>('POST', vmPath(id, '/disks/detach'), { diskPath })).vm,
+  mountIso: async (id: string, isoPath: string): Promise<Vm> =>
+    (await request<VmEnvelope>('POST', vmPath(id, '/iso/mount'), { isoPath })).vm,
+  unmountIso: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/iso/unmount'))).vm,
+  /** A single-use ticket for one console WebSocket to this VM (needed when authentication is on). */
+  consoleTicket: (id: string): Promise<ConsoleTicket> => request<ConsoleTicket>('POST', vmPath(id, '/console')),
+};
+
+export const disksApi = {
+  list: async (signal?: AbortSignal): Promise<Disk[]> =>
+    (await request<DiskListEnvelope>('GET', '/disks', undefined, { signal })).disks,
+  get: async (id: string, signal?: AbortSignal): Promise<Disk> =>
+    (await request<DiskEnvelope>('GET', `/disks/${enc(id)}`, undefined, { signal })).disk,
+  create: async (body: CreateDiskBody): Promise<Disk> => (await request<DiskEnvelope>('POST', '/disks', body)).disk,
+  remove: (id: string): Promise<MessageBody> => request<MessageBody>('DELETE', `/disks/${enc(id)}`),
+};
+
+export const isosApi = {
+  list: async (signal?: AbortSignal): Promise<Iso[]> =>
+    (await request<IsoListEnvelope>('GET', '/isos', undefined, { signal })).isos,
+  remove: (name: string): Promise<MessageBody> => request<MessageBody>('DELETE', `/isos/${enc(name)}`),
+};
+
+export const authApi = {
+  status: (signal?: AbortSignal): Promise<AuthStatus> => request<AuthStatus>('GET', '/auth/status', undefined, { signal }),
+  login: (password: string): Promise<MessageBody> => request<MessageBody>('POST', '/auth/login', { password }),
+  logout: (): Promise<MessageBody> => request<MessageBody>('POST', '/auth/logout'),
+};
+
+export const systemApi = {
+  health: (signal?: AbortSignal): Promise<Health> => request<Health>('GET', '/health', undefined, { signal }),
+};

@@ -1,0 +1,108 @@
+// Server-Sent Events from /api/events keep the query cache live without polling.
+import type { QueryClient } from '@tanstack/react-query';
+import type { ServerEvent, ServerEventType } from '@qemu-manager/contract';
+import { qk, removeDisk, removeVm, upsertDisk, upsertVm } from './queries';
+
+export const EVENT_TYPES: readonly ServerEventType[] = [
+  'vm.created', 'vm.updated', 'vm.deleted', 'disk.created', 'disk.updated', 'disk.deleted', 'iso.changed',
+];
+
+/** Apply one server event to the cache. */
+export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
+  switch (ev.type) {
+    case 'vm.created':
+    case 'vm.updated':
+      upsertVm(qc, ev.vm);
+      return;
+    case 'vm.deleted':
+      removeVm(qc, ev.id);
+      return;
+    case 'disk.created':
+    case 'disk.updated':
+      upsertDisk(qc, ev.disk);
+      return;
+    case 'disk.deleted':
+      removeDisk(qc, ev.id);
+      return;
+    case 'iso.changed':
+      void qc.invalidateQueries({ queryKey: qk.isos });
+      return;
+  }
+}
+
+/** Parse one SSE message; null for anything malformed (ignored, never thrown). */
+export function parseServerEvent(type: string, data: string): ServerEvent | null {
+  if (!(EVENT_TYPES as readonly string[]).includes(type)) return null;
+  try {
+    const parsed = JSON.parse(data) as Partial<ServerEvent> | null;
+    if (!parsed || typeof parsed !== 'object') return null;
+    // The event name is authoritative; tolerate a body without `type`.
+    return { ...parsed, type } as ServerEvent;
+  } catch {
+    return null;
+  }
+}
+
+// ---- connection state + listeners (tiny external store for useSyncExternalStore) ----
+export type LiveState = 'connecting' | 'live' | 'reconnecting';
+let liveState: LiveState = 'connecting';
+const stateListeners = new Set<() => void>();
+const eventListeners = new Set<(ev: ServerEvent) => void>();
+
+function setLive(s: LiveState) {
+  if (s === liveState) return;
+  liveState = s;
+  stateListeners.forEach((l) => l());
+}
+
+export const liveStore = {
+  get: (): LiveState => liveState,
+  subscribe(listener: () => void): () => void {
+    stateListeners.add(listener);
+    return () => stateListeners.delete(listener);
+  },
+};
+
+/** Listen to every server event (after it has been applied to the cache). */
+export function onServerEvent(listener: (ev: ServerEvent) => void): () => void {
+  eventListeners.add(listener);
+  return () => eventListeners.delete(listener);
+}
+
+/** Open the EventSource. Returns a function that closes it. */
+export function connectEvents(qc: QueryClient, url = '/api/events'): () => void {
+  if (typeof EventSource === 'undefined') return () => {};
+  const source = new EventSource(url);
+  source.onopen = () => {
+    setLive('live');
+    // Anything may have changed while we were not listening (including before the first open).
+    void qc.invalidateQueries();
+  };
+  source.onerror = () => {
+    // EventSource retries by itself; if it gave up (CLOSED), reopen after a pause.
+    setLive('reconnecting');
+  };
+  for (const type of EVENT_TYPES) {
+    source.addEventListener(type, (msg) => {
+      const ev = parseServerEvent(type, (msg as MessageEvent<string>).data);
+      if (!ev) return;
+      applyServerEvent(qc, ev);
+      eventListeners.forEach((l) => l(ev));
+    });
+  }
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let inner: (() => void) | undefined;
+  const watchdog = setInterval(() => {
+    if (source.readyState === EventSource.CLOSED && !retryTimer) {
+      retryTimer = setTimeout(() => {
+        inner = connectEvents(qc, url);
+      }, 3000);
+    }
+  }, 1000);
+  return () => {
+    clearInterval(watchdog);
+    if (retryTimer) clearTimeout(retryTimer);
+    inner?.();
+    source.close();
+  };
+}

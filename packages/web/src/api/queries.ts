@@ -1,0 +1,85 @@
+// Query keys, cache helpers and the read hooks. Lists are kept live by ./events.ts.
+import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import type { Disk, Vm } from '@qemu-manager/contract';
+import { authApi, disksApi, isosApi, systemApi, vmsApi } from './endpoints';
+
+export const qk = {
+  vms: ['vms'] as const,
+  vm: (id: string) => ['vms', id] as const,
+  disks: ['disks'] as const,
+  disk: (id: string) => ['disks', id] as const,
+  isos: ['isos'] as const,
+  health: ['health'] as const,
+  auth: ['auth'] as const,
+};
+
+function upsertById<T extends { id: string }>(list: T[] | undefined, item: T): T[] | undefined {
+  if (!list) return list;
+  const i = list.findIndex((x) => x.id === item.id);
+  if (i === -1) return [...list, item];
+  const next = list.slice();
+  next[i] = item;
+  return next;
+}
+
+export function upsertVm(qc: QueryClient, vm: Vm): void {
+  qc.setQueryData<Vm[]>(qk.vms, (old) => upsertById(old, vm));
+  qc.setQueryData<Vm>(qk.vm(vm.id), vm);
+}
+
+export function removeVm(qc: QueryClient, id: string): void {
+  qc.setQueryData<Vm[]>(qk.vms, (old) => old?.filter((v) => v.id !== id));
+  qc.removeQueries({ queryKey: qk.vm(id), exact: true });
+}
+
+export function upsertDisk(qc: QueryClient, disk: Disk): void {
+  // List entries may not carry `info`; keep the one we already have when the event has none.
+  qc.setQueryData<Disk[]>(qk.disks, (old) => {
+    const prev = old?.find((d) => d.id === disk.id);
+    return upsertById(old, disk.info || !prev?.info ? disk : { ...disk, info: prev.info });
+  });
+  const detail = qc.getQueryData<Disk>(qk.disk(disk.id));
+  if (detail) {
+    qc.setQueryData<Disk>(qk.disk(disk.id), { ...detail, ...disk, info: disk.info ?? detail.info });
+    // Sizes on the host change after creation/attachment; refresh the qemu-img info quietly.
+    void qc.invalidateQueries({ queryKey: qk.disk(disk.id), exact: true });
+  }
+}
+
+export function removeDisk(qc: QueryClient, id: string): void {
+  qc.setQueryData<Disk[]>(qk.disks, (old) => old?.filter((d) => d.id !== id));
+  qc.removeQueries({ queryKey: qk.disk(id), exact: true });
+}
+
+export const useVms = () => useQuery({ queryKey: qk.vms, queryFn: ({ signal }) => vmsApi.list(signal) });
+
+export function useVm(id: string) {
+  const qc = useQueryClient();
+  return useQuery({
+    queryKey: qk.vm(id),
+    queryFn: ({ signal }) => vmsApi.get(id, signal),
+    initialData: () => qc.getQueryData<Vm[]>(qk.vms)?.find((v) => v.id === id),
+    initialDataUpdatedAt: () => qc.getQueryState(qk.vms)?.dataUpdatedAt,
+    retry: (count, err) => (err as { status?: number }).status !== 404 && count < 2,
+  });
+}
+
+export const useDisks = () => useQuery({ queryKey: qk.disks, queryFn: ({ signal }) => disksApi.list(signal) });
+
+/** Disk detail including qemu-img info. Only fetched for ready disks (info needs the file). */
+export const useDiskInfo = (disk: Disk) =>
+  useQuery({
+    queryKey: qk.disk(disk.id),
+    queryFn: ({ signal }) => disksApi.get(disk.id, signal),
+    enabled: disk.status === 'ready' && !disk.info,
+    staleTime: 10_000,
+  });
+
+export const useIsos = () => useQuery({ queryKey: qk.isos, queryFn: ({ signal }) => isosApi.list(signal) });
+
+/** Whether this browser may use the API (loopback servers need no login). */
+export const useAuthStatus = () =>
+  useQuery({ queryKey: qk.auth, queryFn: ({ signal }) => authApi.status(signal), staleTime: 60_000, retry: 2 });
+
+export const useHealth = () =>
+  useQuery({ queryKey: qk.health, queryFn: ({ signal }) => systemApi.health(signal), staleTime: 5 * 60_000 });

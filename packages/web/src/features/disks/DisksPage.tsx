@@ -1,0 +1,113 @@
+import { useState } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import type { Disk } from '@qemu-manager/contract';
+import { disksApi } from '../../api/endpoints';
+import { removeDisk, useDiskInfo, useDisks, useVms } from '../../api/queries';
+import { Button } from '../../components/Button';
+import { ConfirmDialog } from '../../components/ConfirmDialog';
+import { EmptyState } from '../../components/EmptyState';
+import { ErrorText } from '../../components/ErrorText';
+import { ProgressBar } from '../../components/ProgressBar';
+import { DiskStatusBadge } from '../../components/StatusBadge';
+import { formatBytes } from '../../lib/format';
+import { useTitle } from '../../lib/useTitle';
+import { t } from '../../i18n';
+import { Link, paths } from '../../router';
+import { CreateDiskDialog } from './CreateDiskDialog';
+import { DiskInfoDialog } from './DiskInfoDialog';
+import { canDeleteDisk, deleteDiskBlockedReason } from './diskRules';
+
+export function DisksPage() {
+  const disks = useDisks();
+  useTitle(t.disks.title);
+  const [creating, setCreating] = useState(false);
+  const sorted = disks.data ? [...disks.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
+  return (
+    <section className="page" data-testid="disks-page">
+      <div className="page-header">
+        <h1>{t.disks.title}</h1>
+        <Button variant="primary" onClick={() => setCreating(true)} data-testid="create-disk-open">{t.disks.create}</Button>
+      </div>
+      {disks.isError && (
+        <ErrorText error={`${t.disks.loadFailed} ${(disks.error as Error).message}`} testId="disk-list-error">
+          <button type="button" className="link-button" onClick={() => void disks.refetch()}>{t.common.retry}</button>
+        </ErrorText>
+      )}
+      {disks.isPending && <p className="muted">{t.app.loading}</p>}
+      {disks.data?.length === 0 && <EmptyState title={t.disks.empty} hint={t.disks.emptyHint} testId="disk-list-empty" />}
+      {sorted.length > 0 && (
+        <div className="table disk-table" role="table" aria-label={t.disks.title}>
+          <div className="table-head" role="row">
+            {(['name', 'format', 'size', 'actual', 'attached', 'status'] as const).map((c) => (
+              <span key={c} role="columnheader">{t.disks.columns[c]}</span>
+            ))}
+            <span role="columnheader" className="sr-only">{t.disks.columns.actions}</span>
+          </div>
+          {sorted.map((d) => <DiskRow key={d.id} disk={d} />)}
+        </div>
+      )}
+      <CreateDiskDialog open={creating} onClose={() => setCreating(false)} />
+    </section>
+  );
+}
+
+function DiskRow({ disk }: { disk: Disk }) {
+  const qc = useQueryClient();
+  const vms = useVms();
+  const detail = useDiskInfo(disk);
+  const info = disk.info ?? detail.data?.info;
+  const [showInfo, setShowInfo] = useState(false);
+  const [confirm, setConfirm] = useState(false);
+  const owner = disk.attachedTo ? vms.data?.find((v) => v.id === disk.attachedTo) : undefined;
+  const blocked = deleteDiskBlockedReason(disk, vms.data);
+
+  return (
+    <div className="table-row disk-row" role="row" data-testid={`disk-row-${disk.name}`} data-status={disk.status}>
+      <span role="cell" className="cell-name">
+        <span className="vm-name" title={disk.path}>{disk.name}</span>
+      </span>
+      <span role="cell" data-label={t.disks.columns.format}>{info?.format ?? disk.format}</span>
+      <span role="cell" data-label={t.disks.columns.size} className="num">
+        {info ? formatBytes(info['virtual-size']) : t.units.gb(disk.size)}
+      </span>
+      <span role="cell" data-label={t.disks.columns.actual} className="num">
+        {info?.['actual-size'] != null ? formatBytes(info['actual-size']) : t.common.none}
+      </span>
+      <span role="cell" data-label={t.disks.columns.attached}>
+        {disk.attachedTo ? (
+          owner ? <Link to={paths.vm(owner.id)} data-testid={`disk-owner-${disk.name}`}>{owner.name}</Link> : t.disks.unknownVm
+        ) : (
+          <span className="muted">{t.disks.notAttached}</span>
+        )}
+      </span>
+      <span role="cell" data-label={t.disks.columns.status} className="cell-status">
+        <DiskStatusBadge status={disk.status} testId={`disk-status-${disk.name}`} />
+        {disk.status === 'creating' && <ProgressBar label={t.diskStatus.creating} />}
+        {disk.status === 'error' && disk.error && <span className="field-error" data-testid={`disk-error-${disk.name}`}>{disk.error}</span>}
+      </span>
+      <span role="cell" className="cell-actions">
+        <div className="vm-actions-buttons">
+          <Button size="sm" variant="ghost" onClick={() => setShowInfo(true)} data-testid="disk-info">{t.disks.info}</Button>
+          <Button size="sm" variant="ghost" disabled={!canDeleteDisk(disk)} title={blocked ?? undefined} onClick={() => setConfirm(true)} data-testid="disk-delete">
+            {t.common.delete}
+          </Button>
+        </div>
+        {blocked && disk.attachedTo && <span className="muted small locked-inline">{blocked}</span>}
+      </span>
+      <DiskInfoDialog open={showInfo} disk={disk} onClose={() => setShowInfo(false)} />
+      <ConfirmDialog
+        open={confirm}
+        title={t.disks.deleteTitle(disk.name)}
+        body={<p>{t.disks.deleteBody}</p>}
+        confirmLabel={t.disks.deleteConfirm}
+        danger
+        testId="delete-disk-dialog"
+        onClose={() => setConfirm(false)}
+        onConfirm={async () => {
+          await disksApi.remove(disk.id);
+          removeDisk(qc, disk.id);
+        }}
+      />
+    </div>
+  );
+}

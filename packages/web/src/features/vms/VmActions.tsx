@@ -1,0 +1,107 @@
+import { useState } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
+import type { Vm } from '@qemu-manager/contract';
+import { vmsApi } from '../../api/endpoints';
+import { removeVm } from '../../api/queries';
+import { Button } from '../../components/Button';
+import { ConfirmDialog } from '../../components/ConfirmDialog';
+import { ErrorText } from '../../components/ErrorText';
+import { Menu, type MenuItem } from '../../components/Menu';
+import { t } from '../../i18n';
+import { Link, navigate, paths } from '../../router';
+import { canDelete, canOpenConsole, canStop, powerActionsFor, primaryActionFor, type PowerAction } from './actions';
+import { useVmAction } from './useVmAction';
+
+const LABEL: Record<PowerAction, string> = {
+  start: t.actions.start,
+  stop: t.actions.stop,
+  shutdown: t.actions.shutdown,
+  reboot: t.actions.reboot,
+  reset: t.actions.reset,
+  pause: t.actions.pause,
+  resume: t.actions.resume,
+};
+
+interface Props {
+  vm: Vm;
+  /** 'row' adds a Settings item; 'page' navigates to the list after deletion. */
+  context: 'row' | 'page';
+}
+
+/** The buttons that fit a VM's state, and the error of the last one next to them. */
+export function VmActions({ vm, context }: Props) {
+  const qc = useQueryClient();
+  const action = useVmAction(vm.id);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const primary = primaryActionFor(vm.status);
+  const others = powerActionsFor(vm.status).filter((a) => a !== primary);
+
+  const items: MenuItem[] = others.map((a) => ({
+    key: a,
+    label: LABEL[a],
+    onSelect: () => action.run(a),
+    danger: a === 'stop' || a === 'reset',
+    testId: `action-${a}`,
+  }));
+  if (context === 'row') items.push({ key: 'settings', label: t.actions.settings, onSelect: () => navigate(paths.vm(vm.id)), testId: 'action-settings' });
+  if (canDelete(vm.status)) items.push({ key: 'delete', label: t.actions.delete, onSelect: () => setConfirmDelete(true), danger: true, testId: 'action-delete' });
+
+  const timedOut = action.failed === 'shutdown' && (action.error as { code?: string } | null)?.code === 'TIMEOUT';
+  return (
+    <div className="vm-actions">
+      <div className="vm-actions-buttons">
+        {primary && (
+          <Button
+            size="sm"
+            variant={primary === 'start' || primary === 'resume' ? 'primary' : 'secondary'}
+            busy={action.pending === primary}
+            disabled={action.pending !== undefined}
+            onClick={() => action.run(primary)}
+            data-testid={`action-${primary}`}
+          >
+            {LABEL[primary]}
+          </Button>
+        )}
+        {!primary && action.pending && (
+          <Button size="sm" busy>
+            {LABEL[action.pending]}
+          </Button>
+        )}
+        {canOpenConsole(vm.status) && (
+          <Link to={paths.console(vm.id)} className="btn btn-secondary btn-sm" data-testid="action-console">
+            {t.actions.console}
+          </Link>
+        )}
+        <Menu label="⋯" ariaLabel={t.common.more} items={action.pending ? [] : items} testId="action-menu" />
+      </div>
+      {action.error != null && action.failed && (
+        <ErrorText
+          className="vm-action-error"
+          testId={`vm-error-${vm.name}`}
+          error={timedOut ? t.actions.shutdownTimeout : t.actions.failed(LABEL[action.failed], (action.error as Error).message)}
+          onDismiss={action.reset}
+        >
+          {timedOut && canStop(vm.status) && (
+            <button type="button" className="link-button" onClick={() => action.run('stop')} data-testid="action-poweroff-now">
+              {t.actions.powerOffInstead}
+            </button>
+          )}
+        </ErrorText>
+      )}
+      <ConfirmDialog
+        open={confirmDelete}
+        title={t.vms.deleteTitle(vm.name)}
+        body={<p>{t.vms.deleteBody}</p>}
+        confirmLabel={t.vms.deleteConfirm}
+        danger
+        testId="delete-vm-dialog"
+        onClose={() => setConfirmDelete(false)}
+        onConfirm={async () => {
+          await vmsApi.remove(vm.id);
+          if (context === 'page') navigate(paths.vms, { replace: true });
+          removeVm(qc, vm.id);
+        }}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,96 @@
+import { Suspense, useState } from 'react';
+import type { Vm } from '@qemu-manager/contract';
+import { useVm } from '../../api/queries';
+import { Button } from '../../components/Button';
+import { ErrorText } from '../../components/ErrorText';
+import { StatusBadge } from '../../components/StatusBadge';
+import { formatMiB, uptimeLabel } from '../../lib/format';
+import { useNow } from '../../lib/useNow';
+import { useTitle } from '../../lib/useTitle';
+import { t } from '../../i18n';
+import { Link, paths } from '../../router';
+import { LazyConsoleView } from '../console/lazy';
+import { canOpenConsole } from './actions';
+import { ResourcesSection } from './ResourcesSection';
+import { VmActions } from './VmActions';
+import { VmDisksSection } from './VmDisksSection';
+import { LastCommandSection, VmInfoSection } from './VmInfoSection';
+import { VmIsoSection } from './VmIsoSection';
+
+export function VmDetailPage({ id }: { id: string }) {
+  const vm = useVm(id);
+  if (vm.isError && (vm.error as { status?: number }).status === 404) {
+    return (
+      <section className="page">
+        <ErrorText error={t.detail.notFound} testId="vm-not-found" />
+        <p><Link to={paths.vms}>{t.app.backToList}</Link></p>
+      </section>
+    );
+  }
+  if (vm.isError) return <section className="page"><ErrorText error={vm.error} testId="vm-load-error" /></section>;
+  if (!vm.data) return <section className="page"><p className="muted">{t.app.loading}</p></section>;
+  return <VmDetail vm={vm.data} />;
+}
+
+function VmDetail({ vm }: { vm: Vm }) {
+  const now = useNow();
+  useTitle(vm.name);
+  const up = vm.status !== 'stopped' ? uptimeLabel(vm.startedAt, now, t.vms) : null;
+  return (
+    <section className="page" data-testid="vm-detail-page">
+      <nav className="breadcrumb"><Link to={paths.vms}>← {t.detail.back}</Link></nav>
+      <div className="page-header detail-header">
+        <div className="detail-title">
+          <h1 data-testid="vm-detail-name">{vm.name}</h1>
+          <StatusBadge status={vm.status} testId="vm-detail-status" />
+          <span className="muted">
+            {t.units.cpus(vm.cpus)} · {formatMiB(vm.memory)}
+            {up && ` · ${up}`}
+          </span>
+        </div>
+        <VmActions vm={vm} context="page" />
+      </div>
+      <div className="detail-grid">
+        <div className="detail-col">
+          <ResourcesSection vm={vm} />
+          <VmDisksSection vm={vm} />
+          <VmIsoSection vm={vm} />
+        </div>
+        <div className="detail-col">
+          <ConsoleSection vm={vm} />
+          <VmInfoSection vm={vm} />
+        </div>
+      </div>
+      <LastCommandSection vm={vm} />
+    </section>
+  );
+}
+
+function ConsoleSection({ vm }: { vm: Vm }) {
+  const [shown, setShown] = useState(false);
+  const available = canOpenConsole(vm.status);
+  return (
+    <section className="card" data-testid="vm-console-section">
+      <div className="card-header">
+        <h2>{t.detail.consoleTitle}</h2>
+        {(available || shown) && (
+          <div className="card-actions">
+            <Button size="sm" variant={shown ? 'ghost' : 'secondary'} onClick={() => setShown((s) => !s)} data-testid="console-embed-toggle">
+              {shown ? t.detail.consoleHide : t.detail.consoleShow}
+            </Button>
+            <a className="btn btn-ghost btn-sm" href={paths.console(vm.id)} target="_blank" rel="noopener" data-testid="console-new-tab">
+              {t.detail.consoleNewTab} ↗
+            </a>
+          </div>
+        )}
+      </div>
+      {shown ? (
+        <Suspense fallback={<p className="muted">{t.app.loading}</p>}>
+          <LazyConsoleView vm={vm} variant="embedded" />
+        </Suspense>
+      ) : (
+        <p className="muted">{available ? t.detail.consoleHint : t.detail.consoleNotRunning}</p>
+      )}
+    </section>
+  );
+}

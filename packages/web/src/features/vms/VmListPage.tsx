@@ -1,0 +1,84 @@
+import { useState } from 'react';
+import type { Vm } from '@qemu-manager/contract';
+import { useVms } from '../../api/queries';
+import { Button } from '../../components/Button';
+import { EmptyState } from '../../components/EmptyState';
+import { ErrorText } from '../../components/ErrorText';
+import { StatusBadge } from '../../components/StatusBadge';
+import { basename, formatMiB, uptimeLabel } from '../../lib/format';
+import { useNow } from '../../lib/useNow';
+import { useTitle } from '../../lib/useTitle';
+import { t } from '../../i18n';
+import { Link, paths } from '../../router';
+import { CreateVmDialog } from './CreateVmDialog';
+import { VmActions } from './VmActions';
+
+export function VmListPage() {
+  const vms = useVms();
+  useTitle(t.vms.title);
+  const [creating, setCreating] = useState(false);
+  const sorted = vms.data ? [...vms.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
+  return (
+    <section className="page" data-testid="vm-list-page">
+      <div className="page-header">
+        <h1>{t.vms.title}</h1>
+        <Button variant="primary" onClick={() => setCreating(true)} data-testid="create-vm-open">
+          {t.vms.create}
+        </Button>
+      </div>
+      {vms.isError && (
+        <ErrorText error={`${t.vms.loadFailed} ${(vms.error as Error).message}`} testId="vm-list-error">
+          <button type="button" className="link-button" onClick={() => void vms.refetch()}>{t.common.retry}</button>
+        </ErrorText>
+      )}
+      {vms.isPending && <p className="muted">{t.app.loading}</p>}
+      {vms.data && vms.data.length === 0 && (
+        <EmptyState
+          title={t.vms.empty}
+          hint={t.vms.emptyHint}
+          testId="vm-list-empty"
+          action={<Button variant="primary" onClick={() => setCreating(true)}>{t.vms.create}</Button>}
+        />
+      )}
+      {sorted.length > 0 && (
+        <div className="table vm-table" role="table" aria-label={t.vms.title}>
+          <div className="table-head" role="row">
+            {(['name', 'status', 'cpus', 'memory', 'disks', 'iso'] as const).map((c) => (
+              <span key={c} role="columnheader">{t.vms.columns[c]}</span>
+            ))}
+            <span role="columnheader" className="sr-only">{t.vms.columns.actions}</span>
+          </div>
+          {sorted.map((vm) => <VmRow key={vm.id} vm={vm} />)}
+        </div>
+      )}
+      <CreateVmDialog open={creating} onClose={() => setCreating(false)} />
+    </section>
+  );
+}
+
+function VmRow({ vm }: { vm: Vm }) {
+  const now = useNow();
+  const up = vm.status !== 'stopped' ? uptimeLabel(vm.startedAt, now, t.vms) : null;
+  return (
+    <div className="table-row vm-row" role="row" data-testid={`vm-row-${vm.name}`} data-status={vm.status}>
+      <span role="cell" className="cell-name">
+        <Link to={paths.vm(vm.id)} className="vm-name" data-testid={`vm-link-${vm.name}`}>{vm.name}</Link>
+        {up && <span className="muted small">{up}</span>}
+      </span>
+      <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
+        <StatusBadge status={vm.status} testId={`vm-status-${vm.name}`} />
+      </span>
+      <span role="cell" data-label={t.vms.columns.cpus} className="num">{vm.cpus}</span>
+      <span role="cell" data-label={t.vms.columns.memory} className="num">{formatMiB(vm.memory)}</span>
+      <span role="cell" data-label={t.vms.columns.disks} className="cell-list">
+        {vm.disks.length === 0 ? <span className="muted">{t.vms.noDisks}</span> : vm.disks.map((d) => <span key={d.path} title={d.path}>{basename(d.path)}</span>)}
+      </span>
+      <span role="cell" data-label={t.vms.columns.iso} className="cell-list cell-iso">
+        {vm.iso ? <span title={vm.iso}>{basename(vm.iso)}</span> : <span className="muted">{t.vms.noIso}</span>}
+      </span>
+      <span role="cell" className="cell-actions">
+        <VmActions vm={vm} context="row" />
+      </span>
+    </div>
+  );
+}

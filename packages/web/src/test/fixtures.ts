@@ -1,0 +1,36 @@
+import type { Disk, Vm } from '@qemu-manager/contract';
+
+export function vm(over: Partial<Vm> = {}): Vm {
+  return {
+    id: '11111111-1111-4111-8111-111111111111',
+    name: 'alpha',
+    cpus: 1,
+    memory: 512,
+    status: 'stopped',
+    vnc_port: 5900,
+    disks: [],
+    iso: null,
+    createdAt: '2025-11-28T14:00:00.000Z',
+    mac: '52:54:00:12:34:56',
+    lastCommand: null,
+    startedAt: null,
+    pid: null,
+    ...over,
+  };
+}
+
+export function disk(over: Partial<Disk> = {}): Disk {
+  return {
+    id: '22222222-2222-4222-8222-222222222222',
+    name: 'alpha-disk',
+    size: 10,
+    format: 'qcow2',
+    path: '/data/disks/alpha-disk.qcow2',
+    status: 'ready',
+    createdAt: '2025-11-28T14:00:00.000Z',
+    createdAtCompleted: '2025-11-28T14:00:01.000Z',
+    error: null,
+    attachedTo: null,
+    ...over,
+  };
+}
