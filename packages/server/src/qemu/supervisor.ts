@@ -302,14 +302,15 @@ function grantRead(identity: QemuIdentity | null, file: string): void {
   if ((st.mode & 0o004) === 0 && st.uid !== identity.uid) grant(identity, file);
 }
 
-/** Waits for QEMU to be gone: the child's exit event when we spawned it, else /proc every millisecond. */
+/**
+ * Waits for QEMU to be gone: /proc every millisecond (a zombie counts as gone, which is sooner than
+ * Node's exit event for our own child), or that exit event, whichever comes first.
+ */
 async function waitGone(inst: Instance, timeoutMs: number): Promise<boolean> {
   const gone = () => !isAlive(inst.pid, inst.pidStart);
-  if (inst.exit) {
-    await Promise.race([inst.exit, delay(timeoutMs)]);
-    return gone();
-  }
-  return waitUntil(gone, timeoutMs, 1);
+  let exited = false;
+  void inst.exit?.then(() => (exited = true));
+  return waitUntil(() => exited || gone(), timeoutMs, 1);
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
