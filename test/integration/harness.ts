@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { ensureTestGuestIso } from '../guest/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAIN = path.join(repoRoot, 'packages/server/dist/main.js');
@@ -246,3 +247,12 @@ export function vncBanner(url: string, id: string): Promise<string> {
   });
 }
 
+
+/** A server with the test guest ISO in its library and an event log following it. */
+export async function startGuestServer(): Promise<{ server: TestServer; events: EventLog; isoPath: string }> {
+  const iso = await ensureTestGuestIso();
+  const server = await new TestServer(makeDataDir()).start();
+  const isoPath = path.join(server.dataDir, 'isos', 'testguest.iso');
+  fs.copyFileSync(iso, isoPath);
+  return { server, events: new EventLog(server.url), isoPath };
+}

@@ -4,21 +4,16 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { READY_MARKER, ensureTestGuestIso } from '../guest/index.js';
-import { EventLog, TestServer, makeDataDir, qemuPidsOf, serialLog, vncBanner, waitFor } from './harness.js';
+import { READY_MARKER } from '../guest/index.js';
+import { EventLog, TestServer, startGuestServer, qemuPidsOf, serialLog, vncBanner, waitFor } from './harness.js';
 
 let server: TestServer;
 let events: EventLog;
 let isoPath: string;
 
 beforeAll(async () => {
-  const iso = await ensureTestGuestIso();
-  server = await new TestServer(makeDataDir()).start();
-  isoPath = path.join(server.dataDir, 'isos', 'testguest.iso');
-  fs.copyFileSync(iso, isoPath);
-  events = new EventLog(server.url);
+  ({ server, events, isoPath } = await startGuestServer());
 });
 
 afterAll(async () => {

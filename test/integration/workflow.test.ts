@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISK_MARKER, READY_MARKER, ensureTestGuestIso, readDiskMarker } from '../guest/index.js';
-import { EventLog, TestServer, makeDataDir, qemuPidsOf, serialLog, vncBanner, waitFor } from './harness.js';
+import { DISK_MARKER, READY_MARKER, readDiskMarker } from '../guest/index.js';
+import { EventLog, TestServer, startGuestServer, qemuPidsOf, serialLog, vncBanner, waitFor } from './harness.js';
 
 let server: TestServer;
 let events: EventLog;
@@ -17,11 +17,7 @@ let diskPath: string;
 let diskId: string;
 
 beforeAll(async () => {
-  const iso = await ensureTestGuestIso();
-  server = await new TestServer(makeDataDir()).start();
-  isoPath = path.join(server.dataDir, 'isos', 'testguest.iso');
-  fs.copyFileSync(iso, isoPath);
-  events = new EventLog(server.url);
+  ({ server, events, isoPath } = await startGuestServer());
 });
 
 afterAll(async () => {
