@@ -8,7 +8,7 @@ export const AuthStatus = Type.Object(
   {
     authRequired: Type.Boolean({ description: 'Whether API calls need a session or token' }),
     authenticated: Type.Boolean(),
-    actor: Type.Union([Type.String(), Type.Null()], { description: 'session, token:<name> or local' }),
+    actor: Type.Union([Type.String(), Type.Null()], { description: 'session:admin, token:<name> or local' }),
     scope: Type.Union([Type.Literal('read'), Type.Literal('admin'), Type.Null()]),
   },
   { additionalProperties: false },
