@@ -154,7 +154,12 @@ export class Supervisor {
       return failed('QEMU is already gone');
     }
     const instance = this.track(input.vmId, pid, stat.startTime, qmp, exited);
-    const { status } = await qmp.execute<{ status: string }>('query-status');
+    let status: string;
+    try {
+      ({ status } = await qmp.execute<{ status: string }>('query-status'));
+    } catch {
+      return failed('QEMU stopped answering right after it started');
+    }
     if (status === 'internal-error' || status === 'guest-panicked' || status === 'shutdown') {
       await this.stop(input.vmId);
       throw new AppError(
