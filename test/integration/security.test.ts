@@ -242,7 +242,9 @@ describe('authentication required', () => {
   it('keeps an audit log of who changed what', async () => {
     const { body } = await s.api('GET', '/audit?limit=200', undefined, { authorization: `Bearer ${admin.token}` });
     const e = body.entries as any[];
-    expect(e.find((x) => x.action === 'POST /api/vms' && x.actor === 'session:admin' && x.status === 201)).toBeTruthy();
+    expect(e.find((x) => x.action === 'POST /api/vms' && x.actor === 'session:admin' && x.status === 201 && x.target === vmA)).toBeTruthy();
+    expect(e.find((x) => x.action === 'POST /api/auth/login' && x.actor === 'session:admin' && x.status === 200)).toBeTruthy();
+    expect(e.find((x) => x.action === 'POST /api/tokens' && x.target === admin.id)).toBeTruthy();
     expect(e.find((x) => x.action === 'POST /api/vms/:vm_id/start' && x.actor === 'token:ci admin' && x.target === vmA)).toBeTruthy();
     expect(e.find((x) => x.action === 'POST /api/vms' && x.actor === 'token:grafana' && x.status === 403)).toBeTruthy();
     expect(e.find((x) => x.action === 'POST /api/auth/login' && x.status === 401)).toBeTruthy();

@@ -43,6 +43,7 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
     app.post('/auth/login', { schema: { tags, body: LoginBody, response: { 200: MessageBody, ...errors } } }, async (req, reply) => {
       try {
         const { session, expiresAt } = await auth.login(req.body.password, req.ip);
+        req.principal = auth.sessionPrincipal(session); // the audit log names who logged in
         const attrs = ['Path=/', 'HttpOnly', 'SameSite=Strict', `Expires=${expiresAt.toUTCString()}`];
         if (secureCookies(req)) attrs.push('Secure');
         reply.header('set-cookie', `${SESSION_COOKIE}=${session}; ${attrs.join('; ')}`);
@@ -60,8 +61,10 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
     });
 
     app.post('/tokens', { schema: { tags, body: CreateTokenBody, response: { 201: CreatedToken, ...errors } } }, async (req, reply) => {
+      const created = auth.createToken(req.body);
+      req.auditTarget = created.id;
       reply.status(201);
-      return auth.createToken(req.body);
+      return created;
     });
 
     app.get('/tokens', { schema: { tags, response: { 200: Type.Object({ tokens: Type.Array(ApiToken) }), ...errors } } }, async () => ({

@@ -17,8 +17,10 @@ export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
     app.get('/disks', { schema: { tags, response: { 200: DiskListEnvelope } } }, async () => ({ disks: disks.list() }));
 
     app.post('/disks', { schema: { tags, body: CreateDiskBody, response: { 201: DiskEnvelope, ...errors } } }, async (req, reply) => {
+      const disk = disks.create(req.body);
+      req.auditTarget = disk.id;
       reply.status(201);
-      return { disk: disks.create(req.body) };
+      return { disk };
     });
 
     app.get(

@@ -3,8 +3,16 @@ import type { AuthStore } from '../auth/store.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What a request created (e.g. a new VM's id), for the audit log when no path parameter names it. */
+    auditTarget: string | null;
+  }
+}
+
 /** Records every state-changing API request: who, what, which VM/disk/ISO/token, the result. */
 export function registerAudit(app: FastifyInstance, store: AuthStore): void {
+  app.decorateRequest('auditTarget', null);
   app.addHook('onResponse', async (req, reply) => {
     if (SAFE.has(req.method) || !req.url.startsWith('/api/')) return;
     const params = (req.params ?? {}) as Record<string, string | undefined>;
@@ -13,7 +21,7 @@ export function registerAudit(app: FastifyInstance, store: AuthStore): void {
       actor: req.principal?.actor ?? 'anonymous',
       ip: req.ip ?? null,
       action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
-      target: params.vm_id ?? params.disk_id ?? params.name ?? params.id ?? null,
+      target: params.vm_id ?? params.disk_id ?? params.name ?? params.id ?? req.auditTarget,
       status: reply.statusCode,
     });
   });

@@ -31,8 +31,10 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
     );
 
     app.post('/vms', { schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
+      const vm = vms.create(req.body);
+      req.auditTarget = vm.id;
       reply.status(201);
-      return { vm: vms.create(req.body) };
+      return { vm };
     });
 
     app.get('/vms/:vm_id', { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
