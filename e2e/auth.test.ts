@@ -1,5 +1,6 @@
 // The UI against a server that requires a login (AUTH=required): the login page, a wrong and a
-// right password, the console through a single-use ticket, and logging out. One server, one browser.
+// right password, the console through a single-use ticket, API tokens made and revoked in the UI,
+// the activity log, and logging out. One server, one browser.
 import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -62,6 +63,57 @@ describe('web UI with authentication required', () => {
     const { body } = await server.api<{ vms: Array<{ id: string; name: string }> }>('GET', '/vms');
     await server.waitForSerial(body.vms.find((v) => v.name === VM)!.id, READY_MARKER, 60_000);
     expect(await waitForPixels(page, 1000, 60_000)).toBeGreaterThan(1000);
+  });
+
+  it('creates an API token that works until it is revoked, and shows it in the activity log', async () => {
+    const consoleUrl = page.url();
+    await page.goto(server.url + '/tokens');
+    await page.getByTestId('tokens-page').waitFor();
+    await page.getByTestId('token-list-empty').waitFor();
+
+    await page.getByTestId('create-token-open').click();
+    await page.getByTestId('create-token-name').fill('e2e script');
+    await page.getByTestId('create-token-scope-read').check();
+    await page.getByTestId('create-token-expiry').selectOption('1d');
+    await page.getByTestId('create-token-submit').click();
+    await page.getByTestId('token-secret').waitFor();
+    const secret = await page.getByTestId('token-secret').inputValue();
+    expect(secret.length).toBeGreaterThan(20);
+    expect(await page.getByTestId('token-secret-warning').textContent()).toMatch(/not be shown again/);
+    expect(await page.getByTestId('token-example').textContent()).toBe(`curl -H "Authorization: Bearer ${secret}" ${server.url}/api/vms`);
+    await shot(page, '09-tokens');
+    await page.getByTestId('create-token-done').click();
+    await page.getByTestId('create-token-dialog').waitFor({ state: 'detached' });
+
+    // The token works on its own, without the browser's session cookie.
+    const withToken = () => fetch(server.url + '/api/vms', { headers: { Authorization: `Bearer ${secret}` } }).then((r) => r.status);
+    expect(await withToken()).toBe(200);
+
+    const row = page.getByTestId('token-row-e2e script');
+    expect(await row.getByTestId('token-state').getAttribute('data-state')).toBe('active');
+    await row.getByTestId('token-revoke').click();
+    await page.getByTestId('revoke-token-dialog-confirm').click();
+    await page.getByTestId('revoke-token-dialog').waitFor({ state: 'detached' });
+    await page.locator('[data-testid="token-row-e2e script"][data-state=revoked]').waitFor();
+    expect(await row.getByTestId('token-revoke').count()).toBe(0);
+    expect(await withToken()).toBe(401);
+
+    await page.getByTestId('nav-audit').click();
+    await page.getByTestId('audit-page').waitFor();
+    const created = page.locator('[data-testid=audit-row][data-action="POST /api/tokens"]').first();
+    await created.waitFor();
+    expect(await created.getByTestId('audit-action').textContent()).toBe('Created API token');
+    expect(await created.getByTestId('audit-actor').textContent()).toBe('admin (browser)');
+    expect(await created.getByTestId('audit-result').textContent()).toBe('Success');
+    // The revocation names the token, and starting the VM names the VM rather than its id.
+    const revoked = page.locator('[data-testid=audit-row][data-action="DELETE /api/tokens/:id"]').first();
+    await revoked.getByTestId('audit-target').filter({ hasText: /^e2e script$/ }).waitFor();
+    const started = page.locator('[data-testid=audit-row][data-action="POST /api/vms/:vm_id/start"]').first();
+    await started.getByTestId('audit-target').filter({ hasText: new RegExp(`^${VM}$`) }).waitFor();
+    await shot(page, '10-activity');
+
+    await page.goto(consoleUrl);
+    await page.getByTestId('console-back').waitFor();
   });
 
   it('logs out back to the login page', async () => {

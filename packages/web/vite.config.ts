@@ -20,8 +20,10 @@ export default defineConfig({
         moduleSideEffects: (id) => !/[\\/]@sinclair[\\/]typebox[\\/]/.test(id),
       },
       output: {
-        // Code shared by the first page and the lazy console chunk (React, TanStack Query, ...).
+        // Code shared by the first page and the lazy chunks (console, admin pages): React, TanStack
+        // Query, components, ... goes into one chunk instead of one small chunk per combination.
         chunkFileNames: (chunk) => (chunk.isDynamicEntry ? 'assets/[name]-[hash].js' : 'assets/shared-[hash].js'),
+        codeSplitting: { groups: [{ name: 'shared', minShareCount: 2 }] },
       },
     },
   },

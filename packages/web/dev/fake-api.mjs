@@ -67,6 +67,31 @@ for (const [name, size] of [['debian-12.5.0-amd64-netinst.iso', 659554304], ['al
   isos.set(name, { name, path: `/var/lib/qemu-manager/isos/${name}`, size, modifiedAt: now() });
 }
 
+// API tokens and the audit log (every non-GET request is recorded, as the real server does).
+const tokens = new Map();
+const audit = [];
+const ago = (ms) => new Date(Date.now() - ms).toISOString();
+function addToken(name, scope, extra = {}) {
+  const tok = { id: randomUUID(), name, scope, createdAt: now(), expiresAt: null, lastUsedAt: null, revokedAt: null, ...extra };
+  tokens.set(tok.id, tok);
+  return tok;
+}
+function record(actor, action, target, status, at = now()) {
+  audit.push({ id: audit.length + 1, at, actor, ip: '127.0.0.1', action, target, status });
+}
+const ci = addToken('ci deploy', 'admin', { createdAt: ago(86400_000 * 12), expiresAt: ago(-86400_000 * 78), lastUsedAt: ago(7200_000) });
+addToken('grafana', 'read', { createdAt: ago(86400_000 * 40), expiresAt: ago(86400_000 * 10) });
+addToken('old laptop', 'admin', { createdAt: ago(86400_000 * 90), revokedAt: ago(86400_000 * 3) });
+record('anonymous', 'POST /api/auth/login', null, 200, ago(5400_000));
+record('session:admin', 'POST /api/tokens', null, 201, ago(5300_000));
+record(`token:${ci.name}`, 'POST /api/vms/:vm_id/start', web.id, 200, ago(4000_000));
+record(`token:${ci.name}`, 'POST /api/vms/:vm_id/start', web.id, 409, ago(3900_000));
+record('session:admin', 'POST /api/disks', null, 201, ago(1800_000));
+record('ticket', 'CONSOLE /api/vnc/:vm_id', web.id, 101, ago(600_000));
+record('session:admin', 'DELETE /api/tokens/:id', [...tokens.values()][2].id, 200, ago(300_000));
+const auditRoute = (m, path) =>
+  `${m} /api${path.replace(/^\/vms\/[^/]+/, '/vms/:vm_id').replace(/^\/disks\/[^/]+/, '/disks/:disk_id').replace(/^\/isos\/[^/]+/, '/isos/:name').replace(/^\/tokens\/[^/]+/, '/tokens/:id')}`;
+
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function api(req, res, path) {
@@ -86,6 +111,23 @@ async function api(req, res, path) {
     clients.add(res);
     req.on('close', () => clients.delete(res));
     return;
+  }
+  if (path === '/tokens' && m === 'GET') return send(res, 200, { tokens: [...tokens.values()] });
+  if (path === '/tokens' && m === 'POST') {
+    const b = await json(req);
+    const tok = addToken(b.name, b.scope, { expiresAt: b.expiresIn ? new Date(Date.now() + b.expiresIn * 1000).toISOString() : null });
+    return send(res, 201, { token: `qm_${randomUUID().replaceAll('-', '')}`, id: tok.id, name: tok.name, scope: tok.scope, createdAt: tok.createdAt, expiresAt: tok.expiresAt });
+  }
+  if ((g = path.match(/^\/tokens\/([^/]+)$/)) && m === 'DELETE') {
+    const tok = tokens.get(g[1]);
+    if (!tok || tok.revokedAt) return fail(res, 404, 'Token not found', 'TOKEN_NOT_FOUND');
+    tok.revokedAt = now();
+    return send(res, 200, { message: 'Token revoked' });
+  }
+  if (path === '/audit' && m === 'GET') {
+    const q = new URL(req.url, 'http://x').searchParams;
+    const before = Number(q.get('before') ?? Infinity);
+    return send(res, 200, { entries: audit.filter((e) => e.id < before).reverse().slice(0, Number(q.get('limit') ?? 100)) });
   }
   if (path === '/vms' && m === 'GET') return send(res, 200, { vms: [...vms.values()] });
   if (path === '/vms' && m === 'POST') {
@@ -208,7 +250,11 @@ const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/cs
 const server = createServer(async (req, res) => {
   const url = new URL(req.url, 'http://x');
   try {
-    if (url.pathname.startsWith('/api/')) return await api(req, res, url.pathname.slice(4));
+    if (url.pathname.startsWith('/api/')) {
+      const path = url.pathname.slice(4);
+      if (req.method !== 'GET') res.on('finish', () => record('local', auditRoute(req.method, path), path.match(/^\/(?:vms|disks|isos|tokens)\/([^/]+)/)?.[1] ?? null, res.statusCode));
+      return await api(req, res, path);
+    }
     let file = normalize(join(dist, url.pathname));
     if (!file.startsWith(dist) || !(await stat(file).catch(() => null))?.isFile()) file = join(dist, 'index.html');
     res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream' });

@@ -1,14 +1,16 @@
-import { useEffect, type ReactNode } from 'react';
+import { Suspense, useEffect, type ReactNode } from 'react';
 import { MutationCache, QueryCache, QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { ApiError } from './api/client';
 import { connectEvents } from './api/events';
 import { qk, useAuthStatus } from './api/queries';
 import { ErrorText } from './components/ErrorText';
+import { LazyAuditPage } from './features/audit/lazy';
 import { LoginPage } from './features/auth/LoginPage';
 import { Layout } from './components/Layout';
 import { ConsolePage } from './features/console/ConsolePage';
 import { DisksPage } from './features/disks/DisksPage';
 import { IsosPage } from './features/isos/IsosPage';
+import { LazyTokensPage } from './features/tokens/lazy';
 import { VmDetailPage } from './features/vms/VmDetailPage';
 import { VmListPage } from './features/vms/VmListPage';
 import { t } from './i18n';
@@ -41,6 +43,8 @@ function Routes() {
   else if ((params = matchPath('/vms/:id', pathname))) page = <VmDetailPage key={params.id} id={params.id!} />;
   else if (matchPath('/disks', pathname)) page = <DisksPage />;
   else if (matchPath('/isos', pathname)) page = <IsosPage />;
+  else if (matchPath('/tokens', pathname)) page = <LazyTokensPage />;
+  else if (matchPath('/audit', pathname)) page = <LazyAuditPage />;
   else
     page = (
       <section className="page" data-testid="not-found">
@@ -48,7 +52,11 @@ function Routes() {
         <p><Link to={paths.vms}>{t.app.backToList}</Link></p>
       </section>
     );
-  return <Layout pathname={pathname}>{page}</Layout>;
+  return (
+    <Layout pathname={pathname}>
+      <Suspense fallback={<p className="page muted">{t.app.loading}</p>}>{page}</Suspense>
+    </Layout>
+  );
 }
 
 /** Live updates run only while the API is usable (after login when one is needed). */

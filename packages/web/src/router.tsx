@@ -1,4 +1,4 @@
-// A tiny history-API router: enough for five routes, a few hundred bytes instead of a library.
+// A tiny history-API router: enough for a handful of routes, a few hundred bytes instead of a library.
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
 const listeners = new Set<() => void>();
@@ -54,6 +54,8 @@ export const paths = {
   console: (id: string) => `/vms/${encodeURIComponent(id)}/console`,
   disks: '/disks',
   isos: '/isos',
+  tokens: '/tokens',
+  audit: '/audit',
 };
 
 type LinkProps = AnchorHTMLAttributes<HTMLAnchorElement> & { to: string };

@@ -1,6 +1,6 @@
 // Typed wrappers around every endpoint the UI uses. Shapes come from the contract package.
 import type {
-  AuthStatus, ConsoleTicket,
+  ApiToken, AuditEntry, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
   CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, Health, IsoListEnvelope, Iso,
   MessageBody, ShutdownBody, StartEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
 } from '@qemu-manager/contract';
@@ -57,6 +57,24 @@ export const authApi = {
   status: (signal?: AbortSignal): Promise<AuthStatus> => request<AuthStatus>('GET', '/auth/status', undefined, { signal }),
   login: (password: string): Promise<MessageBody> => request<MessageBody>('POST', '/auth/login', { password }),
   logout: (): Promise<MessageBody> => request<MessageBody>('POST', '/auth/logout'),
+};
+
+/** Admin only: a read-scope token gets 403 here. */
+export const tokensApi = {
+  list: async (signal?: AbortSignal): Promise<ApiToken[]> =>
+    (await request<{ tokens: ApiToken[] }>('GET', '/tokens', undefined, { signal })).tokens,
+  /** The answer carries the secret; it is never available again. */
+  create: (body: CreateTokenBody): Promise<CreatedToken> => request<CreatedToken>('POST', '/tokens', body),
+  revoke: (id: string): Promise<MessageBody> => request<MessageBody>('DELETE', `/tokens/${enc(id)}`),
+};
+
+/** Admin only. Newest first; `before` pages to entries with a smaller id. */
+export const auditApi = {
+  list: async (opts: { limit?: number; before?: number } = {}, signal?: AbortSignal): Promise<AuditEntry[]> => {
+    const q = new URLSearchParams({ limit: String(opts.limit ?? 100) });
+    if (opts.before !== undefined) q.set('before', String(opts.before));
+    return (await request<{ entries: AuditEntry[] }>('GET', `/audit?${q}`, undefined, { signal })).entries;
+  },
 };
 
 export const systemApi = {

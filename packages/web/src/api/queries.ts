@@ -1,7 +1,7 @@
 // Query keys, cache helpers and the read hooks. Lists are kept live by ./events.ts.
 import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import type { Disk, Vm } from '@qemu-manager/contract';
-import { authApi, disksApi, isosApi, systemApi, vmsApi } from './endpoints';
+import { authApi, disksApi, isosApi, systemApi, tokensApi, vmsApi } from './endpoints';
 
 export const qk = {
   vms: ['vms'] as const,
@@ -11,6 +11,8 @@ export const qk = {
   isos: ['isos'] as const,
   health: ['health'] as const,
   auth: ['auth'] as const,
+  tokens: ['tokens'] as const,
+  audit: ['audit'] as const,
 };
 
 function upsertById<T extends { id: string }>(list: T[] | undefined, item: T): T[] | undefined {
@@ -76,6 +78,10 @@ export const useDiskInfo = (disk: Disk) =>
   });
 
 export const useIsos = () => useQuery({ queryKey: qk.isos, queryFn: ({ signal }) => isosApi.list(signal) });
+
+/** API tokens (admin only; no server events, so mutations update this cache themselves). */
+export const useTokens = (enabled = true) =>
+  useQuery({ queryKey: qk.tokens, queryFn: ({ signal }) => tokensApi.list(signal), enabled });
 
 /** Whether this browser may use the API (loopback servers need no login). */
 export const useAuthStatus = () =>

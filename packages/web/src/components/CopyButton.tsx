@@ -6,6 +6,8 @@ export function CopyButton({ text, testId }: { text: string; testId?: string }) 
   const [state, setState] = useState<'idle' | 'copied' | string>('idle');
   const copy = async () => {
     try {
+      // Browsers offer the clipboard only on https and localhost.
+      if (!navigator.clipboard) throw new Error(t.common.copyUnavailable);
       await navigator.clipboard.writeText(text);
       setState('copied');
       setTimeout(() => setState('idle'), 1500);

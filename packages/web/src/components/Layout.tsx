@@ -1,4 +1,4 @@
-import { useState, useSyncExternalStore, type ReactNode } from 'react';
+import { useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { authApi } from '../api/endpoints';
 import { liveStore } from '../api/events';
@@ -12,6 +12,8 @@ const NAV = [
   { to: paths.vms, label: t.app.nav.vms, testId: 'nav-vms', match: (p: string) => p === '/' || p.startsWith('/vms') },
   { to: paths.disks, label: t.app.nav.disks, testId: 'nav-disks', match: (p: string) => p.startsWith('/disks') },
   { to: paths.isos, label: t.app.nav.isos, testId: 'nav-isos', match: (p: string) => p.startsWith('/isos') },
+  { to: paths.tokens, label: t.app.nav.tokens, testId: 'nav-tokens', match: (p: string) => p.startsWith('/tokens') },
+  { to: paths.audit, label: t.app.nav.audit, testId: 'nav-audit', match: (p: string) => p.startsWith('/audit') },
 ];
 
 export function LiveIndicator() {
@@ -66,6 +68,11 @@ function LogoutButton() {
 }
 
 export function Layout({ pathname, children }: { pathname: string; children: ReactNode }) {
+  const nav = useRef<HTMLElement>(null);
+  // On a phone the nav is a scrolling row: keep the current page's entry in view.
+  useEffect(() => {
+    nav.current?.querySelector('.is-active')?.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
+  }, [pathname]);
   return (
     <div className="app">
       <header className="topbar">
@@ -76,7 +83,7 @@ export function Layout({ pathname, children }: { pathname: string; children: Rea
           </svg>
           <span>{t.app.name}</span>
         </Link>
-        <nav className="nav" aria-label={t.app.navLabel}>
+        <nav className="nav" aria-label={t.app.navLabel} ref={nav}>
           {NAV.map((n) => (
             <Link key={n.to} to={n.to} data-testid={n.testId} className={n.match(pathname) ? 'is-active' : ''} aria-current={n.match(pathname) ? 'page' : undefined}>
               {n.label}

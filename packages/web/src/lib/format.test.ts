@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { basename, formatBytes, formatCommandLine, formatDateTime, formatDuration, formatMiB, mibToGiB, percent, uptimeLabel } from './format';
+import { basename, formatBytes, formatCommandLine, formatDateTime, formatDuration, formatMiB, mibToGiB, percent, relativeTime, uptimeLabel } from './format';
 
 describe('formatBytes', () => {
   it('uses binary units', () => {
@@ -95,5 +95,21 @@ describe('uptimeLabel', () => {
     expect(uptimeLabel('2025-11-28T14:00:00.000Z', t0 - 10_000, words)).toBe('just started');
     expect(uptimeLabel(null, t0, words)).toBeNull();
     expect(uptimeLabel('garbage', t0, words)).toBeNull();
+  });
+});
+
+describe('relativeTime', () => {
+  const words = { justNow: 'just now', ago: (d: string) => `${d} ago`, in: (d: string) => `in ${d}` };
+  const now = Date.parse('2025-11-28T12:00:00.000Z');
+  it('says how long ago or how far ahead', () => {
+    expect(relativeTime('2025-11-28T11:57:00.000Z', now, words)).toBe('3 min ago');
+    expect(relativeTime('2025-11-28T11:59:30.000Z', now, words)).toBe('just now');
+    expect(relativeTime('2025-11-28T12:00:30.000Z', now, words)).toBe('just now');
+    expect(relativeTime('2025-12-28T12:00:00.000Z', now, words)).toBe('in 30 d');
+    expect(relativeTime('2025-11-27T10:00:00.000Z', now, words)).toBe('1 d 2 h ago');
+  });
+  it('shows a dash for missing or bad dates', () => {
+    expect(relativeTime(null, now, words)).toBe('—');
+    expect(relativeTime('not a date', now, words)).toBe('—');
   });
 });

@@ -61,6 +61,14 @@ export function formatDateTime(iso: string | null | undefined, locale?: string):
   return d.toLocaleString(locale, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+/** Local date and time to the second, for "exactly when" tooltips. */
+export function formatExactTime(iso: string | null | undefined, locale?: string): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '—';
+  return d.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
 /** The file name part of a host path: "/data/isos/a.iso" -> "a.iso". */
 export function basename(path: string | null | undefined): string {
   if (!path) return '';
@@ -101,4 +109,18 @@ export function uptimeLabel(startedAt: string | null, now: number, words: { upFo
   if (Number.isNaN(started)) return null;
   const ms = now - started;
   return ms < 60_000 ? words.justStarted : words.upFor(formatDuration(ms));
+}
+
+/** "3 min ago", "in 30 d", "just now" (within a minute either way); "—" for a missing or bad date. */
+export function relativeTime(
+  iso: string | null | undefined,
+  now: number,
+  words: { justNow: string; ago: (d: string) => string; in: (d: string) => string },
+): string {
+  if (!iso) return '—';
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return '—';
+  const ms = now - at;
+  if (Math.abs(ms) < 60_000) return words.justNow;
+  return ms > 0 ? words.ago(formatDuration(ms)) : words.in(formatDuration(-ms));
 }

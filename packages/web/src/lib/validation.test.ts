@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultDiskName, inRange, isValidDiskName, isValidIsoName, isValidVmName, parseIntStrict, suggestIsoName } from './validation';
+import { defaultDiskName, inRange, isValidDiskName, isValidIsoName, isValidTokenName, isValidVmName, parseIntStrict, suggestIsoName } from './validation';
 
 describe('names', () => {
   it('accepts what the server accepts', () => {
@@ -10,6 +10,15 @@ describe('names', () => {
     expect(isValidVmName('x'.repeat(64))).toBe(false);
     expect(isValidDiskName('disk0')).toBe(true);
     expect(isValidDiskName('../etc')).toBe(false);
+  });
+  it('checks token names (spaces allowed inside)', () => {
+    expect(isValidTokenName('backup script')).toBe(true);
+    expect(isValidTokenName('ci.deploy_1-a')).toBe(true);
+    expect(isValidTokenName(' leading')).toBe(false);
+    expect(isValidTokenName('')).toBe(false);
+    expect(isValidTokenName('semi;colon')).toBe(false);
+    expect(isValidTokenName('x'.repeat(63))).toBe(true);
+    expect(isValidTokenName('x'.repeat(64))).toBe(false);
   });
   it('checks ISO names', () => {
     expect(isValidIsoName('testguest.iso')).toBe(true);

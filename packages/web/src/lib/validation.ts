@@ -1,8 +1,9 @@
 // Client-side checks that mirror the server's schemas, so mistakes are caught before a request.
-import { DISK_NAME_PATTERN, MAX_DISK_SIZE_GB, MIN_MEMORY_MIB, VM_NAME_PATTERN } from '@qemu-manager/contract';
+import { DISK_NAME_PATTERN, MAX_DISK_SIZE_GB, MIN_MEMORY_MIB, TOKEN_NAME_PATTERN, VM_NAME_PATTERN } from '@qemu-manager/contract';
 
 const vmNameRe = new RegExp(VM_NAME_PATTERN);
 const diskNameRe = new RegExp(DISK_NAME_PATTERN);
+const tokenNameRe = new RegExp(TOKEN_NAME_PATTERN);
 /** Same rule as the server's PUT /api/isos/:name. */
 export const ISO_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\\.iso$';
 const isoNameRe = new RegExp(ISO_NAME_PATTERN);
@@ -10,6 +11,7 @@ const isoNameRe = new RegExp(ISO_NAME_PATTERN);
 export const isValidVmName = (s: string): boolean => vmNameRe.test(s);
 export const isValidDiskName = (s: string): boolean => diskNameRe.test(s);
 export const isValidIsoName = (s: string): boolean => isoNameRe.test(s);
+export const isValidTokenName = (s: string): boolean => tokenNameRe.test(s);
 
 /** Parse a whole positive integer from an input's text; null when it is not one. */
 export function parseIntStrict(text: string): number | null {
