@@ -21,6 +21,11 @@ afterAll(async () => {
 });
 
 describe('server crash and restart', () => {
+  it('refuses a second server on the same data dir', async () => {
+    const second = new TestServer(dataDir);
+    await expect(second.start()).rejects.toThrow(/exited with 2[\s\S]*another QEMU Manager server \(pid \d+\) uses DATA_DIR/);
+  });
+
   it('re-adopts running and paused VMs after SIGKILL', async () => {
     const a = (await server.api('POST', '/vms', { name: 'keep-a', cpus: 1, memory: 96 })).body.vm;
     const b = (await server.api('POST', '/vms', { name: 'keep-b', cpus: 1, memory: 96 })).body.vm;

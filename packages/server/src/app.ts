@@ -27,6 +27,7 @@ import { StorageRoots } from './lib/storage.js';
 import { chooseAccel } from './qemu/accel.js';
 import { allowTraverse, resolveQemuIdentity } from './qemu/identity.js';
 import { Supervisor } from './qemu/supervisor.js';
+import { lockDataDir } from './store/lock.js';
 import { openDb } from './store/sqlite.js';
 import { systemRoutes } from './system/routes.js';
 import { OpLocks } from './vms/locks.js';
@@ -84,12 +85,15 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const lock = lockDataDir(path.join(config.dataDir, 'server.lock'));
+  if ('owner' in lock) throw new StartupError(`another QEMU Manager server (pid ${lock.owner}) uses DATA_DIR ${config.dataDir}`);
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
   const authStore = new AuthStore(db);
   const auth = new AuthService(authStore, config.authRequired);
   if (config.adminPassword) await auth.setPassword(config.adminPassword);
   if (config.authRequired && !auth.passwordSet) {
     db.close();
+    lock.release();
     throw new StartupError(
       `Authentication is required (HOST=${config.host}${config.authRequired && isLoopback(config.host) ? ', AUTH=required' : ''}) ` +
         'but no admin password is set: set ADMIN_PASSWORD, or run `npm run admin -- set-password` first',
@@ -207,6 +211,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     supervisor.detachAll();
     await disks.idle();
     db.close();
+    lock.release();
   });
 
   return { app, vms, power, disks };

@@ -52,6 +52,7 @@ export class AuthService {
     }
     const stored = this.store.setting(PASSWORD_KEY);
     if (!stored || !(await verifyPassword(password, stored))) {
+      if (this.failures.size > 10_000) for (const [k, v] of this.failures) if (v.reset <= now) this.failures.delete(k);
       const cur = f && f.reset > now ? f : { count: 0, reset: now + LOGIN_WINDOW_MS };
       cur.count++;
       this.failures.set(ip, cur);
