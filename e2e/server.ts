@@ -3,11 +3,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTestGuestIso, READY_MARKER } from '../test/guest/index.js';
+import { freePort } from '../test/integration/harness.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const MAIN = join(repoRoot, 'packages/server/dist/main.js');
@@ -15,17 +15,6 @@ const WEB_INDEX = join(repoRoot, 'packages/web/dist/index.html');
 
 export const TEST_ISO_NAME = 'testguest.iso';
 export { READY_MARKER };
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 export interface E2EServer {
   url: string;
