@@ -201,8 +201,10 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     if ((auth.required || ticket !== null) && !auth.redeemTicket(ticket, vmId)) {
       return rejectUpgrade(socket, { status: 401, code: 'UNAUTHORIZED', message: 'Missing, used, expired or foreign console ticket' });
     }
-    authStore.audit({ at: new Date().toISOString(), actor: ticket ? 'ticket' : 'local', ip: req.socket.remoteAddress ?? null, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status: 101 });
-    if (!proxy.handleUpgrade(req, socket, head)) socket.destroy();
+    if (!proxy.handleUpgrade(req, socket, head)) return void socket.destroy();
+    // Recorded off the console's critical path.
+    const entry = { at: new Date().toISOString(), actor: ticket ? 'ticket' : 'local', ip: req.socket.remoteAddress ?? null };
+    setImmediate(() => authStore.audit({ ...entry, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status: 101 }));
   });
 
   // Live consoles would keep server.close() waiting: end them first.
