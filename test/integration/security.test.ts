@@ -12,7 +12,7 @@ import https from 'node:https';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestServer, makeDataDir, repoRoot } from './harness.js';
+import { TestServer, makeDataDir, repoRoot, waitFor } from './harness.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -135,6 +135,35 @@ describe('default loopback server: no credentials, but no cross-site access eith
       expect(uid).toBe(process.getuid!());
     }
     expect(vm.lastCommand).toContain('-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
+  });
+});
+
+describe('image ownership follows the VM, like libvirt', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await new TestServer(makeDataDir()).start();
+  });
+  afterAll(() => s?.dispose());
+
+  it.runIf(process.getuid?.() === 0)('gives a VM its images while it runs, and gives them back when it stops', async () => {
+    const d = (await s.api('POST', '/disks', { name: 'owned', size: 1, format: 'qcow2' })).body.disk;
+    const disk = await waitFor(async () => {
+      const x = (await s.api('GET', `/disks/${d.id}`)).body.disk;
+      return x.status === 'ready' && x;
+    }, 10_000, 'disk ready');
+    const st0 = fs.statSync(disk.path);
+    expect(st0.mode & 0o777).toBe(0o600);
+    expect(st0.uid).toBe(0);
+    const vm = (await s.api('POST', '/vms', { name: 'owner', cpus: 1, memory: 96 })).body.vm;
+    await s.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path });
+    const started = (await s.api('POST', `/vms/${vm.id}/start`)).body.vm;
+    const qemuUid = Number(fs.readFileSync(`/proc/${started.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]);
+    expect(qemuUid).not.toBe(0);
+    expect(fs.statSync(disk.path).uid).toBe(qemuUid);
+    expect(fs.statSync(path.join(s.dataDir, 'run', vm.id)).uid).toBe(qemuUid);
+    expect((await s.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+    expect(fs.statSync(disk.path).uid).toBe(0);
+    expect(fs.statSync(path.join(s.dataDir, 'run', vm.id)).uid).toBe(0);
   });
 });
 

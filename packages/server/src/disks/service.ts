@@ -58,6 +58,7 @@ export class DiskService {
   private async build(id: string, file: string, body: CreateDiskBody): Promise<void> {
     try {
       await this.qemuImg.create(file + PARTIAL, body.format, body.size);
+      fs.chmodSync(file + PARTIAL, 0o600); // a guest's disk is nobody else's business
       fs.renameSync(file + PARTIAL, file);
       this.repo.finish(id, 'ready', null, nowIso());
     } catch (err) {

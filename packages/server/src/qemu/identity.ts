@@ -46,12 +46,6 @@ export async function resolveQemuIdentity(setting: string | undefined, log: Logg
   return created;
 }
 
-/** Makes a file or directory the QEMU user's, so the unprivileged QEMU can use it (as libvirt does). */
-export function grant(identity: QemuIdentity | null, file: string): void {
-  if (!identity) return;
-  fs.chownSync(file, identity.uid, identity.gid);
-}
-
 /** Lets the QEMU user traverse (not list) the data dir so it can reach its images. */
 export function allowTraverse(identity: QemuIdentity | null, dir: string): void {
   if (!identity) return;

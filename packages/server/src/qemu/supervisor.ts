@@ -5,7 +5,8 @@ import { AppError } from '../lib/errors.js';
 import { shellQuote } from '../lib/exec.js';
 import { delay, waitUntil } from '../lib/time.js';
 import { buildArgv, type ArgvInput } from './argv.js';
-import { grant, type QemuIdentity } from './identity.js';
+import type { QemuIdentity } from './identity.js';
+import { Ownership } from './ownership.js';
 import { isAlive, isQemuOfVm, readStat } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 
@@ -72,7 +73,11 @@ export class Supervisor {
     private readonly hooks: SupervisorHooks,
     private readonly log: Logger,
     private readonly identity: QemuIdentity | null = null,
-  ) {}
+  ) {
+    this.ownership = new Ownership(identity, runRoot);
+  }
+
+  private readonly ownership: Ownership;
 
   get(vmId: string): Instance | undefined {
     return this.instances.get(vmId);
@@ -100,9 +105,7 @@ export class Supervisor {
     }
     fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     for (const f of [paths.qmpSocket, paths.pidFile]) fs.rmSync(f, { force: true });
-    grant(this.identity, paths.dir);
-    for (const d of input.disks) grant(this.identity, d.path);
-    if (input.iso) grantRead(this.identity, input.iso);
+    this.ownership.give(input.vmId, [paths.dir, ...input.disks.map((d) => d.path)], input.iso ? [input.iso] : []);
 
     const argv = buildArgv({ ...input, qmpSocket: paths.qmpSocket, pidFile: paths.pidFile, serialLog: paths.serialLog });
     const command = shellQuote(argv);
@@ -128,6 +131,7 @@ export class Supervisor {
     const failed = async (fallback: string): Promise<never> => {
       const how = await Promise.race([exited, delay(2000).then(() => null)]);
       if (how === null && child.pid) killHard(child.pid, readStat(child.pid)?.startTime ?? '');
+      if (!this.instances.has(input.vmId)) this.ownership.restore(input.vmId);
       const msg = qemuErrorMessage(readFrom(paths.log, logStart));
       throw new AppError(422, 'QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
     };
@@ -173,8 +177,13 @@ export class Supervisor {
   }
 
   /** Lets the unprivileged QEMU read a medium inserted while it runs. */
-  grantMedium(file: string): void {
-    grantRead(this.identity, file);
+  grantMedium(vmId: string, file: string): void {
+    this.ownership.give(vmId, [], [file]);
+  }
+
+  /** Gives a stopped VM's files back to their owners (also for a VM found dead at server start). */
+  releaseFiles(vmId: string): void {
+    this.ownership.restore(vmId);
   }
 
   /**
@@ -243,6 +252,7 @@ export class Supervisor {
       await terminate(inst.pid, inst.pidStart);
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
+    this.ownership.restore(inst.vmId);
     try {
       this.hooks.onExit(inst.vmId);
     } finally {
@@ -301,11 +311,6 @@ function waitForFile(file: string, timeoutMs: number): Promise<boolean> {
   });
 }
 
-function grantRead(identity: QemuIdentity | null, file: string): void {
-  if (!identity) return;
-  const st = fs.statSync(file);
-  if ((st.mode & 0o004) === 0 && st.uid !== identity.uid) grant(identity, file);
-}
 
 /**
  * Waits for QEMU to be gone: /proc every millisecond (a zombie counts as gone, which is sooner than

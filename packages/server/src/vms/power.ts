@@ -216,6 +216,7 @@ export class PowerService {
         ctx.log.info({ vmId: vm.id, pid: inst.pid, status }, 're-adopted running VM');
       } else {
         fixed++;
+        ctx.supervisor.releaseFiles(vm.id);
         ctx.repo.update(vm.id, { status: 'stopped', pid: null, pid_start: null, started_at: null });
         ctx.log.info({ vmId: vm.id, was: vm.status }, 'VM is not running; marked stopped');
       }

@@ -145,7 +145,7 @@ export class VmService {
       const real = ctx.storage.resolveFile(isoPath, 'ISO');
       const inst = this.liveInstance(vm.status, id);
       if (inst) {
-        ctx.supervisor.grantMedium(real);
+        ctx.supervisor.grantMedium(id, real);
         await this.power.qmp(id, 'blockdev-change-medium', {
           id: 'cd0',
           filename: real,
