@@ -1,4 +1,4 @@
-// `npm test`: installs host programs if needed, builds, type-checks (tests included), runs every test project (unit, integration
+// `npm test`: installs host programs if needed, builds, type-checks (tests included), lints, runs every test project (unit, integration
 // against real QEMU, browser end-to-end), then checks that no QEMU process was left behind.
 import { spawnSync } from 'node:child_process';
 import { build, root } from './build.mjs';
@@ -6,8 +6,10 @@ import { ensureSystemDeps, TEST } from './system-deps.mjs';
 
 ensureSystemDeps(TEST);
 build();
-const typecheck = spawnSync('npm', ['run', 'typecheck'], { cwd: root, stdio: 'inherit' });
-if (typecheck.status !== 0) process.exit(typecheck.status ?? 1);
+for (const check of ['typecheck', 'lint']) {
+  const r = spawnSync('npm', ['run', check], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
 const vitest = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',
