@@ -11,6 +11,7 @@ export const TEST = [
   ...RUNTIME,
   { bin: 'chromium', pkg: 'chromium', path: '/usr/bin/chromium' },
   { bin: 'xorriso', pkg: 'xorriso' },
+  { bin: 'openssl', pkg: 'openssl' },
 ];
 
 function has(dep) {
