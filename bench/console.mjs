@@ -56,37 +56,45 @@ async function pipeOf(kind, target) {
 }
 
 /**
- * Sends `totalBytes` in `chunkBytes` messages to an echo server and waits until all of it came
- * back, keeping at most `windowBytes` in flight. Returns MiB/s of payload (one way).
+ * Opens a pipe and counts what arrives until `totalBytes` did; `more(p, received)` is called once
+ * at the start and after every chunk short of the end. Fails with "<kind> <what> stalled" after
+ * `timeoutMs`. Resolves with { seconds, received }.
  */
-export async function echoThroughput(kind, target, { totalBytes, chunkBytes = 64 * 1024, windowBytes = 4 * MiB, timeoutMs = 120_000 }) {
+async function receiveAll(kind, target, what, { totalBytes, timeoutMs }, more = () => {}) {
   const p = await pipeOf(kind, target);
-  const chunk = Buffer.alloc(chunkBytes, 0xa5);
-  let sent = 0;
   let received = 0;
   try {
     return await new Promise((resolve, reject) => {
       const t0 = nowMs();
-      const timer = setTimeout(() => reject(new Error(`${kind} echo stalled at ${received} of ${totalBytes} bytes`)), timeoutMs);
-      const pump = () => {
-        while (sent < totalBytes && sent - received < windowBytes) {
-          p.send(chunk);
-          sent += chunk.length;
-        }
-      };
+      const timer = setTimeout(() => reject(new Error(`${kind} ${what} stalled at ${received} of ${totalBytes} bytes`)), timeoutMs);
       p.onData((d) => {
         received += d.length;
         if (received >= totalBytes) {
           clearTimeout(timer);
-          const s = (nowMs() - t0) / 1000;
-          resolve({ seconds: s, mibPerS: totalBytes / MiB / s });
-        } else pump();
+          resolve({ seconds: (nowMs() - t0) / 1000, received });
+        } else more(p, received);
       });
-      pump();
+      more(p, received);
     });
   } finally {
     p.close();
   }
+}
+
+/**
+ * Sends `totalBytes` in `chunkBytes` messages to an echo server and waits until all of it came
+ * back, keeping at most `windowBytes` in flight. Returns MiB/s of payload (one way).
+ */
+export async function echoThroughput(kind, target, { totalBytes, chunkBytes = 64 * 1024, windowBytes = 4 * MiB, timeoutMs = 120_000 }) {
+  const chunk = Buffer.alloc(chunkBytes, 0xa5);
+  let sent = 0;
+  const { seconds } = await receiveAll(kind, target, 'echo', { totalBytes, timeoutMs }, (p, received) => {
+    while (sent < totalBytes && sent - received < windowBytes) {
+      p.send(chunk);
+      sent += chunk.length;
+    }
+  });
+  return { seconds, mibPerS: totalBytes / MiB / seconds };
 }
 
 /** `count` sequential ping-pongs of `size` bytes through an echo server; latencies in µs. */
@@ -196,22 +204,6 @@ export async function slowClient(url, { relayStats, sourceStats, stallMs = 2000 
 
 /** Reads `totalBytes` from a server that streams without pause (the VNC → browser direction). */
 export async function sinkThroughput(kind, target, { totalBytes, timeoutMs = 120_000 }) {
-  const p = await pipeOf(kind, target);
-  let received = 0;
-  try {
-    return await new Promise((resolve, reject) => {
-      const t0 = nowMs();
-      const timer = setTimeout(() => reject(new Error(`${kind} stream stalled at ${received} of ${totalBytes} bytes`)), timeoutMs);
-      p.onData((d) => {
-        received += d.length;
-        if (received >= totalBytes) {
-          clearTimeout(timer);
-          const s = (nowMs() - t0) / 1000;
-          resolve({ seconds: s, mibPerS: received / MiB / s });
-        }
-      });
-    });
-  } finally {
-    p.close();
-  }
+  const { seconds, received } = await receiveAll(kind, target, 'stream', { totalBytes, timeoutMs });
+  return { seconds, mibPerS: received / MiB / seconds };
 }

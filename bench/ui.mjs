@@ -1,8 +1,10 @@
 // Web UI numbers: the gzip size of the JavaScript the first page loads, and the time headless
-// Chromium needs until the VM list shows every VM.
+// Chromium needs until the VM list shows every VM; benchUi() is the section of `npm run bench`.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { CFG, log, onCleanup, results, root } from './context.mjs';
+import { fmt } from './lib.mjs';
 
 /** Module scripts and modulepreload links of index.html, each gzipped at level 9. */
 export function firstLoadJs(webDist) {
@@ -91,4 +93,28 @@ export async function timeToRows(url, expected, { runs = 3, executablePath = '/u
     await browser.close();
   }
   return { times, domTimes };
+}
+
+/** The web UI section: first-load JS of packages/web/dist, then CFG.vms rows painted in Chromium. */
+export async function benchUi(base, web) {
+  const S = (results.sections.ui = {});
+  const dist = path.join(root, 'packages/web/dist');
+  if (!fs.existsSync(path.join(dist, 'index.html'))) {
+    S.skipped = 'UI not built (packages/web/dist/index.html missing)';
+    log(`web UI: ${S.skipped}`);
+    return;
+  }
+  S.js = firstLoadJs(dist);
+  log(`web UI first-load JS: ${S.js.files.length} file(s), ${fmt(S.js.bytes / 1024)} KiB, gzip -9 ${fmt(S.js.gzipBytes / 1024)} KiB`);
+  if (!web) {
+    S.skipped = `the server did not start with the UI: ${results.serverWithUiError}`;
+    log(`web UI rows: skipped: ${S.skipped}`);
+    return;
+  }
+  let browser = null;
+  onCleanup('browser', async () => browser?.close().catch(() => {}));
+  const r = await timeToRows(`${base}/`, CFG.vms, { runs: CFG.uiRuns, onBrowser: (b) => (browser = b) });
+  Object.assign(S, r);
+  if (r.skipped) log(`web UI rows: skipped: ${r.skipped}`);
+  else log(`web UI: ${CFG.vms} rows painted after ${r.times.map((x) => fmt(x)).join(' / ')} ms`);
 }
