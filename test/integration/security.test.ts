@@ -50,6 +50,9 @@ function raw(url: string, method: string, p: string, headers: Record<string, str
   });
 }
 
+/** The secret part of `qmt_<uuid>_<secret>` (the secret itself may contain `_`). */
+const secretOf = (token: string) => token.match(/^qmt_[0-9a-f-]{36}_(.+)$/)![1]!;
+
 function expectError(r: { status: number; body: any }, status: number, code: string) {
   expect(r.status).toBe(status);
   expect(r.body.code).toBe(code);
@@ -118,6 +121,18 @@ describe('default loopback server: no credentials, but no cross-site access eith
     const ok = await upgrade(s.url, vmId, { origin: s.url });
     expect(ok.status).toBe(101);
     expect(ok.banner).toMatch(/^RFB/);
+  });
+
+  it('records consoles in the audit log with their real outcome', async () => {
+    const cold = (await s.api('POST', '/vms', { name: 'cold', cpus: 1, memory: 96 })).body.vm;
+    expect((await upgrade(s.url, cold.id)).status).toBe(409);
+    expect((await upgrade(s.url, vmId)).status).toBe(101);
+    await new Promise((r) => setTimeout(r, 50));
+    const e = (await s.api('GET', '/audit')).body.entries as any[];
+    const consoles = e.filter((x) => x.action === 'CONSOLE /api/vnc/:vm_id');
+    expect(consoles.find((x) => x.target === cold.id)?.status).toBe(409);
+    expect(consoles.find((x) => x.target === vmId)?.status).toBe(101);
+    expect(consoles.every((x) => x.actor === 'local')).toBe(true);
   });
 
   it('runs QEMU under the seccomp sandbox, and as an unprivileged user when root', async () => {
@@ -229,14 +244,14 @@ describe('authentication required', () => {
 
     const list = (await s.api('GET', '/tokens', undefined, bearer(admin.token))).body.tokens;
     expect(list.map((t: any) => t.name).sort()).toEqual(['ci admin', 'grafana']);
-    expect(JSON.stringify(list)).not.toContain(admin.token.split('_').at(-1));
+    expect(JSON.stringify(list)).not.toContain(secretOf(admin.token));
     expect(list.find((t: any) => t.name === 'grafana').lastUsedAt).not.toBeNull();
 
     // stored hashed: the secret appears nowhere in the database file
     const db = new Database(path.join(s.dataDir, 'db.sqlite'));
     const rows = JSON.stringify(db.prepare('SELECT * FROM tokens').all());
-    expect(rows).not.toContain(admin.token.split('_').at(-1));
-    expect(rows).not.toContain(reader.token.split('_').at(-1));
+    expect(rows).not.toContain(secretOf(admin.token));
+    expect(rows).not.toContain(secretOf(reader.token));
     // expire the read token (as if an hour had passed)
     db.prepare('UPDATE tokens SET expires_at = ? WHERE id = ?').run(new Date(Date.now() - 1000).toISOString(), reader.id);
     db.close();

@@ -22,6 +22,7 @@ import { eventRoutes } from './events/routes.js';
 import { registerErrorHandling } from './http/errors.js';
 import { isoRoutes } from './isos/routes.js';
 import { IsoService } from './isos/service.js';
+import { isAppError } from './lib/errors.js';
 import { run } from './lib/exec.js';
 import { StorageRoots } from './lib/storage.js';
 import { chooseAccel } from './qemu/accel.js';
@@ -201,10 +202,16 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     if ((auth.required || ticket !== null) && !auth.redeemTicket(ticket, vmId)) {
       return rejectUpgrade(socket, { status: 401, code: 'UNAUTHORIZED', message: 'Missing, used, expired or foreign console ticket' });
     }
+    const entry = { at: new Date().toISOString(), actor: ticket ? 'ticket' : 'local', ip: req.socket.remoteAddress ?? null };
+    let status = 101;
+    try {
+      power!.vncTarget(vmId); // the proxy asks again; this tells the audit log whether the console can open
+    } catch (err) {
+      status = isAppError(err) ? err.statusCode : 500;
+    }
     if (!proxy.handleUpgrade(req, socket, head)) return void socket.destroy();
     // Recorded off the console's critical path.
-    const entry = { at: new Date().toISOString(), actor: ticket ? 'ticket' : 'local', ip: req.socket.remoteAddress ?? null };
-    setImmediate(() => authStore.audit({ ...entry, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status: 101 }));
+    setImmediate(() => authStore.audit({ ...entry, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status }));
   });
 
   // Live consoles would keep server.close() waiting: end them first.
