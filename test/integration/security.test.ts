@@ -144,7 +144,7 @@ describe('default loopback server: no credentials, but no cross-site access eith
     if (process.getuid!() === 0) {
       expect(uid).not.toBe(0);
       const name = execFileSync('id', ['-nu', String(uid)], { encoding: 'utf8' }).trim();
-      expect(name).toBe('qemu-manager');
+      expect(name).toMatch(/^qm-vm-\d+$/);
       expect(fs.statSync(path.join(s.dataDir, 'run', vmId)).uid).toBe(uid);
     } else {
       expect(uid).toBe(process.getuid!());
@@ -160,25 +160,39 @@ describe('image ownership follows the VM, like libvirt', () => {
   });
   afterAll(() => s?.dispose());
 
-  it.runIf(process.getuid?.() === 0)('gives a VM its images while it runs, and gives them back when it stops', async () => {
-    const d = (await s.api('POST', '/disks', { name: 'owned', size: 1, format: 'qcow2' })).body.disk;
+  const uidOf = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]);
+
+  async function vmWithDisk(name: string) {
+    const d = (await s.api('POST', '/disks', { name: `${name}-disk`, size: 1, format: 'qcow2' })).body.disk;
     const disk = await waitFor(async () => {
       const x = (await s.api('GET', `/disks/${d.id}`)).body.disk;
       return x.status === 'ready' && x;
     }, 10_000, 'disk ready');
-    const st0 = fs.statSync(disk.path);
+    const vm = (await s.api('POST', '/vms', { name, cpus: 1, memory: 96 })).body.vm;
+    await s.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path });
+    return { vm, disk };
+  }
+
+  it.runIf(process.getuid?.() === 0)('gives each running VM its own user and its images, and takes them back when it stops', async () => {
+    const a = await vmWithDisk('owner-a');
+    const b = await vmWithDisk('owner-b');
+    const st0 = fs.statSync(a.disk.path);
     expect(st0.mode & 0o777).toBe(0o600);
     expect(st0.uid).toBe(0);
-    const vm = (await s.api('POST', '/vms', { name: 'owner', cpus: 1, memory: 96 })).body.vm;
-    await s.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path });
-    const started = (await s.api('POST', `/vms/${vm.id}/start`)).body.vm;
-    const qemuUid = Number(fs.readFileSync(`/proc/${started.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]);
-    expect(qemuUid).not.toBe(0);
-    expect(fs.statSync(disk.path).uid).toBe(qemuUid);
-    expect(fs.statSync(path.join(s.dataDir, 'run', vm.id)).uid).toBe(qemuUid);
-    expect((await s.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
-    expect(fs.statSync(disk.path).uid).toBe(0);
-    expect(fs.statSync(path.join(s.dataDir, 'run', vm.id)).uid).toBe(0);
+    const uidA = uidOf((await s.api('POST', `/vms/${a.vm.id}/start`)).body.vm.pid);
+    const uidB = uidOf((await s.api('POST', `/vms/${b.vm.id}/start`)).body.vm.pid);
+    expect(uidA).not.toBe(0);
+    expect(uidB).not.toBe(0);
+    expect(uidA).not.toBe(uidB); // one QEMU cannot open the other's images
+    expect(fs.statSync(a.disk.path).uid).toBe(uidA);
+    expect(fs.statSync(b.disk.path).uid).toBe(uidB);
+    expect(fs.statSync(path.join(s.dataDir, 'run', a.vm.id)).uid).toBe(uidA);
+    expect((await s.api('POST', `/vms/${a.vm.id}/stop`)).status).toBe(200);
+    expect(fs.statSync(a.disk.path).uid).toBe(0);
+    expect(fs.statSync(path.join(s.dataDir, 'run', a.vm.id)).uid).toBe(0);
+    // the freed user is reused by the next start
+    expect(uidOf((await s.api('POST', `/vms/${a.vm.id}/start`)).body.vm.pid)).toBe(uidA);
+    for (const x of [a, b]) expect((await s.api('POST', `/vms/${x.vm.id}/stop`)).status).toBe(200);
   });
 });
 

@@ -26,7 +26,7 @@ import { isAppError } from './lib/errors.js';
 import { run } from './lib/exec.js';
 import { StorageRoots } from './lib/storage.js';
 import { chooseAccel } from './qemu/accel.js';
-import { allowTraverse, resolveQemuIdentity } from './qemu/identity.js';
+import { IdentityPool, allowTraverse } from './qemu/identity.js';
 import { Supervisor } from './qemu/supervisor.js';
 import { lockDataDir } from './store/lock.js';
 import { openDb } from './store/sqlite.js';
@@ -109,15 +109,15 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const vmRepo = new VmRepo(db);
   const diskRepo = new DiskRepo(db);
 
-  const identity = await resolveQemuIdentity(config.qemuUser, app.log);
-  allowTraverse(identity, config.dataDir);
-  allowTraverse(identity, dirs.run);
+  const identities = IdentityPool.fromSetting(config.qemuUser, app.log);
+  allowTraverse(identities, config.dataDir);
+  allowTraverse(identities, dirs.run);
   let power: PowerService | undefined;
   const supervisor = new Supervisor(
     dirs.run,
     { onEvent: (id, ev) => power?.onEvent(id, ev), onExit: (id) => power?.onExit(id) },
     app.log,
-    identity,
+    identities,
   );
   const ctx = {
     repo: vmRepo,

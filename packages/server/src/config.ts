@@ -17,7 +17,7 @@ export interface Config {
   /** Directory of the built web UI, or null to serve no UI. */
   webDir: string | null;
   logLevel: string;
-  /** QEMU_USER: the unprivileged user QEMU runs as when the server is root; '' = don't drop. */
+  /** QEMU_USER: unset = a user per running VM (qm-vm-N) when root; a name = that one user; '' = don't drop. */
   qemuUser: string | undefined;
   /** AUTH=required, or automatically when HOST is not a loopback address. */
   authRequired: boolean;

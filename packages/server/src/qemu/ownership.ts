@@ -5,16 +5,13 @@ import type { QemuIdentity } from './identity.js';
 type Owners = Record<string, [uid: number, gid: number]>;
 
 /**
- * Like libvirt's dynamic ownership: while a VM runs, its images and run directory belong to the
- * unprivileged QEMU user; when it stops they go back to their previous owners. The previous owners
- * are kept in `run/<vm-id>.owners.json` (outside the run directory QEMU can write), so they are
- * restored even after a server restart.
+ * Like libvirt's dynamic ownership: while a VM runs, its images and run directory belong to that
+ * VM's unprivileged QEMU user; when it stops they go back to their previous owners. The previous
+ * owners are kept in `run/<vm-id>.owners.json` (outside the run directory QEMU can write), so they
+ * are restored even after a server restart.
  */
 export class Ownership {
-  constructor(
-    private readonly identity: QemuIdentity | null,
-    private readonly runRoot: string,
-  ) {}
+  constructor(private readonly runRoot: string) {}
 
   private file(vmId: string): string {
     return path.join(this.runRoot, `${vmId}.owners.json`);
@@ -28,9 +25,8 @@ export class Ownership {
     }
   }
 
-  /** Gives `files` to the QEMU user for this VM; `readOnly` ones only if the user cannot read them already. */
-  give(vmId: string, files: readonly string[], readOnly: readonly string[] = []): void {
-    const id = this.identity;
+  /** Gives `files` to the VM's QEMU user; `readOnly` ones only if that user cannot read them already. */
+  give(vmId: string, id: QemuIdentity | null, files: readonly string[], readOnly: readonly string[] = []): void {
     if (!id) return;
     const owners = this.read(vmId);
     const todo = [

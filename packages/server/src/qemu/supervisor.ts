@@ -5,7 +5,7 @@ import { AppError } from '../lib/errors.js';
 import { shellQuote } from '../lib/exec.js';
 import { delay, waitUntil } from '../lib/time.js';
 import { buildArgv, type ArgvInput } from './argv.js';
-import type { QemuIdentity } from './identity.js';
+import type { IdentityPool, QemuIdentity } from './identity.js';
 import { Ownership } from './ownership.js';
 import { isAlive, isQemuOfVm, readStat } from './proc.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
@@ -22,6 +22,8 @@ export interface Instance {
   pid: number;
   pidStart: string;
   qmp: QmpClient;
+  /** The unprivileged user it runs as (null: the server's own user). */
+  identity: QemuIdentity | null;
   /** Resolves when the process exits, for a QEMU this server spawned (its child); absent for adopted ones. */
   exit?: Promise<unknown>;
 }
@@ -72,9 +74,9 @@ export class Supervisor {
     private readonly runRoot: string,
     private readonly hooks: SupervisorHooks,
     private readonly log: Logger,
-    private readonly identity: QemuIdentity | null = null,
+    private readonly pool: IdentityPool,
   ) {
-    this.ownership = new Ownership(identity, runRoot);
+    this.ownership = new Ownership(runRoot);
   }
 
   private readonly ownership: Ownership;
@@ -103,9 +105,22 @@ export class Supervisor {
     if (Buffer.byteLength(paths.qmpSocket) > UNIX_PATH_MAX) {
       throw new AppError(500, 'QEMU_START_FAILED', `QMP socket path is too long for a unix socket: ${paths.qmpSocket}`);
     }
+    const identity = await this.pool.acquire();
+    try {
+      return await this.launch(input, paths, identity);
+    } finally {
+      // Not running after all: the user and the files go back.
+      if (!this.instances.has(input.vmId)) {
+        this.pool.release(identity);
+        this.ownership.restore(input.vmId);
+      }
+    }
+  }
+
+  private async launch(input: StartInput, paths: ReturnType<typeof runPaths>, identity: QemuIdentity | null): Promise<StartResult> {
     fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     for (const f of [paths.qmpSocket, paths.pidFile]) fs.rmSync(f, { force: true });
-    this.ownership.give(input.vmId, [paths.dir, ...input.disks.map((d) => d.path)], input.iso ? [input.iso] : []);
+    this.ownership.give(input.vmId, identity, [paths.dir, ...input.disks.map((d) => d.path)], input.iso ? [input.iso] : []);
 
     const argv = buildArgv({ ...input, qmpSocket: paths.qmpSocket, pidFile: paths.pidFile, serialLog: paths.serialLog });
     const command = shellQuote(argv);
@@ -118,7 +133,7 @@ export class Supervisor {
       child = spawn(file, args, {
         detached: true,
         stdio: ['ignore', logFd, logFd],
-        ...(this.identity ? { uid: this.identity.uid, gid: this.identity.gid } : {}),
+        ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
       });
     } finally {
       fs.closeSync(logFd);
@@ -131,7 +146,6 @@ export class Supervisor {
     const failed = async (fallback: string): Promise<never> => {
       const how = await Promise.race([exited, delay(2000).then(() => null)]);
       if (how === null && child.pid) killHard(child.pid, readStat(child.pid)?.startTime ?? '');
-      if (!this.instances.has(input.vmId)) this.ownership.restore(input.vmId);
       const msg = qemuErrorMessage(readFrom(paths.log, logStart));
       throw new AppError(422, 'QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
     };
@@ -157,7 +171,7 @@ export class Supervisor {
       qmp.close();
       return failed('QEMU is already gone');
     }
-    const instance = this.track(input.vmId, pid, stat.startTime, qmp, exited);
+    const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, exited);
     let status: string;
     try {
       ({ status } = await qmp.execute<{ status: string }>('query-status'));
@@ -178,7 +192,7 @@ export class Supervisor {
 
   /** Lets the unprivileged QEMU read a medium inserted while it runs. */
   grantMedium(vmId: string, file: string): void {
-    this.ownership.give(vmId, [], [file]);
+    this.ownership.give(vmId, this.instances.get(vmId)?.identity ?? null, [], [file]);
   }
 
   /** Gives a stopped VM's files back to their owners (also for a VM found dead at server start). */
@@ -204,7 +218,7 @@ export class Supervisor {
       await terminate(pid, stat.startTime);
       return null;
     }
-    this.track(vmId, pid, stat.startTime, qmp);
+    this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)));
     const { status } = await qmp.execute<{ status: string }>('query-status');
     return status;
   }
@@ -236,8 +250,8 @@ export class Supervisor {
     });
   }
 
-  private track(vmId: string, pid: number, pidStart: string, qmp: QmpClient, exit?: Promise<unknown>): Instance {
-    const inst: Instance = { vmId, pid, pidStart, qmp, ...(exit ? { exit } : {}) };
+  private track(vmId: string, pid: number, pidStart: string, qmp: QmpClient, identity: QemuIdentity | null, exit?: Promise<unknown>): Instance {
+    const inst: Instance = { vmId, pid, pidStart, qmp, identity, ...(exit ? { exit } : {}) };
     this.instances.set(vmId, inst);
     qmp.on('event', (ev: QmpEvent) => this.hooks.onEvent(vmId, ev));
     qmp.once('close', () => void this.handleClose(inst));
@@ -253,6 +267,7 @@ export class Supervisor {
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
     this.ownership.restore(inst.vmId);
+    this.pool.release(inst.identity);
     try {
       this.hooks.onExit(inst.vmId);
     } finally {
@@ -321,6 +336,14 @@ async function waitGone(inst: Instance, timeoutMs: number): Promise<boolean> {
   let exited = false;
   void inst.exit?.then(() => (exited = true));
   return waitUntil(() => exited || gone(), timeoutMs, 1);
+}
+
+function uidOf(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? -1);
+  } catch {
+    return -1;
+  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
