@@ -106,18 +106,25 @@ export class Supervisor {
       throw new AppError(500, 'QEMU_START_FAILED', `QMP socket path is too long for a unix socket: ${paths.qmpSocket}`);
     }
     const identity = await this.pool.acquire();
+    const handed = { over: false };
     try {
-      return await this.launch(input, paths, identity);
+      return await this.launch(input, paths, identity, handed);
     } finally {
-      // Not running after all: the user and the files go back.
-      if (!this.instances.has(input.vmId)) {
+      // Never became an instance: the user and the files go back. (An instance gives them back
+      // itself when it exits.)
+      if (!handed.over) {
         this.pool.release(identity);
         this.ownership.restore(input.vmId);
       }
     }
   }
 
-  private async launch(input: StartInput, paths: ReturnType<typeof runPaths>, identity: QemuIdentity | null): Promise<StartResult> {
+  private async launch(
+    input: StartInput,
+    paths: ReturnType<typeof runPaths>,
+    identity: QemuIdentity | null,
+    handed: { over: boolean },
+  ): Promise<StartResult> {
     fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     for (const f of [paths.qmpSocket, paths.pidFile]) fs.rmSync(f, { force: true });
     this.ownership.give(input.vmId, identity, [paths.dir, ...input.disks.map((d) => d.path)], input.iso ? [input.iso] : []);
@@ -172,6 +179,7 @@ export class Supervisor {
       return failed('QEMU is already gone');
     }
     const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, exited);
+    handed.over = true;
     let status: string;
     try {
       ({ status } = await qmp.execute<{ status: string }>('query-status'));
