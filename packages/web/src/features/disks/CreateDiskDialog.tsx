@@ -7,6 +7,7 @@ import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
 import { Field } from '../../components/Field';
+import { DiskFormatSelect } from './DiskFormatSelect';
 import { inRange, isValidDiskName, MAX_DISK_SIZE_GB, parseIntStrict } from '../../lib/validation';
 import { t } from '../../i18n';
 
@@ -62,11 +63,7 @@ export function CreateDiskDialog({ open, onClose }: { open: boolean; onClose: ()
             <input data-testid="create-disk-size" type="number" inputMode="numeric" min={1} max={MAX_DISK_SIZE_GB} value={size} onChange={(e) => setSize(e.target.value)} />
           </Field>
           <Field label={t.disks.format}>
-            <select data-testid="create-disk-format" value={format} onChange={(e) => setFormat(e.target.value as DiskFormat)}>
-              <option value="qcow2">qcow2</option>
-              <option value="raw">raw</option>
-              <option value="vmdk">vmdk</option>
-            </select>
+            <DiskFormatSelect testId="create-disk-format" value={format} onChange={setFormat} />
           </Field>
         </div>
         <p className="field-hint">{t.disks.formatHint}</p>

@@ -7,6 +7,7 @@ import { upsertDisk, upsertVm, useHealth, useIsos, useVms } from '../../api/quer
 import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
 import { Field } from '../../components/Field';
+import { DiskFormatSelect } from '../disks/DiskFormatSelect';
 import { formatBytes, formatMiB } from '../../lib/format';
 import {
   defaultDiskName, FALLBACK_LIMITS, inRange, isValidDiskName, isValidVmName, MAX_DISK_SIZE_GB, MIN_MEMORY_MIB, parseIntStrict,
@@ -181,11 +182,7 @@ export function CreateVmDialog({ open, onClose }: { open: boolean; onClose: () =
                   <input data-testid="create-vm-disk-size" type="number" inputMode="numeric" min={1} max={MAX_DISK_SIZE_GB} value={form.diskSize} onChange={(e) => set({ diskSize: e.target.value })} />
                 </Field>
                 <Field label={t.createVm.diskFormat}>
-                  <select data-testid="create-vm-disk-format" value={form.diskFormat} onChange={(e) => set({ diskFormat: e.target.value as DiskFormat })}>
-                    <option value="qcow2">qcow2</option>
-                    <option value="raw">raw</option>
-                    <option value="vmdk">vmdk</option>
-                  </select>
+                  <DiskFormatSelect testId="create-vm-disk-format" value={form.diskFormat} onChange={(diskFormat) => set({ diskFormat })} />
                 </Field>
               </div>
             )}
