@@ -4,6 +4,8 @@ import { AdminRequired, isForbidden, useReadOnlyAccess } from '../../components/
 import { Button } from '../../components/Button';
 import { EmptyState } from '../../components/EmptyState';
 import { ErrorText } from '../../components/ErrorText';
+import { ListStatus } from '../../components/ListStatus';
+import { PageHeader } from '../../components/PageHeader';
 import { formatExactTime, relativeTime } from '../../lib/format';
 import { useNow } from '../../lib/useNow';
 import { useTitle } from '../../lib/useTitle';
@@ -27,19 +29,9 @@ export default function AuditPage() {
   const listFailed = log.isError && !log.isFetchNextPageError && !denied;
   return (
     <section className="page" data-testid="audit-page">
-      <div className="page-header">
-        <div>
-          <h1>{t.audit.title}</h1>
-          <p className="muted page-intro">{t.audit.intro}</p>
-        </div>
-      </div>
+      <PageHeader title={t.audit.title} intro={t.audit.intro} />
       <AdminRequired error={log.error} readOnly={readOnly} />
-      {listFailed && (
-        <ErrorText error={`${t.audit.loadFailed} ${(log.error as Error).message}`} testId="audit-list-error">
-          <button type="button" className="link-button" onClick={() => void log.refetch()}>{t.common.retry}</button>
-        </ErrorText>
-      )}
-      {log.isPending && !denied && <p className="muted">{t.app.loading}</p>}
+      <ListStatus failed={listFailed} loading={log.isPending && !denied} error={log.error} failedText={t.audit.loadFailed} retry={log.refetch} testId="audit-list-error" />
       {log.data && entries.length === 0 && <EmptyState title={t.audit.empty} hint={t.audit.emptyHint} testId="audit-list-empty" />}
       {entries.length > 0 && (
         <div className="table audit-table" role="table" aria-label={t.audit.title}>

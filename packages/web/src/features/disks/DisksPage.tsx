@@ -6,7 +6,8 @@ import { removeDisk, useDiskInfo, useDisks, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { EmptyState } from '../../components/EmptyState';
-import { ErrorText } from '../../components/ErrorText';
+import { ListStatus } from '../../components/ListStatus';
+import { PageHeader } from '../../components/PageHeader';
 import { ProgressBar } from '../../components/ProgressBar';
 import { DiskStatusBadge } from '../../components/StatusBadge';
 import { formatBytes } from '../../lib/format';
@@ -24,16 +25,11 @@ export function DisksPage() {
   const sorted = disks.data ? [...disks.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
   return (
     <section className="page" data-testid="disks-page">
-      <div className="page-header">
-        <h1>{t.disks.title}</h1>
-        <Button variant="primary" onClick={() => setCreating(true)} data-testid="create-disk-open">{t.disks.create}</Button>
-      </div>
-      {disks.isError && (
-        <ErrorText error={`${t.disks.loadFailed} ${(disks.error as Error).message}`} testId="disk-list-error">
-          <button type="button" className="link-button" onClick={() => void disks.refetch()}>{t.common.retry}</button>
-        </ErrorText>
-      )}
-      {disks.isPending && <p className="muted">{t.app.loading}</p>}
+      <PageHeader
+        title={t.disks.title}
+        action={<Button variant="primary" onClick={() => setCreating(true)} data-testid="create-disk-open">{t.disks.create}</Button>}
+      />
+      <ListStatus failed={disks.isError} loading={disks.isPending} error={disks.error} failedText={t.disks.loadFailed} retry={disks.refetch} testId="disk-list-error" />
       {disks.data?.length === 0 && <EmptyState title={t.disks.empty} hint={t.disks.emptyHint} testId="disk-list-empty" />}
       {sorted.length > 0 && (
         <div className="table disk-table" role="table" aria-label={t.disks.title}>

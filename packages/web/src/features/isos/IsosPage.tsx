@@ -6,7 +6,8 @@ import { qk, useIsos, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { EmptyState } from '../../components/EmptyState';
-import { ErrorText } from '../../components/ErrorText';
+import { ListStatus } from '../../components/ListStatus';
+import { PageHeader } from '../../components/PageHeader';
 import { formatBytes, formatDateTime } from '../../lib/format';
 import { useTitle } from '../../lib/useTitle';
 import { t } from '../../i18n';
@@ -20,16 +21,9 @@ export function IsosPage() {
   const sorted = isos.data ? [...isos.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
   return (
     <section className="page" data-testid="isos-page">
-      <div className="page-header">
-        <h1>{t.isos.title}</h1>
-      </div>
+      <PageHeader title={t.isos.title} />
       <UploadIso existing={isos.data} />
-      {isos.isError && (
-        <ErrorText error={`${t.isos.loadFailed} ${(isos.error as Error).message}`} testId="iso-list-error">
-          <button type="button" className="link-button" onClick={() => void isos.refetch()}>{t.common.retry}</button>
-        </ErrorText>
-      )}
-      {isos.isPending && <p className="muted">{t.app.loading}</p>}
+      <ListStatus failed={isos.isError} loading={isos.isPending} error={isos.error} failedText={t.isos.loadFailed} retry={isos.refetch} testId="iso-list-error" />
       {isos.data?.length === 0 && <EmptyState title={t.isos.empty} hint={t.isos.emptyHint} testId="iso-list-empty" />}
       {sorted.length > 0 && (
         <div className="table iso-table" role="table" aria-label={t.isos.title}>

@@ -7,7 +7,8 @@ import { AdminRequired, isForbidden, useReadOnlyAccess } from '../../components/
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { EmptyState } from '../../components/EmptyState';
-import { ErrorText } from '../../components/ErrorText';
+import { ListStatus } from '../../components/ListStatus';
+import { PageHeader } from '../../components/PageHeader';
 import { formatDateTime, relativeTime } from '../../lib/format';
 import { useNow } from '../../lib/useNow';
 import { useTitle } from '../../lib/useTitle';
@@ -27,20 +28,13 @@ export default function TokensPage() {
   const openCreate = () => setCreating(true);
   return (
     <section className="page" data-testid="tokens-page">
-      <div className="page-header">
-        <div>
-          <h1>{t.tokens.title}</h1>
-          <p className="muted page-intro">{t.tokens.intro}</p>
-        </div>
-        {!denied && <Button variant="primary" onClick={openCreate} data-testid="create-token-open">{t.tokens.create}</Button>}
-      </div>
+      <PageHeader
+        title={t.tokens.title}
+        intro={t.tokens.intro}
+        action={!denied && <Button variant="primary" onClick={openCreate} data-testid="create-token-open">{t.tokens.create}</Button>}
+      />
       <AdminRequired error={tokens.error} readOnly={readOnly} />
-      {tokens.isError && !denied && (
-        <ErrorText error={`${t.tokens.loadFailed} ${(tokens.error as Error).message}`} testId="token-list-error">
-          <button type="button" className="link-button" onClick={() => void tokens.refetch()}>{t.common.retry}</button>
-        </ErrorText>
-      )}
-      {tokens.isPending && !denied && <p className="muted">{t.app.loading}</p>}
+      <ListStatus failed={tokens.isError && !denied} loading={tokens.isPending && !denied} error={tokens.error} failedText={t.tokens.loadFailed} retry={tokens.refetch} testId="token-list-error" />
       {tokens.data?.length === 0 && <EmptyState title={t.tokens.empty} hint={t.tokens.emptyHint} testId="token-list-empty" />}
       {sorted.length > 0 && (
         <div className="table token-table" role="table" aria-label={t.tokens.title}>

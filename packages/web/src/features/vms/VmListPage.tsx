@@ -3,7 +3,8 @@ import type { Vm } from '@qemu-manager/contract';
 import { useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { EmptyState } from '../../components/EmptyState';
-import { ErrorText } from '../../components/ErrorText';
+import { ListStatus } from '../../components/ListStatus';
+import { PageHeader } from '../../components/PageHeader';
 import { StatusBadge } from '../../components/StatusBadge';
 import { basename, formatMiB, uptimeLabel } from '../../lib/format';
 import { useNow } from '../../lib/useNow';
@@ -20,18 +21,11 @@ export function VmListPage() {
   const sorted = vms.data ? [...vms.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
   return (
     <section className="page" data-testid="vm-list-page">
-      <div className="page-header">
-        <h1>{t.vms.title}</h1>
-        <Button variant="primary" onClick={() => setCreating(true)} data-testid="create-vm-open">
-          {t.vms.create}
-        </Button>
-      </div>
-      {vms.isError && (
-        <ErrorText error={`${t.vms.loadFailed} ${(vms.error as Error).message}`} testId="vm-list-error">
-          <button type="button" className="link-button" onClick={() => void vms.refetch()}>{t.common.retry}</button>
-        </ErrorText>
-      )}
-      {vms.isPending && <p className="muted">{t.app.loading}</p>}
+      <PageHeader
+        title={t.vms.title}
+        action={<Button variant="primary" onClick={() => setCreating(true)} data-testid="create-vm-open">{t.vms.create}</Button>}
+      />
+      <ListStatus failed={vms.isError} loading={vms.isPending} error={vms.error} failedText={t.vms.loadFailed} retry={vms.refetch} testId="vm-list-error" />
       {vms.data && vms.data.length === 0 && (
         <EmptyState
           title={t.vms.empty}
