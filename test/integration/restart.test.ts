@@ -29,7 +29,7 @@ describe('server crash and restart', () => {
   it('re-adopts running and paused VMs after SIGKILL', async () => {
     const a = (await server.api('POST', '/vms', { name: 'keep-a', cpus: 1, memory: 96 })).body.vm;
     const b = (await server.api('POST', '/vms', { name: 'keep-b', cpus: 1, memory: 96 })).body.vm;
-    const stopped = (await server.api('POST', '/vms', { name: 'keep-c', cpus: 1, memory: 96 })).body.vm;
+    await server.api('POST', '/vms', { name: 'keep-c', cpus: 1, memory: 96 });
     const pa = (await server.api('POST', `/vms/${a.id}/start`)).body.vm.pid;
     const pb = (await server.api('POST', `/vms/${b.id}/start`)).body.vm.pid;
     await server.api('POST', `/vms/${b.id}/pause`);
@@ -50,7 +50,6 @@ describe('server crash and restart', () => {
     expect((await server.api('POST', `/vms/${a.id}/stop`)).status).toBe(200);
     expect((await server.api('POST', `/vms/${b.id}/stop`)).status).toBe(200);
     expect(qemuPidsOf(dataDir)).toEqual([]);
-    expect(stopped.status).toBe('stopped');
   });
 
   it('a VM whose QEMU died while the server was down is reported stopped', async () => {

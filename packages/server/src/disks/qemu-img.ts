@@ -26,15 +26,6 @@ export class QemuImg {
     const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], { timeoutMs: 300_000 });
     if (r.code !== 0) throw new Error(cleanMessage(r.stderr) || `qemu-img create exited with ${r.code}`);
   }
-
-  async version(): Promise<string | null> {
-    try {
-      const r = await run(this.binary, ['--version'], { timeoutMs: 10_000 });
-      return r.stdout.match(/version (\S+)/)?.[1] ?? null;
-    } catch {
-      return null;
-    }
-  }
 }
 
 export function cleanMessage(stderr: string): string {

@@ -17,8 +17,4 @@ export class EventBus {
     this.emitter.on('event', fn);
     return () => this.emitter.off('event', fn);
   }
-
-  get subscribers(): number {
-    return this.emitter.listenerCount('event');
-  }
 }

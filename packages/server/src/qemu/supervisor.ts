@@ -85,10 +85,6 @@ export class Supervisor {
     return this.instances.get(vmId);
   }
 
-  get count(): number {
-    return this.instances.size;
-  }
-
   runDir(vmId: string): string {
     return path.join(this.runRoot, vmId);
   }
