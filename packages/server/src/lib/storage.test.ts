@@ -45,3 +45,42 @@ describe('StorageRoots.resolveFile', () => {
     expect(codeOf(() => roots.resolveFile('/etc/passwd\0.qcow2', 'disk'))).toBe('BAD_REQUEST:400');
   });
 });
+
+describe('StorageRoots.openFile', () => {
+  it('opens the checked file and returns its descriptor', () => {
+    const f = roots.openFile(path.join(dir, 'disks', 'ok.qcow2'), 'disk', fs.constants.O_RDONLY);
+    try {
+      expect(fs.readFileSync(f.fd, 'utf8')).toBe('x');
+      expect(f.real).toBe(fs.realpathSync(path.join(dir, 'disks', 'ok.qcow2')));
+    } finally {
+      fs.closeSync(f.fd);
+    }
+  });
+  it('refuses symlinks, directories and missing files like resolveFile', () => {
+    expect(codeOf(() => roots.openFile(path.join(dir, 'disks', 'link.qcow2'), 'disk', fs.constants.O_RDONLY))).toBe('PATH_NOT_ALLOWED:400');
+    expect(codeOf(() => roots.openFile(path.join(dir, 'disks', 'sub'), 'disk', fs.constants.O_RDONLY))).toBe('NOT_A_REGULAR_FILE:400');
+    expect(codeOf(() => roots.openFile(path.join(dir, 'disks', 'nope'), 'disk', fs.constants.O_RDONLY))).toBe('FILE_NOT_FOUND:404');
+  });
+  it('never opens a file reached through a directory swapped for a symlink after the check', () => {
+    // The swap happens between resolveFile's check and the component-wise open: simulate it by
+    // checking a real directory, then replacing it before openFile walks it.
+    const sub = path.join(dir, 'disks', 'swap');
+    fs.mkdirSync(sub, { recursive: true });
+    fs.writeFileSync(path.join(sub, 'secret'), 'inside');
+    const orig = roots.resolveFile.bind(roots);
+    const spy = (input: string, what: 'disk' | 'ISO') => {
+      const real = orig(input, what);
+      fs.renameSync(sub, sub + '.old');
+      fs.symlinkSync(path.join(dir, 'outside'), sub);
+      return real;
+    };
+    (roots as unknown as { resolveFile: typeof spy }).resolveFile = spy;
+    try {
+      expect(codeOf(() => roots.openFile(path.join(sub, 'secret'), 'disk', fs.constants.O_RDONLY))).toBe('PATH_NOT_ALLOWED:400');
+    } finally {
+      (roots as unknown as { resolveFile: typeof orig }).resolveFile = orig;
+      fs.rmSync(sub);
+      fs.renameSync(sub + '.old', sub);
+    }
+  });
+});

@@ -44,6 +44,43 @@ export class StorageRoots {
     return real;
   }
 
+  /**
+   * Opens an allowed file without following a symlink anywhere below its root: the path is checked
+   * as resolveFile does, then opened one component at a time from a directory descriptor
+   * (`/proc/self/fd/<dir>/<name>` with O_NOFOLLOW, the same as openat), so a component swapped for a
+   * symlink after the check makes the open fail instead of reaching another file. The descriptor is
+   * the file that was checked: hand it on (fchown, QEMU's -add-fd) rather than the path.
+   * `flags` are the final open's access flags (fs.constants.O_RDONLY or O_RDWR). Caller closes the fd.
+   */
+  openFile(input: string, what: 'disk' | 'ISO', flags: number): OpenedFile {
+    const real = this.resolveFile(input, what);
+    const root = this.roots.filter((r) => under([r], real)).sort((a, b) => b.length - a.length)[0]!;
+    const parts = path.relative(root, real).split(path.sep);
+    const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    let fd = fs.openSync(root, O_RDONLY | O_DIRECTORY);
+    try {
+      parts.forEach((name, i) => {
+        const last = i === parts.length - 1;
+        const next = fs.openSync(`/proc/self/fd/${fd}/${name}`, O_NOFOLLOW | (last ? flags | O_NONBLOCK : O_RDONLY | O_DIRECTORY));
+        fs.closeSync(fd);
+        fd = next;
+      });
+    } catch (err) {
+      fs.closeSync(fd);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw new AppError(400, 'PATH_NOT_ALLOWED', `${what} path changed while it was opened: ${input}`);
+      if (code === 'ENOENT') throw new AppError(404, 'FILE_NOT_FOUND', `${what} file not found: ${input}`);
+      if (code === 'EACCES' || code === 'EPERM') throw new AppError(403, 'FORBIDDEN', `${what} file cannot be opened: ${input}`);
+      throw err;
+    }
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) {
+      fs.closeSync(fd);
+      throw new AppError(400, 'NOT_A_REGULAR_FILE', `${what} path is not a regular file: ${input}`);
+    }
+    return { fd, real, stat };
+  }
+
   private outside(input: string, what: string): AppError {
     return new AppError(400, 'PATH_NOT_ALLOWED', `${what} path is outside the storage roots (${this.roots.join(', ')}): ${input}`);
   }
@@ -51,6 +88,13 @@ export class StorageRoots {
   contains(realPath: string): boolean {
     return under(this.roots, realPath);
   }
+}
+
+export interface OpenedFile {
+  fd: number;
+  /** The real path that was checked and opened. */
+  real: string;
+  stat: fs.Stats;
 }
 
 function under(roots: readonly string[], p: string): boolean {
