@@ -32,7 +32,6 @@ function groupExists(name: string): boolean {
  */
 export class IdentityPool {
   private readonly taken = new Set<number>();
-  private creating: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly mode: 'none' | 'fixed' | 'pool',
@@ -80,22 +79,31 @@ export class IdentityPool {
     if (identity && this.mode === 'pool') this.taken.delete(identity.uid);
   }
 
-  /** useradd, one at a time (it locks /etc/passwd). */
   private create(name: string): Promise<QemuIdentity> {
-    const job = this.creating.then(async () => {
-      const existing = lookup((n) => n === name);
-      if (existing) return existing;
-      const args = ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin'];
-      args.push(...(groupExists('kvm') ? ['--gid', 'kvm'] : ['--user-group']));
-      const r = await run('useradd', [...args, name], { timeoutMs: 20_000 }).catch((err: Error) => ({ code: -1, stderr: err.message }));
-      const created = lookup((n) => n === name);
-      if (!created) throw new Error(`cannot create the QEMU user ${name}: ${r.stderr.trim() || `useradd exited ${r.code}`}`);
-      this.log.info({ user: name, uid: created.uid }, 'created an unprivileged QEMU user');
-      return created;
-    });
-    this.creating = job.catch(() => undefined);
-    return job;
+    return ensureSystemUser(name, this.log);
   }
+}
+
+let creating: Promise<unknown> = Promise.resolve();
+
+/**
+ * The system user `name` (no home, no shell, primary group kvm when it exists), created with
+ * useradd if missing. One useradd at a time in this process (it locks /etc/passwd).
+ */
+export function ensureSystemUser(name: string, log: Logger): Promise<QemuIdentity> {
+  const job = creating.then(async () => {
+    const existing = lookup((n) => n === name);
+    if (existing) return existing;
+    const args = ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin'];
+    args.push(...(groupExists('kvm') ? ['--gid', 'kvm'] : ['--user-group']));
+    const r = await run('useradd', [...args, name], { timeoutMs: 20_000 }).catch((err: Error) => ({ code: -1, stderr: err.message }));
+    const created = lookup((n) => n === name);
+    if (!created) throw new Error(`cannot create the system user ${name}: ${r.stderr.trim() || `useradd exited ${r.code}`}`);
+    log.info({ user: name, uid: created.uid }, 'created an unprivileged system user');
+    return created;
+  });
+  creating = job.catch(() => undefined);
+  return job;
 }
 
 /** Lets QEMU users traverse (not list) the data dir so they can reach their images. */
