@@ -1,0 +1,194 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../lib/errors.js';
+import type { StorageRoots } from '../lib/storage.js';
+
+/**
+ * What an image refers to, read from its headers by the server itself (no qemu-img, no process), so
+ * nothing an image says can make the host open, probe or connect to anything before it is checked.
+ *
+ * The rules, the same as QEMU's reading of these formats but stricter:
+ * - raw: the file itself, nothing else.
+ * - qcow2: the file, then its backing file (if any), recursively. A backing file name must be a plain
+ *   path (absolute, or relative to the image's directory), never `json:` nor a protocol (anything with
+ *   a `:` before the first `/`), and its format must be recorded in the header (no probing). A qcow2
+ *   with an external data file is refused, wherever the data file is.
+ * - vmdk: only a self-contained sparse vmdk (`KDMV`, descriptor embedded, no parent). A text
+ *   descriptor (whose extents are other files) is refused.
+ * Every layer is opened with StorageRoots.openFile, so each one is a regular file whose real path lies
+ * under a storage root, reached without following a symlink after the check.
+ */
+export type ImageFormat = 'raw' | 'qcow2' | 'vmdk';
+export const IMAGE_FORMATS: readonly ImageFormat[] = ['raw', 'qcow2', 'vmdk'];
+
+export interface ImageLayer {
+  /** The real, absolute path of the layer (under a storage root). */
+  path: string;
+  format: ImageFormat;
+}
+
+/** Backing chains longer than this are refused (QEMU itself has no useful limit). */
+export const MAX_LAYERS = 16;
+
+const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
+const VMDK4_MAGIC = 0x4b444d56; // "KDMV" read little-endian
+const QCOW2_EXT_END = 0x00000000;
+const QCOW2_EXT_BACKING_FORMAT = 0xe2792aca;
+const QCOW2_EXT_DATA_FILE = 0x44415441;
+const QCOW2_INCOMPAT_DATA_FILE = 1n << 2n;
+const QCOW2_AUTOCLEAR_DATA_FILE_RAW = 1n << 1n;
+const QCOW2_MAX_BACKING_NAME = 1023;
+/** QEMU's vmdk driver reads the embedded descriptor (and looks for a parent) at this offset, this long. */
+const VMDK_DESC_OFFSET = 0x200;
+const VMDK_DESC_SIZE = 20 * 512;
+const VMDK_GD_AT_END = 0xffffffffffffffffn;
+
+/** The image and every file it refers to, top layer first. Throws a 4xx AppError saying why not. */
+export async function imageLayers(storage: StorageRoots, file: string, format: ImageFormat): Promise<ImageLayer[]> {
+  const layers: ImageLayer[] = [];
+  let current: { file: string; format: ImageFormat } | null = { file, format };
+  while (current) {
+    if (layers.length >= MAX_LAYERS) {
+      throw refuse(`Image ${file} has more than ${MAX_LAYERS} layers in its backing chain`);
+    }
+    const opened = storage.openFile(current.file, 'disk', fs.constants.O_RDONLY);
+    try {
+      if (layers.some((l) => l.path === opened.real)) throw refuse(`Image ${file} has a backing chain that loops through ${opened.real}`);
+      layers.push({ path: opened.real, format: current.format });
+      current = await nextLayer(opened.fd, opened.real, current.format);
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+  }
+  return layers;
+}
+
+/** Reads the first bytes of an open file and names the format they announce (raw when none). */
+export async function detectFormat(fd: number): Promise<ImageFormat | 'iso'> {
+  const head = await readAt(fd, 0, 4);
+  if (head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC) return 'qcow2';
+  if (head.length >= 4 && head.readUInt32LE(0) === VMDK4_MAGIC) return 'vmdk';
+  if (await isIso9660(fd)) return 'iso';
+  return 'raw';
+}
+
+/** An ISO 9660 (or UDF bridge) image: "CD001" at the first volume descriptor, sector 16. */
+export async function isIso9660(fd: number): Promise<boolean> {
+  const vd = await readAt(fd, 16 * 2048 + 1, 5);
+  return vd.toString('latin1') === 'CD001';
+}
+
+async function nextLayer(fd: number, real: string, format: ImageFormat): Promise<{ file: string; format: ImageFormat } | null> {
+  switch (format) {
+    case 'raw':
+      return null;
+    case 'vmdk':
+      await checkVmdk(fd, real);
+      return null;
+    case 'qcow2':
+      return qcow2Backing(fd, real);
+  }
+}
+
+async function qcow2Backing(fd: number, real: string): Promise<{ file: string; format: ImageFormat } | null> {
+  const h = await readAt(fd, 0, 112);
+  if (h.length < 72 || h.readUInt32BE(0) !== QCOW2_MAGIC) throw refuse(`${real} is not a qcow2 image`);
+  const version = h.readUInt32BE(4);
+  if (version !== 2 && version !== 3) throw refuse(`${real} has an unsupported qcow2 version (${version})`);
+  const backingOffset = h.readBigUInt64BE(8);
+  const backingSize = h.readUInt32BE(16);
+  const clusterBits = h.readUInt32BE(20);
+  if (clusterBits < 9 || clusterBits > 21) throw refuse(`${real} has an invalid qcow2 cluster size`);
+  const clusterSize = 1 << clusterBits;
+  let headerLength = 72;
+  if (version === 3) {
+    if (h.length < 104) throw refuse(`${real} has a truncated qcow2 header`);
+    const incompatible = h.readBigUInt64BE(72);
+    const autoclear = h.readBigUInt64BE(88);
+    headerLength = h.readUInt32BE(100);
+    if (headerLength < 104 || headerLength > clusterSize) throw refuse(`${real} has an invalid qcow2 header length`);
+    if (incompatible & QCOW2_INCOMPAT_DATA_FILE || autoclear & QCOW2_AUTOCLEAR_DATA_FILE_RAW) {
+      throw refuse(`${real} is a qcow2 with an external data file; only self-contained qcow2 images are accepted (convert it with qemu-img convert)`);
+    }
+  }
+  if (backingOffset > BigInt(clusterSize)) throw refuse(`${real} has an invalid qcow2 backing file offset`);
+
+  // Header extensions, read where QEMU reads them: from the end of the header up to the backing
+  // file name (or the end of the first cluster).
+  const extEnd = backingOffset !== 0n ? Number(backingOffset) : clusterSize;
+  const area = await readAt(fd, 0, extEnd);
+  let backingFormat: string | null = null;
+  let offset = headerLength;
+  while (offset < extEnd) {
+    if (offset + 8 > area.length) throw refuse(`${real} has a truncated qcow2 header extension`);
+    const type = area.readUInt32BE(offset);
+    const len = area.readUInt32BE(offset + 4);
+    offset += 8;
+    if (len > extEnd - offset || offset + len > area.length) throw refuse(`${real} has a qcow2 header extension that is too large`);
+    if (type === QCOW2_EXT_END) break;
+    if (type === QCOW2_EXT_DATA_FILE) {
+      throw refuse(`${real} is a qcow2 that names an external data file; only self-contained qcow2 images are accepted`);
+    }
+    if (type === QCOW2_EXT_BACKING_FORMAT) {
+      if (backingFormat !== null) throw refuse(`${real} records its backing format twice`);
+      backingFormat = area.subarray(offset, offset + len).toString('latin1').replace(/\0.*$/s, '');
+    }
+    offset += (len + 7) & ~7;
+  }
+
+  if (backingOffset === 0n || backingSize === 0) return null;
+  if (backingSize > QCOW2_MAX_BACKING_NAME) throw refuse(`${real} has a backing file name that is too long`);
+  const nameBuf = await readAt(fd, Number(backingOffset), backingSize);
+  if (nameBuf.length !== backingSize) throw refuse(`${real} has a truncated backing file name`);
+  const name = nameBuf.toString('utf8');
+  const shown = show(name);
+  if (/[\0-\x1f\x7f]/.test(name)) throw refuse(`${real} has a backing file name with control characters: ${shown}`);
+  if (name.startsWith('json:')) throw refuse(`${real} has a json: backing file specification (${shown}); only plain file paths are accepted`);
+  const slash = name.indexOf('/');
+  const colon = name.indexOf(':');
+  if (colon !== -1 && (slash === -1 || colon < slash)) {
+    throw refuse(`${real} has a protocol backing file (${shown}); only plain file paths under the storage roots are accepted`);
+  }
+  if (backingFormat === null || backingFormat === '') {
+    throw refuse(
+      `${real} has a backing file (${shown}) with no recorded format; record it with ` +
+        `qemu-img rebase -u -f qcow2 -b <backing> -F <raw|qcow2|vmdk> ${real}`,
+    );
+  }
+  if (!(IMAGE_FORMATS as readonly string[]).includes(backingFormat)) {
+    throw refuse(`${real} has a backing file of format ${show(backingFormat)}; only raw, qcow2 and vmdk are accepted`);
+  }
+  return { file: path.resolve(path.dirname(real), name), format: backingFormat as ImageFormat };
+}
+
+async function checkVmdk(fd: number, real: string): Promise<void> {
+  const h = await readAt(fd, 0, 80);
+  if (h.length < 4 || h.readUInt32LE(0) !== VMDK4_MAGIC) {
+    throw refuse(`${real} is not a self-contained (sparse) vmdk; vmdk descriptors that refer to other files are not accepted`);
+  }
+  if (h.length < 80) throw refuse(`${real} has a truncated vmdk header`);
+  const capacity = h.readBigUInt64LE(12);
+  const gdOffset = h.readBigUInt64LE(56);
+  // A zero capacity makes QEMU read the embedded descriptor as a full one, with its own extents.
+  if (capacity === 0n) throw refuse(`${real} is a vmdk whose embedded descriptor lists extents; only self-contained vmdk images are accepted`);
+  // The header proper is then in a footer at the end of the file; not accepted (convert the image).
+  if (gdOffset === VMDK_GD_AT_END) throw refuse(`${real} is a vmdk with its header at the end (stream-optimized); convert it to qcow2 first`);
+  const desc = await readAt(fd, VMDK_DESC_OFFSET, VMDK_DESC_SIZE);
+  if (desc.includes('parentFileNameHint')) throw refuse(`${real} is a vmdk with a parent image; only self-contained vmdk images are accepted`);
+}
+
+function refuse(message: string): AppError {
+  return new AppError(400, 'IMAGE_NOT_ALLOWED', message);
+}
+
+/** An image's own bytes, quoted and cut short, safe to put in a message. */
+function show(s: string): string {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
+}
+
+function readAt(fd: number, position: number, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const buf = Buffer.alloc(length);
+    fs.read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(buf.subarray(0, n))));
+  });
+}
