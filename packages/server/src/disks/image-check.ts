@@ -31,7 +31,7 @@ export interface ImageLayer {
 export const MAX_LAYERS = 16;
 
 const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
-const VMDK4_MAGIC = 0x4b444d56; // "KDMV" read little-endian
+const VMDK4_MAGIC = 0x4b444d56; // "KDMV"
 const QCOW2_EXT_END = 0x00000000;
 const QCOW2_EXT_BACKING_FORMAT = 0xe2792aca;
 const QCOW2_EXT_DATA_FILE = 0x44415441;
@@ -67,7 +67,7 @@ export async function imageLayers(storage: StorageRoots, file: string, format: I
 export async function detectFormat(fd: number): Promise<ImageFormat | 'iso'> {
   const head = await readAt(fd, 0, 4);
   if (head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC) return 'qcow2';
-  if (head.length >= 4 && head.readUInt32LE(0) === VMDK4_MAGIC) return 'vmdk';
+  if (head.length >= 4 && head.readUInt32BE(0) === VMDK4_MAGIC) return 'vmdk';
   if (await isIso9660(fd)) return 'iso';
   return 'raw';
 }
@@ -163,7 +163,7 @@ async function qcow2Backing(fd: number, real: string): Promise<{ file: string; f
 
 async function checkVmdk(fd: number, real: string): Promise<void> {
   const h = await readAt(fd, 0, 80);
-  if (h.length < 4 || h.readUInt32LE(0) !== VMDK4_MAGIC) {
+  if (h.length < 4 || h.readUInt32BE(0) !== VMDK4_MAGIC) {
     throw refuse(`${real} is not a self-contained (sparse) vmdk; vmdk descriptors that refer to other files are not accepted`);
   }
   if (h.length < 80) throw refuse(`${real} has a truncated vmdk header`);
