@@ -35,8 +35,9 @@ EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 export SOURCE_DATE_EPOCH=$EPOCH
 
 # Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
-# and `button` + `evdev` for the ACPI power button). /init modprobes them in this order.
-MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev"
+# `button` + `evdev` for the ACPI power button, virtio_net for the NIC). /init modprobes them in
+# this order.
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net"
 KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
 
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +361,13 @@ for sys in /sys/block/*; do
   [ "${size:-0}" -gt 0 ] 2>/dev/null || continue
   nonzero=$(dd if="$dev" bs=512 count=1 2>/dev/null | tr -d '\000' | wc -c)
   head=$(dd if="$dev" bs=512 count=1 2>/dev/null | head -c 21)
+  # A script disk: sector 0 starts with TESTGUEST_SCRIPT, the shell script follows from sector 1
+  # (NUL-padded, at most 64 KiB). It runs after READY; its output goes to serial and VGA.
+  if [ "$(dd if="$dev" bs=512 count=1 2>/dev/null | head -c 16)" = TESTGUEST_SCRIPT ]; then
+    dd if="$dev" bs=512 skip=1 count=128 2>/dev/null | tr -d '\000' >"/tmp/script-$n.sh"
+    say "TESTGUEST_SCRIPT_FOUND dev=$n"
+    continue
+  fi
   if [ "$nonzero" -eq 0 ] || [ "$head" = TESTGUEST_DISK_MARKER ]; then
     printf 'TESTGUEST_DISK_MARKER dev=%s\n' "$n" >/tmp/sector
     truncate -s 512 /tmp/sector
@@ -442,9 +450,21 @@ done
 echo TESTGUEST_READY >/dev/tty0 2>/dev/null
 echo TESTGUEST_READY
 
+# Script disks run under busybox init (a job left in the background here would not survive it).
+{
+  echo '#!/bin/sh'
+  echo 'for script in /tmp/script-*.sh; do'
+  echo '  [ -f "$script" ] || continue'
+  echo '  sh "$script" 2>&1 | while IFS= read -r line; do echo "$line"; echo "$line" >/dev/tty0; done'
+  echo '  echo TESTGUEST_SCRIPT_DONE; echo TESTGUEST_SCRIPT_DONE >/dev/tty0'
+  echo 'done'
+} >/tmp/run-scripts
+chmod +x /tmp/run-scripts
+
 # Shells on tty1 (VGA; keystrokes from VNC land here) and on the serial console, respawned by
 # busybox init, which also reaps orphans. PID 1 never exits.
 {
+  echo '::once:/tmp/run-scripts'
   echo 'tty1::respawn:-/bin/sh'
   if stty -F /dev/ttyS0 >/dev/null 2>&1; then echo 'ttyS0::respawn:-/bin/sh'; fi
 } >/etc/inittab

@@ -279,3 +279,20 @@ function errorCode(err: unknown): string | undefined {
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Sector 0 of a script disk starts with this; the guest runs the script that follows after READY. */
+export const SCRIPT_MARKER = 'TESTGUEST_SCRIPT';
+
+/**
+ * Writes a raw 1 MiB image that the guest treats as a script disk: sector 0 holds SCRIPT_MARKER,
+ * the shell script follows from sector 1 (at most 64 KiB). After READY the guest runs it; every
+ * line it prints goes to the serial log, then `TESTGUEST_SCRIPT_DONE`. The file is created 0600.
+ */
+export async function writeScriptDisk(imagePath: string, script: string): Promise<void> {
+  const body = Buffer.from(script, 'utf8');
+  if (body.length > 64 * 1024 - 512 || body.includes(0)) throw new Error('script must be at most 63.5 KiB of text');
+  const image = Buffer.alloc(1 << 20);
+  image.write(`${SCRIPT_MARKER}\n`, 0, 'latin1');
+  body.copy(image, 512);
+  await writeFile(imagePath, image, { mode: 0o600 });
+}

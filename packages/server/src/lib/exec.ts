@@ -9,25 +9,29 @@ export interface ExecResult {
 
 /**
  * Runs a program with an argv array (never a shell) and collects its output.
- * Output beyond `maxOutput` bytes per stream is dropped so a chatty program cannot eat memory.
+ * `input`, when given, is written to its stdin. Output beyond `maxOutput` bytes per stream is dropped so a chatty program cannot eat memory.
  */
 export function run(
   file: string,
   args: readonly string[],
-  opts: { timeoutMs?: number; maxOutput?: number; env?: NodeJS.ProcessEnv } = {},
+  opts: { timeoutMs?: number; maxOutput?: number; env?: NodeJS.ProcessEnv; input?: string } = {},
 ): Promise<ExecResult> {
   const maxOutput = opts.maxOutput ?? 1 << 20;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    const child = spawn(file, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
+    if (opts.input !== undefined) {
+      child.stdin!.on('error', () => undefined); // a program that exits without reading
+      child.stdin!.end(opts.input);
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outLen = 0;
     let errLen = 0;
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout!.on('data', (b: Buffer) => {
       if (outLen < maxOutput) out.push(b);
       outLen += b.length;
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr!.on('data', (b: Buffer) => {
       if (errLen < maxOutput) err.push(b);
       errLen += b.length;
     });

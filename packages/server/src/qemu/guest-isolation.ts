@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import { run } from '../lib/exec.js';
+import type { QemuIdentity } from './identity.js';
+import type { Logger } from './supervisor.js';
+
+/**
+ * Keeps guests away from the host's own services.
+ *
+ * QEMU's user-mode network makes every connection of a guest from inside the QEMU process: the
+ * guest's gateway 10.0.2.2 becomes the host's 127.0.0.1, and any other address the host owns is
+ * reached as well. So the rule is kept in the kernel, keyed on who the packet comes from: every
+ * QEMU runs as an unprivileged user of its own, and an nftables output rule refuses any new
+ * connection from those users to a local address (everything the host sends to itself leaves
+ * through `lo`, whichever of its addresses it targets). Answers to connections that came in (a
+ * port forward listening in QEMU) are replies, not new connections, and pass. The host's DNS
+ * resolver on loopback (from /etc/resolv.conf) stays reachable on port 53, so user-mode DNS works
+ * on hosts with a local resolver.
+ *
+ * The rules live in the table `inet qemu_manager` (chain `guest_output`, set `guest_uids`), are
+ * replaced atomically with `nft -f`, and uids are added to the set before their QEMU starts.
+ */
+export const NFT_TABLE = 'qemu_manager';
+
+export interface IsolationStatus {
+  /** True when guests of this server are kept from host services. */
+  enforced: boolean;
+  /** Why not, or how. */
+  reason: string;
+}
+
+export type IsolationSetting = 'on' | 'off';
+
+/** The rule set as `nft -f` input; pure, unit-tested. */
+export function isolationRules(resolvers: readonly string[]): string {
+  const v4 = resolvers.filter((r) => net.isIPv4(r));
+  const v6 = resolvers.filter((r) => net.isIPv6(r));
+  const dns = [
+    ...(v4.length ? [`ip daddr { ${v4.join(', ')} }`] : []),
+    ...(v6.length ? [`ip6 daddr { ${v6.join(', ')} }`] : []),
+  ].map((d) => `    oif "lo" meta skuid @guest_uids ct direction original ${d} meta l4proto { tcp, udp } th dport 53 accept`);
+  return [
+    `table inet ${NFT_TABLE} {`,
+    '  set guest_uids { type uid; }',
+    '  chain guest_output { type filter hook output priority filter; policy accept; }',
+    '}',
+    `flush chain inet ${NFT_TABLE} guest_output`,
+    `table inet ${NFT_TABLE} {`,
+    '  chain guest_output {',
+    ...dns,
+    '    oif "lo" meta skuid @guest_uids ct direction original reject',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** Loopback name servers from resolv.conf (user-mode DNS forwards the guest's queries there). */
+export function loopbackResolvers(resolvConf: string): string[] {
+  const out: string[] = [];
+  for (const line of resolvConf.split('\n')) {
+    const m = line.match(/^\s*nameserver\s+(\S+)/);
+    const a = m?.[1];
+    if (a && ((net.isIPv4(a) && a.startsWith('127.')) || a === '::1')) out.push(a);
+  }
+  return out;
+}
+
+export class GuestIsolation {
+  private readonly confined = new Set<number>();
+  private warnedUnconfined = false;
+
+  private constructor(
+    readonly status: IsolationStatus,
+    private readonly nft: string,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Installs the rules when this server can (root, QEMU under its own users). `off` turns isolation
+   * off on purpose. When it should work but cannot be installed, VM starts are refused (see confine).
+   */
+  static async setUp(opts: { setting: IsolationSetting; poolEnabled: boolean; nft?: string }, log: Logger): Promise<GuestIsolation> {
+    const nft = opts.nft ?? 'nft';
+    const make = (enforced: boolean, reason: string) => new GuestIsolation({ enforced, reason }, nft, log);
+    if (opts.setting === 'off') {
+      log.warn({}, 'GUEST_ISOLATION=off: guests can reach services on this host');
+      return make(false, 'turned off (GUEST_ISOLATION=off)');
+    }
+    if (!opts.poolEnabled) {
+      const why = typeof process.getuid === 'function' && process.getuid() !== 0 ? 'the server does not run as root' : 'QEMU runs as root (QEMU_USER is empty)';
+      log.warn({ why }, 'guests can reach services on this host: isolation needs QEMU under its own users');
+      return make(false, `not possible: ${why}`);
+    }
+    let resolvConf = '';
+    try {
+      resolvConf = fs.readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      /* no resolver configured */
+    }
+    const r = await run(nft, ['-f', '-'], { timeoutMs: 10_000, input: isolationRules(loopbackResolvers(resolvConf)) }).catch((err: Error) => ({
+      code: -1,
+      stderr: err.message,
+    }));
+    if (r.code !== 0) {
+      const msg = r.stderr.trim() || `nft exited with ${r.code}`;
+      log.error({ err: msg }, 'cannot install the nftables rules that keep guests off host services; VMs will not start');
+      return make(false, `nftables rules could not be installed: ${msg}`);
+    }
+    return make(true, `nftables table inet ${NFT_TABLE}: QEMU users cannot open connections to this host`);
+  }
+
+  /** Before a QEMU starts as `identity`: its uid is in the set, or the start is refused. */
+  async confine(identity: QemuIdentity | null): Promise<void> {
+    if (!identity) {
+      if (!this.warnedUnconfined) this.log.warn({ reason: this.status.reason }, 'starting a QEMU that is not kept off host services');
+      this.warnedUnconfined = true;
+      return;
+    }
+    if (!this.status.enforced) {
+      if (this.status.reason.startsWith('turned off')) return;
+      throw new Error(`guests cannot be kept off host services (${this.status.reason}); fix that or set GUEST_ISOLATION=off`);
+    }
+    if (this.confined.has(identity.uid)) return;
+    const r = await run(this.nft, ['add', 'element', 'inet', NFT_TABLE, 'guest_uids', `{ ${identity.uid} }`], { timeoutMs: 10_000 });
+    if (r.code !== 0) throw new Error(`cannot add uid ${identity.uid} to the nftables set: ${r.stderr.trim()}`);
+    this.confined.add(identity.uid);
+  }
+}
