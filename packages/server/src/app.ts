@@ -105,7 +105,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const limits = hostLimits();
   const bus = new EventBus();
   const storage = new StorageRoots([dirs.disks, dirs.isos, ...config.storageRoots]);
-  const qemuImg = new QemuImg(config.qemuImgBinary);
+  const qemuImg = new QemuImg(config.qemuImgBinary, { storage, log: app.log });
   const vmRepo = new VmRepo(db);
   const diskRepo = new DiskRepo(db);
 

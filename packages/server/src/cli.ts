@@ -2,7 +2,10 @@
  * Admin commands that work on the data dir directly (the server may be running):
  *   set-password                      reads the new admin password from stdin (prompted on a terminal)
  *   create-token --name N --scope admin|read [--expires-in SECONDS]   prints the token once
+ * Unknown options, missing values and a token the API would refuse are errors (exit status 2).
  */
+import { CreateTokenBody } from '@qemu-manager/contract';
+import { Value } from '@sinclair/typebox/value';
 import path from 'node:path';
 import { AuthService } from './auth/service.js';
 import { AuthStore } from './auth/store.js';
@@ -34,36 +37,83 @@ async function readPassword(): Promise<string> {
   });
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
+const USAGE =
+  'usage: admin set-password\n' +
+  '       admin create-token --name NAME --scope admin|read [--expires-in SECONDS]';
+
+/** A command line the CLI refuses: printed with the usage, exit status 2. */
+class UsageError extends Error {}
+
+/**
+ * Parses `--flag value` and `--flag=value` pairs strictly: each flag known, given once, with a value;
+ * nothing else on the line.
+ */
+function parseFlags(args: string[], known: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (!known.includes(name)) throw new UsageError(arg.startsWith('-') ? `unknown option ${JSON.stringify(name)}` : `unexpected argument ${JSON.stringify(arg)}`);
+    if (name in out) throw new UsageError(`${name} is given twice`);
+    const value = eq > 0 && arg.startsWith('--') ? arg.slice(eq + 1) : args[++i];
+    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`${name} needs a value`);
+    out[name] = value;
+  }
+  return out;
+}
+
+/** The create-token body from the command line, checked with the API's own schema. */
+function tokenBody(args: string[]): CreateTokenBody {
+  const f = parseFlags(args, ['--name', '--scope', '--expires-in']);
+  if (f['--name'] === undefined || f['--scope'] === undefined) throw new UsageError('--name and --scope are required');
+  const expires = f['--expires-in'];
+  if (expires !== undefined && !/^[0-9]{1,12}$/.test(expires)) {
+    throw new UsageError(`--expires-in must be a whole number of seconds, got ${JSON.stringify(expires)}`);
+  }
+  const body = { name: f['--name'], scope: f['--scope'], ...(expires !== undefined ? { expiresIn: Number(expires) } : {}) };
+  if (!Value.Check(CreateTokenBody, body)) {
+    const problems = [...Value.Errors(CreateTokenBody, body)].map((e) => `${flagOf(e.path)}: ${e.message}`);
+    throw new UsageError(`invalid token: ${[...new Set(problems)].join('; ')}`);
+  }
+  return body;
+}
+
+function flagOf(path: string): string {
+  return path === '/expiresIn' ? '--expires-in' : path === '/name' ? '--name' : path === '/scope' ? '--scope' : path || 'token';
 }
 
 async function main(): Promise<number> {
   const [cmd, ...args] = process.argv.slice(2);
+  let run: (auth: AuthService, dataDir: string) => Promise<number>;
+  try {
+    if (cmd === 'set-password') {
+      parseFlags(args, []);
+      run = async (auth, dataDir) => {
+        await auth.setPassword(await readPassword());
+        console.error(`Admin password set in ${dataDir}; existing sessions were ended.`);
+        return 0;
+      };
+    } else if (cmd === 'create-token') {
+      const body = tokenBody(args);
+      run = async (auth) => {
+        console.log(auth.createToken(body).token);
+        return 0;
+      };
+    } else {
+      throw new UsageError(cmd === undefined ? 'no command given' : `unknown command ${JSON.stringify(cmd)}`);
+    }
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`${err.message}\n${USAGE}`);
+    return 2;
+  }
+  // The command line is valid: only now is the data dir opened.
   const config = loadConfig(process.env, process.env.INIT_CWD ?? process.cwd());
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
   const auth = new AuthService(new AuthStore(db), true);
   try {
-    if (cmd === 'set-password') {
-      await auth.setPassword(await readPassword());
-      console.error(`Admin password set in ${config.dataDir}; existing sessions were ended.`);
-      return 0;
-    }
-    if (cmd === 'create-token') {
-      const name = flag(args, '--name');
-      const scope = flag(args, '--scope');
-      const expires = flag(args, '--expires-in');
-      if (!name || (scope !== 'admin' && scope !== 'read')) {
-        console.error('usage: create-token --name NAME --scope admin|read [--expires-in SECONDS]');
-        return 2;
-      }
-      const t = auth.createToken({ name, scope, ...(expires ? { expiresIn: Number(expires) } : {}) });
-      console.log(t.token);
-      return 0;
-    }
-    console.error('usage: admin set-password | admin create-token --name NAME --scope admin|read [--expires-in SECONDS]');
-    return 2;
+    return await run(auth, config.dataDir);
   } catch (err) {
     console.error((err as Error).message);
     return 1;
@@ -72,4 +122,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code));
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error((err as Error).message);
+    process.exit(1);
+  },
+);

@@ -96,7 +96,7 @@ export class IsoService {
     if (!ISO_NAME_PATTERN.test(name)) throw new AppError(400, 'VALIDATION', 'Invalid ISO name');
     const file = path.join(this.dir, name);
     if (!fs.existsSync(file)) throw new AppError(404, 'FILE_NOT_FOUND', `ISO not found: ${name}`);
-    if (inUse(fs.realpathSync(file))) throw new AppError(409, 'DISK_IN_USE', `ISO ${name} is mounted in a VM; unmount it first`);
+    if (inUse(fs.realpathSync(file))) throw new AppError(409, 'ISO_IN_USE', `ISO ${name} is mounted in a VM; unmount it first`);
     fs.rmSync(file);
     this.bus.publish({ type: 'iso.changed' });
   }

@@ -1,4 +1,5 @@
 import {
+  AttachDiskBody,
   CreateVmBody,
   DeleteVmQuery,
   DiskPathBody,
@@ -83,8 +84,8 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
 
     app.post(
       '/vms/:vm_id/disks/attach',
-      { schema: { ...byId, body: DiskPathBody, response: { 200: VmEnvelope, ...errors } } },
-      async (req) => ({ vm: await vms.attachDisk(req.params.vm_id, req.body.diskPath) }),
+      { schema: { ...byId, body: AttachDiskBody, response: { 200: VmEnvelope, ...errors } } },
+      async (req) => ({ vm: await vms.attachDisk(req.params.vm_id, req.body.diskPath, req.body.format) }),
     );
     app.post(
       '/vms/:vm_id/disks/detach',

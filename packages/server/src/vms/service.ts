@@ -1,6 +1,8 @@
-import type { CreateVmBody, UpdateResourcesBody, Vm } from '@qemu-manager/contract';
+import type { CreateVmBody, DiskFormat, UpdateResourcesBody, Vm } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
+import { detectFormat, imageLayers, type ImageFormat } from '../disks/image-check.js';
 import { AppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { randomMac } from '../qemu/argv.js';
@@ -93,11 +95,18 @@ export class VmService {
     }
   }
 
-  async attachDisk(id: string, diskPath: string): Promise<Vm> {
+  /**
+   * Attaches an image. A managed disk always opens in the format it was created with; an external
+   * image in the format the client names (only raw may go unnamed: nothing is ever probed). The
+   * image and every file it refers to must be plain files under the storage roots (imageLayers),
+   * and files of the ISO library are CD media, never disks.
+   */
+  async attachDisk(id: string, diskPath: string, format?: DiskFormat): Promise<Vm> {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
       requireStopped(requireVm(ctx, id), 'attach a disk');
       const real = ctx.storage.resolveFile(diskPath, 'disk');
+      refuseIsoLibrary(ctx, real, 'disk');
       const managed = ctx.disks.byPath(real);
       if (managed && managed.status !== 'ready') {
         throw new AppError(409, 'DISK_NOT_READY', `Disk ${managed.name} is ${managed.status}, not ready`);
@@ -105,17 +114,21 @@ export class VmService {
       const owner = ctx.repo.diskOwner(real);
       if (owner === id) throw new AppError(409, 'DISK_IN_USE', `Disk is already attached to this VM: ${real}`);
       if (owner) throw new AppError(409, 'DISK_IN_USE', `Disk is attached to another VM (${owner}): ${real}`);
-      const chain = await ctx.qemuImg.chain(real);
-      const [top, ...backing] = chain;
-      if (!top) throw new AppError(400, 'BAD_REQUEST', `Not a disk image: ${real}`);
-      for (const b of backing) {
-        const bReal = fs.existsSync(b.filename) ? fs.realpathSync(b.filename) : b.filename;
-        if (!ctx.storage.contains(bReal)) {
-          throw new AppError(400, 'PATH_NOT_ALLOWED', `Image has a backing file outside the storage roots: ${b.filename}`);
+      const mountedIn = ctx.repo.list().find((v) => v.iso === real);
+      if (mountedIn) throw new AppError(409, 'ISO_IN_USE', `${real} is inserted as CD media in VM ${mountedIn.name}; eject it first`);
+      let chosen: ImageFormat;
+      if (managed) {
+        if (format !== undefined && format !== managed.format) {
+          throw new AppError(400, 'IMAGE_NOT_ALLOWED', `Disk ${managed.name} is a ${managed.format} disk; it cannot be attached as ${format}`);
         }
+        chosen = managed.format;
+      } else {
+        chosen = format ?? (await externalFormat(ctx, real));
       }
+      const layers = await imageLayers(ctx.storage, real, chosen);
+      for (const l of layers.slice(1)) refuseIsoLibrary(ctx, l.path, 'backing file');
       if (ctx.repo.diskOwner(real)) throw new AppError(409, 'DISK_IN_USE', `Disk was attached meanwhile: ${real}`);
-      ctx.repo.attachDisk(id, real, top.format, nowIso());
+      ctx.repo.attachDisk(id, real, chosen, nowIso());
       emitDiskByPath(ctx, real);
       return emitVm(ctx, id);
     });
@@ -143,6 +156,11 @@ export class VmService {
     return ctx.locks.with(id, 'configure', async () => {
       const vm = requireVm(ctx, id);
       const real = ctx.storage.resolveFile(isoPath, 'ISO');
+      // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM.
+      const managed = ctx.disks.byPath(real);
+      if (managed) throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
+      const owner = ctx.repo.diskOwner(real);
+      if (owner) throw new AppError(409, 'DISK_IN_USE', `${real} is attached as a disk to VM ${owner}; it cannot be CD media`);
       const inst = this.liveInstance(vm.status, id);
       if (inst) {
         ctx.supervisor.grantMedium(id, real);
@@ -174,6 +192,35 @@ export class VmService {
     }
     return (status === 'running' || status === 'paused') && this.ctx.supervisor.get(id) !== undefined;
   }
+}
+
+/** Files of the ISO library ($DATA_DIR/isos) are CD media only. */
+function refuseIsoLibrary(ctx: VmContext, real: string, what: string): void {
+  let lib: string;
+  try {
+    lib = fs.realpathSync(path.join(ctx.config.dataDir, 'isos'));
+  } catch {
+    return;
+  }
+  if (real === lib || real.startsWith(lib + path.sep)) {
+    throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is in the ISO library: ISO files are CD media only, never a ${what} (mount it with iso/mount)`);
+  }
+}
+
+/** An external image given without a format: raw is taken as raw; anything else must be named. */
+async function externalFormat(ctx: VmContext, real: string): Promise<ImageFormat> {
+  const opened = ctx.storage.openFile(real, 'disk', fs.constants.O_RDONLY);
+  let seen: Awaited<ReturnType<typeof detectFormat>>;
+  try {
+    seen = await detectFormat(opened.fd);
+  } finally {
+    fs.closeSync(opened.fd);
+  }
+  if (seen === 'raw') return 'raw';
+  if (seen === 'iso') {
+    throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is an ISO 9660 image: insert it as CD media, or pass "format": "raw" to use it as a raw disk`);
+  }
+  throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} looks like a ${seen} image: formats are never guessed, pass "format": "${seen}" to attach it as one`);
 }
 
 function realOrNull(p: string): string | null {
