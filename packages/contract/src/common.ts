@@ -49,6 +49,7 @@ export const ErrorCodes = [
   'HOST_NOT_ALLOWED',
   'ORIGIN_NOT_ALLOWED',
   'RATE_LIMITED',
+  'LIMIT_EXCEEDED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -11,6 +11,20 @@ export type Iso = Static<typeof Iso>;
 export const IsoListEnvelope = Type.Object({ isos: Type.Array(Iso) }, { additionalProperties: false });
 export type IsoListEnvelope = Static<typeof IsoListEnvelope>;
 
+/** Host-wide totals over all defined VMs (extension of GET /api/health). */
+export const HostTotals = Type.Object(
+  {
+    vmMemoryDeclaredMiB: Type.Integer({ description: 'Memory declared by all defined VMs together' }),
+    vmMemoryTotalMiB: Type.Union([Type.Integer(), Type.Null()], {
+      description: 'The bound on that total (MAX_VM_MEMORY_TOTAL, MEMORY_OVERCOMMIT × host memory), null if none',
+    }),
+    maxVmMemoryTotalMiB: Type.Union([Type.Integer(), Type.Null()], { description: 'MAX_VM_MEMORY_TOTAL' }),
+    memoryOvercommit: Type.Union([Type.Number(), Type.Null()], { description: 'MEMORY_OVERCOMMIT' }),
+  },
+  { additionalProperties: false },
+);
+export type HostTotals = Static<typeof HostTotals>;
+
 export const Health = Type.Object(
   {
     status: Type.Literal('ok'),
@@ -28,6 +42,7 @@ export const Health = Type.Object(
       { cpus: Type.Integer(), memoryMiB: Type.Integer() },
       { additionalProperties: false, description: 'Limits for VM resources' },
     ),
+    limits: Type.Optional(HostTotals),
   },
   { additionalProperties: false },
 );

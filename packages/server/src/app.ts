@@ -9,9 +9,10 @@ import type { Duplex } from 'node:stream';
 import { authRoutes } from './auth/routes.js';
 import { AuthService } from './auth/service.js';
 import { AuthStore } from './auth/store.js';
-import { hostLimits, isLoopback, type Config } from './config.js';
+import { hostLimits, isLoopback, trustProxyOption, type Config } from './config.js';
 import { registerAudit } from './http/audit.js';
 import { Guard, registerGuard, type Refusal } from './http/guard.js';
+import { registerConnectionLimits, serverOptions } from './http/limits.js';
 import { createVncProxy } from './console/proxy.js';
 import { DiskRepo } from './disks/repo.js';
 import { diskRoutes } from './disks/routes.js';
@@ -36,6 +37,7 @@ import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
 import { vmRoutes } from './vms/routes.js';
 import { VmService } from './vms/service.js';
+import { memoryTotals } from './vms/context.js';
 
 export const VERSION = '0.1.0';
 
@@ -78,8 +80,11 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
       // URLs are logged without their query string: console tickets travel there.
       serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }) },
     },
-    ...(config.tls ? { https: { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key) } } : {}),
-    trustProxy: config.trustProxy,
+    ...(config.tls
+      ? { https: { cert: fs.readFileSync(config.tls.cert), key: fs.readFileSync(config.tls.key), ...serverOptions(config) } }
+      : { http: serverOptions(config) }),
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 1 << 20,
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
     // Closed schemas mean refusal: never strip unknown fields or turn "1" into 1 silently.
@@ -135,7 +140,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   power = new PowerService(ctx);
   const vms = new VmService(ctx, power);
   const disks = new DiskService(diskRepo, qemuImg, bus, dirs.disks, app.log);
-  const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes);
+  const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
 
   const interrupted = disks.recover();
   if (interrupted) app.log.warn({ interrupted }, 'disk creations interrupted by a restart were marked failed');
@@ -150,6 +155,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   });
   const webDir = config.webDir && fs.existsSync(path.join(config.webDir, 'index.html')) ? config.webDir : null;
   registerErrorHandling(app, { spa: webDir !== null });
+  registerConnectionLimits(app, config);
   registerGuard(app, guard);
   registerAudit(app, authStore);
   // JSON only: a text/plain body (what a cross-site form can send) is refused with 415.
@@ -170,17 +176,17 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
   await app.register(
     async (api) => {
-      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits }));
+      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits, totals: () => memoryTotals(ctx) }));
       await api.register(vmRoutes(vms, power));
       await api.register(diskRoutes(disks));
       await api.register(isoRoutes(isos, mountedIso));
-      await api.register(eventRoutes(bus));
+      await api.register(eventRoutes(bus, { maxPerClient: config.http.maxSsePerClient }));
       await api.register(
         authRoutes({
           auth,
           store: authStore,
           checkConsole: (id) => void power!.vncTarget(id),
-          secureCookies: (req) => config.tls !== null || (config.trustProxy && req.protocol === 'https'),
+          secureCookies: (req) => config.tls !== null || (config.trustProxy !== null && req.protocol === 'https'),
         }),
       );
     },

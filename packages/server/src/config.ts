@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -26,8 +27,35 @@ export interface Config {
   allowedHosts: string[];
   allowedOrigins: string[];
   tls: { cert: string; key: string } | null;
-  /** TRUST_PROXY=1: take the client address and scheme from X-Forwarded-* (behind nginx/Caddy). */
-  trustProxy: boolean;
+  /** TRUST_PROXY: which peers may tell the client address and scheme in X-Forwarded-* (null: none). */
+  trustProxy: TrustProxy | null;
+  /** Connection and request bounds of the HTTP server. */
+  http: HttpLimits;
+  /** Optional host-wide totals over all defined VMs (null: not limited). */
+  totals: { maxVmMemoryMiB: number | null; memoryOvercommit: number | null };
+}
+
+/**
+ * `{ hops: n }`: n proxies, the nearest of which runs on this host (the peer is a loopback address).
+ * `{ proxies: [...] }`: only peers with these addresses or in these CIDR ranges are proxies.
+ */
+export type TrustProxy = { hops: number } | { proxies: string[] };
+
+export interface HttpLimits {
+  /** HEADERS_TIMEOUT_MS: a request's headers must arrive within this time. */
+  headersTimeoutMs: number;
+  /** REQUEST_TIMEOUT_MS: a request body (other than an ISO upload) must arrive within this time. */
+  requestTimeoutMs: number;
+  /** KEEP_ALIVE_TIMEOUT_MS: an idle keep-alive connection is closed after this time. */
+  keepAliveTimeoutMs: number;
+  /** UPLOAD_IDLE_TIMEOUT_S: an ISO upload that sends no byte for this long is aborted. */
+  uploadIdleTimeoutMs: number;
+  /** MAX_CONNECTIONS: open connections the server accepts at once. */
+  maxConnections: number;
+  /** MAX_CONNECTIONS_PER_CLIENT: open connections one peer address may hold (configured proxies exempt). */
+  maxConnectionsPerClient: number;
+  /** MAX_SSE_PER_CLIENT: open GET /api/events streams per client address. */
+  maxSsePerClient: number;
 }
 
 export function isLoopback(host: string): boolean {
@@ -82,8 +110,70 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     allowedHosts: list(env.ALLOWED_HOSTS),
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     tls: tlsSetting(env.TLS_CERT, env.TLS_KEY),
-    trustProxy: env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true',
+    trustProxy: trustProxySetting(env.TRUST_PROXY),
+    http: {
+      headersTimeoutMs: intEnv(env, 'HEADERS_TIMEOUT_MS', 15_000, 100, 600_000),
+      requestTimeoutMs: intEnv(env, 'REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
+      keepAliveTimeoutMs: intEnv(env, 'KEEP_ALIVE_TIMEOUT_MS', 10_000, 100, 600_000),
+      uploadIdleTimeoutMs: intEnv(env, 'UPLOAD_IDLE_TIMEOUT_S', 60, 1, 3600) * 1000,
+      maxConnections: intEnv(env, 'MAX_CONNECTIONS', 1024, 8, 1_000_000),
+      maxConnectionsPerClient: intEnv(env, 'MAX_CONNECTIONS_PER_CLIENT', 256, 1, 1_000_000),
+      maxSsePerClient: intEnv(env, 'MAX_SSE_PER_CLIENT', 8, 1, 10_000),
+    },
+    totals: {
+      maxVmMemoryMiB: env.MAX_VM_MEMORY_TOTAL ? intEnv(env, 'MAX_VM_MEMORY_TOTAL', 0, 1, 1 << 30) : null,
+      memoryOvercommit: ratioSetting('MEMORY_OVERCOMMIT', env.MEMORY_OVERCOMMIT),
+    },
   };
+}
+
+/**
+ * TRUST_PROXY: unset, 0, false or off = no proxy (X-Forwarded-* ignored). A number n = n proxy hops,
+ * the nearest on this host (it connects from a loopback address); `true` = 1. A comma-separated list of
+ * addresses or CIDRs = only those peers are proxies (and only those addresses along the chain).
+ */
+export function trustProxySetting(v: string | undefined): TrustProxy | null {
+  const raw = (v ?? '').trim();
+  if (raw === '' || raw === '0' || raw === 'false' || raw === 'off') return null;
+  if (raw === 'true') return { hops: 1 };
+  if (/^[0-9]+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops > 10) throw new Error(`TRUST_PROXY hop count must be at most 10, got ${raw}`);
+    return { hops };
+  }
+  const proxies = list(raw);
+  for (const p of proxies) {
+    const [addr, bits, ...rest] = p.split('/');
+    const family = net.isIP(addr ?? '');
+    const max = family === 6 ? 128 : 32;
+    const okBits = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= max);
+    if (!family || rest.length > 0 || !okBits) {
+      throw new Error(`TRUST_PROXY must be a hop count or a comma-separated list of IP addresses/CIDRs, got ${JSON.stringify(p)}`);
+    }
+  }
+  return { proxies };
+}
+
+/** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses. */
+export function isLoopbackAddress(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+/** The trust function for Fastify's `trustProxy` option (false: X-Forwarded-* is never read). */
+export function trustProxyOption(t: TrustProxy | null): false | string[] | ((addr: string, hop: number) => boolean) {
+  if (!t) return false;
+  if ('proxies' in t) return t.proxies;
+  const { hops } = t;
+  return (addr, hop) => hop < hops && (hop > 0 || isLoopbackAddress(addr));
+}
+
+function ratioSetting(name: string, v: string | undefined): number | null {
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(v) || !(n > 0) || n > 100) throw new Error(`${name} must be a number above 0 and at most 100, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 function authSetting(v: string | undefined, host: string): boolean {

@@ -9,6 +9,11 @@ export const SESSION_TTL_MS = 12 * 3600_000;
 export const TICKET_TTL_MS = 30_000;
 const LOGIN_WINDOW_MS = 60_000;
 const LOGIN_MAX_FAILURES = 5;
+/** Password checks (scrypt) running at once per client address, and in all. */
+const LOGIN_MAX_IN_FLIGHT = 2;
+const LOGIN_MAX_IN_FLIGHT_TOTAL = 16;
+/** Client addresses with a live failure count that are remembered at most. */
+const LOGIN_TABLE_MAX = 10_000;
 const TOKEN_TOUCH_MS = 60_000;
 const PASSWORD_KEY = 'admin_password';
 
@@ -19,10 +24,37 @@ export interface Principal {
   kind: 'session' | 'token' | 'local';
 }
 
+interface Attempts {
+  count: number;
+  inFlight: number;
+  reset: number;
+}
+
+function rateLimited(message: string, retryMs: number): AppError & { retryAfter: number } {
+  return Object.assign(new AppError(429, 'RATE_LIMITED', message), { retryAfter: Math.max(1, Math.ceil(retryMs / 1000)) });
+}
+
+/**
+ * The rate limit's key for a client address: IPv4 as is (IPv4-mapped IPv6 unwrapped), IPv6 by its
+ * /64 prefix, since one host commonly holds a whole /64.
+ */
+export function clientKey(ip: string): string {
+  const mapped = ip.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail = ''] = ip.toLowerCase().split('::');
+  const h = head ? head.split(':') : [];
+  const t = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const groups = ip.includes('::') ? [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t] : h;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
 /** Admin password, sessions, API tokens, console tickets and login rate limiting. */
 export class AuthService {
   private readonly tickets = new Map<string, { vmId: string; expires: number }>();
-  private readonly failures = new Map<string, { count: number; reset: number }>();
+  /** Per client address: attempts counted in the current window (failed or being checked). */
+  private readonly attempts = new Map<string, Attempts>();
+  private inFlight = 0;
   private readonly touched = new Map<string, number>();
 
   constructor(
@@ -41,29 +73,59 @@ export class AuthService {
     this.store.deleteAllSessions();
   }
 
-  /** Checks the password (rate-limited per client address) and opens a session. Returns the cookie value. */
+  /**
+   * Checks the password and opens a session; returns the cookie value. Rate-limited per client
+   * address (an IPv6 client by its /64): an attempt is counted BEFORE the password is checked, so
+   * concurrent guesses cannot all slip in, and it is given back only if the password was right.
+   * At most LOGIN_MAX_IN_FLIGHT checks run per address, LOGIN_MAX_IN_FLIGHT_TOTAL in all.
+   */
   async login(password: string, ip: string): Promise<{ session: string; expiresAt: Date }> {
     const now = Date.now();
-    const f = this.failures.get(ip);
-    if (f && f.reset > now && f.count >= LOGIN_MAX_FAILURES) {
-      throw Object.assign(new AppError(429, 'RATE_LIMITED', 'Too many failed logins; try again in a minute'), {
-        retryAfter: Math.ceil((f.reset - now) / 1000),
-      });
+    const key = clientKey(ip);
+    const a = this.reserveAttempt(key, now);
+    let ok = false;
+    try {
+      const stored = this.store.setting(PASSWORD_KEY);
+      ok = stored !== null && (await verifyPassword(password, stored));
+      if (!ok) throw new AppError(401, 'UNAUTHORIZED', stored ? 'Wrong password' : 'No admin password is set');
+    } finally {
+      a.inFlight--;
+      this.inFlight--;
+      // A right password forgives the failures before it (not the guesses still being checked).
+      if (ok) a.count = a.inFlight;
+      if (a.count === 0 && a.inFlight === 0) this.attempts.delete(key);
     }
-    const stored = this.store.setting(PASSWORD_KEY);
-    if (!stored || !(await verifyPassword(password, stored))) {
-      if (this.failures.size > 10_000) for (const [k, v] of this.failures) if (v.reset <= now) this.failures.delete(k);
-      const cur = f && f.reset > now ? f : { count: 0, reset: now + LOGIN_WINDOW_MS };
-      cur.count++;
-      this.failures.set(ip, cur);
-      throw new AppError(401, 'UNAUTHORIZED', stored ? 'Wrong password' : 'No admin password is set');
-    }
-    this.failures.delete(ip);
     const session = randomSecret();
-    const expiresAt = new Date(now + SESSION_TTL_MS);
-    this.store.purgeSessions(new Date(now).toISOString());
-    this.store.addSession(secretHash(session), new Date(now).toISOString(), expiresAt.toISOString());
+    const at = Date.now();
+    const expiresAt = new Date(at + SESSION_TTL_MS);
+    this.store.purgeSessions(new Date(at).toISOString());
+    this.store.addSession(secretHash(session), new Date(at).toISOString(), expiresAt.toISOString());
     return { session, expiresAt };
+  }
+
+  /** Counts one login attempt for `key`, or throws 429 (with `retryAfter` seconds). */
+  private reserveAttempt(key: string, now: number): Attempts {
+    let a = this.attempts.get(key);
+    if (a && a.reset <= now && a.inFlight === 0) {
+      this.attempts.delete(key);
+      a = undefined;
+    }
+    if (a && a.count >= LOGIN_MAX_FAILURES) throw rateLimited('Too many failed logins; try again later', a.reset - now);
+    if (a && a.inFlight >= LOGIN_MAX_IN_FLIGHT) throw rateLimited('A login from this address is already being checked', 1000);
+    if (this.inFlight >= LOGIN_MAX_IN_FLIGHT_TOTAL) throw rateLimited('Too many logins are being checked; try again shortly', 1000);
+    if (!a) {
+      if (this.attempts.size >= LOGIN_TABLE_MAX) {
+        for (const [k, v] of this.attempts) if (v.reset <= now && v.inFlight === 0) this.attempts.delete(k);
+      }
+      // Full of live entries: refuse new addresses rather than forget the counts of others.
+      if (this.attempts.size >= LOGIN_TABLE_MAX) throw rateLimited('Too many clients are failing to log in; try again later', LOGIN_WINDOW_MS);
+      a = { count: 0, inFlight: 0, reset: now + LOGIN_WINDOW_MS };
+      this.attempts.set(key, a);
+    }
+    a.count++;
+    a.inFlight++;
+    this.inFlight++;
+    return a;
   }
 
   logout(session: string | undefined): void {

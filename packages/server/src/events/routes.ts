@@ -1,17 +1,27 @@
 import type { FastifyInstance } from 'fastify';
+import { AppError } from '../lib/errors.js';
 import type { EventBus } from './bus.js';
 
 const HEARTBEAT_MS = 15_000;
 
 /** GET /api/events: Server-Sent Events of VM, disk and ISO changes. */
-export function eventRoutes(bus: EventBus) {
+export function eventRoutes(bus: EventBus, opts: { maxPerClient: number }) {
   return async (app: FastifyInstance) => {
     const open = new Set<import('node:http').ServerResponse>();
+    // Open streams per client address: a stream holds a connection for as long as the client likes.
+    const perClient = new Map<string, number>();
     // Streams never go idle: end them so the server can close.
     app.addHook('preClose', async () => {
       for (const res of open) res.end();
     });
     app.get('/events', { schema: { tags: ['events'], description: 'Server-Sent Events stream (text/event-stream)' } }, (req, reply) => {
+      const client = req.ip;
+      const held = perClient.get(client) ?? 0;
+      if (held >= opts.maxPerClient) {
+        reply.header('retry-after', '10');
+        return reply.send(new AppError(429, 'RATE_LIMITED', `At most ${opts.maxPerClient} event streams per client; close one first`));
+      }
+      perClient.set(client, held + 1);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -30,6 +40,9 @@ export function eventRoutes(bus: EventBus) {
         clearInterval(beat);
         unsubscribe();
         open.delete(res);
+        const left = (perClient.get(client) ?? 1) - 1;
+        if (left <= 0) perClient.delete(client);
+        else perClient.set(client, left);
       });
     });
   };

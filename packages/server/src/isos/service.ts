@@ -28,11 +28,29 @@ export function looksLikeIso(file: string): boolean {
 
 /** The ISO library: the files in $DATA_DIR/isos. */
 export class IsoService {
+  /** Partial uploads removed at start (a crash mid-upload leaves its `.upload-*` file). */
+  readonly swept: number;
+
   constructor(
     private readonly dir: string,
     private readonly bus: EventBus,
     private readonly maxBytes: number,
-  ) {}
+    /** An upload that sends no byte for this long is aborted. */
+    private readonly idleTimeoutMs = 60_000,
+  ) {
+    this.swept = this.sweepPartialUploads();
+  }
+
+  /** Removes leftover `.upload-*` temp files. Only the one server holding the data dir lock builds this. */
+  private sweepPartialUploads(): number {
+    let n = 0;
+    for (const ent of fs.readdirSync(this.dir, { withFileTypes: true })) {
+      if (!ent.name.startsWith('.upload-') || ent.isDirectory()) continue;
+      fs.rmSync(path.join(this.dir, ent.name), { force: true });
+      n++;
+    }
+    return n;
+  }
 
   list(): Iso[] {
     const out: Iso[] = [];
@@ -65,15 +83,23 @@ export class IsoService {
     const tmp = path.join(this.dir, `.upload-${crypto.randomUUID()}`);
     let received = 0;
     const max = this.maxBytes;
-    const limiter = new Transform({
+    const idleMs = this.idleTimeoutMs;
+    // No byte for idleMs: the upload is aborted (the client's connection with it) and the temp file removed.
+    let idle: NodeJS.Timeout | undefined;
+    const stall = () =>
+      limiter.destroy(new AppError(408, 'TIMEOUT', `The upload sent nothing for ${Math.round(idleMs / 1000)} s and was aborted`));
+    const limiter: Transform = new Transform({
       transform(chunk: Buffer, _enc, cb) {
+        idle?.refresh();
         received += chunk.length;
         if (received > max) cb(new AppError(413, 'PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${max} bytes`));
         else cb(null, chunk);
       },
     });
+    idle = setTimeout(stall, idleMs);
     try {
       await pipeline(body, limiter, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      clearTimeout(idle);
       if (declaredLength !== null && received !== declaredLength) {
         throw new AppError(400, 'BAD_REQUEST', `Upload ended after ${received} of ${declaredLength} bytes`);
       }
@@ -85,6 +111,7 @@ export class IsoService {
       }
       throw err instanceof AppError ? err : new AppError(400, 'BAD_REQUEST', 'The upload was interrupted', { cause: err });
     } finally {
+      clearTimeout(idle);
       fs.rmSync(tmp, { force: true });
     }
     this.bus.publish({ type: 'iso.changed' });

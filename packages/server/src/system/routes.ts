@@ -1,4 +1,4 @@
-import { Health } from '@qemu-manager/contract';
+import { Health, type HostTotals } from '@qemu-manager/contract';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 
 export interface HealthSource {
@@ -7,6 +7,8 @@ export interface HealthSource {
   accel: 'kvm' | 'tcg';
   accelReason: string;
   limits: { cpus: number; memoryMiB: number };
+  /** Host-wide totals, computed on each call. */
+  totals: () => HostTotals;
 }
 
 export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
@@ -17,6 +19,7 @@ export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
       version: h.version,
       qemu: { version: h.qemuVersion, accel: h.accel, accelReason: h.accelReason },
       host: h.limits,
+      limits: h.totals(),
     }));
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   };

@@ -1,4 +1,4 @@
-import type { Vm } from '@qemu-manager/contract';
+import type { HostTotals, Vm } from '@qemu-manager/contract';
 import type { Config } from '../config.js';
 import type { DiskRepo } from '../disks/repo.js';
 import type { QemuImg } from '../disks/qemu-img.js';
@@ -48,12 +48,53 @@ export function emitDiskByPath(ctx: VmContext, path: string): void {
   if (disk) ctx.bus.publish({ type: 'disk.updated', disk });
 }
 
-export function checkResources(ctx: VmContext, r: { cpus?: number; memory?: number }): void {
+/**
+ * The bound on the memory of all defined VMs together, in MiB: MAX_VM_MEMORY_TOTAL and
+ * MEMORY_OVERCOMMIT × host memory, the smaller of those set; null when neither is.
+ */
+export function memoryTotalLimitMiB(config: Pick<Config, 'totals'>, hostMemoryMiB: number): number | null {
+  const { maxVmMemoryMiB, memoryOvercommit } = config.totals;
+  const bounds = [maxVmMemoryMiB, memoryOvercommit === null ? null : Math.floor(memoryOvercommit * hostMemoryMiB)];
+  const set = bounds.filter((b): b is number => b !== null);
+  return set.length ? Math.min(...set) : null;
+}
+
+/** Memory declared by all defined VMs (MiB), optionally leaving one out. */
+export function declaredMemoryMiB(ctx: Pick<VmContext, 'repo'>, except?: string): number {
+  return ctx.repo.list().reduce((sum, vm) => (vm.id === except ? sum : sum + vm.memory), 0);
+}
+
+/** The host-wide memory totals GET /api/health reports. */
+export function memoryTotals(ctx: Pick<VmContext, 'repo' | 'config' | 'limits'>): HostTotals {
+  return {
+    vmMemoryDeclaredMiB: declaredMemoryMiB(ctx),
+    vmMemoryTotalMiB: memoryTotalLimitMiB(ctx.config, ctx.limits.memoryMiB),
+    maxVmMemoryTotalMiB: ctx.config.totals.maxVmMemoryMiB,
+    memoryOvercommit: ctx.config.totals.memoryOvercommit,
+  };
+}
+
+/**
+ * Per-VM bounds (400: the value can never fit this host) and the optional host-wide memory total
+ * (409: it does not fit next to the VMs defined now). `vmId` is the VM being changed, if any.
+ */
+export function checkResources(ctx: VmContext, r: { cpus?: number; memory?: number }, vmId?: string): void {
   if (r.cpus !== undefined && r.cpus > ctx.limits.cpus) {
     throw new AppError(400, 'VALIDATION', `cpus must be at most ${ctx.limits.cpus} (the host's logical CPUs)`);
   }
   if (r.memory !== undefined && r.memory > ctx.limits.memoryMiB) {
     throw new AppError(400, 'VALIDATION', `memory must be at most ${ctx.limits.memoryMiB} MiB (the host's memory)`);
+  }
+  const limit = memoryTotalLimitMiB(ctx.config, ctx.limits.memoryMiB);
+  if (limit !== null && r.memory !== undefined) {
+    const others = declaredMemoryMiB(ctx, vmId);
+    if (others + r.memory > limit) {
+      throw new AppError(
+        409,
+        'LIMIT_EXCEEDED',
+        `The VMs would declare ${others + r.memory} MiB of memory in total; the host-wide limit is ${limit} MiB (${others} MiB is declared by the other VMs)`,
+      );
+    }
   }
 }
 

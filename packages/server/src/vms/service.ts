@@ -83,7 +83,7 @@ export class VmService {
     const release = ctx.locks.acquire(id, 'configure');
     try {
       const vm = requireVm(ctx, id);
-      checkResources(ctx, body);
+      checkResources(ctx, body, id);
       requireStopped(vm, 'change CPU or memory');
       ctx.repo.update(id, {
         ...(body.cpus !== undefined ? { cpus: body.cpus } : {}),
