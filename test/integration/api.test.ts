@@ -99,10 +99,10 @@ describe('disks', () => {
     const overlay = path.join(extraRoot, 'overlay.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
     const vm = (await server.api('POST', '/vms', { name: 'external', cpus: 1, memory: 96 })).body.vm;
-    const ok = await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: inRoot });
+    const ok = await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: inRoot, format: 'qcow2' });
     expect(ok.status).toBe(200);
     expect(ok.body.vm.disks[0]).toMatchObject({ path: fs.realpathSync(inRoot), format: 'qcow2', diskId: null });
-    const bad = await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: overlay });
+    const bad = await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: overlay, format: 'qcow2' });
     expect(bad.status).toBe(400);
     expect(bad.body.code).toBe('PATH_NOT_ALLOWED');
     expect(bad.body.error).toContain('backing file');

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Timestamp } from './common.js';
+import { DiskFormat } from './disks.js';
 
 /** Allowed VM names: letters, digits, dot, dash, underscore; must start with a letter or digit. */
 export const VM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -88,6 +89,18 @@ export const DiskPathBody = Type.Object(
   { additionalProperties: false },
 );
 export type DiskPathBody = Static<typeof DiskPathBody>;
+
+/** v1's `{ diskPath }`, plus the image format (extension): required for an external qcow2 or vmdk. */
+export const AttachDiskBody = Type.Object(
+  {
+    diskPath: Type.String({ minLength: 1, maxLength: 4096 }),
+    // An external image's format, never probed. Omitted: a managed disk uses its own; an external
+    // image is raw, or refused with a message naming the format to pass.
+    format: Type.Optional(DiskFormat),
+  },
+  { additionalProperties: false },
+);
+export type AttachDiskBody = Static<typeof AttachDiskBody>;
 
 export const IsoPathBody = Type.Object(
   { isoPath: Type.String({ minLength: 1, maxLength: 4096 }) },

@@ -161,6 +161,7 @@ describe('detectFormat', () => {
     };
     expect(await fmt(at('plain.qcow2'))).toBe('qcow2');
     expect(await fmt(at('sparse.vmdk'))).toBe('vmdk');
+    expect(await fmt(at('flat.vmdk'))).toBe('vmdk');
     expect(await fmt(at('base.raw'))).toBe('raw');
     const iso = Buffer.alloc(17 * 2048);
     iso.write('\x01CD001\x01', 16 * 2048, 'latin1');

@@ -51,7 +51,7 @@ export async function imageLayers(storage: StorageRoots, file: string, format: I
     if (layers.length >= MAX_LAYERS) {
       throw refuse(`Image ${file} has more than ${MAX_LAYERS} layers in its backing chain`);
     }
-    const opened = storage.openFile(current.file, 'disk', fs.constants.O_RDONLY);
+    const opened = openLayer(storage, current.file, layers.at(-1)?.path);
     try {
       if (layers.some((l) => l.path === opened.real)) throw refuse(`Image ${file} has a backing chain that loops through ${opened.real}`);
       layers.push({ path: opened.real, format: current.format });
@@ -63,11 +63,23 @@ export async function imageLayers(storage: StorageRoots, file: string, format: I
   return layers;
 }
 
+/** Opens a layer; a backing file that cannot be used says so, and whose backing file it is. */
+function openLayer(storage: StorageRoots, file: string, parent: string | undefined) {
+  try {
+    return storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+  } catch (err) {
+    if (parent === undefined || !(err instanceof AppError)) throw err;
+    throw new AppError(err.statusCode === 404 ? 400 : err.statusCode, err.code, `Image ${parent} has a backing file that cannot be used: ${err.message}`);
+  }
+}
+
 /** Reads the first bytes of an open file and names the format they announce (raw when none). */
 export async function detectFormat(fd: number): Promise<ImageFormat | 'iso'> {
-  const head = await readAt(fd, 0, 4);
+  const head = await readAt(fd, 0, 64);
   if (head.length >= 4 && head.readUInt32BE(0) === QCOW2_MAGIC) return 'qcow2';
   if (head.length >= 4 && head.readUInt32BE(0) === VMDK4_MAGIC) return 'vmdk';
+  // A vmdk text descriptor (its data lives in other files): raw would read the text, surely not meant.
+  if (/^\s*# Disk DescriptorFile/.test(head.toString('latin1'))) return 'vmdk';
   if (await isIso9660(fd)) return 'iso';
   return 'raw';
 }

@@ -1,37 +1,250 @@
 import type { DiskInfo } from '@qemu-manager/contract';
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import type { StorageRoots } from '../lib/storage.js';
+import { ensureSystemUser, type QemuIdentity } from '../qemu/identity.js';
+import type { Logger } from '../qemu/supervisor.js';
+import { imageLayers, type ImageFormat } from './image-check.js';
 
-/** qemu-img, always through an argv array. */
+/** The unprivileged system user that reads images when the server runs as root. */
+export const QEMU_IMG_USER = 'qm-img';
+
+export interface QemuImgOptions {
+  storage: StorageRoots;
+  log: Logger;
+  nbdBinary?: string;
+  /** Each inspection is killed (SIGKILL) after this long. */
+  timeoutMs?: number;
+  /** qemu-img create, which writes a fresh image the server names itself. */
+  createTimeoutMs?: number;
+  /** Inspections running at once; more wait in a queue of `maxQueued`, beyond which they are refused. */
+  maxConcurrent?: number;
+  maxQueued?: number;
+  /** Run as this user when root (tests); default qm-img, created on first use. */
+  user?: string;
+}
+
+/**
+ * qemu-img, always through an argv array, and never as root on an existing image.
+ *
+ * An existing image is read like this: the server opens it itself (StorageRoots.openFile, no symlink
+ * followed) and checks with imageLayers that it refers to nothing outside the roots; a root
+ * `qemu-nbd` serves that descriptor read-only as raw bytes (raw parses nothing and opens nothing
+ * else) on a unix socket only the qm-img user may connect to, and qemu-img runs as qm-img with the
+ * format given explicitly (`--image-opts driver=<format>`, no probing), `-U`, no backing chain, so
+ * whatever a crafted image makes qemu-img do, it does as a user who can read no image and no root
+ * file. Runs are bounded in time and number, and qemu-img's messages go to the log, never to a client.
+ */
 export class QemuImg {
-  constructor(private readonly binary: string) {}
+  private readonly storage: StorageRoots;
+  private readonly log: Logger;
+  private readonly nbdBinary: string;
+  private readonly timeoutMs: number;
+  private readonly createTimeoutMs: number;
+  private readonly maxConcurrent: number;
+  private readonly maxQueued: number;
+  private readonly userName: string;
+  private identity: Promise<QemuIdentity | null> | null = null;
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
 
-  /** `qemu-img info --output=json`; `-U` lets it read an image that a running VM holds. */
-  async info(file: string): Promise<DiskInfo> {
-    const [first] = await this.chain(file);
-    if (!first) throw new AppError(500, 'INTERNAL', 'qemu-img info returned nothing');
-    return first;
+  constructor(
+    private readonly binary: string,
+    opts: QemuImgOptions,
+  ) {
+    this.storage = opts.storage;
+    this.log = opts.log;
+    this.nbdBinary = opts.nbdBinary ?? (path.isAbsolute(binary) ? path.join(path.dirname(binary), 'qemu-nbd') : 'qemu-nbd');
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.createTimeoutMs = opts.createTimeoutMs ?? 60_000;
+    this.maxConcurrent = opts.maxConcurrent ?? 4;
+    this.maxQueued = opts.maxQueued ?? 16;
+    this.userName = opts.user ?? QEMU_IMG_USER;
   }
 
-  /** The image and every backing file below it, the image first. */
-  async chain(file: string): Promise<DiskInfo[]> {
-    const r = await run(this.binary, ['info', '--output=json', '-U', '--backing-chain', '--', file], { timeoutMs: 30_000 });
-    if (r.code !== 0) {
-      throw new AppError(400, 'BAD_REQUEST', `qemu-img cannot read ${file}: ${cleanMessage(r.stderr)}`);
-    }
-    return JSON.parse(r.stdout) as DiskInfo[];
+  /**
+   * `qemu-img info` of an image in a known format, read as described above. `filename` is the
+   * path, `actual-size` comes from the server's own fstat, `backing-filename` from imageLayers.
+   */
+  async info(file: string, format: ImageFormat): Promise<DiskInfo> {
+    const layers = await imageLayers(this.storage, file, format);
+    return this.limited(async () => {
+      const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+      try {
+        const out = await this.inspect(opened.fd, format, ['info', '--output=json', '-U'], opened.real);
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(out) as Record<string, unknown>;
+        } catch {
+          throw this.unreadable(opened.real, 'its output was not JSON');
+        }
+        const info: DiskInfo = {
+          'virtual-size': num(parsed['virtual-size']) ?? 0,
+          filename: opened.real,
+          format,
+          'actual-size': opened.stat.blocks * 512,
+        };
+        const cluster = num(parsed['cluster-size']);
+        if (cluster !== undefined) info['cluster-size'] = cluster;
+        if (typeof parsed['dirty-flag'] === 'boolean') info['dirty-flag'] = parsed['dirty-flag'];
+        if (layers[1]) info['backing-filename'] = layers[1].path;
+        return info;
+      } finally {
+        fs.closeSync(opened.fd);
+      }
+    });
   }
 
+  /** Creates a new image at a path the server chose (as the server's own user: no untrusted input). */
   async create(file: string, format: string, sizeGb: number): Promise<void> {
-    const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], { timeoutMs: 300_000 });
-    if (r.code !== 0) throw new Error(cleanMessage(r.stderr) || `qemu-img create exited with ${r.code}`);
+    const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], { timeoutMs: this.createTimeoutMs });
+    if (r.code !== 0) {
+      this.log.warn({ file, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img create failed');
+      throw new Error(r.signal === 'SIGKILL' ? `qemu-img create did not finish within ${this.createTimeoutMs / 1000} s` : 'see the server log');
+    }
+  }
+
+  /** Runs `fn` when one of the maxConcurrent slots is free; refuses at once when the queue is full. */
+  private async limited<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.maxConcurrent) {
+      if (this.queue.length >= this.maxQueued) {
+        throw new AppError(429, 'RATE_LIMITED', 'Too many images are being inspected at once; try again in a moment');
+      }
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    } else {
+      this.running++;
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next(); // the slot passes straight to the next waiter
+      else this.running--;
+    }
+  }
+
+  private user(): Promise<QemuIdentity | null> {
+    if (process.getuid?.() !== 0) return Promise.resolve(null);
+    this.identity ??= ensureSystemUser(this.userName, this.log).catch((err: unknown) => {
+      this.identity = null;
+      throw err;
+    });
+    return this.identity;
+  }
+
+  /**
+   * Serves `fd` over NBD (root qemu-nbd, raw, read-only) in a private directory and runs qemu-img
+   * `args` on it as the unprivileged user; returns its stdout. Everything is killed at the deadline.
+   */
+  private async inspect(fd: number, format: ImageFormat, args: string[], shown: string): Promise<string> {
+    const who = await this.user();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+    let nbd: ChildProcess | undefined;
+    let img: ChildProcess | undefined;
+    const started = Date.now();
+    const timer = setTimeout(() => {
+      nbd?.kill('SIGKILL');
+      img?.kill('SIGKILL');
+    }, this.timeoutMs);
+    try {
+      // Root owns the directory; others may only pass through it to the one socket, whose owner
+      // (the qm-img user) is the only one allowed to connect.
+      if (who) fs.chmodSync(dir, 0o711);
+      const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+      const nbdErr: Buffer[] = [];
+      nbd = spawn(
+        this.nbdBinary,
+        ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off'],
+        { stdio: ['ignore', 'ignore', 'pipe', fd] },
+      );
+      const nbdExit = exited(nbd);
+      nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
+      if (!(await this.socketReady(sock, nbd, started))) {
+        this.log.warn({ file: shown, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+        nbd.kill('SIGKILL');
+        await nbdExit;
+        throw Date.now() - started >= this.timeoutMs ? this.tooSlow(shown) : this.unreadable(shown, 'the image could not be served');
+      }
+      if (who) fs.lchownSync(sock, who.uid, who.gid);
+      const opts = `driver=${format},file.driver=nbd,file.server.type=unix,file.server.path=${sock}`;
+      img = spawn(this.binary, [...args, '--image-opts', opts], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+        ...(who ? { uid: who.uid, gid: who.gid } : {}),
+      });
+      const out = collect(img.stdout!, 1 << 20);
+      const err = collect(img.stderr!, 64 << 10);
+      const result = await exited(img);
+      nbd.kill('SIGKILL');
+      await nbdExit;
+      if (result.code !== 0) {
+        const timedOut = result.signal === 'SIGKILL';
+        this.log.warn({ file: shown, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img failed');
+        throw timedOut ? this.tooSlow(shown) : this.unreadable(shown, 'qemu-img refused it');
+      }
+      return out();
+    } finally {
+      clearTimeout(timer);
+      nbd?.kill('SIGKILL');
+      img?.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async socketReady(sock: string, nbd: ChildProcess, started: number): Promise<boolean> {
+    while (Date.now() - started < this.timeoutMs && nbd.exitCode === null && nbd.signalCode === null) {
+      try {
+        if (fs.lstatSync(sock).isSocket()) return true;
+      } catch {
+        // not there yet
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  }
+
+  private unreadable(file: string, why: string): AppError {
+    return new AppError(409, 'FILE_NOT_FOUND', `Cannot read the image ${file}: ${why} (details in the server log)`);
+  }
+
+  private tooSlow(file: string): AppError {
+    return new AppError(504, 'TIMEOUT', `Reading the image ${file} took longer than ${this.timeoutMs / 1000} s; it was stopped`);
   }
 }
 
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve({ code: child.exitCode, signal: child.signalCode });
+    child.once('error', () => resolve({ code: -1, signal: null }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+function collect(stream: NodeJS.ReadableStream, max: number): () => string {
+  const parts: Buffer[] = [];
+  let len = 0;
+  stream.on('data', (b: Buffer) => {
+    if (len < max) parts.push(b);
+    len += b.length;
+  });
+  return () => Buffer.concat(parts).toString('utf8');
+}
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+}
+
+/** qemu-img's stderr, on one line, for the log only. */
 export function cleanMessage(stderr: string): string {
   return stderr
     .split('\n')
-    .map((l) => l.replace(/^qemu-img:\s*/, '').trim())
+    .map((l) => l.replace(/^qemu-(img|nbd):\s*/, '').trim())
     .filter(Boolean)
     .join('; ');
 }

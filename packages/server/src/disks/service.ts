@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { EventBus } from '../events/bus.js';
-import { AppError, errorMessage } from '../lib/errors.js';
+import { AppError, errorMessage, isAppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import type { Logger } from '../qemu/supervisor.js';
 import type { QemuImg } from './qemu-img.js';
@@ -32,9 +32,15 @@ export class DiskService {
     const disk = this.require(id);
     if (disk.status !== 'ready') return disk;
     try {
-      return { ...disk, info: await this.qemuImg.info(disk.path) };
+      // Always in the format the disk was created with: a guest may have rewritten its first sectors.
+      return { ...disk, info: await this.qemuImg.info(disk.path, disk.format) };
     } catch (err) {
-      throw new AppError(409, 'FILE_NOT_FOUND', `Cannot read the image of disk ${disk.name}: ${errorMessage(err)}`);
+      // Too busy or too slow keep their own status; anything else means the file is not what we made.
+      // The messages are the server's own, never qemu-img's.
+      if (isAppError(err) && (err.statusCode === 429 || err.statusCode === 504)) throw err;
+      const why = isAppError(err) ? err.message : 'it could not be read';
+      if (!isAppError(err)) this.log.warn({ diskId: id, err: errorMessage(err) }, 'reading a disk image failed');
+      throw new AppError(409, 'FILE_NOT_FOUND', `Cannot read the image of disk ${disk.name}: ${why}`);
     }
   }
 
