@@ -83,7 +83,7 @@ describe('v1 workflow on a real guest', () => {
     expect(r.body.vm.status).toBe('running');
     expect(r.body.command).toMatch(/^qemu-system-x86_64 /);
     expect(r.body.command).toContain(`-uuid ${vmId}`);
-    expect(r.body.command).toContain(`-vnc 127.0.0.1:${r.body.vm.vnc_port - 5900}`);
+    expect(r.body.command).toContain(`-vnc unix:${path.join(server.dataDir, 'run', vmId, 'qemu', 'vnc.sock')}`);
     expect(r.body.vm.lastCommand).toBe(r.body.command);
     const pids = qemuPidsOf(server.dataDir);
     expect(pids).toEqual([r.body.vm.pid]);

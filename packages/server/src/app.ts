@@ -114,15 +114,17 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const vmRepo = new VmRepo(db);
   const diskRepo = new DiskRepo(db);
 
-  const identities = IdentityPool.fromSetting(config.qemuUser, app.log);
+  const identities = IdentityPool.fromSetting(config.qemuUser, app.log, { dataDir: config.dataDir });
   allowTraverse(identities, config.dataDir);
   allowTraverse(identities, dirs.run);
+  allowTraverse(identities, dirs.isos); // a medium inserted while the VM runs is opened by QEMU by path
   let power: PowerService | undefined;
   const supervisor = new Supervisor(
     dirs.run,
     { onEvent: (id, ev) => power?.onEvent(id, ev), onExit: (id) => power?.onExit(id) },
     app.log,
     identities,
+    { storage, vncTcp: config.vncTcp },
   );
   const ctx = {
     repo: vmRepo,

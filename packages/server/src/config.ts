@@ -29,6 +29,8 @@ export interface Config {
   tls: { cert: string; key: string } | null;
   /** TRUST_PROXY: which peers may tell the client address and scheme in X-Forwarded-* (null: none). */
   trustProxy: TrustProxy | null;
+  /** VNC_TCP=1: each VM's VNC listens on TCP 127.0.0.1:<vnc_port> (for native clients) instead of its unix socket; any local user can connect, without a ticket. */
+  vncTcp: boolean;
   /** Connection and request bounds of the HTTP server. */
   http: HttpLimits;
   /** Optional host-wide totals over all defined VMs (null: not limited). */
@@ -111,6 +113,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     tls: tlsSetting(env.TLS_CERT, env.TLS_KEY),
     trustProxy: trustProxySetting(env.TRUST_PROXY),
+    vncTcp: env.VNC_TCP === '1' || env.VNC_TCP === 'true',
     http: {
       headersTimeoutMs: intEnv(env, 'HEADERS_TIMEOUT_MS', 15_000, 100, 600_000),
       requestTimeoutMs: intEnv(env, 'REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),

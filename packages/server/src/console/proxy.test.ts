@@ -2,7 +2,10 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -175,6 +178,42 @@ describe('createVncProxy', () => {
     expect(status).toBe(502);
     expect(body).toMatchObject({ code: 'QEMU_ERROR' });
     expect(proxy.sessions).toBe(0);
+  });
+
+  it('connects to a unix socket target', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-proxy-'));
+    const sockPath = path.join(dir, 'vnc.sock');
+    const unixSockets: net.Socket[] = [];
+    const unix = net.createServer((sock) => {
+      unixSockets.push(sock);
+      sock.on('error', () => {});
+      sock.write('RFB 003.008 unix\n');
+      sock.pipe(sock);
+    });
+    unix.listen(sockPath);
+    await once(unix, 'listening');
+    try {
+      resolveTarget = () => ({ path: sockPath });
+      const ws = open();
+      expect((await nextMessage(ws)).toString()).toBe('RFB 003.008 unix\n');
+      expect(unixSockets).toHaveLength(1);
+      expect(vncSockets).toHaveLength(0);
+      const echoed = nextMessage(ws);
+      ws.send(Buffer.from('ping'));
+      expect((await echoed).toString()).toBe('ping');
+    } finally {
+      for (const c of clients.splice(0)) c.terminate();
+      for (const s of unixSockets) s.destroy();
+      await new Promise((r) => unix.close(r));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('answers 502 when the unix socket is missing', async () => {
+    resolveTarget = () => ({ path: path.join(os.tmpdir(), `qm-none-${randomUUID()}.sock`) });
+    const { status, body } = await expectHttpError(`/api/vnc/${VM}`);
+    expect(status).toBe(502);
+    expect(body).toMatchObject({ code: 'QEMU_ERROR' });
   });
 
   it('ignores the query string: the port always comes from resolveTarget', async () => {

@@ -6,10 +6,8 @@ import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 import { relay } from './relay.js';
 
-export interface VncTarget {
-  host: string;
-  port: number;
-}
+/** A VM's VNC server: a unix socket path (the default), or a TCP address (VNC_TCP=1). */
+export type VncTarget = { path: string } | { host: string; port: number };
 
 export interface VncProxyLogger {
   info(o: object, m?: string): void;
@@ -95,9 +93,9 @@ function invalidUpgrade(req: IncomingMessage): string | null {
 }
 
 /**
- * WebSocket → VNC (RFB over TCP) proxy for noVNC. The target always comes from
- * `resolveTarget(vmId)`; nothing in the request (query string, headers) can pick host or port.
- * The TCP connection is made before the WebSocket handshake is completed, so a client never sees
+ * WebSocket → VNC (RFB over a unix socket, or TCP) proxy for noVNC. The target always comes from
+ * `resolveTarget(vmId)`; nothing in the request (query string, headers) can pick the socket, host
+ * or port. The VNC connection is made before the WebSocket handshake is completed, so a client never sees
  * an open WebSocket to nothing: failures are answered as plain HTTP errors instead.
  */
 export function createVncProxy(opts: VncProxyOptions): VncProxy {
@@ -153,7 +151,7 @@ export function createVncProxy(opts: VncProxyOptions): VncProxy {
         const session = { ws, tcp };
         live.add(session);
         const started = Date.now();
-        log?.info({ vmId, port: target.port }, 'vnc: session opened');
+        log?.info({ vmId, ...('path' in target ? { socket: target.path } : { port: target.port }) }, 'vnc: session opened');
         relay(ws, tcp, {
           onClose: (reason) => {
             live.delete(session);
@@ -201,7 +199,7 @@ function connectTcp(
   pending: { tcp?: net.Socket },
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const tcp = net.connect({ host: target.host, port: target.port });
+    const tcp = 'path' in target ? net.connect({ path: target.path }) : net.connect({ host: target.host, port: target.port });
     pending.tcp = tcp;
     const fail = (reason: string): void => {
       tcp.destroy();

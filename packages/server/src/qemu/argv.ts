@@ -2,14 +2,26 @@
  * Pure translation of a VM's configuration into a QEMU argv. No I/O here: everything the command
  * needs is in the input, so it is unit-tested exactly.
  *
- * Paths never become options: images are given to -blockdev as JSON, and the few QemuOpts values
- * that carry paths (chardev paths) have their commas doubled, which is QemuOpts' escape.
+ * QEMU never opens an image or a log by path: the server opens them and QEMU inherits the
+ * descriptors (child fd N, added to fd set N with -add-fd; the block layer and the chardev open
+ * `/dev/fdset/N`). Every qcow2/vmdk node names its backing node or `null`, so QEMU never follows a
+ * backing file name written in an image header. The QemuOpts values that carry paths (the QMP
+ * and VNC sockets) have their commas doubled, which is QemuOpts' escape.
  */
-export interface ArgvDisk {
-  path: string;
-  /** Image format as reported by qemu-img info (qcow2, raw, vmdk, ...). */
+export interface ArgvLayer {
+  /** Image format of this layer (qcow2, raw, vmdk, ...), never probed by QEMU. */
   format: string;
+  /** The descriptor number QEMU inherits this layer's file as (also its fd set id). */
+  fd: number;
 }
+
+export interface ArgvDisk {
+  /** The image first, then its backing layers in order (each opened read-only). */
+  layers: readonly ArgvLayer[];
+}
+
+/** Where a VM's VNC server listens: a unix socket (default) or TCP on 127.0.0.1 (VNC_TCP=1). */
+export type ArgvVnc = { socket: string } | { display: number };
 
 export interface ArgvInput {
   qemuBinary: string;
@@ -18,13 +30,15 @@ export interface ArgvInput {
   cpus: number;
   memoryMiB: number;
   mac: string;
-  vncDisplay: number;
+  vnc: ArgvVnc;
   accel: 'kvm' | 'tcg';
   disks: readonly ArgvDisk[];
-  iso: string | null;
+  /** The CD medium's inherited descriptor number, or null for an empty drive. */
+  iso: { fd: number } | null;
   qmpSocket: string;
   pidFile: string;
-  serialLog: string;
+  /** The serial log's inherited descriptor number (opened for appending by the server). */
+  serialFd: number;
 }
 
 /** Escapes a value for a QemuOpts list (`key=value,...`): a comma is written as two commas. */
@@ -33,6 +47,32 @@ export function qemuOptValue(value: string): string {
 }
 
 const BLOCK_DRIVERS = new Set(['qcow2', 'raw', 'vmdk', 'vdi', 'vhdx', 'vpc', 'qed']);
+/** Formats that can name a backing file in their header: their nodes always get `backing`. */
+const COW_DRIVERS = new Set(['qcow2', 'vmdk', 'qed']);
+
+function fdFile(fd: number, readOnly: boolean): Record<string, unknown> {
+  return { driver: 'file', filename: `/dev/fdset/${fd}`, ...(readOnly ? { 'read-only': true } : { discard: 'unmap' }) };
+}
+
+/** The -blockdev JSON of a disk: its format node over its file, with the backing chain nested. */
+function diskNode(layers: readonly ArgvLayer[], nodeName: string): Record<string, unknown> {
+  const node = (i: number): Record<string, unknown> => {
+    const layer = layers[i]!;
+    if (!BLOCK_DRIVERS.has(layer.format)) throw new Error(`unsupported image format ${layer.format}`);
+    const top = i === 0;
+    const below = i + 1 < layers.length ? node(i + 1) : null;
+    if (below && !COW_DRIVERS.has(layer.format)) throw new Error(`a ${layer.format} image cannot have a backing layer`);
+    return {
+      driver: layer.format,
+      'node-name': top ? nodeName : `${nodeName}-b${i}`,
+      ...(top ? { discard: 'unmap' } : { 'read-only': true }),
+      file: fdFile(layer.fd, !top),
+      ...(COW_DRIVERS.has(layer.format) ? { backing: below } : {}),
+    };
+  };
+  if (layers.length === 0) throw new Error('a disk needs at least one layer');
+  return node(0);
+}
 
 export function buildArgv(input: ArgvInput): string[] {
   const argv: string[] = [input.qemuBinary];
@@ -47,12 +87,15 @@ export function buildArgv(input: ArgvInput): string[] {
   add('-m', String(input.memoryMiB));
   add('-nodefaults', '-no-user-config');
   add('-display', 'none');
-  add('-vnc', `127.0.0.1:${input.vncDisplay}`);
+  add('-vnc', 'socket' in input.vnc ? `unix:${qemuOptValue(input.vnc.socket)}` : `127.0.0.1:${input.vnc.display}`);
   add('-device', 'VGA,id=video0');
   add('-device', 'qemu-xhci,id=usb', '-device', 'usb-tablet,id=tablet0,bus=usb.0');
   add('-chardev', `socket,id=qmp,path=${qemuOptValue(input.qmpSocket)},server=on,wait=off`);
   add('-mon', 'chardev=qmp,mode=control');
-  add('-chardev', `file,id=serial0,path=${qemuOptValue(input.serialLog)}`);
+  const fds = [input.serialFd, ...input.disks.flatMap((d) => d.layers.map((l) => l.fd)), ...(input.iso ? [input.iso.fd] : [])];
+  if (new Set(fds).size !== fds.length || fds.some((fd) => !Number.isInteger(fd) || fd < 3)) throw new Error('descriptor numbers must be distinct and from 3 up');
+  for (const fd of fds) add('-add-fd', `fd=${fd},set=${fd}`);
+  add('-chardev', `file,id=serial0,path=/dev/fdset/${input.serialFd}`);
   add('-serial', 'chardev:serial0');
   add('-netdev', 'user,id=net0');
   add('-device', `virtio-net-pci,id=nic0,netdev=net0,mac=${input.mac}`);
@@ -60,16 +103,7 @@ export function buildArgv(input: ArgvInput): string[] {
   // Disks boot first, in attach order; the CD-ROM comes after them, so a blank disk falls through
   // to the installer and an installed disk boots even with the ISO left in.
   input.disks.forEach((disk, i) => {
-    if (!BLOCK_DRIVERS.has(disk.format)) throw new Error(`unsupported image format ${disk.format}`);
-    add(
-      '-blockdev',
-      JSON.stringify({
-        driver: disk.format,
-        'node-name': `disk${i}`,
-        discard: 'unmap',
-        file: { driver: 'file', filename: disk.path, discard: 'unmap' },
-      }),
-    );
+    add('-blockdev', JSON.stringify(diskNode(disk.layers, `disk${i}`)));
     add('-device', `virtio-blk-pci,id=virtio-disk${i},drive=disk${i},bootindex=${i + 1}`);
   });
 
@@ -82,7 +116,7 @@ export function buildArgv(input: ArgvInput): string[] {
         driver: 'raw',
         'node-name': 'cd0-media',
         'read-only': true,
-        file: { driver: 'file', filename: input.iso, 'read-only': true },
+        file: fdFile(input.iso.fd, true),
       }),
     );
     add('-device', `ide-cd,id=cd0,bus=ide.0,drive=cd0-media,bootindex=${cdBoot}`);

@@ -1,59 +1,119 @@
 import fs from 'node:fs';
-import path from 'node:path';
+import type { StorageRoots } from '../lib/storage.js';
 import type { QemuIdentity } from './identity.js';
 
-type Owners = Record<string, [uid: number, gid: number]>;
+/** A file lent to a VM's QEMU user: which file (by device and inode) and whom it goes back to. */
+interface Lent {
+  path: string;
+  dev: number;
+  ino: number;
+  uid: number;
+  gid: number;
+}
 
 /**
- * Like libvirt's dynamic ownership: while a VM runs, its images and run directory belong to that
- * VM's unprivileged QEMU user; when it stops they go back to their previous owners. The previous
- * owners are kept in `run/<vm-id>.owners.json` (outside the run directory QEMU can write), so they
- * are restored even after a server restart.
+ * Media inserted while a VM runs. Images given at start reach QEMU as open descriptors and are never
+ * chowned; a live insert goes over QMP by path (Node cannot pass descriptors over the QMP socket), so
+ * a medium the VM's QEMU user cannot read is lent to it for the VM's run: the file is opened under the
+ * storage roots without following symlinks and the descriptor is fchown'ed (never the path), with its
+ * device, inode and previous owner recorded in `<run dir>/owners.json` (a directory only the server
+ * writes). Giving back opens the path the same way and fchowns it only if it is still that same file.
  */
 export class Ownership {
-  constructor(private readonly runRoot: string) {}
+  constructor(
+    private readonly storage: StorageRoots,
+    /** The record file of a VM (in a directory no QEMU user can write). */
+    private readonly recordFile: (vmId: string) => string,
+  ) {}
 
-  private file(vmId: string): string {
-    return path.join(this.runRoot, `${vmId}.owners.json`);
-  }
-
-  private read(vmId: string): Owners {
+  private read(vmId: string): Lent[] {
     try {
-      return JSON.parse(fs.readFileSync(this.file(vmId), 'utf8')) as Owners;
-    } catch {
-      return {};
-    }
-  }
-
-  /** Gives `files` to the VM's QEMU user; `readOnly` ones only if that user cannot read them already. */
-  give(vmId: string, id: QemuIdentity | null, files: readonly string[], readOnly: readonly string[] = []): void {
-    if (!id) return;
-    const owners = this.read(vmId);
-    const todo = [
-      ...files,
-      ...readOnly.filter((f) => {
-        const st = fs.statSync(f);
-        return (st.mode & 0o004) === 0 && st.uid !== id.uid;
-      }),
-    ];
-    for (const f of todo) {
-      const st = fs.statSync(f);
-      if (!(f in owners) && st.uid !== id.uid) owners[f] = [st.uid, st.gid];
-    }
-    fs.writeFileSync(this.file(vmId), JSON.stringify(owners), { mode: 0o600 });
-    for (const f of todo) fs.chownSync(f, id.uid, id.gid);
-  }
-
-  /** Gives everything recorded for this VM back (the VM has stopped). */
-  restore(vmId: string): void {
-    const owners = this.read(vmId);
-    for (const [f, [uid, gid]] of Object.entries(owners)) {
+      const fd = fs.openSync(this.recordFile(vmId), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
-        fs.chownSync(f, uid, gid);
+        const v = JSON.parse(fs.readFileSync(fd, 'utf8')) as unknown;
+        return Array.isArray(v) ? (v as Lent[]) : [];
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return [];
+    }
+  }
+
+  private write(vmId: string, lent: Lent[]): void {
+    const file = this.recordFile(vmId);
+    if (lent.length === 0) return void fs.rmSync(file, { force: true });
+    const tmp = `${file}.tmp`;
+    fs.rmSync(tmp, { force: true });
+    fs.writeFileSync(tmp, JSON.stringify(lent), { mode: 0o600, flag: 'wx' });
+    fs.renameSync(tmp, file);
+  }
+
+  /**
+   * Lets the VM's QEMU user read the medium at `file` (already checked to be under the roots).
+   * Returns the real path that was opened; QEMU is then given that path.
+   */
+  lendMedium(vmId: string, id: QemuIdentity | null, file: string): string {
+    const opened = this.storage.openFile(file, 'ISO', fs.constants.O_RDONLY);
+    try {
+      const st = opened.stat;
+      if (!id || st.uid === id.uid || (st.mode & 0o004) !== 0) return opened.real;
+      const lent = this.read(vmId);
+      if (!lent.some((l) => l.dev === st.dev && l.ino === st.ino)) {
+        lent.push({ path: opened.real, dev: st.dev, ino: st.ino, uid: st.uid, gid: st.gid });
+        this.write(vmId, lent); // recorded before the change, so a crash cannot lose the owner
+      }
+      fs.fchownSync(opened.fd, id.uid, id.gid);
+      return opened.real;
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+  }
+
+  /** Gives every lent medium back to its previous owner (the VM has stopped, or was found dead). */
+  restore(vmId: string): void {
+    for (const l of this.read(vmId)) {
+      let fd: number | null = null;
+      try {
+        const opened = this.storage.openFile(l.path, 'ISO', fs.constants.O_RDONLY);
+        fd = opened.fd;
+        if (opened.stat.dev === l.dev && opened.stat.ino === l.ino) fs.fchownSync(fd, l.uid, l.gid);
       } catch {
-        /* the file is gone */
+        /* the file is gone or no longer where it was: nothing of ours to give back */
+      } finally {
+        if (fd !== null) fs.closeSync(fd);
       }
     }
-    fs.rmSync(this.file(vmId), { force: true });
+    fs.rmSync(this.recordFile(vmId), { force: true });
+  }
+
+  /**
+   * Gives back what an older version chowned by path and recorded as `{ path: [uid, gid] }`: each
+   * file still under the storage roots is opened without following symlinks and fchown'ed.
+   */
+  restoreLegacy(recordFile: string): void {
+    let owners: Record<string, [number, number]>;
+    try {
+      const fd = fs.openSync(recordFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        owners = JSON.parse(fs.readFileSync(fd, 'utf8')) as Record<string, [number, number]>;
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return;
+    }
+    for (const [file, [uid, gid]] of Object.entries(owners)) {
+      let fd: number | null = null;
+      try {
+        fd = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY).fd;
+        fs.fchownSync(fd, uid, gid);
+      } catch {
+        /* gone, or not under the roots (the old run dir): nothing to give back */
+      } finally {
+        if (fd !== null) fs.closeSync(fd);
+      }
+    }
+    fs.rmSync(recordFile, { force: true });
   }
 }

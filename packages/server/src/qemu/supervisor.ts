@@ -4,6 +4,7 @@ import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { shellQuote } from '../lib/exec.js';
 import { delay, waitUntil } from '../lib/time.js';
+import type { StorageRoots } from '../lib/storage.js';
 import { buildArgv, type ArgvInput } from './argv.js';
 import type { IdentityPool, QemuIdentity } from './identity.js';
 import { Ownership } from './ownership.js';
@@ -33,9 +34,31 @@ export interface SupervisorHooks {
   onEvent(vmId: string, ev: QmpEvent): void;
   /** The VM's QEMU is gone (after quit, a guest power-off, a crash or a kill). Called once per instance. */
   onExit(vmId: string): void;
+  /**
+   * Runs after the QEMU user is chosen and right before QEMU is spawned; if it throws, the start
+   * fails with that error and everything taken for it is given back.
+   */
+  beforeSpawn?(identity: QemuIdentity | null): Promise<void>;
 }
 
-export type StartInput = Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialLog'>;
+export interface SupervisorOptions {
+  /** Where media inserted live are checked and opened (for lending them to the QEMU user). */
+  storage: StorageRoots;
+  /** VNC_TCP=1: VNC on 127.0.0.1:<5900 + display> instead of the VM's unix socket. */
+  vncTcp: boolean;
+}
+
+/** An image given to QEMU: the server's open descriptor of each layer, image first, then its backing files. */
+export interface StartDisk {
+  layers: ReadonlyArray<{ fd: number; format: string }>;
+}
+
+export interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso'> {
+  vncDisplay: number;
+  /** Open descriptors (the caller's; they stay open until start returns, then the caller closes them). */
+  disks: readonly StartDisk[];
+  iso: { fd: number } | null;
+}
 
 export interface StartResult {
   instance: Instance;
@@ -47,15 +70,94 @@ const UNIX_PATH_MAX = 107;
 const NO_MESSAGE = 'QEMU exited without a message';
 const MAX_LOG_BYTES = 1 << 20;
 
-/** Where a VM's runtime files live. */
+/**
+ * Where a VM's runtime files live. `run/<id>/` belongs to the server (0711: QEMU users may pass
+ * through it, not write in it) and holds what the server writes: qemu.log and serial.log (opened
+ * by the server, handed to QEMU as descriptors), the record of lent media, and hard links to QEMU's
+ * two sockets, made while QEMU is still paused before its first guest instruction and the only
+ * paths the server connects to. `run/<id>/qemu/` belongs to the VM's QEMU user (0700), is made
+ * afresh on every start and removed when QEMU exits: QEMU creates its QMP and VNC sockets and its
+ * pid file there. The server never writes in it and reads only the pid file, without following a
+ * symlink.
+ */
 export function runPaths(runDir: string) {
+  const qemuDir = path.join(runDir, 'qemu');
   return {
     dir: runDir,
+    qemuDir,
+    /** QEMU's own socket paths (in the QEMU user's directory). */
+    qemuQmpSocket: path.join(qemuDir, 'qmp.sock'),
+    qemuVncSocket: path.join(qemuDir, 'vnc.sock'),
+    pidFile: path.join(qemuDir, 'qemu.pid'),
+    /** The server's links to them (in its own directory). */
     qmpSocket: path.join(runDir, 'qmp.sock'),
-    pidFile: path.join(runDir, 'qemu.pid'),
+    vncSocket: path.join(runDir, 'vnc.sock'),
     serialLog: path.join(runDir, 'serial.log'),
     log: path.join(runDir, 'qemu.log'),
+    owners: path.join(runDir, 'owners.json'),
   };
+}
+
+type RunPaths = ReturnType<typeof runPaths>;
+
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_TRUNC, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+
+/**
+ * Removes a directory someone else may own (a QEMU user's) without following anything its owner
+ * planted: it is taken over first (owner root, 0700, through a descriptor opened without following
+ * a symlink), so its old owner can no longer add or swap entries by path, then removed. A symlink or
+ * file in its place is just unlinked. Its parent must be a directory only the server writes.
+ */
+export function removeForeignDir(dir: string): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ELOOP' || code === 'ENOTDIR') return void fs.rmSync(dir, { force: true });
+    throw err;
+  }
+  try {
+    fs.fchownSync(fd, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
+    fs.fchmodSync(fd, 0o700);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Makes sure `run/<id>/` is the server's own directory. One that is not (another owner, writable by
+ * others, a symlink: e.g. left by an older version that gave the whole run dir to the QEMU user) is
+ * moved aside and removed, and a new one is made.
+ */
+function ensureServerDir(dir: string): void {
+  let st: fs.Stats | null = null;
+  try {
+    st = fs.lstatSync(dir);
+  } catch {
+    /* missing */
+  }
+  const mine = st && st.isDirectory() && st.uid === (process.getuid?.() ?? 0) && (st.mode & 0o022) === 0;
+  if (st && !mine) {
+    const aside = path.join(path.dirname(dir), `.old-${path.basename(dir)}-${process.pid}-${Date.now()}`);
+    fs.renameSync(dir, aside);
+    removeForeignDir(aside);
+  }
+  if (!mine) fs.mkdirSync(dir, { mode: 0o711 });
+  fs.chmodSync(dir, 0o711);
+}
+
+/** Opens a file the server writes in its own run dir: never through a symlink, always a regular file of ours. */
+function openOwnFile(file: string, flags: number): number {
+  const fd = fs.openSync(file, flags | O_CREAT | O_NOFOLLOW, 0o600);
+  const st = fs.fstatSync(fd);
+  if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0)) {
+    fs.closeSync(fd);
+    throw new AppError(500, 'QEMU_START_FAILED', `${file} is not a file of the server`);
+  }
+  return fd;
 }
 
 /** Turns QEMU's stderr into one readable sentence, without the program-name prefix. */
@@ -75,8 +177,9 @@ export class Supervisor {
     private readonly hooks: SupervisorHooks,
     private readonly log: Logger,
     private readonly pool: IdentityPool,
+    private readonly opts: SupervisorOptions,
   ) {
-    this.ownership = new Ownership(runRoot);
+    this.ownership = new Ownership(opts.storage, (vmId) => runPaths(this.runDir(vmId)).owners);
   }
 
   private readonly ownership: Ownership;
@@ -89,58 +192,126 @@ export class Supervisor {
     return path.join(this.runRoot, vmId);
   }
 
+  /** The socket the console proxy connects to (in the server's own run dir), or null with VNC_TCP=1. */
+  vncSocket(vmId: string): string | null {
+    return this.opts.vncTcp ? null : runPaths(this.runDir(vmId)).vncSocket;
+  }
+
   /**
    * Starts QEMU detached from the server: its own session (setsid), stdout/stderr appended to the
    * VM's qemu.log, as the unprivileged QEMU user when the server is root (dropped before exec, so
-   * the seccomp sandbox can forbid set*id). Resolves once QMP has greeted us (QEMU greets from its
-   * main loop, i.e. after the machine is built) and query-status says running; a QEMU that exits
-   * first is a failed start, reported with QEMU's own message.
+   * the seccomp sandbox can forbid set*id). QEMU gets its images, medium and serial log as inherited
+   * descriptors, and starts paused (-S): once QMP has greeted us (after the machine is built) its
+   * sockets are linked into the server's run dir, then it is continued. Resolves once query-status
+   * says running; a QEMU that exits first is a failed start, reported with QEMU's own message.
    */
   async start(input: StartInput): Promise<StartResult> {
     const paths = runPaths(this.runDir(input.vmId));
-    if (Buffer.byteLength(paths.qmpSocket) > UNIX_PATH_MAX) {
-      throw new AppError(500, 'QEMU_START_FAILED', `QMP socket path is too long for a unix socket: ${paths.qmpSocket}`);
+    for (const sock of [paths.qemuQmpSocket, paths.qemuVncSocket]) {
+      if (Buffer.byteLength(sock) > UNIX_PATH_MAX) {
+        throw new AppError(500, 'QEMU_START_FAILED', `Socket path is too long for a unix socket: ${sock}`);
+      }
     }
     const identity = await this.pool.acquire();
     const handed = { over: false };
     try {
+      await this.hooks.beforeSpawn?.(identity);
       return await this.launch(input, paths, identity, handed);
     } finally {
       // Never became an instance: the user and the files go back. (An instance gives them back
       // itself when it exits.)
-      if (!handed.over) {
-        this.pool.release(identity);
-        this.ownership.restore(input.vmId);
+      if (!handed.over) this.giveBack(input.vmId, identity);
+    }
+  }
+
+  /** After QEMU is gone (or never came): its directory, lent media and user go back. */
+  private giveBack(vmId: string, identity: QemuIdentity | null): void {
+    const paths = runPaths(this.runDir(vmId));
+    try {
+      for (const f of [paths.qmpSocket, paths.vncSocket]) fs.rmSync(f, { force: true });
+      removeForeignDir(paths.qemuDir);
+    } catch (err) {
+      this.log.warn({ vmId, err: String(err) }, 'could not remove the QEMU directory of a stopped VM');
+    }
+    this.ownership.restore(vmId);
+    this.pool.release(identity);
+  }
+
+  /** The run dir for a start: the server's own directory, and a fresh one for the QEMU user. */
+  private prepareRunDir(paths: RunPaths, identity: QemuIdentity | null): void {
+    ensureServerDir(paths.dir);
+    for (const f of [paths.qmpSocket, paths.vncSocket]) fs.rmSync(f, { force: true });
+    removeForeignDir(paths.qemuDir);
+    fs.mkdirSync(paths.qemuDir, { mode: 0o700 });
+    if (identity) {
+      const fd = fs.openSync(paths.qemuDir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      try {
+        fs.fchownSync(fd, identity.uid, identity.gid);
+      } finally {
+        fs.closeSync(fd);
       }
+    }
+  }
+
+  /**
+   * Hard-links a socket QEMU made in its directory into the server's run dir (link() does not
+   * follow a symlink), and checks it is a socket of the QEMU user: from then on the server connects
+   * through a path the QEMU user cannot change.
+   */
+  private linkSocket(from: string, to: string, identity: QemuIdentity | null): void {
+    fs.rmSync(to, { force: true });
+    fs.linkSync(from, to);
+    const st = fs.lstatSync(to);
+    const uid = identity?.uid ?? process.getuid?.() ?? 0;
+    if (!st.isSocket() || st.uid !== uid) {
+      fs.rmSync(to, { force: true });
+      throw new AppError(500, 'QEMU_START_FAILED', `${from} is not QEMU's socket`);
     }
   }
 
   private async launch(
     input: StartInput,
-    paths: ReturnType<typeof runPaths>,
+    paths: RunPaths,
     identity: QemuIdentity | null,
     handed: { over: boolean },
   ): Promise<StartResult> {
-    fs.mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-    for (const f of [paths.qmpSocket, paths.pidFile]) fs.rmSync(f, { force: true });
-    this.ownership.give(input.vmId, identity, [paths.dir, ...input.disks.map((d) => d.path)], input.iso ? [input.iso] : []);
+    this.prepareRunDir(paths, identity);
 
-    const argv = buildArgv({ ...input, qmpSocket: paths.qmpSocket, pidFile: paths.pidFile, serialLog: paths.serialLog });
-    const command = shellQuote(argv);
-    const [file, ...args] = argv as [string, ...string[]];
-    const big = fs.existsSync(paths.log) && fs.statSync(paths.log).size > MAX_LOG_BYTES;
-    const logFd = fs.openSync(paths.log, big ? 'w' : 'a', 0o600);
-    const logStart = fs.fstatSync(logFd).size;
+    // The child's descriptors: 0-2 as usual, 3 the serial log, then every image layer, then the medium.
+    const own: number[] = [];
     let child: ChildProcess;
+    let argv: string[];
+    let logStart: number;
     try {
+      const logFd = openOwnFile(paths.log, O_WRONLY | O_APPEND);
+      own.push(logFd);
+      logStart = fs.fstatSync(logFd).size;
+      if (logStart > MAX_LOG_BYTES) {
+        fs.ftruncateSync(logFd, 0);
+        logStart = 0;
+      }
+      // QEMU starts the serial log afresh (its file chardev truncates), as it did with a path.
+      const serialFd = openOwnFile(paths.serialLog, O_WRONLY | O_TRUNC);
+      own.push(serialFd);
+      const inherited: number[] = [serialFd];
+      const childFd = (fd: number) => 3 + inherited.push(fd) - 1;
+      const disks = input.disks.map((d) => ({ layers: d.layers.map((l) => ({ format: l.format, fd: childFd(l.fd) })) }));
+      const iso = input.iso ? { fd: childFd(input.iso.fd) } : null;
+      const vnc = this.opts.vncTcp ? { display: input.vncDisplay } : { socket: paths.qemuVncSocket };
+      argv = buildArgv({ ...input, disks, iso, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
+      // Paused until its sockets are linked (see start()).
+      argv.splice(argv.indexOf('-sandbox'), 0, '-S');
+      const [file, ...args] = argv as [string, ...string[]];
       child = spawn(file, args, {
         detached: true,
-        stdio: ['ignore', logFd, logFd],
+        stdio: ['ignore', logFd, logFd, ...inherited],
         ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
       });
     } finally {
-      fs.closeSync(logFd);
+      for (const fd of own) fs.closeSync(fd);
     }
+    const command = shellQuote(argv);
+    const file = argv[0]!;
     const exited = new Promise<string>((resolve) => {
       child.once('error', (err) => resolve(`cannot run ${file}: ${err.message}`));
       child.once('exit', (code, sig) => resolve(sig ? `killed by ${sig}` : `exited with ${code}`));
@@ -153,8 +324,13 @@ export class Supervisor {
       throw new AppError(422, 'QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
     };
 
-    const appeared = await Promise.race([waitForFile(paths.qmpSocket, 30_000), exited.then(() => false)]);
+    const appeared = await Promise.race([waitForFile(paths.qemuQmpSocket, 30_000), exited.then(() => false)]);
     if (!appeared) return failed('QEMU exited before opening its QMP socket');
+    try {
+      this.linkSocket(paths.qemuQmpSocket, paths.qmpSocket, identity);
+    } catch (err) {
+      return failed(`cannot link QEMU's QMP socket: ${String(err)}`);
+    }
     // The socket file exists from bind(); listen() follows a moment later, so a refused connect
     // is retried while QEMU lives.
     let qmp: QmpClient | null = null;
@@ -178,8 +354,15 @@ export class Supervisor {
     handed.over = true;
     let status: string;
     try {
+      // The VNC server exists once QMP answers; no guest code has run yet.
+      if (!this.opts.vncTcp) this.linkSocket(paths.qemuVncSocket, paths.vncSocket, identity);
+      await qmp.execute('cont');
       ({ status } = await qmp.execute<{ status: string }>('query-status'));
-    } catch {
+    } catch (err) {
+      if (err instanceof AppError) {
+        await this.stop(input.vmId);
+        throw err;
+      }
       return failed('QEMU stopped answering right after it started');
     }
     if (status === 'internal-error' || status === 'guest-panicked' || status === 'shutdown') {
@@ -194,14 +377,23 @@ export class Supervisor {
     return { instance, command, status };
   }
 
-  /** Lets the unprivileged QEMU read a medium inserted while it runs. */
-  grantMedium(vmId: string, file: string): void {
-    this.ownership.give(vmId, this.instances.get(vmId)?.identity ?? null, [], [file]);
+  /**
+   * Lets the VM's unprivileged QEMU read a medium inserted while it runs (opened under the storage
+   * roots without following symlinks, fchown'ed by descriptor when that user cannot read it).
+   * Returns the real path to give QEMU.
+   */
+  grantMedium(vmId: string, file: string): string {
+    return this.ownership.lendMedium(vmId, this.instances.get(vmId)?.identity ?? null, file);
   }
 
   /** Gives a stopped VM's files back to their owners (also for a VM found dead at server start). */
   releaseFiles(vmId: string): void {
-    this.ownership.restore(vmId);
+    const paths = runPaths(this.runDir(vmId));
+    // Images an older version chowned to a QEMU user, recorded next to the run dir.
+    this.ownership.restoreLegacy(path.join(this.runRoot, `${vmId}.owners.json`));
+    if (!fs.existsSync(paths.dir)) return;
+    ensureServerDir(paths.dir);
+    this.giveBack(vmId, null);
   }
 
   /**
@@ -270,8 +462,7 @@ export class Supervisor {
       await terminate(inst.pid, inst.pidStart);
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
-    this.ownership.restore(inst.vmId);
-    this.pool.release(inst.identity);
+    this.giveBack(inst.vmId, inst.identity);
     try {
       this.hooks.onExit(inst.vmId);
     } finally {
@@ -293,7 +484,7 @@ export class Supervisor {
 
 function readFrom(file: string, offset: number): string {
   try {
-    const fd = fs.openSync(file, 'r');
+    const fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW);
     try {
       const size = Math.min(fs.fstatSync(fd).size - offset, 16384);
       if (size <= 0) return '';

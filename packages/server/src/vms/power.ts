@@ -1,11 +1,13 @@
 import type { ShutdownBody, Vm, VmStatus } from '@qemu-manager/contract';
 import fs from 'node:fs';
+import type { VncTarget } from '../console/proxy.js';
+import { imageLayers, type ImageFormat } from '../disks/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { isPortFree, lowestFreePort } from '../qemu/ports.js';
 import { QmpCommandError } from '../qemu/qmp/errors.js';
 import type { QmpEvent } from '../qemu/qmp/client.js';
-import { runPaths } from '../qemu/supervisor.js';
+import { runPaths, type StartDisk } from '../qemu/supervisor.js';
 import { emitVm, requireVm, type VmContext } from './context.js';
 import type { VmRecord } from './repo.js';
 
@@ -30,54 +32,78 @@ export class PowerService {
     return ctx.locks.with(id, 'start', async () => {
       const vm = requireVm(ctx, id);
       if (vm.status !== 'stopped') throw new AppError(409, 'VM_NOT_STOPPED', `VM is already ${vm.status}`);
-      const disks = vm.disks.map((d) => ({ path: this.checkFile(d.path, 'disk'), format: d.format ?? 'raw' }));
-      const iso = vm.iso ? this.checkFile(vm.iso, 'ISO') : null;
-      let port = await this.pickPort(vm);
-      this.setStatus(id, 'starting', { vnc_port: port });
+      // QEMU gets descriptors, never paths: every layer is opened here, below its storage root
+      // without following a symlink, and stays open until QEMU has inherited it.
+      const opened: number[] = [];
       try {
-        const launch = () =>
-          ctx.supervisor.start({
-            qemuBinary: ctx.config.qemuBinary,
-            vmId: id,
-            name: vm.name,
-            cpus: vm.cpus,
-            memoryMiB: vm.memory,
-            mac: vm.mac,
-            vncDisplay: port - 5900,
-            accel: ctx.accel,
-            disks,
-            iso,
-          });
-        let started: Awaited<ReturnType<typeof launch>> | undefined;
-        // Another program may grab the port between our check and QEMU's bind: move on and retry.
-        for (let attempt = 1; !started; attempt++) {
-          try {
-            started = await launch();
-          } catch (err) {
-            if (attempt >= 3 || !VNC_PORT_TAKEN.test(errorMessage(err))) throw err;
-            port = await this.pickPort({ ...vm, vnc_port: port });
-            ctx.repo.update(id, { vnc_port: port });
-          }
-        }
-        const { instance, command, status } = started;
-        // The guest may already have powered off (onExit ran): only record a live instance.
-        if (ctx.supervisor.get(id) === instance) {
-          ctx.repo.update(id, {
-            status: statusFromQmp(status),
-            pid: instance.pid,
-            pid_start: instance.pidStart,
-            started_at: nowIso(),
-            last_command: command,
-          });
-        } else {
-          ctx.repo.update(id, { last_command: command });
-        }
-        return { vm: emitVm(ctx, id), command };
-      } catch (err) {
-        if (!ctx.supervisor.get(id)) this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
-        throw err;
+        return await this.launch(vm, opened);
+      } finally {
+        for (const fd of opened) fs.closeSync(fd);
       }
     });
+  }
+
+  private async launch(vm: VmRecord, opened: number[]): Promise<{ vm: Vm; command: string }> {
+    const { ctx } = this;
+    const id = vm.id;
+    const open = (file: string, what: 'disk' | 'ISO', flags: number): number => {
+      const f = ctx.storage.openFile(file, what, flags);
+      opened.push(f.fd);
+      return f.fd;
+    };
+    const disks: StartDisk[] = [];
+    for (const d of vm.disks) {
+      const layers = await imageLayers(ctx.storage, this.checkFile(d.path, 'disk'), (d.format ?? 'raw') as ImageFormat);
+      disks.push({
+        layers: layers.map((l, i) => ({ format: l.format, fd: open(l.path, 'disk', i === 0 ? fs.constants.O_RDWR : fs.constants.O_RDONLY) })),
+      });
+    }
+    const iso = vm.iso ? { fd: open(this.checkFile(vm.iso, 'ISO'), 'ISO', fs.constants.O_RDONLY) } : null;
+    let port = await this.pickPort(vm);
+    this.setStatus(id, 'starting', { vnc_port: port });
+    try {
+      const launch = () =>
+        ctx.supervisor.start({
+          qemuBinary: ctx.config.qemuBinary,
+          vmId: id,
+          name: vm.name,
+          cpus: vm.cpus,
+          memoryMiB: vm.memory,
+          mac: vm.mac,
+          vncDisplay: port - 5900,
+          accel: ctx.accel,
+          disks,
+          iso,
+        });
+      let started: Awaited<ReturnType<typeof launch>> | undefined;
+      // Another program may grab the port between our check and QEMU's bind: move on and retry.
+      for (let attempt = 1; !started; attempt++) {
+        try {
+          started = await launch();
+        } catch (err) {
+          if (attempt >= 3 || !ctx.config.vncTcp || !VNC_PORT_TAKEN.test(errorMessage(err))) throw err;
+          port = await this.pickPort({ ...vm, vnc_port: port });
+          ctx.repo.update(id, { vnc_port: port });
+        }
+      }
+      const { instance, command, status } = started;
+      // The guest may already have powered off (onExit ran): only record a live instance.
+      if (ctx.supervisor.get(id) === instance) {
+        ctx.repo.update(id, {
+          status: statusFromQmp(status),
+          pid: instance.pid,
+          pid_start: instance.pidStart,
+          started_at: nowIso(),
+          last_command: command,
+        });
+      } else {
+        ctx.repo.update(id, { last_command: command });
+      }
+      return { vm: emitVm(ctx, id), command };
+    } catch (err) {
+      if (!ctx.supervisor.get(id)) this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
+      throw err;
+    }
   }
 
   /** Power-off. Resolves once QEMU has exited. */
@@ -155,13 +181,17 @@ export class PowerService {
     }
   }
 
-  /** Where the console proxy connects for a VM; the port always comes from our own records. */
-  vncTarget(id: string): { host: string; port: number } {
+  /**
+   * Where the console proxy connects for a VM: its VNC socket in the server's run dir, or with
+   * VNC_TCP=1 the TCP port from our own records.
+   */
+  vncTarget(id: string): VncTarget {
     const vm = requireVm(this.ctx, id);
     if (!this.ctx.supervisor.get(id) || (vm.status !== 'running' && vm.status !== 'paused')) {
       throw new AppError(409, 'VM_NOT_RUNNING', `VM is ${vm.status}; its console is available while it runs`);
     }
-    return { host: '127.0.0.1', port: vm.vnc_port };
+    const socket = this.ctx.supervisor.vncSocket(id);
+    return socket ? { path: socket } : { host: '127.0.0.1', port: vm.vnc_port };
   }
 
   // --- reactions to QEMU -------------------------------------------------------------------
@@ -268,9 +298,13 @@ export class PowerService {
     });
   }
 
-  /** The VM's VNC port if free, else the lowest port that no other VM has and nothing listens on. */
+  /**
+   * The VM's VNC port. With VNC_TCP=1 it must be free on the host: if it is not, the lowest port
+   * that no other VM has and nothing listens on. Without, no TCP port is used (the number only
+   * names the display) and it is kept.
+   */
   private async pickPort(vm: VmRecord): Promise<number> {
-    if (await isPortFree(vm.vnc_port)) return vm.vnc_port;
+    if (!this.ctx.config.vncTcp || (await isPortFree(vm.vnc_port))) return vm.vnc_port;
     const taken = this.ctx.repo.usedPorts();
     for (let from = 5900; ; ) {
       const p = lowestFreePort(taken, from);
@@ -301,9 +335,19 @@ export class PowerService {
   }
 }
 
+/** The pid QEMU wrote (in its own directory: read without following a symlink, and only a little). */
 function readPid(file: string): number | null {
   try {
-    const n = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const buf = Buffer.alloc(32);
+    let len: number;
+    try {
+      if (!fs.fstatSync(fd).isFile()) return null;
+      len = fs.readSync(fd, buf, 0, buf.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const n = Number.parseInt(buf.subarray(0, len).toString('utf8').trim(), 10);
     return Number.isInteger(n) && n > 0 ? n : null;
   } catch {
     return null;

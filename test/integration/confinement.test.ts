@@ -1,0 +1,347 @@
+/**
+ * QEMU confinement against other local users and against a compromised QEMU user: VNC only on a unix
+ * socket only the server and that VM's user can enter (VNC_TCP=1 the documented exception), images
+ * handed to QEMU as descriptors (never chowned, never reopened by path, a symlink swapped in while
+ * starting reaches nothing), a run dir where the server never follows what the QEMU user planted
+ * (also after a power cut, with another pool user), and pool users that are host-wide.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { READY_MARKER } from '../guest/index.js';
+import { TestServer, killQemusOf, makeDataDir, serialLog, startGuestServer, vncBanner, waitFor } from './harness.js';
+
+const root = process.getuid?.() === 0;
+const CLAIMS = '/run/qemu-manager/users';
+
+function ids(pid: number): { uid: number; gid: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { uid: Number(status.match(/^Uid:\s+(\d+)/m)![1]), gid: Number(status.match(/^Gid:\s+(\d+)/m)![1]) };
+}
+
+/** Local TCP ports a process listens on (its socket inodes looked up in /proc/net/tcp{,6}). */
+function listeningTcpPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/);
+      if (m) inodes.add(m[1]!);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    for (const line of fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9]!)) ports.push(Number.parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+/** Files a process has open (targets of /proc/<pid>/fd). */
+function openFiles(pid: number): string[] {
+  const out: string[] = [];
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        out.push(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        /* closed */
+      }
+    }
+  } catch {
+    /* gone */
+  }
+  return out;
+}
+
+/** Runs a short node script as another user; resolves with its exit code and output. */
+function runAs(uid: number, gid: number, script: string): { code: number | null; out: string } {
+  const r = spawnSync(process.execPath, ['-e', script], { uid, gid, encoding: 'utf8', timeout: 10_000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+function digest(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** A root-only file outside every storage root, and a way to see it was not touched. */
+function rootFile(dir: string, size: number): { file: string; check: () => void } {
+  const file = path.join(dir, `secret-${crypto.randomUUID()}`);
+  fs.writeFileSync(file, crypto.randomBytes(size), { mode: 0o600 });
+  const before = { sum: digest(file), size };
+  return {
+    file,
+    check: () => {
+      const st = fs.lstatSync(file);
+      expect(st.isFile()).toBe(true);
+      expect(st.uid).toBe(0);
+      expect(st.mode & 0o777).toBe(0o600);
+      expect(st.size).toBe(before.size);
+      expect(digest(file)).toBe(before.sum);
+    },
+  };
+}
+
+describe('QEMU confinement on a guest server', () => {
+  let server: TestServer;
+  let isoPath: string;
+  let vmId: string;
+  let secrets: string;
+
+  beforeAll(async () => {
+    ({ server, isoPath } = await startGuestServer());
+    secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-secret-'));
+    const vm = (await server.api('POST', '/vms', { name: 'confined', cpus: 1, memory: 256 })).body.vm;
+    vmId = vm.id;
+    expect((await server.api('POST', `/vms/${vmId}/iso/mount`, { isoPath })).status).toBe(200);
+    expect((await server.api('POST', `/vms/${vmId}/start`)).status).toBe(200);
+    await waitFor(() => serialLog(server.dataDir, vmId).includes(READY_MARKER), 90_000, 'guest READY');
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.dispose();
+    if (secrets) fs.rmSync(secrets, { recursive: true, force: true });
+  });
+
+  const vmNow = async () => (await server.api('GET', `/vms/${vmId}`)).body.vm;
+
+  it('VNC listens on no TCP port, only on a socket in a directory of the server and that VM user', async () => {
+    const vm = await vmNow();
+    expect(vm.vnc_port).toBeGreaterThanOrEqual(5900);
+    expect(listeningTcpPorts(vm.pid)).toEqual([]);
+    expect(vm.lastCommand).toContain(`-vnc unix:${path.join(server.dataDir, 'run', vmId, 'qemu', 'vnc.sock')}`);
+    // The console still works, through the proxy.
+    expect(await vncBanner(server.url, vmId)).toMatch(/^RFB 003\.00\d/);
+    if (!root) return;
+    const qemu = ids(vm.pid);
+    const qemuDir = fs.statSync(path.join(server.dataDir, 'run', vmId, 'qemu'));
+    expect(qemuDir.uid).toBe(qemu.uid);
+    expect(qemuDir.mode & 0o777).toBe(0o700);
+    // Another local user can reach neither socket: the QEMU user's directory nor the server's link.
+    const connect = (p: string) =>
+      `const s=require('net').connect(${JSON.stringify(p)});s.on('connect',()=>{console.log('CONNECTED');process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(3)})`;
+    for (const p of [path.join(server.dataDir, 'run', vmId, 'qemu', 'vnc.sock'), path.join(server.dataDir, 'run', vmId, 'vnc.sock')]) {
+      const r = runAs(65534, 65534, connect(p));
+      expect(r.out).not.toContain('CONNECTED');
+      expect(r.out).toMatch(/EACCES|ENOENT/);
+    }
+  });
+
+  it.runIf(root)('images stay root-owned 0600 while QEMU runs: QEMU holds them as descriptors it inherited', async () => {
+    const d = (await server.api('POST', '/disks', { name: 'fd-disk', size: 1, format: 'qcow2' })).body.disk;
+    const disk = await waitFor(async () => {
+      const x = (await server.api('GET', `/disks/${d.id}`)).body.disk;
+      return x.status === 'ready' && x;
+    }, 10_000, 'disk ready');
+    const vm = (await server.api('POST', '/vms', { name: 'fd-vm', cpus: 1, memory: 96 })).body.vm;
+    expect((await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path })).status).toBe(200);
+    const started = await server.api('POST', `/vms/${vm.id}/start`);
+    expect(started.status).toBe(200);
+    const st = fs.statSync(disk.path);
+    expect(st.uid).toBe(0);
+    expect(st.mode & 0o777).toBe(0o600);
+    expect(ids(started.body.vm.pid).uid).not.toBe(0);
+    expect(openFiles(started.body.vm.pid)).toContain(fs.realpathSync(disk.path));
+    expect(started.body.command).toContain('/dev/fdset/');
+    expect(started.body.command).not.toContain(disk.path);
+    expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+    expect(fs.statSync(disk.path).uid).toBe(0);
+  });
+
+  it.runIf(root)('the QEMU user cannot write the server run dir, and the symlinks it plants in its own are never followed', async () => {
+    const vm = await vmNow();
+    const qemu = ids(vm.pid);
+    const runDir = path.join(server.dataDir, 'run', vmId);
+    const qemuDir = path.join(runDir, 'qemu');
+    // Bigger than the 1 MiB at which qemu.log is started afresh: a followed link would be truncated.
+    const target = rootFile(secrets, (1 << 20) + 4096);
+    // In the server's run dir the QEMU user can create nothing.
+    const denied = runAs(qemu.uid, qemu.gid, `try{require('fs').symlinkSync(${JSON.stringify(target.file)},${JSON.stringify(path.join(runDir, 'x'))});console.log('PLANTED')}catch(e){console.log(e.code)}`);
+    expect(denied.out.trim()).toBe('EACCES');
+    // In its own directory it replaces everything the server might touch.
+    const names = ['qemu.log', 'serial.log', 'qemu.pid', 'owners.json', 'qmp.sock', 'vnc.sock'];
+    const plant = runAs(
+      qemu.uid,
+      qemu.gid,
+      `const fs=require('fs'),p=require('path');for(const n of ${JSON.stringify(names)}){const f=p.join(${JSON.stringify(qemuDir)},n);fs.rmSync(f,{force:true});fs.symlinkSync(${JSON.stringify(target.file)},f)}console.log('OK')`,
+    );
+    expect(plant.out.trim()).toBe('OK');
+    // The console and QMP still work: the server talks to its own links, made before the guest ran.
+    expect(await vncBanner(server.url, vmId)).toMatch(/^RFB/);
+    expect((await server.api('POST', `/vms/${vmId}/pause`)).status).toBe(200);
+    expect((await server.api('POST', `/vms/${vmId}/resume`)).status).toBe(200);
+    expect((await server.api('POST', `/vms/${vmId}/stop`)).status).toBe(200);
+    expect(fs.existsSync(qemuDir)).toBe(false);
+    const again = await server.api('POST', `/vms/${vmId}/start`);
+    expect(again.status).toBe(200);
+    target.check();
+    expect(fs.lstatSync(path.join(qemuDir, 'qemu.pid')).isFile()).toBe(true);
+  });
+
+  it.runIf(root)('after a power cut, symlinks planted meanwhile are not followed and the VM boots as another pool user', async () => {
+    const before = await vmNow();
+    expect(before.status).toBe('running');
+    const oldUser = ids(before.pid);
+    // serial.log holds the current run (QEMU starts it afresh).
+    const ready = () => serialLog(server.dataDir, vmId).includes(READY_MARKER);
+    await waitFor(ready, 90_000, 'guest READY after the restart');
+    // Power cut: the server and every QEMU of this data dir die at once.
+    await server.kill('SIGKILL');
+    killQemusOf(server.dataDir);
+    await waitFor(() => !fs.existsSync(`/proc/${before.pid}`) || fs.readFileSync(`/proc/${before.pid}/stat`, 'utf8').includes(') Z'), 5000, 'QEMU gone');
+    // Meanwhile the old QEMU user plants links wherever it can still write.
+    const target = rootFile(secrets, (1 << 20) + 4096);
+    const qemuDir = path.join(server.dataDir, 'run', vmId, 'qemu');
+    const plant = runAs(
+      oldUser.uid,
+      oldUser.gid,
+      `const fs=require('fs'),p=require('path');for(const n of ['qemu.log','serial.log','qemu.pid','qmp.sock','vnc.sock']){const f=p.join(${JSON.stringify(qemuDir)},n);fs.rmSync(f,{force:true});fs.symlinkSync(${JSON.stringify(target.file)},f)}console.log('OK')`,
+    );
+    expect(plant.out.trim()).toBe('OK');
+    await server.start();
+    expect((await vmNow()).status).toBe('stopped');
+    // The old user is busy now (a process of its own runs), so this start must take another one.
+    const busy = spawn('sleep', ['600'], { uid: oldUser.uid, gid: oldUser.gid, stdio: 'ignore' });
+    try {
+      const r = await server.api('POST', `/vms/${vmId}/start`);
+      expect(r.status).toBe(200);
+      expect(ids(r.body.vm.pid).uid).not.toBe(oldUser.uid);
+      await waitFor(ready, 90_000, 'guest READY as another pool user');
+    } finally {
+      busy.kill('SIGKILL');
+    }
+    target.check();
+  }, 240_000);
+});
+
+describe.runIf(root)('a symlink swapped in while a VM starts', () => {
+  let server: TestServer;
+  let extra: string;
+  let secrets: string;
+
+  beforeAll(async () => {
+    extra = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-root-'));
+    secrets = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-secret-'));
+    server = await new TestServer(makeDataDir(), { STORAGE_ROOTS: extra }).start();
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    for (const d of [extra, secrets]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('reaches neither chown nor open of the file it points to (swapped in a loop for seconds)', async () => {
+    const target = rootFile(secrets, 64 * 1024);
+    const real = path.join(extra, 'real.img');
+    execFileSync('qemu-img', ['create', '-f', 'raw', real, '8M'], { stdio: 'ignore' });
+    fs.chmodSync(real, 0o600);
+    const name = path.join(extra, 'disk.img');
+    fs.linkSync(real, name);
+    const vm = (await server.api('POST', '/vms', { name: 'swap', cpus: 1, memory: 64 })).body.vm;
+    const att = await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: name });
+    expect(att.status).toBe(200);
+    // Someone who can write the storage root flips disk.img between the image and a symlink to a root file.
+    const swapper = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const fs=require('fs');const [real,name,target]=process.argv.slice(1);let i=0;
+         for(;;){const t=name+'.t'+(i++%2);try{fs.rmSync(t,{force:true});if(i%2)fs.symlinkSync(target,t);else fs.linkSync(real,t);fs.renameSync(t,name)}catch{}}`,
+        real,
+        name,
+        target.file,
+      ],
+      { stdio: 'ignore' },
+    );
+    let started = 0;
+    let refused = 0;
+    try {
+      const until = Date.now() + 8000;
+      while (Date.now() < until) {
+        const r = await server.api('POST', `/vms/${vm.id}/start`);
+        if (r.status === 200) {
+          started++;
+          expect(openFiles(r.body.vm.pid)).not.toContain(target.file);
+          expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+        } else {
+          refused++;
+          expect(r.status).toBeGreaterThanOrEqual(400);
+          expect(r.status).toBeLessThan(500);
+          expect(r.body.code).toBeTypeOf('string');
+        }
+        target.check();
+      }
+    } finally {
+      swapper.kill('SIGKILL');
+    }
+    expect(started + refused).toBeGreaterThan(5);
+    target.check();
+  }, 60_000);
+});
+
+describe.runIf(root)('two servers on one host', () => {
+  const servers: TestServer[] = [];
+  afterAll(async () => {
+    for (const s of servers) await s.dispose();
+  });
+
+  it('never give the same pool user to two QEMUs, even when both start at the same time', async () => {
+    servers.push(await new TestServer(makeDataDir()).start(), await new TestServer(makeDataDir()).start());
+    const vms = await Promise.all(servers.map(async (s) => (await s.api('POST', '/vms', { name: 'twin', cpus: 1, memory: 64 })).body.vm));
+    const started = await Promise.all(servers.map((s, i) => s.api('POST', `/vms/${vms[i].id}/start`)));
+    for (const r of started) expect(r.status).toBe(200);
+    const uids = started.map((r) => ids(r.body.vm.pid).uid);
+    expect(uids[0]).not.toBe(uids[1]);
+    // Each user is claimed host-wide by the server that runs it.
+    for (const [i, uid] of uids.entries()) {
+      const name = execFileSync('id', ['-nu', String(uid)], { encoding: 'utf8' }).trim();
+      const claim = JSON.parse(fs.readFileSync(path.join(CLAIMS, name), 'utf8'));
+      expect(claim).toMatchObject({ pid: servers[i]!.proc!.pid, dataDir: servers[i]!.dataDir });
+    }
+    for (const [i, s] of servers.entries()) expect((await s.api('POST', `/vms/${vms[i].id}/stop`)).status).toBe(200);
+  });
+});
+
+describe('VNC_TCP=1', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await new TestServer(makeDataDir(), { VNC_TCP: '1' }).start();
+  });
+  afterAll(() => server?.dispose());
+
+  it('keeps a TCP listener on 127.0.0.1 for native clients, moved when another program holds the port', async () => {
+    const vm = (await server.api('POST', '/vms', { name: 'tcp', cpus: 1, memory: 64 })).body.vm;
+    const blocker = net.createServer();
+    await new Promise<void>((r) => {
+      blocker.once('error', () => r());
+      blocker.listen(vm.vnc_port, '127.0.0.1', () => r());
+    });
+    try {
+      const r = await server.api('POST', `/vms/${vm.id}/start`);
+      expect(r.status).toBe(200);
+      const port = r.body.vm.vnc_port;
+      expect(port).not.toBe(vm.vnc_port);
+      expect(r.body.command).toContain(`-vnc 127.0.0.1:${port - 5900}`);
+      expect(listeningTcpPorts(r.body.vm.pid)).toContain(port);
+      const banner = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('data', (d) => {
+          resolve(d.toString('latin1'));
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+      expect(banner).toMatch(/^RFB/);
+      expect(await vncBanner(server.url, vm.id)).toMatch(/^RFB/);
+      expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+    } finally {
+      if (blocker.listening) await new Promise((r) => blocker.close(r));
+    }
+  });
+});
