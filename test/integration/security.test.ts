@@ -145,7 +145,8 @@ describe('default loopback server: no credentials, but no cross-site access eith
       expect(uid).not.toBe(0);
       const name = execFileSync('id', ['-nu', String(uid)], { encoding: 'utf8' }).trim();
       expect(name).toMatch(/^qm-vm-\d+$/);
-      expect(fs.statSync(path.join(s.dataDir, 'run', vmId)).uid).toBe(uid);
+      expect(fs.statSync(path.join(s.dataDir, 'run', vmId, 'qemu')).uid).toBe(uid);
+      expect(fs.statSync(path.join(s.dataDir, 'run', vmId)).uid).toBe(0);
     } else {
       expect(uid).toBe(process.getuid!());
     }
@@ -153,7 +154,7 @@ describe('default loopback server: no credentials, but no cross-site access eith
   });
 });
 
-describe('image ownership follows the VM, like libvirt', () => {
+describe('each running VM has its own QEMU user; images stay root-owned and reach QEMU as descriptors', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await new TestServer(makeDataDir()).start();
@@ -173,7 +174,7 @@ describe('image ownership follows the VM, like libvirt', () => {
     return { vm, disk };
   }
 
-  it.runIf(process.getuid?.() === 0)('gives each running VM its own user and its images, and takes them back when it stops', async () => {
+  it.runIf(process.getuid?.() === 0)('gives each running VM its own user and a QEMU directory of its own, never its images', async () => {
     const a = await vmWithDisk('owner-a');
     const b = await vmWithDisk('owner-b');
     const st0 = fs.statSync(a.disk.path);
@@ -184,12 +185,14 @@ describe('image ownership follows the VM, like libvirt', () => {
     expect(uidA).not.toBe(0);
     expect(uidB).not.toBe(0);
     expect(uidA).not.toBe(uidB); // one QEMU cannot open the other's images
-    expect(fs.statSync(a.disk.path).uid).toBe(uidA);
-    expect(fs.statSync(b.disk.path).uid).toBe(uidB);
-    expect(fs.statSync(path.join(s.dataDir, 'run', a.vm.id)).uid).toBe(uidA);
+    expect(fs.statSync(a.disk.path).uid).toBe(0);
+    expect(fs.statSync(b.disk.path).uid).toBe(0);
+    expect(fs.statSync(path.join(s.dataDir, 'run', a.vm.id, 'qemu')).uid).toBe(uidA);
+    expect(fs.statSync(path.join(s.dataDir, 'run', b.vm.id, 'qemu')).uid).toBe(uidB);
+    expect(fs.statSync(path.join(s.dataDir, 'run', a.vm.id)).uid).toBe(0);
     expect((await s.api('POST', `/vms/${a.vm.id}/stop`)).status).toBe(200);
     expect(fs.statSync(a.disk.path).uid).toBe(0);
-    expect(fs.statSync(path.join(s.dataDir, 'run', a.vm.id)).uid).toBe(0);
+    expect(fs.existsSync(path.join(s.dataDir, 'run', a.vm.id, 'qemu'))).toBe(false);
     // the freed user is reused by the next start
     expect(uidOf((await s.api('POST', `/vms/${a.vm.id}/start`)).body.vm.pid)).toBe(uidA);
     for (const x of [a, b]) expect((await s.api('POST', `/vms/${x.vm.id}/stop`)).status).toBe(200);
