@@ -1,4 +1,5 @@
 import type { ApiToken, AuditEntry, TokenScope } from '@qemu-manager/contract';
+import { escapeControls } from '../lib/text.js';
 import type { Db } from '../store/sqlite.js';
 
 interface TokenRow {
@@ -104,8 +105,10 @@ export class AuthStore {
     this.q.touchToken.run(at, id);
   }
 
+  /** Stored with control characters escaped: actors, targets and addresses come from clients. */
   audit(e: Omit<AuditEntry, 'id'>): void {
-    this.q.addAudit.run(e);
+    const esc = (v: string | null) => (v === null ? null : escapeControls(v));
+    this.q.addAudit.run({ ...e, actor: escapeControls(e.actor), ip: esc(e.ip), action: escapeControls(e.action), target: esc(e.target) });
   }
 
   auditLog(limit: number, before: number): AuditEntry[] {

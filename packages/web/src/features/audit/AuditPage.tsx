@@ -11,7 +11,7 @@ import { useNow } from '../../lib/useNow';
 import { useTitle } from '../../lib/useTitle';
 import { t } from '../../i18n';
 import { Link, paths } from '../../router';
-import { auditResult, describeAction, describeActor, mergePages, resolveTarget, type TargetLookups } from './auditWords';
+import { auditResult, describeAction, describeActor, mergePages, resolveTarget, shown, type TargetLookups } from './auditWords';
 import { useAuditLog } from './useAuditLog';
 
 /** The page is lazy-loaded (see ./lazy.ts), hence the default export. */
@@ -61,16 +61,16 @@ function AuditRow({ entry, now, lookups }: { entry: AuditEntry; now: number; loo
   const result = auditResult(entry.status);
   const target = resolveTarget(entry, lookups);
   return (
-    <div className="table-row audit-row" role="row" data-testid="audit-row" data-action={entry.action} data-status={entry.status}>
+    <div className="table-row audit-row" role="row" data-testid="audit-row" data-action={shown(entry.action)} data-status={entry.status}>
       <span role="cell" data-label={t.audit.columns.time} className="audit-time">
         <time dateTime={entry.at} title={formatExactTime(entry.at)}>{relativeTime(entry.at, now, t.time)}</time>
       </span>
       <span role="cell" data-label={t.audit.columns.who} className="cell-list">
-        <span title={entry.actor} data-testid="audit-actor">{describeActor(entry.actor)}</span>
-        {entry.ip && <span className="muted small">{entry.ip}</span>}
+        <span title={shown(entry.actor)} data-testid="audit-actor">{describeActor(entry.actor)}</span>
+        {entry.ip && <span className="muted small">{shown(entry.ip)}</span>}
       </span>
       <span role="cell" className="cell-name audit-action">
-        <span title={entry.action} data-testid="audit-action">{describeAction(entry.action)}</span>
+        <span title={shown(entry.action)} data-testid="audit-action">{describeAction(entry.action)}</span>
       </span>
       <span role="cell" data-label={t.audit.columns.target} className="cell-list" data-testid="audit-target">
         {!target ? (

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditEntry } from '@qemu-manager/contract';
-import { AUDIT_PAGE_SIZE, auditResult, describeAction, describeActor, mergePages, olderCursor, resolveTarget, targetKind } from './auditWords';
+import { AUDIT_PAGE_SIZE, auditResult, describeAction, describeActor, mergePages, olderCursor, resolveTarget, shown, targetKind } from './auditWords';
 
 const entry = (over: Partial<AuditEntry> = {}): AuditEntry => ({
   id: 1,
@@ -85,5 +85,22 @@ describe('paging', () => {
   });
   it('merges pages newest first without duplicates', () => {
     expect(mergePages([page(5, 3), page(4, 4)]).map((e) => e.id)).toEqual([5, 4, 3, 2, 1]);
+  });
+});
+
+describe('control characters', () => {
+  it('are shown as escapes, never raw: C0, DEL, C1, line separators, bidi controls', () => {
+    expect(shown('a\nb\rc\u0000d\u001be\u007f\u0085\u009b')).toBe('a\\u000ab\\u000dc\\u0000d\\u001be\\u007f\\u0085\\u009b');
+    expect(shown('x\u2028y\u2029z\u202eevil\u2066')).toBe('x\\u2028y\\u2029z\\u202eevil\\u2066');
+    expect(shown('plain token-name_1.iso ü')).toBe('plain token-name_1.iso ü');
+  });
+  it('in actors, actions and targets of old entries', () => {
+    expect(describeActor('token:ci\nsession:admin')).toBe('Token “ci\\u000asession:admin”');
+    expect(describeActor('robot\u202e')).toBe('robot\\u202e');
+    expect(describeAction('POST /api/x\r\nFAKE')).toBe('POST /api/x\\u000d\\u000aFAKE');
+    expect(resolveTarget(entry({ action: 'PUT /api/isos/:name', target: 'a\u2028b.iso' }), {})?.label).toBe('a\\u2028b.iso');
+    for (const s of [describeActor('token:a\u0085b'), describeAction('DELETE /api/isos/\u0007'), resolveTarget(entry({ target: '\u001b[2J' }), {})!.label]) {
+      expect(s).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    }
   });
 });

@@ -2,19 +2,30 @@
 import type { AuditEntry } from '@qemu-manager/contract';
 import { t } from '../../i18n';
 
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Recorded text as one visible line: control characters, line separators and bidi controls become
+ * `\u000a`-style escapes. The server stores them escaped already; this covers entries written
+ * before it did.
+ */
+export function shown(text: string): string {
+  return text.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** "POST /api/vms/:vm_id/start" -> "Started VM"; anything unknown is shown as recorded. */
 export function describeAction(action: string): string {
-  return Object.hasOwn(t.audit.actions, action) ? t.audit.actions[action]! : action;
+  return Object.hasOwn(t.audit.actions, action) ? t.audit.actions[action]! : shown(action);
 }
 
 /** "session:admin", "token:ci", "local", "ticket", "anonymous" in words. */
 export function describeActor(actor: string): string {
   const { actors } = t.audit;
-  if (actor.startsWith('token:')) return actors.token(actor.slice('token:'.length));
-  if (actor.startsWith('session:')) return actors.session(actor.slice('session:'.length));
+  if (actor.startsWith('token:')) return actors.token(shown(actor.slice('token:'.length)));
+  if (actor.startsWith('session:')) return actors.session(shown(actor.slice('session:'.length)));
   if (actor === 'session') return actors.session('admin');
   if (actor === 'local' || actor === 'ticket' || actor === 'anonymous') return actors[actor];
-  return actor;
+  return shown(actor);
 }
 
 export type TargetKind = 'vm' | 'disk' | 'iso' | 'token';
@@ -52,8 +63,8 @@ export function resolveTarget(entry: Pick<AuditEntry, 'action' | 'target'>, look
   const kind = targetKind(entry.action);
   const list = kind === 'vm' ? lookups.vms : kind === 'disk' ? lookups.disks : kind === 'token' ? lookups.tokens : undefined;
   const found = list?.find((x) => x.id === entry.target);
-  if (found) return { kind, label: found.name, id: found.id };
-  return { kind, label: entry.target, id: null };
+  if (found) return { kind, label: shown(found.name), id: found.id };
+  return { kind, label: shown(entry.target), id: null };
 }
 
 /** 2xx and 101 (a WebSocket that opened) are success; 4xx were refused, 5xx failed. */
