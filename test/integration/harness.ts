@@ -45,17 +45,21 @@ export class TestServer {
   constructor(
     readonly dataDir: string,
     readonly env: Record<string, string> = {},
+    /** `wrap`: a command the server runs under (e.g. `ip netns exec NS`); `port`: its port there;
+     *  `url`: where the test reaches it, when that is not 127.0.0.1:port (a relay). */
+    readonly where: { wrap?: string[]; port?: number; url?: string } = {},
   ) {}
 
   get url(): string {
-    return `${this.scheme}://127.0.0.1:${this.port}`;
+    return this.where.url ?? `${this.scheme}://127.0.0.1:${this.port}`;
   }
 
   async start(opts: { https?: boolean } = {}): Promise<this> {
     this.scheme = opts.https ? 'https' : 'http';
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
-    this.port = await freePort();
-    const proc = spawn(process.execPath, [MAIN], {
+    this.port = this.where.port ?? (await freePort());
+    const [cmd, ...args] = [...(this.where.wrap ?? []), process.execPath, MAIN] as [string, ...string[]];
+    const proc = spawn(cmd, args, {
       env: {
         ...process.env,
         HOST: '127.0.0.1',

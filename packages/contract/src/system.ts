@@ -43,6 +43,12 @@ export const Health = Type.Object(
       { additionalProperties: false, description: 'Limits for VM resources' },
     ),
     limits: Type.Optional(HostTotals),
+    guestIsolation: Type.Optional(
+      Type.Object(
+        { enforced: Type.Boolean(), reason: Type.String() },
+        { additionalProperties: false, description: 'Whether guests are kept off this host\'s own services, and how or why not' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

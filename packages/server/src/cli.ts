@@ -84,6 +84,7 @@ function flagOf(path: string): string {
 }
 
 async function main(): Promise<number> {
+  process.umask(0o077); // the database and its -wal/-shm files: owner only
   const [cmd, ...args] = process.argv.slice(2);
   let run: (auth: AuthService, dataDir: string) => Promise<number>;
   try {

@@ -31,6 +31,8 @@ export interface Config {
   trustProxy: TrustProxy | null;
   /** VNC_TCP=1: each VM's VNC listens on TCP 127.0.0.1:<vnc_port> (for native clients) instead of its unix socket; any local user can connect, without a ticket. */
   vncTcp: boolean;
+  /** GUEST_ISOLATION=off lets guests reach this host's services (default on: nftables keep them off). */
+  guestIsolation: 'on' | 'off';
   /** Connection and request bounds of the HTTP server. */
   http: HttpLimits;
   /** Optional host-wide totals over all defined VMs (null: not limited). */
@@ -114,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tls: tlsSetting(env.TLS_CERT, env.TLS_KEY),
     trustProxy: trustProxySetting(env.TRUST_PROXY),
     vncTcp: env.VNC_TCP === '1' || env.VNC_TCP === 'true',
+    guestIsolation: onOff(env, 'GUEST_ISOLATION'),
     http: {
       headersTimeoutMs: intEnv(env, 'HEADERS_TIMEOUT_MS', 15_000, 100, 600_000),
       requestTimeoutMs: intEnv(env, 'REQUEST_TIMEOUT_MS', 60_000, 100, 3_600_000),
@@ -177,6 +180,13 @@ function ratioSetting(name: string, v: string | undefined): number | null {
   const n = Number(v);
   if (!/^[0-9]+(\.[0-9]+)?$/.test(v) || !(n > 0) || n > 100) throw new Error(`${name} must be a number above 0 and at most 100, got ${JSON.stringify(v)}`);
   return n;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string): 'on' | 'off' {
+  const v = (env[name] ?? 'on').toLowerCase();
+  if (v === '' || v === 'on') return 'on';
+  if (v === 'off') return 'off';
+  throw new Error(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
 }
 
 function authSetting(v: string | undefined, host: string): boolean {

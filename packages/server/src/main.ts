@@ -1,8 +1,11 @@
 import { StartupError, buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { prepareDataDir } from './store/sqlite.js';
 
 /** Starts the server. VMs are separate processes: stopping the server leaves them running. */
 async function main(): Promise<void> {
+  // Everything the server writes (database, images, run files, logs) is its own: 0600 files, 0700 dirs.
+  process.umask(0o077);
   let config;
   try {
     config = loadConfig();
@@ -12,6 +15,7 @@ async function main(): Promise<void> {
   }
   let built;
   try {
+    prepareDataDir(config.dataDir);
     built = await buildApp(config);
   } catch (err) {
     if (err instanceof StartupError) {
