@@ -6,12 +6,16 @@ import fs from 'node:fs';
 export const RUNTIME = [
   { bin: 'qemu-system-x86_64', pkg: 'qemu-system-x86' },
   { bin: 'qemu-img', pkg: 'qemu-utils' },
+  // nftables: the rules that keep guests off the host's own services.
+  { bin: 'nft', pkg: 'nftables', path: '/usr/sbin/nft' },
 ];
 export const TEST = [
   ...RUNTIME,
   { bin: 'chromium', pkg: 'chromium', path: '/usr/bin/chromium' },
   { bin: 'xorriso', pkg: 'xorriso' },
   { bin: 'openssl', pkg: 'openssl' },
+  // network namespaces for the guest-isolation test
+  { bin: 'ip', pkg: 'iproute2', path: '/usr/sbin/ip' },
 ];
 
 function has(dep) {
