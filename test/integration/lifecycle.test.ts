@@ -122,15 +122,15 @@ describe('power actions on a VM without an OS', () => {
       return x.status === 'ready' && x;
     }, 10_000, 'disk ready');
     expect((await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path })).status).toBe(200);
-    // corrupt the qcow2 header after attaching: cluster_bits (offset 20) = 1 is invalid
+    // corrupt the qcow2 header after attaching, where only QEMU looks: an unaligned L1 table offset (offset 40)
     const fd = fs.openSync(disk.path, 'r+');
-    fs.writeSync(fd, Buffer.from([0, 0, 0, 1]), 0, 4, 20);
+    fs.writeSync(fd, Buffer.from([0, 0, 0, 0, 0, 3, 0, 1]), 0, 8, 40);
     fs.closeSync(fd);
     const before = qemuPidsOf(server.dataDir).length;
     const r = await server.api('POST', `/vms/${vm.id}/start`);
     expect(r.status).toBe(422);
     expect(r.body.code).toBe('QEMU_START_FAILED');
-    expect(r.body.error).toMatch(/cluster size/i);
+    expect(r.body.error).toMatch(/L1 table offset invalid/i);
     expect((await getVm(vm.id)).status).toBe('stopped');
     expect(qemuPidsOf(server.dataDir).length).toBe(before);
   });
