@@ -22,7 +22,11 @@ export function handArgv(command, runDir, dir) {
   if (!qmpSocket?.startsWith(dir) || (pidFile && !pidFile.startsWith(dir))) {
     throw new Error(`could not relocate the runtime paths of: ${command}`);
   }
-  return { argv, pidFile, qmpSocket, daemonize: argv.includes('-daemonize'), dir };
+  // The server hands QEMU its serial log (and images) as inherited descriptors (-add-fd fd=N): by
+  // hand, the serial log is a file in `dir`; a command with images is not reproduced.
+  const fds = argv.filter((a, i) => argv[i - 1] === '-add-fd').map((a) => Number(/^fd=(\d+)/.exec(a)?.[1]));
+  if (fds.length > 1) throw new Error(`the by-hand baseline passes only the serial log descriptor: ${command}`);
+  return { argv, pidFile, qmpSocket, daemonize: argv.includes('-daemonize'), paused: argv.includes('-S'), fds, dir };
 }
 
 /** The uid/gid a running process has (to run the baseline QEMU as the same user). */
@@ -34,7 +38,10 @@ export function processIds(pid) {
 /** Prepares `spec.dir` for a QEMU running as `ids` (the server's QEMU user, if any). */
 export function prepareDir(spec, ids) {
   fs.mkdirSync(spec.dir, { recursive: true, mode: 0o700 });
-  if (ids && process.getuid?.() === 0 && ids.uid !== 0) fs.chownSync(spec.dir, ids.uid, ids.gid);
+  // QEMU's own files (sockets, pid file) may live in a subdirectory of the run dir.
+  const own = [spec.dir, ...new Set([spec.qmpSocket, spec.pidFile].filter(Boolean).map((f) => path.dirname(f)))];
+  for (const d of own) fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+  if (ids && process.getuid?.() === 0 && ids.uid !== 0) for (const d of own) fs.chownSync(d, ids.uid, ids.gid);
   spec.ids = ids;
 }
 
@@ -73,7 +80,7 @@ async function connectRetry(socket, exited, timeoutMs) {
 
 /** Starts QEMU until QMP says running; returns { ms, pid, qmp }. */
 export async function handStart(spec) {
-  const { argv, pidFile, qmpSocket, daemonize, ids, dir } = spec;
+  const { argv, pidFile, qmpSocket, daemonize, paused, fds, ids, dir } = spec;
   for (const f of [pidFile, qmpSocket]) if (f) fs.rmSync(f, { force: true });
   const t0 = nowMs();
   let pid;
@@ -84,11 +91,14 @@ export async function handStart(spec) {
     pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8'), 10);
   } else {
     const logFd = fs.openSync(path.join(dir, 'qemu.log'), 'a', 0o600);
+    const serialFd = fds.length ? fs.openSync(path.join(dir, 'serial.log'), 'w', 0o600) : null;
     let gone = false;
     try {
+      const extra = [];
+      if (serialFd !== null) extra[fds[0] - 3] = serialFd;
       const child = spawn(argv[0], argv.slice(1), {
         detached: true,
-        stdio: ['ignore', logFd, logFd],
+        stdio: ['ignore', logFd, logFd, ...Array.from(extra, (fd) => fd ?? 'ignore')],
         ...(ids && ids.uid !== process.getuid?.() ? ids : {}),
       });
       child.once('exit', () => {
@@ -101,10 +111,12 @@ export async function handStart(spec) {
       pid = child.pid;
     } finally {
       fs.closeSync(logFd);
+      if (serialFd !== null) fs.closeSync(serialFd);
     }
     exited = () => gone;
   }
   const qmp = await connectRetry(qmpSocket, exited, 60_000);
+  if (paused) await qmp.execute('cont'); // the server starts QEMU paused too, then continues it
   const { status } = await qmp.execute('query-status');
   const ms = nowMs() - t0;
   if (status !== 'running') {

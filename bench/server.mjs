@@ -37,7 +37,8 @@ async function startServer(dataDir, { web = true } = {}) {
   const port = await freePort();
   const logFile = path.join(dataDir, 'server.log');
   const fd = fs.openSync(logFile, 'a');
-  const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, ACCEL: 'tcg' };
+  // VNC_TCP=1: the console sections compare the proxy with a direct TCP connection to QEMU's VNC.
+  const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, ACCEL: 'tcg', VNC_TCP: '1' };
   if (web) delete env.WEB_DIR; // serve packages/web/dist, like a default install
   else env.WEB_DIR = '';
   // Own process group: a Ctrl-C on the terminal reaches only us, and we stop the VMs through it.
