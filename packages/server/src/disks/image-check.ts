@@ -90,7 +90,11 @@ export async function isIso9660(fd: number): Promise<boolean> {
   return vd.toString('latin1') === 'CD001';
 }
 
-async function nextLayer(fd: number, real: string, format: ImageFormat): Promise<{ file: string; format: ImageFormat } | null> {
+/**
+ * What one opened layer refers to next (its backing file), after checking it refers to nothing else;
+ * throws as imageLayers does. For a check on the very descriptor a tool is then given.
+ */
+export async function nextLayer(fd: number, real: string, format: ImageFormat): Promise<{ file: string; format: ImageFormat } | null> {
   switch (format) {
     case 'raw':
       return null;

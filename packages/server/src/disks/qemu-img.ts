@@ -9,7 +9,7 @@ import { run } from '../lib/exec.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from '../qemu/identity.js';
 import type { Logger } from '../qemu/supervisor.js';
-import { imageLayers, type ImageFormat } from './image-check.js';
+import { imageLayers, nextLayer, type ImageFormat } from './image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 export const QEMU_IMG_USER = 'qm-img';
@@ -76,6 +76,9 @@ export class QemuImg {
     return this.limited(async () => {
       const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
       try {
+        // The file served is checked again from its own descriptor, so a swap after imageLayers
+        // cannot hand qemu-img a data file or a new kind of image.
+        await nextLayer(opened.fd, opened.real, format);
         const out = await this.inspect(opened.fd, format, ['info', '--output=json', '-U'], opened.real);
         let parsed: Record<string, unknown>;
         try {
