@@ -11,7 +11,7 @@ import { AuthService } from './auth/service.js';
 import { AuthStore } from './auth/store.js';
 import { hostLimits, isLoopback, trustProxyOption, type Config } from './config.js';
 import { registerAudit } from './http/audit.js';
-import { Guard, registerGuard, type Refusal } from './http/guard.js';
+import { Guard, checkTarget, registerGuard, type Refusal } from './http/guard.js';
 import { registerConnectionLimits, serverOptions } from './http/limits.js';
 import { createVncProxy } from './console/proxy.js';
 import { DiskRepo } from './disks/repo.js';
@@ -20,7 +20,7 @@ import { QemuImg } from './disks/qemu-img.js';
 import { DiskService } from './disks/service.js';
 import { EventBus } from './events/bus.js';
 import { eventRoutes } from './events/routes.js';
-import { registerErrorHandling } from './http/errors.js';
+import { clientErrorHandler, registerErrorHandling } from './http/errors.js';
 import { isoRoutes } from './isos/routes.js';
 import { IsoService } from './isos/service.js';
 import { isAppError } from './lib/errors.js';
@@ -86,6 +86,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     keepAliveTimeout: config.http.keepAliveTimeoutMs,
     trustProxy: trustProxyOption(config.trustProxy),
     bodyLimit: 1 << 20,
+    clientErrorHandler, // what the HTTP parser refuses, in the v1 error shape
     logController: new LogController({ disableRequestLogging: config.logLevel !== 'debug' }),
     // Closed schemas mean refusal: never strip unknown fields or turn "1" into 1 silently.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
@@ -200,6 +201,8 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   }
   const proxy = createVncProxy({ resolveTarget: (id) => power!.vncTarget(id), log: app.log });
   app.server.on('upgrade', (req, socket, head) => {
+    const badTarget = checkTarget(req.url);
+    if (badTarget) return rejectUpgrade(socket, badTarget);
     const url = new URL(req.url ?? '/', 'http://x');
     const vmId = url.pathname.match(/^\/api\/vnc\/([0-9a-f-]{36})$/)?.[1];
     if (!vmId) return rejectUpgrade(socket, { status: 404, code: 'NOT_FOUND', message: 'No WebSocket here' });

@@ -33,14 +33,14 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
   return async (app) => {
     const tags = ['auth'];
 
-    app.get('/auth/status', { schema: { tags, response: { 200: AuthStatus } } }, async (req) => ({
+    app.get('/auth/status', { config: { scope: 'public' }, schema: { tags, response: { 200: AuthStatus } } }, async (req) => ({
       authRequired: auth.required,
       authenticated: req.principal !== null,
       actor: req.principal?.actor ?? null,
       scope: req.principal?.scope ?? null,
     }));
 
-    app.post('/auth/login', { schema: { tags, body: LoginBody, response: { 200: MessageBody, ...errors } } }, async (req, reply) => {
+    app.post('/auth/login', { config: { scope: 'public' }, schema: { tags, body: LoginBody, response: { 200: MessageBody, ...errors } } }, async (req, reply) => {
       try {
         const { session, expiresAt } = await auth.login(req.body.password, req.ip);
         req.principal = auth.sessionPrincipal(session); // the audit log names who logged in
@@ -54,29 +54,29 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
       }
     });
 
-    app.post('/auth/logout', { schema: { tags, response: { 200: MessageBody } } }, async (req, reply) => {
+    app.post('/auth/logout', { config: { scope: 'public' }, schema: { tags, response: { 200: MessageBody } } }, async (req, reply) => {
       auth.logout(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
       reply.header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
       return { message: 'Logged out' };
     });
 
-    app.post('/tokens', { schema: { tags, body: CreateTokenBody, response: { 201: CreatedToken, ...errors } } }, async (req, reply) => {
+    app.post('/tokens', { config: { scope: 'admin' }, schema: { tags, body: CreateTokenBody, response: { 201: CreatedToken, ...errors } } }, async (req, reply) => {
       const created = auth.createToken(req.body);
       req.auditTarget = created.id;
       reply.status(201);
       return created;
     });
 
-    app.get('/tokens', { schema: { tags, response: { 200: Type.Object({ tokens: Type.Array(ApiToken) }), ...errors } } }, async () => ({
+    app.get('/tokens', { config: { scope: 'admin' }, schema: { tags, response: { 200: Type.Object({ tokens: Type.Array(ApiToken) }), ...errors } } }, async () => ({
       tokens: auth.listTokens(),
     }));
 
-    app.delete('/tokens/:id', { schema: { tags, params: TokenIdParams, response: { 200: MessageBody, ...errors } } }, async (req) => {
+    app.delete('/tokens/:id', { config: { scope: 'admin' }, schema: { tags, params: TokenIdParams, response: { 200: MessageBody, ...errors } } }, async (req) => {
       auth.revokeToken(req.params.id);
       return { message: 'Token revoked' };
     });
 
-    app.get('/audit', { schema: { tags, querystring: AuditQuery, response: { 200: AuditList, ...errors } } }, async (req) => {
+    app.get('/audit', { config: { scope: 'admin' }, schema: { tags, querystring: AuditQuery, response: { 200: AuditList, ...errors } } }, async (req) => {
       const limit = Math.min(Number(req.query.limit ?? 100), 1000);
       const before = req.query.before ? Number(req.query.before) : Number.MAX_SAFE_INTEGER;
       return { entries: store.auditLog(limit, before) };
@@ -84,7 +84,7 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
 
     app.post(
       '/vms/:vm_id/console',
-      { schema: { tags: ['vms'], params: VmIdParams, response: { 200: ConsoleTicket, ...errors } } },
+      { config: { scope: 'admin' }, schema: { tags: ['vms'], params: VmIdParams, response: { 200: ConsoleTicket, ...errors } } },
       async (req) => {
         checkConsole(req.params.vm_id);
         return auth.issueTicket(req.params.vm_id);

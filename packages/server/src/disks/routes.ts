@@ -14,9 +14,9 @@ const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 500: ErrorBody 
 export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
   return async (app) => {
     const tags = ['disks'];
-    app.get('/disks', { schema: { tags, response: { 200: DiskListEnvelope } } }, async () => ({ disks: disks.list() }));
+    app.get('/disks', { config: { scope: 'read' }, schema: { tags, response: { 200: DiskListEnvelope } } }, async () => ({ disks: disks.list() }));
 
-    app.post('/disks', { schema: { tags, body: CreateDiskBody, response: { 201: DiskEnvelope, ...errors } } }, async (req, reply) => {
+    app.post('/disks', { config: { scope: 'admin' }, schema: { tags, body: CreateDiskBody, response: { 201: DiskEnvelope, ...errors } } }, async (req, reply) => {
       const disk = disks.create(req.body);
       req.auditTarget = disk.id;
       reply.status(201);
@@ -25,13 +25,13 @@ export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
 
     app.get(
       '/disks/:disk_id',
-      { schema: { tags, params: DiskIdParams, response: { 200: DiskEnvelope, ...errors } } },
+      { config: { scope: 'read' }, schema: { tags, params: DiskIdParams, response: { 200: DiskEnvelope, ...errors } } },
       async (req) => ({ disk: await disks.get(req.params.disk_id) }),
     );
 
     app.delete(
       '/disks/:disk_id',
-      { schema: { tags, params: DiskIdParams, response: { 200: MessageBody, ...errors } } },
+      { config: { scope: 'admin' }, schema: { tags, params: DiskIdParams, response: { 200: MessageBody, ...errors } } },
       async (req) => {
         disks.delete(req.params.disk_id);
         return { message: 'Disk deleted successfully' };

@@ -14,7 +14,7 @@ export function eventRoutes(bus: EventBus, opts: { maxPerClient: number }) {
     app.addHook('preClose', async () => {
       for (const res of open) res.end();
     });
-    app.get('/events', { schema: { tags: ['events'], description: 'Server-Sent Events stream (text/event-stream)' } }, (req, reply) => {
+    app.get('/events', { config: { scope: 'read' }, schema: { tags: ['events'], description: 'Server-Sent Events stream (text/event-stream)' } }, (req, reply) => {
       const client = req.ip;
       const held = perClient.get(client) ?? 0;
       if (held >= opts.maxPerClient) {

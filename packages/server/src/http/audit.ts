@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthStore } from '../auth/store.js';
+import { isApiRoute } from './guard.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -10,17 +11,22 @@ declare module 'fastify' {
   }
 }
 
-/** Records every state-changing API request: who, what, which VM/disk/ISO/token, the result. */
+/**
+ * Records every state-changing API request: who, what, which VM/disk/ISO/token, the result.
+ * The action is the matched route (`POST /api/tokens` however the path was spelled), including
+ * requests the guard refused; a request that matched no route changed nothing and is not recorded.
+ */
 export function registerAudit(app: FastifyInstance, store: AuthStore): void {
   app.decorateRequest('auditTarget', null);
   app.addHook('onResponse', async (req, reply) => {
-    if (SAFE.has(req.method) || !req.url.startsWith('/api/')) return;
+    const route = req.is404 ? undefined : req.routeOptions.url;
+    if (SAFE.has(req.method) || !isApiRoute(route)) return;
     const params = (req.params ?? {}) as Record<string, string | undefined>;
     store.audit({
       at: new Date().toISOString(),
       actor: req.principal?.actor ?? 'anonymous',
       ip: req.ip ?? null,
-      action: `${req.method} ${req.routeOptions.url ?? req.url.split('?')[0]}`,
+      action: `${req.method} ${route}`,
       target: params.vm_id ?? params.disk_id ?? params.name ?? params.id ?? req.auditTarget,
       status: reply.statusCode,
     });

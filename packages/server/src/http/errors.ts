@@ -1,4 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { isAppError } from '../lib/errors.js';
 
 /** Fastify's own client errors that we pass through with their status and a stable code. */
@@ -38,10 +40,38 @@ export function registerErrorHandling(app: FastifyInstance, opts: { spa: boolean
   app.setNotFoundHandler((req, reply) => {
     // With the UI served, client-side routes (e.g. /vms/<id>/console) get the app shell; /api stays JSON.
     if (opts.spa && req.method === 'GET' && !req.url.startsWith('/api')) return reply.sendFile('index.html');
+    // Authentication is required and none was given (the UI's public file route passed it on):
+    // the same 401 as for a route that exists, so nothing tells which paths do.
+    if (req.principal === null) {
+      return reply.status(401).send({ error: 'Log in or send an API token', timestamp: new Date().toISOString(), code: 'UNAUTHORIZED' });
+    }
     return reply
       .status(404)
       .send({ error: `Not found: ${req.method} ${req.url.split('?')[0]}`, timestamp: new Date().toISOString(), code: 'NOT_FOUND' });
   });
+}
+
+/**
+ * Requests the HTTP parser refuses before any route sees them (a request target that is not a path,
+ * malformed headers, a header or request timeout) get their status in the v1 error shape too.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'TIMEOUT', 'The request took too long to arrive']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'BAD_REQUEST', 'The request headers are too large']
+        : [400, 'BAD_REQUEST', 'Malformed HTTP request line or headers (a request target must be a path starting with /)'];
+  this.log.debug({ err }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify({ error: message, timestamp: new Date().toISOString(), code });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }
 
 function validationMessage(err: FastifyError): string {

@@ -5,9 +5,22 @@ import os from 'node:os';
 import type { AuthService, Principal } from '../auth/service.js';
 import { SESSION_COOKIE } from '../auth/service.js';
 
+/**
+ * Who may call a route, declared by every route under /api in its options (`config: { scope }`):
+ * - `public`: anyone, even when authentication is required (login, logout, the auth status);
+ * - `read`: any credential (a read or admin token, a session); only for GET routes;
+ * - `admin`: an admin token or a session.
+ * The guard authorises on the route the router matched, never on the spelling of the URL.
+ */
+export type RouteScope = 'public' | 'read' | 'admin';
+const SCOPES: ReadonlySet<unknown> = new Set<RouteScope>(['public', 'read', 'admin']);
+
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    scope?: RouteScope;
   }
 }
 
@@ -26,10 +39,20 @@ export interface Refusal {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-/** Reachable without credentials even when authentication is required. */
-const PUBLIC = new Set(['GET /api/auth/status', 'POST /api/auth/login', 'POST /api/auth/logout']);
-/** Admin-only even for GET. */
-const ADMIN_READS = [/^\/api\/tokens(\/|$)/, /^\/api\/audit(\/|\?|$)/];
+
+/** True for a route pattern of the API (`/api`, `/api/...`). */
+export function isApiRoute(url: string | undefined): boolean {
+  return url === '/api' || (url?.startsWith('/api/') ?? false);
+}
+
+/**
+ * Only origin-form request targets (`/path?query`) are served. An absolute-form target
+ * (`http://host/path`), `*` or anything else is refused before routing can read it differently.
+ */
+export function checkTarget(target: string | undefined): Refusal | null {
+  if (target?.startsWith('/')) return null;
+  return { status: 400, code: 'BAD_REQUEST', message: 'The request target must be a path starting with / (origin-form)' };
+}
 
 export function hostName(hostHeader: string | undefined): string | null {
   if (!hostHeader) return null;
@@ -96,30 +119,34 @@ export class Guard {
     return auth.required ? null : { actor: 'local', scope: 'admin', kind: 'local' };
   }
 
-  /** The whole check for one HTTP request; null = go on. */
-  checkRequest(req: FastifyRequest): Refusal | null {
+  /**
+   * The whole check for one HTTP request; null = go on. `scope` is the matched route's declared
+   * scope; undefined (no route matched) needs a credential like `read` does, then ends in a 404.
+   */
+  checkRequest(req: FastifyRequest, scope: RouteScope | undefined): Refusal | null {
+    const target = checkTarget(req.raw.url);
+    if (target) return target;
     const host = this.checkHost(req.headers.host);
     if (host) return host;
     if (!SAFE_METHODS.has(req.method)) {
       const origin = this.checkOrigin(req.headers);
       if (origin) return origin;
     }
-    const path = req.url.split('?')[0] ?? '';
     req.principal = this.principal(req.headers);
-    if (!path.startsWith('/api/') || PUBLIC.has(`${req.method} ${path}`)) return null;
+    if (scope === 'public') return null;
     if (!req.principal) {
       const bad = req.headers.authorization !== undefined;
       return { status: 401, code: 'UNAUTHORIZED', message: bad ? 'Invalid, expired or revoked token' : 'Log in or send an API token' };
     }
-    if (req.principal.scope === 'read' && (!SAFE_METHODS.has(req.method) || ADMIN_READS.some((r) => r.test(path)))) {
+    if (scope === 'admin' && req.principal.scope !== 'admin') {
       return { status: 403, code: 'FORBIDDEN', message: 'This token has read scope; this needs admin' };
     }
     return null;
   }
 
-  /** Checks for a WebSocket upgrade (the console): Host, Origin, then the caller checks the ticket. */
+  /** Checks for a WebSocket upgrade (the console): target, Host, Origin, then the caller checks the ticket. */
   checkUpgrade(req: IncomingMessage): Refusal | null {
-    return this.checkHost(req.headers.host) ?? this.checkOrigin(req.headers);
+    return checkTarget(req.url) ?? this.checkHost(req.headers.host) ?? this.checkOrigin(req.headers);
   }
 }
 
@@ -127,10 +154,34 @@ export function refuse(reply: FastifyReply, r: Refusal): FastifyReply {
   return reply.status(r.status).send({ error: r.message, timestamp: new Date().toISOString(), code: r.code });
 }
 
+/**
+ * Every route under /api must declare its scope: a route without one stops the server at startup.
+ * Routes outside /api (the web UI's static files) are public.
+ */
+export function checkRouteScope(route: { url?: string; method: string | string[]; config?: { scope?: unknown } }): RouteScope {
+  const { url, method } = route;
+  const scope = route.config?.scope;
+  if (!isApiRoute(url)) {
+    if (scope !== undefined && !SCOPES.has(scope)) throw new Error(`route ${String(method)} ${url}: unknown scope ${String(scope)}`);
+    return (scope as RouteScope | undefined) ?? 'public';
+  }
+  if (!SCOPES.has(scope)) {
+    throw new Error(`route ${String(method)} ${url} declares no scope: add config: { scope: 'public' | 'read' | 'admin' }`);
+  }
+  const methods = Array.isArray(method) ? method : [method];
+  if (scope === 'read' && methods.some((m) => m !== 'GET' && m !== 'HEAD')) {
+    throw new Error(`route ${String(method)} ${url}: a state-changing route cannot have read scope`);
+  }
+  return scope as RouteScope;
+}
+
 export function registerGuard(app: FastifyInstance, guard: Guard): void {
   app.decorateRequest('principal', null);
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, scope: checkRouteScope(route) };
+  });
   app.addHook('onRequest', async (req, reply) => {
-    const r = guard.checkRequest(req);
+    const r = guard.checkRequest(req, req.is404 ? undefined : req.routeOptions.config.scope);
     if (r) return refuse(reply, r);
   });
 }

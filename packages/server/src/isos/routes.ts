@@ -13,11 +13,12 @@ export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean
     // Uploads are streamed to disk by the service: hand the raw request stream through unparsed.
     app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
-    app.get('/isos', { schema: { tags, response: { 200: IsoListEnvelope } } }, async () => ({ isos: isos.list() }));
+    app.get('/isos', { config: { scope: 'read' }, schema: { tags, response: { 200: IsoListEnvelope } } }, async () => ({ isos: isos.list() }));
 
     app.put(
       '/isos/:name',
       {
+        config: { scope: 'admin' },
         schema: {
           tags,
           params: NameParams,
@@ -35,7 +36,7 @@ export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean
 
     app.delete(
       '/isos/:name',
-      { schema: { tags, params: NameParams, response: { 200: MessageBody, ...errors } } },
+      { config: { scope: 'admin' }, schema: { tags, params: NameParams, response: { 200: MessageBody, ...errors } } },
       async (req) => {
         isos.delete(req.params.name, isMounted);
         return { message: 'ISO deleted successfully' };

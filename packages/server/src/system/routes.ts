@@ -13,7 +13,7 @@ export interface HealthSource {
 
 export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get('/health', { schema: { tags: ['system'], response: { 200: Health } } }, async () => ({
+    app.get('/health', { config: { scope: 'read' }, schema: { tags: ['system'], response: { 200: Health } } }, async () => ({
       status: 'ok' as const,
       timestamp: new Date().toISOString(),
       version: h.version,
@@ -21,6 +21,6 @@ export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
       host: h.limits,
       limits: h.totals(),
     }));
-    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    app.get('/openapi.json', { config: { scope: 'read' }, schema: { hide: true } }, async () => app.swagger());
   };
 }

@@ -25,80 +25,82 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
   return async (app) => {
     const tags = ['vms'];
     const byId = { params: VmIdParams, tags };
+    const read = { scope: 'read' } as const;
+    const admin = { scope: 'admin' } as const;
 
-    app.get('/vms', { schema: { tags, response: { 200: VmListEnvelope } } }, async (_req, reply) =>
+    app.get('/vms', { config: read, schema: { tags, response: { 200: VmListEnvelope } } }, async (_req, reply) =>
       // Already-serialized JSON (cached between changes): Fastify sends a Buffer as it is.
       reply.type('application/json; charset=utf-8').send(vms.listJson() as never),
     );
 
-    app.post('/vms', { schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
+    app.post('/vms', { config: admin, schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
       const vm = vms.create(req.body);
       req.auditTarget = vm.id;
       reply.status(201);
       return { vm };
     });
 
-    app.get('/vms/:vm_id', { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
+    app.get('/vms/:vm_id', { config: read, schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
       vm: vms.get(req.params.vm_id),
     }));
 
     app.delete(
       '/vms/:vm_id',
-      { schema: { ...byId, querystring: DeleteVmQuery, response: { 200: MessageBody, ...errors } } },
+      { config: admin, schema: { ...byId, querystring: DeleteVmQuery, response: { 200: MessageBody, ...errors } } },
       async (req) => {
         await vms.delete(req.params.vm_id, req.query.force === 'true');
         return { message: 'VM deleted successfully' };
       },
     );
 
-    app.post('/vms/:vm_id/start', { schema: { ...byId, response: { 200: StartEnvelope, ...errors } } }, async (req) =>
+    app.post('/vms/:vm_id/start', { config: admin, schema: { ...byId, response: { 200: StartEnvelope, ...errors } } }, async (req) =>
       power.start(req.params.vm_id),
     );
 
-    app.post('/vms/:vm_id/stop', { schema: { ...byId, response: { 200: MessageBody, ...errors } } }, async (req) => {
+    app.post('/vms/:vm_id/stop', { config: admin, schema: { ...byId, response: { 200: MessageBody, ...errors } } }, async (req) => {
       await power.stop(req.params.vm_id);
       return { message: 'VM stopped successfully' };
     });
 
     app.post(
       '/vms/:vm_id/shutdown',
-      { schema: { ...byId, body: OptionalShutdown, response: { 200: VmEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: OptionalShutdown, response: { 200: VmEnvelope, ...errors } } },
       async (req) => ({ vm: await power.shutdown(req.params.vm_id, req.body ?? {}) }),
     );
     app.post(
       '/vms/:vm_id/reboot',
-      { schema: { ...byId, body: OptionalShutdown, response: { 200: StartEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: OptionalShutdown, response: { 200: StartEnvelope, ...errors } } },
       async (req) => power.reboot(req.params.vm_id, req.body ?? {}),
     );
     for (const action of ['reset', 'pause', 'resume'] as const) {
-      app.post(`/vms/:vm_id/${action}`, { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
+      app.post(`/vms/:vm_id/${action}`, { config: admin, schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
         vm: await power[action](req.params.vm_id),
       }));
     }
 
     app.patch(
       '/vms/:vm_id/resources',
-      { schema: { ...byId, body: UpdateResourcesBody, response: { 200: VmEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: UpdateResourcesBody, response: { 200: VmEnvelope, ...errors } } },
       async (req) => ({ vm: vms.updateResources(req.params.vm_id, req.body) }),
     );
 
     app.post(
       '/vms/:vm_id/disks/attach',
-      { schema: { ...byId, body: AttachDiskBody, response: { 200: VmEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: AttachDiskBody, response: { 200: VmEnvelope, ...errors } } },
       async (req) => ({ vm: await vms.attachDisk(req.params.vm_id, req.body.diskPath, req.body.format) }),
     );
     app.post(
       '/vms/:vm_id/disks/detach',
-      { schema: { ...byId, body: DiskPathBody, response: { 200: VmEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: DiskPathBody, response: { 200: VmEnvelope, ...errors } } },
       async (req) => ({ vm: vms.detachDisk(req.params.vm_id, req.body.diskPath) }),
     );
 
     app.post(
       '/vms/:vm_id/iso/mount',
-      { schema: { ...byId, body: IsoPathBody, response: { 200: VmEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: IsoPathBody, response: { 200: VmEnvelope, ...errors } } },
       async (req) => ({ vm: await vms.mountIso(req.params.vm_id, req.body.isoPath) }),
     );
-    app.post('/vms/:vm_id/iso/unmount', { schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
+    app.post('/vms/:vm_id/iso/unmount', { config: admin, schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
       vm: await vms.unmountIso(req.params.vm_id),
     }));
   };
