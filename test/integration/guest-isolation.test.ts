@@ -120,4 +120,13 @@ describe.runIf(root)('guests and host services (user-mode networking)', () => {
     const health = (await confinedServer.api('GET', '/health')).body;
     expect(health.guestIsolation?.enforced).toBe(true);
   });
+
+  it('qemu-img reading an image runs as a user that is kept off host services too', async () => {
+    const disk = (await confinedServer.api('POST', '/disks', { name: 'inspected', size: 1, format: 'qcow2' })).body.disk;
+    await waitFor(async () => (await confinedServer.api('GET', '/disks')).body.disks.find((d: any) => d.id === disk.id)?.status === 'ready', 20_000, 'the disk');
+    expect((await confinedServer.api('GET', `/disks/${disk.id}`)).status).toBe(200);
+    const uid = fs.readFileSync('/etc/passwd', 'utf8').match(/^qm-img:[^:]*:(\d+):/m)?.[1];
+    expect(uid).toBeDefined();
+    expect(ns.exec('nft', 'list', 'set', 'inet', 'qemu_manager', 'guest_uids')).toMatch(new RegExp(`\\b${uid}\\b`));
+  });
 });

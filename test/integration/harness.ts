@@ -58,8 +58,8 @@ export class TestServer {
     this.scheme = opts.https ? 'https' : 'http';
     if (!fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first`);
     this.port = this.where.port ?? (await freePort());
-    const [cmd, ...args] = [...(this.where.wrap ?? []), process.execPath, MAIN] as [string, ...string[]];
-    const proc = spawn(cmd, args, {
+    const argv = [...(this.where.wrap ?? []), process.execPath, MAIN];
+    const proc = spawn(argv[0]!, argv.slice(1), {
       env: {
         ...process.env,
         HOST: '127.0.0.1',

@@ -27,6 +27,7 @@ import { isAppError } from './lib/errors.js';
 import { run } from './lib/exec.js';
 import { StorageRoots } from './lib/storage.js';
 import { chooseAccel } from './qemu/accel.js';
+import { GuestIsolation } from './qemu/guest-isolation.js';
 import { IdentityPool, allowTraverse } from './qemu/identity.js';
 import { Supervisor } from './qemu/supervisor.js';
 import { lockDataDir } from './store/lock.js';
@@ -111,7 +112,6 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const limits = hostLimits();
   const bus = new EventBus();
   const storage = new StorageRoots([dirs.disks, dirs.isos, ...config.storageRoots]);
-  const qemuImg = new QemuImg(config.qemuImgBinary, { storage, log: app.log });
   const vmRepo = new VmRepo(db);
   const diskRepo = new DiskRepo(db);
 
@@ -120,9 +120,12 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   allowTraverse(identities, dirs.run);
   allowTraverse(identities, dirs.isos); // a medium inserted while the VM runs is opened by QEMU by path
   let power: PowerService | undefined;
+  // Guests (and qemu-img reading their images) never reach this host's own services.
+  const isolation = await GuestIsolation.setUp({ setting: config.guestIsolation, poolEnabled: identities.enabled }, app.log);
+  const qemuImg = new QemuImg(config.qemuImgBinary, { storage, log: app.log, confine: (who) => isolation.confine(who) });
   const supervisor = new Supervisor(
     dirs.run,
-    { onEvent: (id, ev) => power?.onEvent(id, ev), onExit: (id) => power?.onExit(id) },
+    { onEvent: (id, ev) => power?.onEvent(id, ev), onExit: (id) => power?.onExit(id), beforeSpawn: (who) => isolation.confine(who) },
     app.log,
     identities,
     { storage, vncTcp: config.vncTcp },
@@ -179,7 +182,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
   await app.register(
     async (api) => {
-      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits, totals: () => memoryTotals(ctx) }));
+      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits, totals: () => memoryTotals(ctx), guestIsolation: isolation.status }));
       await api.register(vmRoutes(vms, power));
       await api.register(diskRoutes(disks));
       await api.register(isoRoutes(isos, mountedIso));

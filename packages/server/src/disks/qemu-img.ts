@@ -27,6 +27,8 @@ export interface QemuImgOptions {
   maxQueued?: number;
   /** Run as this user when root (tests); default qm-img, created on first use. */
   user?: string;
+  /** Called once with that user before its first run (guest isolation keeps it off host services). */
+  confine?: (identity: QemuIdentity) => Promise<void>;
 }
 
 /**
@@ -49,6 +51,7 @@ export class QemuImg {
   private readonly maxConcurrent: number;
   private readonly maxQueued: number;
   private readonly userName: string;
+  private readonly confine: (identity: QemuIdentity) => Promise<void>;
   private identity: Promise<QemuIdentity | null> | null = null;
   private running = 0;
   private readonly queue: Array<() => void> = [];
@@ -65,6 +68,7 @@ export class QemuImg {
     this.maxConcurrent = opts.maxConcurrent ?? 4;
     this.maxQueued = opts.maxQueued ?? 16;
     this.userName = opts.user ?? QEMU_IMG_USER;
+    this.confine = opts.confine ?? (async () => undefined);
   }
 
   /**
@@ -133,7 +137,10 @@ export class QemuImg {
 
   private user(): Promise<QemuIdentity | null> {
     if (process.getuid?.() !== 0) return Promise.resolve(null);
-    this.identity ??= ensureSystemUser(this.userName, this.log).catch((err: unknown) => {
+    this.identity ??= ensureSystemUser(this.userName, this.log).then(async (id) => {
+      await this.confine(id);
+      return id;
+    }).catch((err: unknown) => {
       this.identity = null;
       throw err;
     });

@@ -72,25 +72,28 @@ export class GuestIsolation {
 
   private constructor(
     readonly status: IsolationStatus,
+    /** The rules are in place (they can keep any unprivileged user off, even when QEMU runs as root). */
+    private readonly installed: boolean,
     private readonly nft: string,
     private readonly log: Logger,
   ) {}
 
   /**
-   * Installs the rules when this server can (root, QEMU under its own users). `off` turns isolation
-   * off on purpose. When it should work but cannot be installed, VM starts are refused (see confine).
+   * Installs the rules when this server can (as root). `off` turns isolation off on purpose. When
+   * the rules should be there but cannot be installed, QEMU starts are refused (see confine).
+   * `poolEnabled`: QEMUs run as unprivileged users; without that the kernel cannot tell a QEMU from
+   * the server, and guests are not isolated (said in the status and the log).
    */
   static async setUp(opts: { setting: IsolationSetting; poolEnabled: boolean; nft?: string }, log: Logger): Promise<GuestIsolation> {
     const nft = opts.nft ?? 'nft';
-    const make = (enforced: boolean, reason: string) => new GuestIsolation({ enforced, reason }, nft, log);
+    const make = (enforced: boolean, installed: boolean, reason: string) => new GuestIsolation({ enforced, reason }, installed, nft, log);
     if (opts.setting === 'off') {
       log.warn({}, 'GUEST_ISOLATION=off: guests can reach services on this host');
-      return make(false, 'turned off (GUEST_ISOLATION=off)');
+      return make(false, false, 'turned off (GUEST_ISOLATION=off)');
     }
-    if (!opts.poolEnabled) {
-      const why = typeof process.getuid === 'function' && process.getuid() !== 0 ? 'the server does not run as root' : 'QEMU runs as root (QEMU_USER is empty)';
-      log.warn({ why }, 'guests can reach services on this host: isolation needs QEMU under its own users');
-      return make(false, `not possible: ${why}`);
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      log.warn({}, 'guests can reach services on this host: isolation needs the server to run as root');
+      return make(false, false, 'not possible: the server does not run as root');
     }
     let resolvConf = '';
     try {
@@ -105,19 +108,23 @@ export class GuestIsolation {
     if (r.code !== 0) {
       const msg = r.stderr.trim() || `nft exited with ${r.code}`;
       log.error({ err: msg }, 'cannot install the nftables rules that keep guests off host services; VMs will not start');
-      return make(false, `nftables rules could not be installed: ${msg}`);
+      return make(false, false, `nftables rules could not be installed: ${msg}`);
     }
-    return make(true, `nftables table inet ${NFT_TABLE}: QEMU users cannot open connections to this host`);
+    if (!opts.poolEnabled) {
+      log.warn({}, 'guests can reach services on this host: QEMU runs as root (QEMU_USER is empty)');
+      return make(false, true, 'not possible: QEMU runs as root (QEMU_USER is empty)');
+    }
+    return make(true, true, `nftables table inet ${NFT_TABLE}: QEMU users cannot open connections to this host`);
   }
 
-  /** Before a QEMU starts as `identity`: its uid is in the set, or the start is refused. */
+  /** Before a program runs as `identity` on guest or image data: its uid is in the set, or it does not run. */
   async confine(identity: QemuIdentity | null): Promise<void> {
     if (!identity) {
       if (!this.warnedUnconfined) this.log.warn({ reason: this.status.reason }, 'starting a QEMU that is not kept off host services');
       this.warnedUnconfined = true;
       return;
     }
-    if (!this.status.enforced) {
+    if (!this.installed) {
       if (this.status.reason.startsWith('turned off')) return;
       throw new Error(`guests cannot be kept off host services (${this.status.reason}); fix that or set GUEST_ISOLATION=off`);
     }
