@@ -9,6 +9,7 @@ export interface HealthSource {
   limits: { cpus: number; memoryMiB: number };
   /** Host-wide totals, computed on each call. */
   totals: () => HostTotals;
+  guestIsolation: { enforced: boolean; reason: string };
 }
 
 export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
@@ -20,6 +21,7 @@ export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
       qemu: { version: h.qemuVersion, accel: h.accel, accelReason: h.accelReason },
       host: h.limits,
       limits: h.totals(),
+      guestIsolation: h.guestIsolation,
     }));
     app.get('/openapi.json', { config: { scope: 'read' }, schema: { hide: true } }, async () => app.swagger());
   };
