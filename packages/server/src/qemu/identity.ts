@@ -42,7 +42,7 @@ interface Claim {
  * host-wide: a user is taken by creating `<claimsDir>/<name>` with O_EXCL (it records the claiming
  * server's pid, start time and data dir), so two servers on one host never hand out the same user.
  * A claim is stale (and is taken over) only when its server process is gone and no process at all
- * runs as that user. QEMU_USER=<name> makes every QEMU run as that one user instead; QEMU_USER=
+ * runs as that user; a user anything runs as is never handed out. QEMU_USER=<name> makes every QEMU run as that one user instead; QEMU_USER=
  * (empty) runs them as root. Not root: QEMU runs as the server's own user and there is nothing to drop.
  */
 export class IdentityPool {
@@ -67,7 +67,58 @@ export class IdentityPool {
       log.warn({}, 'QEMU_USER is empty: QEMU runs as root');
       return make('none', '');
     }
-    return setting ? make('fixed', setting) : make('pool', DEFAULT_USER_PREFIX);
+    if (setting) return make('fixed', setting);
+    const pool = make('pool', DEFAULT_USER_PREFIX);
+    pool.sweep();
+    return pool;
+  }
+
+  /**
+   * Drops stale claims an earlier server of this data dir left (killed with its QEMUs, a power cut
+   * without reboot): its process is gone and nothing runs as the user. Others' claims are left alone.
+   */
+  private sweep(): void {
+    if (!this.me.dataDir) return;
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.claimsDir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (!name.startsWith(this.name) || name.includes('.')) continue;
+      const c = this.readClaim(name);
+      const id = lookup((n) => n === name);
+      if (c && id && c.dataDir === this.me.dataDir && !this.isMine(c) && !serverAlive(c) && !usersProcesses(id.uid)) {
+        this.removeIfStill(name, c);
+      }
+    }
+  }
+
+  /**
+   * Removes the claim file of `name` only if it still is `stale`: it is moved aside first (atomic),
+   * and if what was moved is another claim (made in between) it is put back. True if removed.
+   */
+  private removeIfStill(name: string, stale: Claim | null): boolean {
+    const file = path.join(this.claimsDir, name);
+    const aside = `${file}.${process.pid}.${Date.now()}.stale`;
+    try {
+      fs.renameSync(file, aside);
+    } catch {
+      return false;
+    }
+    const moved = this.readClaimAt(aside);
+    if (JSON.stringify(moved) !== JSON.stringify(stale)) {
+      try {
+        fs.linkSync(aside, file);
+      } catch {
+        /* someone claimed it again meanwhile: theirs stands */
+      }
+      fs.rmSync(aside, { force: true });
+      return false;
+    }
+    fs.rmSync(aside, { force: true });
+    return true;
   }
 
   get enabled(): boolean {
@@ -85,6 +136,9 @@ export class IdentityPool {
       if (found && this.taken.has(found.uid)) continue;
       const id = found ?? (await this.create(name));
       if (this.taken.has(id.uid)) continue; // another start of ours took it while we created it
+      // A user something still runs as (an orphaned QEMU, a process left behind) could reach the new
+      // VM's files: never hand it out.
+      if (usersProcesses(id.uid)) continue;
       if (!this.claimFile(id)) continue; // another server holds it
       this.taken.add(id.uid);
       return id;
@@ -179,23 +233,7 @@ export class IdentityPool {
     } else if (this.isMine(stale) || serverAlive(stale) || usersProcesses(id.uid)) {
       return false;
     }
-    const aside = `${file}.${process.pid}.${Date.now()}.stale`;
-    try {
-      fs.renameSync(file, aside);
-    } catch {
-      return false;
-    }
-    const moved = this.readClaimAt(aside);
-    if (JSON.stringify(moved) !== JSON.stringify(stale)) {
-      try {
-        fs.linkSync(aside, file);
-      } catch {
-        /* someone claimed it again meanwhile: theirs stands */
-      }
-      fs.rmSync(aside, { force: true });
-      return false;
-    }
-    fs.rmSync(aside, { force: true });
+    if (!this.removeIfStill(id.name, stale)) return false;
     if (!this.writeClaim(id.name, false)) return false;
     this.log.info({ user: id.name, stale }, 'took over a stale claim on a QEMU user');
     return true;
