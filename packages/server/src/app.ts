@@ -112,6 +112,9 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const limits = hostLimits();
   const bus = new EventBus();
   const storage = new StorageRoots([dirs.disks, dirs.isos, ...config.storageRoots]);
+  for (const root of storage.writableByOthers()) {
+    app.log.warn({ root }, 'a storage root is writable by others: they can replace the images in it; make it writable by the admin only');
+  }
   const vmRepo = new VmRepo(db);
   const diskRepo = new DiskRepo(db);
 

@@ -84,3 +84,18 @@ describe('StorageRoots.openFile', () => {
     }
   });
 });
+
+describe('StorageRoots.writableByOthers', () => {
+  it('names the roots that group or others may write, or that another user owns', () => {
+    const a = path.join(dir, 'root-a');
+    const b = path.join(dir, 'root-b');
+    fs.mkdirSync(a, { mode: 0o755 });
+    fs.mkdirSync(b);
+    fs.chmodSync(a, 0o755);
+    fs.chmodSync(b, 0o777);
+    const r = new StorageRoots([a, b]);
+    const me = process.getuid!();
+    expect(r.writableByOthers(me)).toEqual([fs.realpathSync(b)]);
+    expect(r.writableByOthers(me + 1)).toEqual([fs.realpathSync(a), fs.realpathSync(b)]);
+  });
+});

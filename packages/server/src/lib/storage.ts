@@ -24,6 +24,18 @@ export class StorageRoots {
     return this.roots;
   }
 
+  /**
+   * Roots that someone other than their owner may write (group- or other-writable, or not owned by
+   * this process's user): whoever can write a root can replace an image's contents there, so roots
+   * must be writable by the admin only. The server warns about these at start.
+   */
+  writableByOthers(uid: number | null = process.getuid?.() ?? null): string[] {
+    return this.roots.filter((r) => {
+      const st = fs.statSync(r);
+      return (st.mode & 0o022) !== 0 || (uid !== null && st.uid !== uid);
+    });
+  }
+
   /** Returns the real path of an allowed regular file, or throws a 400/404 AppError saying why not. */
   resolveFile(input: string, what: 'disk' | 'ISO'): string {
     if (input.includes('\0')) throw new AppError(400, 'BAD_REQUEST', `${what} path contains a NUL byte`);
