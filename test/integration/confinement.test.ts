@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READY_MARKER } from '../guest/index.js';
-import { TestServer, killQemusOf, makeDataDir, serialLog, startGuestServer, vncBanner, waitFor } from './harness.js';
+import { TestServer, holdPort, killQemusOf, makeDataDir, serialLog, startGuestServer, vncBanner, waitFor } from './harness.js';
 
 const root = process.getuid?.() === 0;
 const CLAIMS = '/run/qemu-manager/users';
@@ -317,11 +317,7 @@ describe('VNC_TCP=1', () => {
 
   it('keeps a TCP listener on 127.0.0.1 for native clients, moved when another program holds the port', async () => {
     const vm = (await server.api('POST', '/vms', { name: 'tcp', cpus: 1, memory: 64 })).body.vm;
-    const blocker = net.createServer();
-    await new Promise<void>((r) => {
-      blocker.once('error', () => r());
-      blocker.listen(vm.vnc_port, '127.0.0.1', () => r());
-    });
+    const blocker = await holdPort(vm.vnc_port);
     try {
       const r = await server.api('POST', `/vms/${vm.id}/start`);
       expect(r.status).toBe(200);

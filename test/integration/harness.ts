@@ -32,6 +32,16 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Listens on 127.0.0.1:port as "another program" would (if something already holds it, that is the same). */
+export async function holdPort(port: number): Promise<net.Server> {
+  const blocker = net.createServer();
+  await new Promise<void>((r) => {
+    blocker.once('error', () => r());
+    blocker.listen(port, '127.0.0.1', () => r());
+  });
+  return blocker;
+}
+
 export function makeDataDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'qm-test-'));
 }

@@ -3,10 +3,9 @@
  * that dies, pause/resume/reset, concurrent starts, failed starts, a VNC port taken by another program.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READY_MARKER } from '../guest/index.js';
-import { EventLog, TestServer, startGuestServer, qemuPidsOf, serialLog, vncBanner, waitFor } from './harness.js';
+import { EventLog, TestServer, holdPort, startGuestServer, qemuPidsOf, serialLog, vncBanner, waitFor } from './harness.js';
 
 let server: TestServer;
 let events: EventLog;
@@ -137,12 +136,7 @@ describe('power actions on a VM without an OS', () => {
 
   it('a TCP port taken by another program does not matter: VNC is on a unix socket, vnc_port is kept', async () => {
     const vm = await tinyVm();
-    const blocker = net.createServer();
-    // If something else on this host already holds the port, that is the same situation.
-    await new Promise<void>((r) => {
-      blocker.once('error', () => r());
-      blocker.listen(vm.vnc_port, '127.0.0.1', () => r());
-    });
+    const blocker = await holdPort(vm.vnc_port);
     try {
       const r = await server.api('POST', `/vms/${vm.id}/start`);
       expect(r.status).toBe(200);
