@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StorageRoots } from '../lib/storage.js';
-import { detectFormat, imageLayers, type ImageFormat } from './image-check.js';
+import { detectFormat, imageLayers, openImageLayers, type ImageFormat } from './image-check.js';
 
 // Images made by the real qemu-img, checked by the server's own header reader.
 let dir: string;
@@ -67,9 +67,9 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function refusal(file: string, format: ImageFormat): Promise<string> {
+async function refusal(file: string, format: ImageFormat | string, opts: Parameters<typeof imageLayers>[3] = {}): Promise<string> {
   try {
-    await imageLayers(storage, file, format);
+    await imageLayers(storage, file, format as ImageFormat, opts);
   } catch (e) {
     const err = e as { code: string; statusCode: number; message: string };
     return `${err.statusCode} ${err.code} ${err.message}`;
@@ -149,6 +149,84 @@ describe('imageLayers', () => {
   });
 });
 
+/** Descriptors this process has open (to see that none is left behind). */
+const openFds = () => fs.readdirSync('/proc/self/fd').length;
+
+describe('openImageLayers', () => {
+  it('checks exactly the descriptors the opener returns, and gives them back open with the access asked for', async () => {
+    // The opener hands back another file than the path named (as a swap after a check would):
+    // what is checked is what it returned, not what the path now holds.
+    const swapped = (file: string, index: number) =>
+      storage.openFile(index === 0 && file === at('plain.qcow2') ? at('datafile-in.qcow2') : file, 'disk', fs.constants.O_RDONLY);
+    expect(await refusal(at('plain.qcow2'), 'qcow2', { open: swapped })).toMatch(/^400 IMAGE_NOT_ALLOWED .*external data file/);
+
+    const modes: string[] = [];
+    const layers = await openImageLayers(storage, at('top.qcow2'), 'qcow2', {
+      open: (file, index) => {
+        const flags = index === 0 ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
+        modes.push(`${index}:${flags === fs.constants.O_RDWR ? 'rw' : 'ro'}`);
+        return storage.openFile(file, 'disk', flags);
+      },
+    });
+    try {
+      expect(modes).toEqual(['0:rw', '1:ro', '2:ro']);
+      expect(layers.map((l) => [l.path, l.format])).toEqual([
+        [at('top.qcow2'), 'qcow2'],
+        [at('sub', 'rel.qcow2'), 'qcow2'],
+        [at('base.raw'), 'raw'],
+      ]);
+      // Still open, and each is the file it names.
+      for (const l of layers) expect(fs.readlinkSync(`/proc/self/fd/${l.fd}`)).toBe(l.path);
+      const access = (fd: number) => Number(/flags:\s*(\d+)/.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]) & 3;
+      expect(layers.map((l) => access(l.fd))).toEqual([fs.constants.O_RDWR, fs.constants.O_RDONLY, fs.constants.O_RDONLY]);
+    } finally {
+      for (const l of layers) fs.closeSync(l.fd);
+    }
+  });
+
+  it('closes every descriptor it opened when a layer is refused', async () => {
+    const before = openFds();
+    const opened: number[] = [];
+    const open = (file: string) => {
+      const f = storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+      opened.push(f.fd);
+      return f;
+    };
+    // top.qcow2 -> rel.qcow2 -> base.raw, refused at the last layer by the caller's rule.
+    const refuseBase = (real: string) => {
+      if (real === at('base.raw')) throw new Error('no base');
+    };
+    await expect(openImageLayers(storage, at('top.qcow2'), 'qcow2', { open, checkBacking: refuseBase })).rejects.toThrow('no base');
+    expect(opened).toHaveLength(3);
+    expect(openFds()).toBe(before);
+    // A loop and a data file, refused after opening: nothing left open either.
+    expect(await refusal(at('a.qcow2'), 'qcow2')).toMatch(/loops/);
+    expect(await refusal(at('datafile-in.qcow2'), 'qcow2')).toMatch(/external data file/);
+    expect(openFds()).toBe(before);
+  });
+
+  it('asks the caller about every backing layer, never about the image itself', async () => {
+    const asked: Array<[string, number]> = [];
+    await imageLayers(storage, at('top.qcow2'), 'qcow2', { checkBacking: (real, i) => void asked.push([real, i]) });
+    expect(asked).toEqual([
+      [at('sub', 'rel.qcow2'), 1],
+      [at('base.raw'), 2],
+    ]);
+    const r = await refusal(at('abs.qcow2'), 'qcow2', {
+      checkBacking: () => {
+        throw new Error('backing refused');
+      },
+    });
+    expect(r).toContain('backing refused');
+  });
+
+  it('refuses formats it does not read itself (what an earlier version may have probed), saying to convert', async () => {
+    for (const format of ['vdi', 'qed', 'vpc', 'vhdx', 'parallels', 'host_device', '']) {
+      expect(await refusal(at('base.raw'), format), format).toMatch(/^400 IMAGE_NOT_ALLOWED .*only raw, qcow2 and vmdk.*convert/);
+    }
+  });
+});
+
 describe('detectFormat', () => {
   it('names qcow2, vmdk, ISO 9660 and raw by their magic', async () => {
     const fmt = async (f: string) => {
@@ -167,5 +245,22 @@ describe('detectFormat', () => {
     iso.write('\x01CD001\x01', 16 * 2048, 'latin1');
     fs.writeFileSync(at('fake.iso'), iso);
     expect(await fmt(at('fake.iso'))).toBe('iso');
+  });
+
+  it('names a UDF image (no ISO 9660 descriptor) an ISO too, as the ISO library does', async () => {
+    const fmt = async (f: string) => {
+      const fd = fs.openSync(f, 'r');
+      try {
+        return await detectFormat(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    };
+    for (const id of ['BEA01', 'NSR02', 'NSR03']) {
+      const udf = Buffer.alloc(20 * 2048);
+      udf.write(`\x00${id}\x01`, 17 * 2048, 'latin1');
+      fs.writeFileSync(at(`udf-${id}.img`), udf);
+      expect(await fmt(at(`udf-${id}.img`)), id).toBe('iso');
+    }
   });
 });

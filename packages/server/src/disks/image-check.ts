@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
-import type { StorageRoots } from '../lib/storage.js';
+import { looksLikeIso } from '../lib/iso.js';
+import type { OpenedFile, StorageRoots } from '../lib/storage.js';
 
 /**
  * What an image refers to, read from its headers by the server itself (no qemu-img, no process), so
@@ -15,8 +16,10 @@ import type { StorageRoots } from '../lib/storage.js';
  *   with an external data file is refused, wherever the data file is.
  * - vmdk: only a self-contained sparse vmdk (`KDMV`, descriptor embedded, no parent). A text
  *   descriptor (whose extents are other files) is refused.
- * Every layer is opened with StorageRoots.openFile, so each one is a regular file whose real path lies
- * under a storage root, reached without following a symlink after the check.
+ * - any other format: refused (convert the image).
+ * Every layer is opened with StorageRoots.openFile (or the caller's opener), so each one is a regular
+ * file whose real path lies under a storage root, reached without following a symlink after the
+ * check, and the descriptor checked is the one the caller keeps.
  */
 export type ImageFormat = 'raw' | 'qcow2' | 'vmdk';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['raw', 'qcow2', 'vmdk'];
@@ -43,30 +46,75 @@ const VMDK_DESC_OFFSET = 0x200;
 const VMDK_DESC_SIZE = 20 * 512;
 const VMDK_GD_AT_END = 0xffffffffffffffffn;
 
-/** The image and every file it refers to, top layer first. Throws a 4xx AppError saying why not. */
-export async function imageLayers(storage: StorageRoots, file: string, format: ImageFormat): Promise<ImageLayer[]> {
-  const layers: ImageLayer[] = [];
-  let current: { file: string; format: ImageFormat } | null = { file, format };
-  while (current) {
-    if (layers.length >= MAX_LAYERS) {
-      throw refuse(`Image ${file} has more than ${MAX_LAYERS} layers in its backing chain`);
-    }
-    const opened = openLayer(storage, current.file, layers.at(-1)?.path);
-    try {
-      if (layers.some((l) => l.path === opened.real)) throw refuse(`Image ${file} has a backing chain that loops through ${opened.real}`);
-      layers.push({ path: opened.real, format: current.format });
+/** One layer opened and checked: `fd` is the very descriptor whose bytes were checked. */
+export interface OpenedLayer extends ImageLayer {
+  fd: number;
+}
+
+export interface LayerOptions {
+  /**
+   * Opens layer `index` (0: the image itself, then its backing files in order). Default:
+   * StorageRoots.openFile read-only. Whatever it returns is what gets checked, so a caller that
+   * hands the descriptors on (QEMU's -add-fd) opens them here with the access it needs.
+   */
+  open?: (file: string, index: number) => OpenedFile;
+  /** Called with each backing layer's real path (index 1 on) once opened: throws to refuse it. */
+  checkBacking?: (real: string, index: number) => void;
+}
+
+/**
+ * The image and every file it refers to, top layer first, each still open: the caller owns the
+ * descriptors (closes them, or hands them on). On any refusal every descriptor opened so far is
+ * closed and a 4xx AppError says why.
+ */
+export async function openImageLayers(storage: StorageRoots, file: string, format: string, opts: LayerOptions = {}): Promise<OpenedLayer[]> {
+  const open = opts.open ?? ((f: string) => storage.openFile(f, 'disk', fs.constants.O_RDONLY));
+  const layers: OpenedLayer[] = [];
+  try {
+    let current: { file: string; format: ImageFormat } | null = { file, format: knownFormat(format, file) };
+    while (current) {
+      if (layers.length >= MAX_LAYERS) {
+        throw refuse(`Image ${file} has more than ${MAX_LAYERS} layers in its backing chain`);
+      }
+      const index = layers.length;
+      const opened = openLayer(() => open(current!.file, index), layers.at(-1)?.path);
+      const layer = { path: opened.real, format: current.format, fd: opened.fd };
+      const loops = layers.some((l) => l.path === opened.real);
+      layers.push(layer);
+      if (loops) throw refuse(`Image ${file} has a backing chain that loops through ${opened.real}`);
+      if (index > 0) opts.checkBacking?.(opened.real, index);
       current = await nextLayer(opened.fd, opened.real, current.format);
-    } finally {
-      fs.closeSync(opened.fd);
     }
+    return layers;
+  } catch (err) {
+    for (const l of layers) fs.closeSync(l.fd);
+    throw err;
   }
-  return layers;
+}
+
+/** The image and every file it refers to, top layer first (opened, checked and closed again). */
+export async function imageLayers(storage: StorageRoots, file: string, format: string, opts: LayerOptions = {}): Promise<ImageLayer[]> {
+  const layers = await openImageLayers(storage, file, format, opts);
+  for (const l of layers) fs.closeSync(l.fd);
+  return layers.map(({ path: p, format: f }) => ({ path: p, format: f }));
+}
+
+/**
+ * A format the server reads itself. Anything else (vdi, qed, vpc, vhdx..., which an earlier
+ * version may have recorded by probing) is refused: nothing would check what it refers to.
+ */
+function knownFormat(format: string, file: string): ImageFormat {
+  if ((IMAGE_FORMATS as readonly string[]).includes(format)) return format as ImageFormat;
+  throw refuse(
+    `${file} is recorded as a ${show(format)} image; only raw, qcow2 and vmdk are accepted ` +
+      `(convert it, e.g. qemu-img convert -f ${/^[a-z0-9]{1,16}$/.test(format) ? format : '<format>'} -O qcow2 ${file} <new.qcow2>, and attach the new image)`,
+  );
 }
 
 /** Opens a layer; a backing file that cannot be used says so, and whose backing file it is. */
-function openLayer(storage: StorageRoots, file: string, parent: string | undefined) {
+function openLayer(open: () => OpenedFile, parent: string | undefined): OpenedFile {
   try {
-    return storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+    return open();
   } catch (err) {
     if (parent === undefined || !(err instanceof AppError)) throw err;
     throw new AppError(err.statusCode === 404 ? 400 : err.statusCode, err.code, `Image ${parent} has a backing file that cannot be used: ${err.message}`);
@@ -80,22 +128,16 @@ export async function detectFormat(fd: number): Promise<ImageFormat | 'iso'> {
   if (head.length >= 4 && head.readUInt32BE(0) === VMDK4_MAGIC) return 'vmdk';
   // A vmdk text descriptor (its data lives in other files): raw would read the text, surely not meant.
   if (/^\s*# Disk DescriptorFile/.test(head.toString('latin1'))) return 'vmdk';
-  if (await isIso9660(fd)) return 'iso';
+  if (looksLikeIso(fd)) return 'iso';
   return 'raw';
-}
-
-/** An ISO 9660 (or UDF bridge) image: "CD001" at the first volume descriptor, sector 16. */
-export async function isIso9660(fd: number): Promise<boolean> {
-  const vd = await readAt(fd, 16 * 2048 + 1, 5);
-  return vd.toString('latin1') === 'CD001';
 }
 
 /**
  * What one opened layer refers to next (its backing file), after checking it refers to nothing else;
  * throws as imageLayers does. For a check on the very descriptor a tool is then given.
  */
-export async function nextLayer(fd: number, real: string, format: ImageFormat): Promise<{ file: string; format: ImageFormat } | null> {
-  switch (format) {
+export async function nextLayer(fd: number, real: string, format: string): Promise<{ file: string; format: ImageFormat } | null> {
+  switch (knownFormat(format, real)) {
     case 'raw':
       return null;
     case 'vmdk':

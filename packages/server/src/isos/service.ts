@@ -7,24 +7,9 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
+import { looksLikeIso } from '../lib/iso.js';
 
 export const ISO_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.iso$/i;
-
-/** True if the file holds an ISO 9660 or UDF volume (descriptors from byte 32768 on). */
-export function looksLikeIso(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(5);
-    for (let sector = 16; sector < 32; sector++) {
-      if (fs.readSync(fd, buf, 0, 5, sector * 2048 + 1) < 5) return false;
-      const id = buf.toString('latin1');
-      if (id === 'CD001' || id === 'BEA01' || id === 'NSR02' || id === 'NSR03') return true;
-    }
-    return false;
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** The ISO library: the files in $DATA_DIR/isos. */
 export class IsoService {
@@ -103,7 +88,7 @@ export class IsoService {
       if (declaredLength !== null && received !== declaredLength) {
         throw new AppError(400, 'BAD_REQUEST', `Upload ended after ${received} of ${declaredLength} bytes`);
       }
-      if (!looksLikeIso(tmp)) throw new AppError(400, 'VALIDATION', 'The file is not an ISO 9660 or UDF image');
+      if (!isoFile(tmp)) throw new AppError(400, 'VALIDATION', 'The file is not an ISO 9660 or UDF image');
       fs.linkSync(tmp, final); // fails if the name appeared meanwhile: never overwrite
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
@@ -126,5 +111,15 @@ export class IsoService {
     if (inUse(fs.realpathSync(file))) throw new AppError(409, 'ISO_IN_USE', `ISO ${name} is mounted in a VM; unmount it first`);
     fs.rmSync(file);
     this.bus.publish({ type: 'iso.changed' });
+  }
+}
+
+/** The upload just written, checked through its own descriptor. */
+function isoFile(file: string): boolean {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    return looksLikeIso(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
