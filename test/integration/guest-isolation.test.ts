@@ -121,6 +121,18 @@ describe.runIf(root)('guests and host services (user-mode networking)', () => {
     expect(health.guestIsolation?.enforced).toBe(true);
   });
 
+  it('a QEMU running before the server starts (or before the rules existed) comes under them at adoption', async () => {
+    const vm = (await confinedServer.api('GET', `/vms/${confinedVm}`)).body.vm;
+    const uid = fs.readFileSync(`/proc/${vm.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]!;
+    await confinedServer.kill();
+    // Rules gone (a firewall reload, or a host where an older version ran this VM): the set is empty.
+    ns.exec('nft', 'delete', 'table', 'inet', 'qemu_manager');
+    await confinedServer.start();
+    expect((await confinedServer.api('GET', `/vms/${confinedVm}`)).body.vm.status).toBe('running');
+    expect(ns.exec('nft', 'list', 'set', 'inet', 'qemu_manager', 'guest_uids')).toMatch(new RegExp(`\\b${uid}\\b`));
+    expect((await confinedServer.api('GET', '/health')).body.guestIsolation).toMatchObject({ enforced: true });
+  });
+
   it('qemu-img reading an image runs as a user that is kept off host services too', async () => {
     const disk = (await confinedServer.api('POST', '/disks', { name: 'inspected', size: 1, format: 'qcow2' })).body.disk;
     await waitFor(async () => (await confinedServer.api('GET', '/disks')).body.disks.find((d: any) => d.id === disk.id)?.status === 'ready', 20_000, 'the disk');

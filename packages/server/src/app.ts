@@ -72,7 +72,12 @@ async function qemuVersion(binary: string): Promise<string | null> {
 /** Builds the whole server (no listen): state, QEMU supervision, routes, console proxy, UI. */
 export async function buildApp(config: Config): Promise<BuiltApp> {
   const dirs = { disks: path.join(config.dataDir, 'disks'), isos: path.join(config.dataDir, 'isos'), run: path.join(config.dataDir, 'run') };
-  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  for (const d of Object.values(dirs)) {
+    fs.mkdirSync(d, { recursive: true });
+    // The server's own (a data dir of an older version had them 0755); QEMU users that must pass
+    // through run/ and isos/ get o+x below, never read.
+    fs.chmodSync(d, 0o700);
+  }
 
   const app = Fastify({
     logger: {
@@ -152,8 +157,12 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
 
   const interrupted = disks.recover();
+  const tightened = disks.restrictModes();
+  if (tightened) app.log.warn({ tightened }, 'managed disk images others could read are now owner-only');
   if (interrupted) app.log.warn({ interrupted }, 'disk creations interrupted by a restart were marked failed');
   const reconciled = await power.reconcile();
+  // QEMUs that were running before this server (even before these rules existed) come under them too.
+  for (const vm of vmRepo.list()) await isolation.confineAdopted(supervisor.get(vm.id)?.identity ?? null);
   app.log.info({ ...reconciled, accel: accel.accel, reason: accel.reason }, 'state reconciled');
 
   await app.register(fastifySwagger, {
@@ -185,7 +194,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
   await app.register(
     async (api) => {
-      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits, totals: () => memoryTotals(ctx), guestIsolation: isolation.status }));
+      await api.register(systemRoutes({ version: VERSION, qemuVersion: await qemuVersion(config.qemuBinary), accel: accel.accel, accelReason: accel.reason, limits, totals: () => memoryTotals(ctx), guestIsolation: () => isolation.status }));
       await api.register(vmRoutes(vms, power));
       await api.register(diskRoutes(disks));
       await api.register(isoRoutes(isos, mountedIso));

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { isolationRules, loopbackResolvers } from './guest-isolation.js';
+import { GuestIsolation, isolationRules, loopbackResolvers } from './guest-isolation.js';
 
 describe('loopbackResolvers', () => {
   it('keeps only loopback name servers', () => {
@@ -50,5 +50,27 @@ describe('isolationRules', () => {
     } finally {
       spawnSync('ip', ['netns', 'del', ns]);
     }
+  });
+});
+
+describe('GuestIsolation', () => {
+  const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const who = { name: 'qm-vm-x', uid: 64000, gid: 64000 };
+
+  it.runIf(root)('refuses to start a QEMU with a 422 when the rules cannot be installed, and says why in the status', async () => {
+    const iso = await GuestIsolation.setUp({ setting: 'on', poolEnabled: true, nft: 'false' }, log);
+    expect(iso.status.enforced).toBe(false);
+    expect(iso.status.reason).toMatch(/could not be installed/);
+    await expect(iso.confine(who)).rejects.toMatchObject({ statusCode: 422, code: 'QEMU_START_FAILED' });
+    // An adopted QEMU that cannot be confined is reported, not hidden.
+    await iso.confineAdopted(who);
+    expect(iso.status.enforced).toBe(false);
+  });
+
+  it('GUEST_ISOLATION=off runs QEMUs unconfined and says so', async () => {
+    const iso = await GuestIsolation.setUp({ setting: 'off', poolEnabled: true, nft: 'false' }, log);
+    await expect(iso.confine(who)).resolves.toBeUndefined();
+    expect(iso.status).toEqual({ enforced: false, reason: 'turned off (GUEST_ISOLATION=off)' });
   });
 });

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import type { QemuIdentity } from './identity.js';
 import type { Logger } from './supervisor.js';
@@ -66,14 +67,17 @@ export function loopbackResolvers(resolvConf: string): string[] {
   return out;
 }
 
+type Mode = 'off' | 'impossible' | 'failed' | 'root-qemu' | 'on';
+
 export class GuestIsolation {
-  private readonly confined = new Set<number>();
   private warnedUnconfined = false;
+  /** Why the last attempt to (re)apply the rules failed, while mode is 'failed'. */
+  private failure = '';
+  /** uids that could not be put in the set (adopted QEMUs): guests that are not isolated. */
+  private readonly unconfined = new Set<number>();
 
   private constructor(
-    readonly status: IsolationStatus,
-    /** The rules are in place (they can keep any unprivileged user off, even when QEMU runs as root). */
-    private readonly installed: boolean,
+    private mode: Mode,
     private readonly nft: string,
     private readonly log: Logger,
   ) {}
@@ -86,51 +90,91 @@ export class GuestIsolation {
    */
   static async setUp(opts: { setting: IsolationSetting; poolEnabled: boolean; nft?: string }, log: Logger): Promise<GuestIsolation> {
     const nft = opts.nft ?? 'nft';
-    const make = (enforced: boolean, installed: boolean, reason: string) => new GuestIsolation({ enforced, reason }, installed, nft, log);
     if (opts.setting === 'off') {
       log.warn({}, 'GUEST_ISOLATION=off: guests can reach services on this host');
-      return make(false, false, 'turned off (GUEST_ISOLATION=off)');
+      return new GuestIsolation('off', nft, log);
     }
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       log.warn({}, 'guests can reach services on this host: isolation needs the server to run as root');
-      return make(false, false, 'not possible: the server does not run as root');
+      return new GuestIsolation('impossible', nft, log);
     }
+    const iso = new GuestIsolation(opts.poolEnabled ? 'on' : 'root-qemu', nft, log);
+    await iso.install();
+    if (!opts.poolEnabled) log.warn({}, 'guests can reach services on this host: QEMU runs as root (QEMU_USER is empty)');
+    return iso;
+  }
+
+  /** (Re)applies the rule set in one `nft -f`; on failure the mode says so and starts are refused. */
+  private async install(): Promise<boolean> {
     let resolvConf = '';
     try {
       resolvConf = fs.readFileSync('/etc/resolv.conf', 'utf8');
     } catch {
       /* no resolver configured */
     }
-    const r = await run(nft, ['-f', '-'], { timeoutMs: 10_000, input: isolationRules(loopbackResolvers(resolvConf)) }).catch((err: Error) => ({
+    const r = await run(this.nft, ['-f', '-'], { timeoutMs: 10_000, input: isolationRules(loopbackResolvers(resolvConf)) }).catch((err: Error) => ({
       code: -1,
       stderr: err.message,
     }));
-    if (r.code !== 0) {
-      const msg = r.stderr.trim() || `nft exited with ${r.code}`;
-      log.error({ err: msg }, 'cannot install the nftables rules that keep guests off host services; VMs will not start');
-      return make(false, false, `nftables rules could not be installed: ${msg}`);
+    if (r.code === 0) {
+      if (this.mode === 'failed') this.mode = 'on';
+      return true;
     }
-    if (!opts.poolEnabled) {
-      log.warn({}, 'guests can reach services on this host: QEMU runs as root (QEMU_USER is empty)');
-      return make(false, true, 'not possible: QEMU runs as root (QEMU_USER is empty)');
-    }
-    return make(true, true, `nftables table inet ${NFT_TABLE}: QEMU users cannot open connections to this host`);
+    this.failure = r.stderr.trim() || `nft exited with ${r.code}`;
+    this.log.error({ err: this.failure }, 'cannot install the nftables rules that keep guests off host services; VMs will not start');
+    if (this.mode === 'on') this.mode = 'failed';
+    return false;
   }
 
-  /** Before a program runs as `identity` on guest or image data: its uid is in the set, or it does not run. */
+  /** Whether guests of this server are kept off host services, and how or why not (live). */
+  get status(): IsolationStatus {
+    switch (this.mode) {
+      case 'off':
+        return { enforced: false, reason: 'turned off (GUEST_ISOLATION=off)' };
+      case 'impossible':
+        return { enforced: false, reason: 'not possible: the server does not run as root' };
+      case 'root-qemu':
+        return { enforced: false, reason: 'not possible: QEMU runs as root (QEMU_USER is empty)' };
+      case 'failed':
+        return { enforced: false, reason: `nftables rules could not be installed: ${this.failure}` };
+      case 'on':
+        if (this.unconfined.size > 0) {
+          return { enforced: false, reason: `QEMUs running as uid ${[...this.unconfined].join(', ')} could not be put under the rules` };
+        }
+        return { enforced: true, reason: `nftables table inet ${NFT_TABLE}: QEMU users cannot open connections to this host` };
+    }
+  }
+
+  /**
+   * Before a program runs as `identity` on guest or image data (and for a QEMU adopted at server
+   * start): its uid is in the set, or a 422 says why not. The element is added every time (it is
+   * idempotent and costs a few ms), so rules removed meanwhile (a firewall reload) are put back.
+   */
   async confine(identity: QemuIdentity | null): Promise<void> {
     if (!identity) {
       if (!this.warnedUnconfined) this.log.warn({ reason: this.status.reason }, 'starting a QEMU that is not kept off host services');
       this.warnedUnconfined = true;
       return;
     }
-    if (!this.installed) {
-      if (this.status.reason.startsWith('turned off')) return;
-      throw new Error(`guests cannot be kept off host services (${this.status.reason}); fix that or set GUEST_ISOLATION=off`);
+    if (this.mode === 'off' || this.mode === 'impossible') return;
+    const add = () => run(this.nft, ['add', 'element', 'inet', NFT_TABLE, 'guest_uids', `{ ${identity.uid} }`], { timeoutMs: 10_000 });
+    let r = await add();
+    if (r.code !== 0 && (await this.install())) r = await add();
+    if (r.code !== 0) {
+      const why = this.mode === 'failed' ? this.status.reason : `nft: ${r.stderr.trim() || `exited with ${r.code}`}`;
+      throw new AppError(422, 'QEMU_START_FAILED', `Guests cannot be kept off this host's services (${why}); fix that, or set GUEST_ISOLATION=off`);
     }
-    if (this.confined.has(identity.uid)) return;
-    const r = await run(this.nft, ['add', 'element', 'inet', NFT_TABLE, 'guest_uids', `{ ${identity.uid} }`], { timeoutMs: 10_000 });
-    if (r.code !== 0) throw new Error(`cannot add uid ${identity.uid} to the nftables set: ${r.stderr.trim()}`);
-    this.confined.add(identity.uid);
+    this.unconfined.delete(identity.uid);
+  }
+
+  /** A QEMU found running at server start: put its user under the rules; if that fails, health says so. */
+  async confineAdopted(identity: QemuIdentity | null): Promise<void> {
+    if (!identity) return;
+    try {
+      await this.confine(identity);
+    } catch (err) {
+      this.unconfined.add(identity.uid);
+      this.log.error({ uid: identity.uid, err: String(err) }, 'a running QEMU could not be put under the guest isolation rules');
+    }
   }
 }

@@ -9,7 +9,8 @@ export interface HealthSource {
   limits: { cpus: number; memoryMiB: number };
   /** Host-wide totals, computed on each call. */
   totals: () => HostTotals;
-  guestIsolation: { enforced: boolean; reason: string };
+  /** Computed on each call: rules can fail or be put back while the server runs. */
+  guestIsolation: () => { enforced: boolean; reason: string };
 }
 
 export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
@@ -21,7 +22,7 @@ export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
       qemu: { version: h.qemuVersion, accel: h.accel, accelReason: h.accelReason },
       host: h.limits,
       limits: h.totals(),
-      guestIsolation: h.guestIsolation,
+      guestIsolation: h.guestIsolation(),
     }));
     app.get('/openapi.json', { config: { scope: 'read' }, schema: { hide: true } }, async () => app.swagger());
   };
