@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestServer, makeDataDir, repoRoot } from './harness.js';
+import { TestServer, makeDataDir, repoRoot, waitFor } from './harness.js';
 
 const PASSWORD = 'route guard password';
 const VM_ID = '00000000-0000-4000-8000-000000000000';
@@ -244,6 +244,26 @@ describe('what the server writes is its own', () => {
       expect(mode(s.dataDir)).toBe('711');
       for (const f of [db, `${db}-wal`, `${db}-shm`]) expect([f, mode(f)]).toEqual([f, '600']);
       // Nothing under the data dir is readable or writable by group or others.
+      const open = walk(s.dataDir).filter((f) => (fs.statSync(f).mode & 0o066) !== 0).map((f) => `${mode(f)} ${f}`);
+      expect(open).toEqual([]);
+    } finally {
+      await s.dispose();
+    }
+  });
+
+  it('a data dir an older version left open (0755 dirs, 0644 images) is closed at start', async () => {
+    const s = await new TestServer(makeDataDir()).start();
+    try {
+      const disk = (await s.api('POST', '/disks', { name: 'old', size: 1, format: 'qcow2' })).body.disk;
+      await waitFor(async () => (await s.api('GET', '/disks')).body.disks[0]?.status === 'ready', 20_000, 'the disk');
+      await s.kill('SIGTERM');
+      for (const d of ['disks', 'isos', 'run']) fs.chmodSync(path.join(s.dataDir, d), 0o755);
+      fs.chmodSync(disk.path, 0o644);
+      expect(asNobody('head', '-c', '3', disk.path).stdout).toBe('QFI'); // any local user reads it now
+      await s.start();
+      expect(mode(disk.path)).toBe('600');
+      expect(mode(path.join(s.dataDir, 'disks'))).toBe('700');
+      expect(asNobody('head', '-c', '3', disk.path).status).not.toBe(0);
       const open = walk(s.dataDir).filter((f) => (fs.statSync(f).mode & 0o066) !== 0).map((f) => `${mode(f)} ${f}`);
       expect(open).toEqual([]);
     } finally {

@@ -97,6 +97,32 @@ export class DiskService {
     return stale.length;
   }
 
+  /**
+   * Managed images are their owner's only (0600): one written by an older version, or by hand, with
+   * group or other bits loses them. Opened without following a symlink. Returns how many changed.
+   */
+  restrictModes(): number {
+    let changed = 0;
+    for (const d of this.repo.list()) {
+      let fd: number;
+      try {
+        fd = fs.openSync(d.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+      } catch {
+        continue; // missing, or not a plain file: start and attach refuse it anyway
+      }
+      try {
+        const st = fs.fstatSync(fd);
+        if (st.isFile() && (st.mode & 0o077) !== 0) {
+          fs.fchmodSync(fd, st.mode & 0o700);
+          changed++;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    return changed;
+  }
+
   /** Waits for background creations (tests, shutdown). */
   async idle(): Promise<void> {
     await Promise.all([...this.pending]);
