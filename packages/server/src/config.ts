@@ -1,6 +1,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { unmapIPv4 } from './lib/net.js';
 
 export type AccelSetting = 'auto' | 'kvm' | 'tcg';
 
@@ -162,9 +163,7 @@ export function trustProxySetting(v: string | undefined): TrustProxy | null {
 
 /** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses. */
 export function isLoopbackAddress(addr: string | undefined): boolean {
-  if (!addr) return false;
-  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
-  return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a);
+  return addr !== undefined && addr !== 'localhost' && isLoopback(unmapIPv4(addr));
 }
 
 /** The trust function for Fastify's `trustProxy` option (false: X-Forwarded-* is never read). */

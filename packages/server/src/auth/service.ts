@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import { AppError } from '../lib/errors.js';
 import { hashPassword, randomSecret, secretHash, verifyPassword } from './passwords.js';
 import type { AuthStore } from './store.js';
+import { unmapIPv4 } from '../lib/net.js';
 
 export const SESSION_COOKIE = 'qm_session';
 export const SESSION_TTL_MS = 12 * 3600_000;
@@ -39,9 +40,8 @@ function rateLimited(message: string, retryMs: number): AppError & { retryAfter:
  * /64 prefix, since one host commonly holds a whole /64.
  */
 export function clientKey(ip: string): string {
-  const mapped = ip.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i);
-  if (mapped) return mapped[1]!;
-  if (!ip.includes(':')) return ip;
+  const v4 = unmapIPv4(ip);
+  if (!v4.includes(':')) return v4;
   const [head = '', tail = ''] = ip.toLowerCase().split('::');
   const h = head ? head.split(':') : [];
   const t = ip.includes('::') ? (tail ? tail.split(':') : []) : [];

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BlockList, type Socket } from 'node:net';
 import { trustProxyOption, type Config } from '../config.js';
+import { unmapIPv4 } from '../lib/net.js';
 
 /** Requests whose body is a stream with its own idle timeout (ISO uploads), not a whole-body deadline. */
 const STREAMED_BODIES = new Set(['PUT /api/isos/:name']);
@@ -65,7 +66,7 @@ function proxyList(entries: string[]): (addr: string) => boolean {
     else list.addSubnet(addr!, Number(bits), type);
   }
   return (addr) => {
-    const a = addr.startsWith('::ffff:') && !addr.slice(7).includes(':') ? addr.slice(7) : addr;
+    const a = unmapIPv4(addr);
     return list.check(a, a.includes(':') ? 'ipv6' : 'ipv4');
   };
 }
