@@ -4,6 +4,7 @@
  * qemu-img reads existing images as an unprivileged user, bounded in time and number, its messages
  * kept in the log. Real server, real qemu-img, real qemu-nbd.
  */
+import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -165,6 +166,150 @@ describe('attaching images', () => {
     expect(fs.existsSync(up.body.iso.path)).toBe(true);
     expect((await server.api('POST', `/vms/${vmId}/iso/unmount`)).status).toBe(200);
     expect((await server.api('DELETE', '/isos/inuse.iso')).status).toBe(200);
+  });
+});
+
+/** The files a process has open (its /proc fd links). */
+function openFiles(pid: number): string[] {
+  const dir = `/proc/${pid}/fd`;
+  return fs.readdirSync(dir).flatMap((n) => {
+    try {
+      return [fs.readlinkSync(path.join(dir, n))];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function newVm(name: string): Promise<string> {
+  const r = await server.api('POST', '/vms', { name, cpus: 1, memory: 96 });
+  expect(r.status, JSON.stringify(r.body)).toBe(201);
+  return r.body.vm.id;
+}
+
+async function attach(id: string, diskPath: string, format?: string) {
+  return server.api('POST', `/vms/${id}/disks/attach`, format ? { diskPath, format } : { diskPath });
+}
+
+/** A start the server must refuse before QEMU runs: 422 QEMU_START_FAILED, the VM stays stopped. */
+async function expectStartRefused(id: string, message: RegExp) {
+  const r = await server.api('POST', `/vms/${id}/start`);
+  expectRefused(r, 422, 'QEMU_START_FAILED');
+  expect(r.body.error).toMatch(message);
+  expect((await server.api('GET', `/vms/${id}`)).body.vm).toMatchObject({ status: 'stopped', pid: null });
+}
+
+/** Starts a VM (no guest needs to boot), returns what its QEMU has open and its command, and stops it. */
+async function startAndStop(id: string): Promise<{ files: string[]; command: string }> {
+  const r = await server.api('POST', `/vms/${id}/start`);
+  expect(r.status, JSON.stringify(r.body)).toBe(200);
+  const files = openFiles(r.body.vm.pid);
+  expect((await server.api('POST', `/vms/${id}/stop`)).status).toBe(200);
+  return { files, command: r.body.command };
+}
+
+describe('backing files are nobody\'s disk', () => {
+  it('refuses at attach an image backed by a managed disk or by a disk attached to a VM', async () => {
+    const vm = await newVm('backing-attach');
+    const managed = await readyDisk(server, 'backing-victim', 'raw');
+    const overManaged = path.join(root, 'over-managed.qcow2');
+    img('create', '-q', '-f', 'qcow2', '-u', '-b', managed.path, '-F', 'raw', overManaged, '1G');
+    const r1 = await attach(vm, overManaged, 'qcow2');
+    expectRefused(r1, 400, 'IMAGE_NOT_ALLOWED');
+    expect(r1.body.error).toContain('backing-victim');
+
+    const other = await newVm('backing-owner');
+    const shared = path.join(root, 'owned.img');
+    img('create', '-q', '-f', 'raw', shared, '1M');
+    expect((await attach(other, shared)).status).toBe(200);
+    const overAttached = path.join(root, 'over-attached.qcow2');
+    img('create', '-q', '-f', 'qcow2', '-u', '-b', shared, '-F', 'raw', overAttached, '1M');
+    const r2 = await attach(vm, overAttached, 'qcow2');
+    expectRefused(r2, 400, 'IMAGE_NOT_ALLOWED');
+    expect(r2.body.error).toContain(other);
+    expect((await server.api('GET', `/vms/${vm}`)).body.vm.disks).toEqual([]);
+  });
+
+  it('refuses at start (422) a backing file that became a VM\'s disk or an ISO library file; a plain one starts', async () => {
+    const vm = await newVm('backing-start');
+    const base = path.join(root, 'base4.img');
+    img('create', '-q', '-f', 'raw', base, '1M');
+    const over = path.join(root, 'over4.qcow2');
+    img('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', over);
+    expect((await attach(vm, over, 'qcow2')).status).toBe(200);
+    // A plain backing file is fine, and QEMU gets it.
+    expect((await startAndStop(vm)).files).toContain(base);
+
+    // The base is attached to another VM afterwards: starting the overlay would read that VM's disk.
+    const other = await newVm('base-owner');
+    expect((await attach(other, base)).status).toBe(200);
+    await expectStartRefused(vm, new RegExp(`${base.replace(/[.]/g, '\\.')}.*attached to VM ${other}`));
+    expect((await server.api('POST', `/vms/${other}/disks/detach`, { diskPath: base })).status).toBe(200);
+
+    // The overlay is rebased onto an ISO library file after attach.
+    const iso = path.join(server.dataDir, 'isos', 'backing.iso');
+    fs.writeFileSync(iso, Buffer.alloc(1 << 20));
+    img('rebase', '-q', '-u', '-f', 'qcow2', '-b', fs.realpathSync(iso), '-F', 'raw', over);
+    await expectStartRefused(vm, /ISO library/);
+    img('rebase', '-q', '-u', '-f', 'qcow2', '-b', base, '-F', 'raw', over);
+    expect((await startAndStop(vm)).files).toContain(base);
+  });
+});
+
+describe('records an earlier version left', () => {
+  let managedVm: string;
+  let vdiVm: string;
+  let isoVm: string;
+  let victim: { path: string };
+  let rewritten: { path: string };
+  let isoDisk: string;
+
+  beforeAll(async () => {
+    // A managed raw disk a guest rewrote into a qcow2 backed by another disk, which the earlier
+    // version probed and recorded as qcow2 when it was attached.
+    managedVm = await newVm('old-managed');
+    victim = await readyDisk(server, 'old-victim', 'raw');
+    rewritten = await readyDisk(server, 'old-rewritten', 'raw');
+    expect((await attach(managedVm, rewritten.path)).status).toBe(200);
+    const header = path.join(root, 'old-header.qcow2');
+    img('create', '-q', '-f', 'qcow2', '-u', '-b', victim.path, '-F', 'raw', header, '1G');
+    overwriteStart(rewritten.path, header);
+    // A vdi image, recorded as vdi by probing.
+    vdiVm = await newVm('old-vdi');
+    const vdi = path.join(root, 'old.vdi');
+    img('create', '-q', '-f', 'vdi', vdi, '1M');
+    expect((await attach(vdiVm, vdi, 'raw')).status).toBe(200);
+    // An ISO library file attached as a disk.
+    isoVm = await newVm('old-iso');
+    isoDisk = fs.realpathSync(path.join(server.dataDir, 'isos')) + '/old-disk.iso';
+    fs.writeFileSync(isoDisk, Buffer.alloc(1 << 20));
+
+    await server.kill('SIGTERM');
+    const db = new Database(path.join(server.dataDir, 'db.sqlite'));
+    try {
+      db.prepare(`UPDATE vm_disks SET format = 'qcow2' WHERE path = ?`).run(rewritten.path);
+      db.prepare(`UPDATE vm_disks SET format = 'vdi' WHERE path = ?`).run(vdi);
+      db.prepare(`INSERT INTO vm_disks (path, vm_id, format, position, attached_at) VALUES (?, ?, 'raw', 0, ?)`).run(isoDisk, isoVm, new Date().toISOString());
+    } finally {
+      db.close();
+    }
+    await server.start();
+  });
+
+  it('a managed disk opens in the format it was created with, not the one recorded at attach, and the log says so', async () => {
+    const { files, command } = await startAndStop(managedVm);
+    expect(files).toContain(rewritten.path);
+    expect(files).not.toContain(victim.path);
+    expect(command).not.toContain('"driver":"qcow2"');
+    await waitFor(() => server.log.includes('opens as created'), 5_000, 'the format difference in the log');
+  });
+
+  it('a format the server does not read itself (vdi) is refused at start: convert it', async () => {
+    await expectStartRefused(vdiVm, /vdi.*only raw, qcow2 and vmdk.*convert/);
+  });
+
+  it('an ISO library file attached as a disk is refused at start', async () => {
+    await expectStartRefused(isoVm, /ISO library/);
   });
 });
 

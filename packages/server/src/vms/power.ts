@@ -1,7 +1,7 @@
 import type { ShutdownBody, Vm, VmStatus } from '@qemu-manager/contract';
 import fs from 'node:fs';
 import type { VncTarget } from '../console/proxy.js';
-import { imageLayers, type ImageFormat } from '../disks/image-check.js';
+import { openImageLayers } from '../disks/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { isPortFree, lowestFreePort } from '../qemu/ports.js';
@@ -9,6 +9,7 @@ import { QmpCommandError } from '../qemu/qmp/errors.js';
 import type { QmpEvent } from '../qemu/qmp/client.js';
 import { runPaths, type StartDisk } from '../qemu/supervisor.js';
 import { emitVm, requireVm, type VmContext } from './context.js';
+import { backingRule, refuseIsoLibrary } from './image-rules.js';
 import type { VmRecord } from './repo.js';
 
 const BUTTON_RESEND_MS = 1500;
@@ -52,12 +53,7 @@ export class PowerService {
       return f.fd;
     };
     const disks: StartDisk[] = [];
-    for (const d of vm.disks) {
-      const layers = await imageLayers(ctx.storage, this.checkFile(d.path, 'disk'), (d.format ?? 'raw') as ImageFormat);
-      disks.push({
-        layers: layers.map((l, i) => ({ format: l.format, fd: open(l.path, 'disk', i === 0 ? fs.constants.O_RDWR : fs.constants.O_RDONLY) })),
-      });
-    }
+    for (const d of vm.disks) disks.push(await this.openDisk(vm, d, opened));
     const iso = vm.iso ? { fd: open(this.checkFile(vm.iso, 'ISO'), 'ISO', fs.constants.O_RDONLY) } : null;
     let port = await this.pickPort(vm);
     this.setStatus(id, 'starting', { vnc_port: port });
@@ -296,6 +292,43 @@ export class PowerService {
       set.add(done);
       this.exitWaiters.set(id, set);
     });
+  }
+
+  /**
+   * Opens an attached disk for QEMU and checks exactly the descriptors QEMU will get: the top layer
+   * read-write, backing layers read-only (QEMU's fdsets need the access mode to match), each checked
+   * by imageLayers from that descriptor, so a file swapped in after attach (or after any earlier
+   * check) is what gets checked. A managed disk opens in the format of the disks table (what it was
+   * created as), never the one recorded at attach time, which an earlier version probed. No backing
+   * layer may be anybody's disk or an ISO library file; the image itself is no ISO library file.
+   * The descriptors go to `opened` (closed by start); a refusal is 422 QEMU_START_FAILED.
+   */
+  private async openDisk(vm: VmRecord, d: VmRecord['disks'][number], opened: number[]): Promise<StartDisk> {
+    const { ctx } = this;
+    try {
+      const real = this.checkFile(d.path, 'disk');
+      const managed = ctx.disks.byPath(d.path) ?? ctx.disks.byPath(real);
+      const format: string = managed?.format ?? d.format ?? 'raw';
+      if (managed && d.format !== managed.format) {
+        ctx.log.warn(
+          { vmId: vm.id, disk: real, attachedAs: d.format, created: managed.format },
+          'a managed disk was attached in another format than it was created with; it opens as created',
+        );
+      }
+      refuseIsoLibrary(ctx, real, 'disk');
+      const layers = await openImageLayers(ctx.storage, real, format, {
+        open: (file, index) => ctx.storage.openFile(file, 'disk', index === 0 ? fs.constants.O_RDWR : fs.constants.O_RDONLY),
+        checkBacking: backingRule(ctx, real),
+      });
+      opened.push(...layers.map((l) => l.fd));
+      return { layers: layers.map((l) => ({ format: l.format, fd: l.fd })) };
+    } catch (err) {
+      // A missing file stays 409 FILE_NOT_FOUND; any image refusal is a failed start.
+      if (err instanceof AppError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 409) {
+        throw new AppError(422, 'QEMU_START_FAILED', `The VM cannot start with the disk ${d.path}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**

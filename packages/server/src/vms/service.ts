@@ -1,7 +1,6 @@
 import type { CreateVmBody, DiskFormat, UpdateResourcesBody, Vm } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { detectFormat, imageLayers, type ImageFormat } from '../disks/image-check.js';
 import { AppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
@@ -16,6 +15,7 @@ import {
   requireVm,
   type VmContext,
 } from './context.js';
+import { backingRule, refuseIsoLibrary } from './image-rules.js';
 import type { PowerService } from './power.js';
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
@@ -125,8 +125,8 @@ export class VmService {
       } else {
         chosen = format ?? (await externalFormat(ctx, real));
       }
-      const layers = await imageLayers(ctx.storage, real, chosen);
-      for (const l of layers.slice(1)) refuseIsoLibrary(ctx, l.path, 'backing file');
+      // No backing file may be another VM's disk, a managed disk or an ISO library file.
+      await imageLayers(ctx.storage, real, chosen, { checkBacking: backingRule(ctx, real) });
       if (ctx.repo.diskOwner(real)) throw new AppError(409, 'DISK_IN_USE', `Disk was attached meanwhile: ${real}`);
       ctx.repo.attachDisk(id, real, chosen, nowIso());
       emitDiskByPath(ctx, real);
@@ -191,19 +191,6 @@ export class VmService {
       throw new AppError(409, 'VM_BUSY', `VM is ${status}; try again in a moment`);
     }
     return (status === 'running' || status === 'paused') && this.ctx.supervisor.get(id) !== undefined;
-  }
-}
-
-/** Files of the ISO library ($DATA_DIR/isos) are CD media only. */
-function refuseIsoLibrary(ctx: VmContext, real: string, what: string): void {
-  let lib: string;
-  try {
-    lib = fs.realpathSync(path.join(ctx.config.dataDir, 'isos'));
-  } catch {
-    return;
-  }
-  if (real === lib || real.startsWith(lib + path.sep)) {
-    throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is in the ISO library: ISO files are CD media only, never a ${what} (mount it with iso/mount)`);
   }
 }
 
