@@ -215,8 +215,11 @@ describe('authentication required', () => {
     await s.dispose();
   });
 
-  it('refuses every API call without credentials, except the auth status', async () => {
-    for (const [m, p] of [['GET', '/vms'], ['GET', '/health'], ['GET', '/disks'], ['POST', '/vms'], ['GET', '/events'], ['GET', '/audit'], ['GET', '/tokens']] as const) {
+  it('refuses every API call without credentials, except the auth status and a bare health check', async () => {
+    const health = await s.api('GET', '/health');
+    expect(health.status).toBe(200);
+    expect(Object.keys(health.body).sort()).toEqual(['status', 'timestamp']);
+    for (const [m, p] of [['GET', '/vms'], ['GET', '/disks'], ['POST', '/vms'], ['GET', '/events'], ['GET', '/audit'], ['GET', '/tokens']] as const) {
       expectError(await raw(s.url, m, p), 401, 'UNAUTHORIZED');
     }
     const st = await s.api('GET', '/auth/status');

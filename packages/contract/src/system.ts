@@ -29,19 +29,19 @@ export const Health = Type.Object(
   {
     status: Type.Literal('ok'),
     timestamp: Timestamp,
-    version: Type.String({ description: 'QEMU Manager version (extension)' }),
-    qemu: Type.Object(
+    version: Type.Optional(Type.String({ description: 'QEMU Manager version (extension; with credentials when authentication is on)' })),
+    qemu: Type.Optional(Type.Object(
       {
         version: Type.Union([Type.String(), Type.Null()], { description: 'qemu-system-x86_64 version' }),
         accel: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]),
         accelReason: Type.String({ description: 'Why this accelerator was chosen' }),
       },
       { additionalProperties: false },
-    ),
-    host: Type.Object(
+    )),
+    host: Type.Optional(Type.Object(
       { cpus: Type.Integer(), memoryMiB: Type.Integer() },
       { additionalProperties: false, description: 'Limits for VM resources' },
-    ),
+    )),
     limits: Type.Optional(HostTotals),
     guestIsolation: Type.Optional(
       Type.Object(

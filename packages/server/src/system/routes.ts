@@ -15,15 +15,22 @@ export interface HealthSource {
 
 export function systemRoutes(h: HealthSource): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get('/health', { config: { scope: 'read' }, schema: { tags: ['system'], response: { 200: Health } } }, async () => ({
+    // Public, so monitors, container health checks and systemd can ask without credentials; the
+    // details (versions, accelerator, host, limits) only with credentials when authentication is on.
+    app.get('/health', { config: { scope: 'public' }, schema: { tags: ['system'], response: { 200: Health } } }, async (req) => {
+      const timestamp = new Date().toISOString();
+      if (!req.principal) return { status: 'ok' as const, timestamp };
+      return details(timestamp);
+    });
+    const details = (timestamp: string) => ({
       status: 'ok' as const,
-      timestamp: new Date().toISOString(),
+      timestamp,
       version: h.version,
       qemu: { version: h.qemuVersion, accel: h.accel, accelReason: h.accelReason },
       host: h.limits,
       limits: h.totals(),
       guestIsolation: h.guestIsolation(),
-    }));
+    });
     app.get('/openapi.json', { config: { scope: 'read' }, schema: { hide: true } }, async () => app.swagger());
   };
 }

@@ -34,7 +34,7 @@ export function LiveIndicator() {
 
 function HostSummary() {
   const { data } = useHealth();
-  if (!data) return null;
+  if (!data?.qemu || !data.host) return null;
   return (
     <span className="host-summary" title={data.qemu.accelReason} data-testid="host-summary">
       {t.app.hostSummary(data.qemu.accel, data.host.cpus, formatMiB(data.host.memoryMiB))}
