@@ -132,6 +132,13 @@ describe('QEMU confinement on a guest server', () => {
       expect(r.out).not.toContain('CONNECTED');
       expect(r.out).toMatch(/EACCES|ENOENT/);
     }
+    // The server's links to QEMU's sockets are 0600, whatever umask QEMU made them with.
+    for (const name of ['qmp.sock', 'vnc.sock']) {
+      const st = fs.lstatSync(path.join(server.dataDir, 'run', vmId, name));
+      expect(st.isSocket()).toBe(true);
+      expect(st.uid).toBe(qemu.uid);
+      expect(st.mode & 0o777).toBe(0o600);
+    }
   });
 
   it.runIf(root)('images stay root-owned 0600 while QEMU runs: QEMU holds them as descriptors it inherited', async () => {
@@ -219,6 +226,130 @@ describe('QEMU confinement on a guest server', () => {
     }
     target.check();
   }, 240_000);
+
+  it.runIf(root)('a run dir an older version left (serial.log of a pool user, a symlinked qemu.log, an old socket file) does not stop a start', async () => {
+    const before = await vmNow();
+    expect(before.status).toBe('running');
+    const poolUser = ids(before.pid);
+    expect((await server.api('POST', `/vms/${vmId}/stop`)).status).toBe(200);
+    const runDir = path.join(server.dataDir, 'run', vmId);
+    const target = rootFile(secrets, (1 << 20) + 4096);
+    // The older layout: run/<id>/ left root-owned 0700 after stop, with what QEMU created in it.
+    fs.rmSync(runDir, { recursive: true, force: true });
+    fs.mkdirSync(runDir, { mode: 0o700 });
+    fs.writeFileSync(path.join(runDir, 'serial.log'), 'old run\n');
+    fs.chownSync(path.join(runDir, 'serial.log'), poolUser.uid, poolUser.gid);
+    fs.symlinkSync(target.file, path.join(runDir, 'qemu.log'));
+    fs.writeFileSync(path.join(runDir, 'qmp.sock'), '');
+    fs.writeFileSync(path.join(runDir, 'qemu.pid'), `${before.pid}\n`);
+    fs.chownSync(path.join(runDir, 'qemu.pid'), poolUser.uid, poolUser.gid);
+    const r = await server.api('POST', `/vms/${vmId}/start`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor(() => serialLog(server.dataDir, vmId).includes(READY_MARKER), 90_000, 'guest READY after the old layout');
+    target.check();
+    for (const name of ['serial.log', 'qemu.log']) {
+      const st = fs.lstatSync(path.join(runDir, name));
+      expect(st.isFile()).toBe(true);
+      expect(st.uid).toBe(0);
+    }
+    expect(fs.existsSync(path.join(runDir, 'qemu.pid'))).toBe(false);
+    expect(fs.lstatSync(path.join(runDir, 'qmp.sock')).isSocket()).toBe(true);
+  }, 120_000);
+
+  it.runIf(root)('a 0600 medium lent to one running VM is refused live to another (409), and always goes back to its owner', async () => {
+    const iso = path.join(server.dataDir, 'isos', `private-${crypto.randomUUID()}.iso`);
+    fs.copyFileSync(isoPath, iso);
+    fs.chmodSync(iso, 0o600);
+    const make = async (name: string) => {
+      const v = (await server.api('POST', '/vms', { name, cpus: 1, memory: 64 })).body.vm;
+      const r = await server.api('POST', `/vms/${v.id}/start`);
+      expect(r.status).toBe(200);
+      return { id: v.id as string, uid: ids(r.body.vm.pid).uid };
+    };
+    const a = await make('lend-a');
+    const b = await make('lend-b');
+    try {
+      expect((await server.api('POST', `/vms/${a.id}/iso/mount`, { isoPath: iso })).status).toBe(200);
+      expect(fs.statSync(iso).uid).toBe(a.uid);
+      const refused = await server.api('POST', `/vms/${b.id}/iso/mount`, { isoPath: iso });
+      expect(refused.status).toBe(409);
+      expect(refused.body.code).toBe('ISO_IN_USE');
+      expect(refused.body.error).toMatch(/eject it there first/);
+      expect((await server.api('GET', `/vms/${b.id}`)).body.vm.iso).toBeNull();
+      expect(fs.statSync(iso).uid).toBe(a.uid);
+      // Once A is stopped the medium is root's again, and B may borrow it.
+      expect((await server.api('POST', `/vms/${a.id}/stop`)).status).toBe(200);
+      expect(fs.statSync(iso).uid).toBe(0);
+      expect((await server.api('POST', `/vms/${b.id}/iso/mount`, { isoPath: iso })).status).toBe(200);
+      expect(fs.statSync(iso).uid).toBe(b.uid);
+      expect((await server.api('POST', `/vms/${b.id}/stop`)).status).toBe(200);
+      const st = fs.statSync(iso);
+      expect(st.uid).toBe(0);
+      expect(st.mode & 0o777).toBe(0o600);
+    } finally {
+      for (const v of [a, b]) await server.api('POST', `/vms/${v.id}/stop`);
+    }
+  }, 60_000);
+});
+
+describe.runIf(root)('a VM adopted after an upgrade from the version that chowned images', () => {
+  let server: TestServer;
+  let extra: string;
+
+  beforeAll(async () => {
+    extra = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-root-'));
+    server = await new TestServer(makeDataDir(), { STORAGE_ROOTS: extra }).start();
+  });
+  afterAll(async () => {
+    await server?.dispose();
+    if (extra) fs.rmSync(extra, { recursive: true, force: true });
+  });
+
+  it('gives its images back when it exits, only those its user still owns, and never reads a record its user could write', async () => {
+    const disk = path.join(extra, 'legacy.img');
+    execFileSync('qemu-img', ['create', '-f', 'raw', disk, '8M'], { stdio: 'ignore' });
+    fs.chmodSync(disk, 0o600);
+    const vm = (await server.api('POST', '/vms', { name: 'legacy', cpus: 1, memory: 64 })).body.vm;
+    expect((await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk })).status).toBe(200);
+    const r = await server.api('POST', `/vms/${vm.id}/start`);
+    expect(r.status).toBe(200);
+    const pid: number = r.body.vm.pid;
+    const qemu = ids(pid);
+    // The server goes away (an upgrade); QEMU keeps running.
+    await server.kill('SIGKILL');
+    // What the older version left for such a VM: the image chowned to the QEMU user and recorded next
+    // to the run dir (with a file its user does not own), and run/<id>/ given to the QEMU user.
+    const runDir = path.join(server.dataDir, 'run', vm.id);
+    const other = path.join(extra, 'other.img');
+    fs.writeFileSync(other, 'x', { mode: 0o600 });
+    fs.chownSync(other, 4243, 4243);
+    fs.chownSync(disk, qemu.uid, qemu.gid);
+    fs.writeFileSync(path.join(server.dataDir, 'run', `${vm.id}.owners.json`), JSON.stringify({ [disk]: [0, 0], [other]: [0, 0] }), { mode: 0o600 });
+    fs.chownSync(runDir, qemu.uid, qemu.gid);
+    // A compromised QEMU writes a record of "lent media" in the directory it owns.
+    const victim = path.join(extra, 'victim.img');
+    fs.writeFileSync(victim, 'secret', { mode: 0o600 });
+    const vst = fs.statSync(victim);
+    const forged = JSON.stringify([{ path: victim, dev: vst.dev, ino: vst.ino, uid: qemu.uid, gid: qemu.gid }]);
+    const w = runAs(qemu.uid, qemu.gid, `require('fs').writeFileSync(${JSON.stringify(path.join(runDir, 'owners.json'))},${JSON.stringify(forged)});console.log('OK')`);
+    expect(w.out.trim()).toBe('OK');
+    await server.start();
+    const adopted = (await server.api('GET', `/vms/${vm.id}`)).body.vm;
+    expect(adopted.status).toBe('running');
+    expect(adopted.pid).toBe(pid);
+    expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+    expect(fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z')).toBe(false);
+    expect(fs.statSync(disk).uid).toBe(0);
+    expect(fs.statSync(other).uid).toBe(4243);
+    expect(fs.statSync(victim).uid).toBe(0);
+    expect(fs.existsSync(path.join(server.dataDir, 'run', `${vm.id}.owners.json`))).toBe(false);
+    const dir = fs.lstatSync(runDir);
+    expect(dir.isDirectory()).toBe(true);
+    expect(dir.uid).toBe(0);
+    // And it starts again.
+    expect((await server.api('POST', `/vms/${vm.id}/start`)).status).toBe(200);
+    expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+  }, 60_000);
 });
 
 describe.runIf(root)('a symlink swapped in while a VM starts', () => {

@@ -145,6 +145,13 @@ export class IdentityPool {
     }
   }
 
+  /** Whether `uid` is one of the users QEMUs run as (a pool user, or the fixed one). */
+  isQemuUser(uid: number): boolean {
+    if (this.mode === 'none') return false;
+    const id = lookup((_n, u) => u === uid);
+    return id !== null && (this.mode === 'pool' ? id.name.startsWith(this.name) : id.name === this.name);
+  }
+
   /** Marks the user of a QEMU found running at server start as in use (ours again, host-wide). */
   claim(uid: number): QemuIdentity | null {
     if (this.mode === 'none') return null;

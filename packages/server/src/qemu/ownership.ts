@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../lib/errors.js';
 import type { StorageRoots } from '../lib/storage.js';
 import type { QemuIdentity } from './identity.js';
 
@@ -18,26 +20,21 @@ interface Lent {
  * storage roots without following symlinks and the descriptor is fchown'ed (never the path), with its
  * device, inode and previous owner recorded in `<run dir>/owners.json` (a directory only the server
  * writes). Giving back opens the path the same way and fchowns it only if it is still that same file.
+ * A pool user is never recorded as a previous owner: a medium lent to another running VM is refused
+ * (it goes back to its real owner when that VM stops), so no chain of lends can leave it with a pool user.
  */
 export class Ownership {
   constructor(
     private readonly storage: StorageRoots,
     /** The record file of a VM (in a directory no QEMU user can write). */
     private readonly recordFile: (vmId: string) => string,
+    /** Whether a uid is one of the QEMU users (a medium it owns is lent to a running VM, or was). */
+    private readonly isPoolUid: (uid: number) => boolean = () => false,
   ) {}
 
   private read(vmId: string): Lent[] {
-    try {
-      const fd = fs.openSync(this.recordFile(vmId), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      try {
-        const v = JSON.parse(fs.readFileSync(fd, 'utf8')) as unknown;
-        return Array.isArray(v) ? (v as Lent[]) : [];
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return [];
-    }
+    const v = readRecord(this.recordFile(vmId));
+    return Array.isArray(v) ? (v as Lent[]) : [];
   }
 
   private write(vmId: string, lent: Lent[]): void {
@@ -58,6 +55,13 @@ export class Ownership {
     try {
       const st = opened.stat;
       if (!id || st.uid === id.uid || (st.mode & 0o004) !== 0) return opened.real;
+      if (this.isPoolUid(st.uid)) {
+        throw new AppError(
+          409,
+          'ISO_IN_USE',
+          `${opened.real} is lent to another running VM (its QEMU user owns it); eject it there first`,
+        );
+      }
       const lent = this.read(vmId);
       if (!lent.some((l) => l.dev === st.dev && l.ino === st.ino)) {
         lent.push({ path: opened.real, dev: st.dev, ino: st.ino, uid: st.uid, gid: st.gid });
@@ -88,32 +92,53 @@ export class Ownership {
   }
 
   /**
-   * Gives back what an older version chowned by path and recorded as `{ path: [uid, gid] }`: each
-   * file still under the storage roots is opened without following symlinks and fchown'ed.
+   * Gives back what an older version chowned by path and recorded as `{ path: [uid, gid] }` (in the
+   * server's own run root): each file still under the storage roots is opened without following
+   * symlinks and fchown'ed, only if it is still owned by the VM's QEMU user `uid` (what that version
+   * gave it). With no such uid known nothing is touched and the record stays.
    */
-  restoreLegacy(recordFile: string): void {
-    let owners: Record<string, [number, number]>;
-    try {
-      const fd = fs.openSync(recordFile, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      try {
-        owners = JSON.parse(fs.readFileSync(fd, 'utf8')) as Record<string, [number, number]>;
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return;
-    }
-    for (const [file, [uid, gid]] of Object.entries(owners)) {
-      let fd: number | null = null;
-      try {
-        fd = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY).fd;
-        fs.fchownSync(fd, uid, gid);
-      } catch {
-        /* gone, or not under the roots (the old run dir): nothing to give back */
-      } finally {
-        if (fd !== null) fs.closeSync(fd);
+  restoreLegacy(recordFile: string, uid: number | null): void {
+    const owners = readRecord(recordFile);
+    if (owners === null) return;
+    if (uid === null || uid === 0 || uid === process.getuid?.()) return;
+    if (typeof owners === 'object' && !Array.isArray(owners)) {
+      for (const [file, prev] of Object.entries(owners as Record<string, unknown>)) {
+        if (!Array.isArray(prev) || !Number.isInteger(prev[0]) || !Number.isInteger(prev[1])) continue;
+        let fd: number | null = null;
+        try {
+          const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+          fd = opened.fd;
+          if (opened.stat.uid === uid) fs.fchownSync(fd, prev[0] as number, prev[1] as number);
+        } catch {
+          /* gone, or not under the roots (the old run dir): nothing to give back */
+        } finally {
+          if (fd !== null) fs.closeSync(fd);
+        }
       }
     }
     fs.rmSync(recordFile, { force: true });
+  }
+}
+
+/**
+ * Reads a JSON record the server wrote, or null: only a regular file of the server's user with one
+ * link, in a directory of the server's user that nobody else can write (never one a QEMU user owns,
+ * where a compromised QEMU could have written it), opened without following a symlink.
+ */
+function readRecord(file: string): unknown {
+  const me = process.getuid?.() ?? 0;
+  try {
+    const dir = fs.lstatSync(path.dirname(file));
+    if (!dir.isDirectory() || dir.uid !== me || (dir.mode & 0o022) !== 0) return null;
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.uid !== me || st.nlink !== 1) return null;
+      return JSON.parse(fs.readFileSync(fd, 'utf8')) as unknown;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return null;
   }
 }

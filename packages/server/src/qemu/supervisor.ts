@@ -27,6 +27,27 @@ export interface Instance {
   identity: QemuIdentity | null;
   /** Resolves when the process exits, for a QEMU this server spawned (its child); absent for adopted ones. */
   exit?: Promise<unknown>;
+  /**
+   * Where this QEMU serves VNC, as it was started (an adopted QEMU may predate the current VNC_TCP
+   * setting): its unix socket (reached through the server's link) or a TCP display on loopback.
+   */
+  vnc: VncEndpoint;
+}
+
+export type VncEndpoint = { socket: true } | { display: number };
+
+/**
+ * The VNC endpoint in a QEMU command line (`-vnc unix:<path>[,...]` or `-vnc <host>:<display>[,...]`),
+ * or null when there is none that we would have given.
+ */
+export function vncFromArgv(argv: readonly string[]): VncEndpoint | null {
+  const i = argv.lastIndexOf('-vnc');
+  const spec = i >= 0 ? argv[i + 1] : undefined;
+  if (!spec) return null;
+  const addr = spec.split(',')[0]!;
+  if (addr.startsWith('unix:')) return addr.length > 'unix:'.length ? { socket: true } : null;
+  const m = /^(?:[\w.-]+|\[[0-9a-fA-F:]+\])?:(\d{1,5})$/.exec(addr);
+  return m ? { display: Number(m[1]) } : null;
 }
 
 export interface SupervisorHooks {
@@ -100,7 +121,7 @@ export function runPaths(runDir: string) {
 
 type RunPaths = ReturnType<typeof runPaths>;
 
-const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_TRUNC, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 /**
  * Removes a directory someone else may own (a QEMU user's) without following anything its owner
@@ -127,6 +148,32 @@ export function removeForeignDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+const SERVER_FILES = new Set(['qemu.log', 'serial.log', 'owners.json']);
+
+/**
+ * Clears what is not the server's in its own `run/<id>/` (before a start): every entry that is not
+ * one of its files as a regular file of the server's user with a single link (a serial.log an
+ * older version let QEMU create, a symlink planted under the old layout, an old socket or pid file,
+ * anything unknown) is unlinked without following it; a directory in its way is removed as a foreign
+ * one. `qemu/` is left to the caller, which makes it afresh anyway.
+ */
+function clearServerDir(dir: string): void {
+  const me = process.getuid?.() ?? 0;
+  for (const name of fs.readdirSync(dir)) {
+    if (name === 'qemu') continue;
+    const file = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (SERVER_FILES.has(name) && st.isFile() && st.uid === me && st.nlink === 1) continue;
+    if (st.isDirectory()) removeForeignDir(file);
+    else fs.rmSync(file, { force: true });
+  }
+}
+
 /**
  * Makes sure `run/<id>/` is the server's own directory. One that is not (another owner, writable by
  * others, a symlink: e.g. left by an older version that gave the whole run dir to the QEMU user) is
@@ -151,13 +198,22 @@ function ensureServerDir(dir: string): void {
 
 /** Opens a file the server writes in its own run dir: never through a symlink, always a regular file of ours. */
 function openOwnFile(file: string, flags: number): number {
-  const fd = fs.openSync(file, flags | O_CREAT | O_NOFOLLOW, 0o600);
+  const fd = fs.openSync(file, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
   const st = fs.fstatSync(fd);
-  if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0)) {
+  if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || st.nlink !== 1) {
     fs.closeSync(fd);
-    throw new AppError(500, 'QEMU_START_FAILED', `${file} is not a file of the server`);
+    throw new AppError(422, 'QEMU_START_FAILED', `Cannot start: ${file} is not a file of the server`);
   }
   return fd;
+}
+
+/** A failure with the run dir's files, as the start's answer: a clear 422, never a bare 500. */
+function runDirFailure(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as NodeJS.ErrnoException;
+  return new AppError(422, 'QEMU_START_FAILED', `Cannot prepare the VM's run directory: ${e.code ?? ''} ${e.path ?? ''}`.trim(), {
+    cause: err,
+  });
 }
 
 /** Turns QEMU's stderr into one readable sentence, without the program-name prefix. */
@@ -179,7 +235,11 @@ export class Supervisor {
     private readonly pool: IdentityPool,
     private readonly opts: SupervisorOptions,
   ) {
-    this.ownership = new Ownership(opts.storage, (vmId) => runPaths(this.runDir(vmId)).owners);
+    this.ownership = new Ownership(
+      opts.storage,
+      (vmId) => runPaths(this.runDir(vmId)).owners,
+      (uid) => pool.isQemuUser(uid),
+    );
   }
 
   private readonly ownership: Ownership;
@@ -192,9 +252,14 @@ export class Supervisor {
     return path.join(this.runRoot, vmId);
   }
 
-  /** The socket the console proxy connects to (in the server's own run dir), or null with VNC_TCP=1. */
+  /**
+   * The socket the console proxy connects to (in the server's own run dir), or null when the VM's
+   * QEMU serves VNC on TCP: as that QEMU was started (an adopted one may predate the current
+   * VNC_TCP setting), and with no instance as VNC_TCP says.
+   */
   vncSocket(vmId: string): string | null {
-    return this.opts.vncTcp ? null : runPaths(this.runDir(vmId)).vncSocket;
+    const vnc = this.instances.get(vmId)?.vnc ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
+    return 'socket' in vnc ? runPaths(this.runDir(vmId)).vncSocket : null;
   }
 
   /**
@@ -224,22 +289,42 @@ export class Supervisor {
     }
   }
 
-  /** After QEMU is gone (or never came): its directory, lent media and user go back. */
-  private giveBack(vmId: string, identity: QemuIdentity | null): void {
+  /**
+   * After QEMU is gone (or never came): its directory, lent media and user go back. `run/<id>/` is
+   * made the server's first (one an older version gave the QEMU user is removed, its records
+   * unread), so the record of lent media is only ever read from the server's own directory. Images
+   * an older version chowned to the QEMU user `legacyUid` go back too (the VM may have been started
+   * by that version and adopted).
+   */
+  private giveBack(vmId: string, identity: QemuIdentity | null, legacyUid: number | null = identity?.uid ?? null): void {
     const paths = runPaths(this.runDir(vmId));
+    let own = false;
     try {
+      ensureServerDir(paths.dir);
+      own = true;
       for (const f of [paths.qmpSocket, paths.vncSocket]) fs.rmSync(f, { force: true });
       removeForeignDir(paths.qemuDir);
     } catch (err) {
-      this.log.warn({ vmId, err: String(err) }, 'could not remove the QEMU directory of a stopped VM');
+      this.log.warn({ vmId, err: String(err) }, 'could not clean the run directory of a stopped VM');
     }
-    this.ownership.restore(vmId);
+    if (own) this.ownership.restore(vmId);
+    try {
+      this.ownership.restoreLegacy(this.legacyRecord(vmId), legacyUid);
+    } catch (err) {
+      this.log.warn({ vmId, err: String(err) }, 'could not give back the images an older version lent');
+    }
     this.pool.release(identity);
+  }
+
+  /** Where an older version recorded the owners of the images it chowned (next to the run dir). */
+  private legacyRecord(vmId: string): string {
+    return path.join(this.runRoot, `${vmId}.owners.json`);
   }
 
   /** The run dir for a start: the server's own directory, and a fresh one for the QEMU user. */
   private prepareRunDir(paths: RunPaths, identity: QemuIdentity | null): void {
     ensureServerDir(paths.dir);
+    clearServerDir(paths.dir);
     for (const f of [paths.qmpSocket, paths.vncSocket]) fs.rmSync(f, { force: true });
     removeForeignDir(paths.qemuDir);
     fs.mkdirSync(paths.qemuDir, { mode: 0o700 });
@@ -259,14 +344,22 @@ export class Supervisor {
    * through a path the QEMU user cannot change.
    */
   private linkSocket(from: string, to: string, identity: QemuIdentity | null): void {
-    fs.rmSync(to, { force: true });
-    fs.linkSync(from, to);
+    try {
+      fs.rmSync(to, { force: true });
+      fs.linkSync(from, to);
+    } catch (err) {
+      throw new AppError(422, 'QEMU_START_FAILED', `Cannot link QEMU's socket ${from}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
+    }
     const st = fs.lstatSync(to);
     const uid = identity?.uid ?? process.getuid?.() ?? 0;
     if (!st.isSocket() || st.uid !== uid) {
       fs.rmSync(to, { force: true });
-      throw new AppError(500, 'QEMU_START_FAILED', `${from} is not QEMU's socket`);
+      throw new AppError(422, 'QEMU_START_FAILED', `Cannot start: ${from} is not QEMU's socket`);
     }
+    // Its mode came from QEMU's umask; the link is ours (checked just now, in our own directory).
+    fs.chmodSync(to, 0o600);
   }
 
   private async launch(
@@ -275,13 +368,18 @@ export class Supervisor {
     identity: QemuIdentity | null,
     handed: { over: boolean },
   ): Promise<StartResult> {
-    this.prepareRunDir(paths, identity);
+    try {
+      this.prepareRunDir(paths, identity);
+    } catch (err) {
+      throw runDirFailure(err);
+    }
 
     // The child's descriptors: 0-2 as usual, 3 the serial log, then every image layer, then the medium.
     const own: number[] = [];
     let child: ChildProcess;
     let argv: string[];
     let logStart: number;
+    const vnc = this.opts.vncTcp ? { display: input.vncDisplay } : { socket: paths.qemuVncSocket };
     try {
       const logFd = openOwnFile(paths.log, O_WRONLY | O_APPEND);
       own.push(logFd);
@@ -297,7 +395,6 @@ export class Supervisor {
       const childFd = (fd: number) => 3 + inherited.push(fd) - 1;
       const disks = input.disks.map((d) => ({ layers: d.layers.map((l) => ({ format: l.format, fd: childFd(l.fd) })) }));
       const iso = input.iso ? { fd: childFd(input.iso.fd) } : null;
-      const vnc = this.opts.vncTcp ? { display: input.vncDisplay } : { socket: paths.qemuVncSocket };
       argv = buildArgv({ ...input, disks, iso, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
@@ -307,6 +404,8 @@ export class Supervisor {
         stdio: ['ignore', logFd, logFd, ...inherited],
         ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
       });
+    } catch (err) {
+      throw runDirFailure(err);
     } finally {
       for (const fd of own) fs.closeSync(fd);
     }
@@ -350,12 +449,13 @@ export class Supervisor {
       qmp.close();
       return failed('QEMU is already gone');
     }
-    const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, exited);
+    const endpoint: VncEndpoint = 'socket' in vnc ? { socket: true } : { display: vnc.display };
+    const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, endpoint, exited);
     handed.over = true;
     let status: string;
     try {
       // The VNC server exists once QMP answers; no guest code has run yet.
-      if (!this.opts.vncTcp) this.linkSocket(paths.qemuVncSocket, paths.vncSocket, identity);
+      if ('socket' in vnc) this.linkSocket(paths.qemuVncSocket, paths.vncSocket, identity);
       await qmp.execute('cont');
       ({ status } = await qmp.execute<{ status: string }>('query-status'));
     } catch (err) {
@@ -388,12 +488,17 @@ export class Supervisor {
 
   /** Gives a stopped VM's files back to their owners (also for a VM found dead at server start). */
   releaseFiles(vmId: string): void {
-    const paths = runPaths(this.runDir(vmId));
-    // Images an older version chowned to a QEMU user, recorded next to the run dir.
-    this.ownership.restoreLegacy(path.join(this.runRoot, `${vmId}.owners.json`));
-    if (!fs.existsSync(paths.dir)) return;
-    ensureServerDir(paths.dir);
-    this.giveBack(vmId, null);
+    const dir = this.runDir(vmId);
+    // An older version gave the run dir to the VM's QEMU user while it ran (and chowned images to
+    // it, recorded next to the run dir): a run dir still owned by a QEMU user names that user.
+    let legacyUid: number | null = null;
+    try {
+      const st = fs.lstatSync(dir);
+      if (st.isDirectory() && st.uid !== (process.getuid?.() ?? 0) && this.pool.isQemuUser(st.uid)) legacyUid = st.uid;
+    } catch {
+      if (!fs.existsSync(this.legacyRecord(vmId))) return; // never ran here
+    }
+    this.giveBack(vmId, null, legacyUid);
   }
 
   /**
@@ -414,7 +519,9 @@ export class Supervisor {
       await terminate(pid, stat.startTime);
       return null;
     }
-    this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)));
+    // VNC as that QEMU was started, which may not be what VNC_TCP says now.
+    const vnc = vncFromArgv(cmdlineOf(pid)) ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
+    this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
     const { status } = await qmp.execute<{ status: string }>('query-status');
     return status;
   }
@@ -446,8 +553,16 @@ export class Supervisor {
     });
   }
 
-  private track(vmId: string, pid: number, pidStart: string, qmp: QmpClient, identity: QemuIdentity | null, exit?: Promise<unknown>): Instance {
-    const inst: Instance = { vmId, pid, pidStart, qmp, identity, ...(exit ? { exit } : {}) };
+  private track(
+    vmId: string,
+    pid: number,
+    pidStart: string,
+    qmp: QmpClient,
+    identity: QemuIdentity | null,
+    vnc: VncEndpoint,
+    exit?: Promise<unknown>,
+  ): Instance {
+    const inst: Instance = { vmId, pid, pidStart, qmp, identity, vnc, ...(exit ? { exit } : {}) };
     this.instances.set(vmId, inst);
     qmp.on('event', (ev: QmpEvent) => this.hooks.onEvent(vmId, ev));
     qmp.once('close', () => void this.handleClose(inst));
@@ -531,6 +646,14 @@ async function waitGone(inst: Instance, timeoutMs: number): Promise<boolean> {
   let exited = false;
   void inst.exit?.then(() => (exited = true));
   return waitUntil(() => exited || gone(), timeoutMs, 1);
+}
+
+function cmdlineOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
 }
 
 function uidOf(pid: number): number {
