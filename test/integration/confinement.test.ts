@@ -350,6 +350,32 @@ describe.runIf(root)('a VM adopted after an upgrade from the version that chowne
     expect((await server.api('POST', `/vms/${vm.id}/start`)).status).toBe(200);
     expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
   }, 60_000);
+
+  it('found dead at server start, it gives back only the images its user still owns', async () => {
+    const disk = path.join(extra, 'dead.img');
+    execFileSync('qemu-img', ['create', '-f', 'raw', disk, '8M'], { stdio: 'ignore' });
+    fs.chmodSync(disk, 0o600);
+    const vm = (await server.api('POST', '/vms', { name: 'dead', cpus: 1, memory: 64 })).body.vm;
+    expect((await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk })).status).toBe(200);
+    const r = await server.api('POST', `/vms/${vm.id}/start`);
+    expect(r.status).toBe(200);
+    const qemu = ids(r.body.vm.pid);
+    // A power cut under the older version: server and QEMU gone, the image and run dir still the QEMU user's.
+    await server.kill('SIGKILL');
+    killQemusOf(server.dataDir);
+    await waitFor(() => !fs.existsSync(`/proc/${r.body.vm.pid}`) || fs.readFileSync(`/proc/${r.body.vm.pid}/stat`, 'utf8').includes(') Z'), 5000, 'QEMU gone');
+    const other = path.join(extra, 'dead-other.img');
+    fs.writeFileSync(other, 'x', { mode: 0o600 });
+    fs.chownSync(other, 4244, 4244);
+    fs.chownSync(disk, qemu.uid, qemu.gid);
+    fs.writeFileSync(path.join(server.dataDir, 'run', `${vm.id}.owners.json`), JSON.stringify({ [disk]: [0, 0], [other]: [0, 0] }), { mode: 0o600 });
+    fs.chownSync(path.join(server.dataDir, 'run', vm.id), qemu.uid, qemu.gid);
+    await server.start();
+    expect((await server.api('GET', `/vms/${vm.id}`)).body.vm.status).toBe('stopped');
+    expect(fs.statSync(disk).uid).toBe(0);
+    expect(fs.statSync(other).uid).toBe(4244);
+    expect(fs.existsSync(path.join(server.dataDir, 'run', `${vm.id}.owners.json`))).toBe(false);
+  }, 60_000);
 });
 
 describe.runIf(root)('a symlink swapped in while a VM starts', () => {
@@ -437,6 +463,39 @@ describe.runIf(root)('two servers on one host', () => {
     }
     for (const [i, s] of servers.entries()) expect((await s.api('POST', `/vms/${vms[i].id}/stop`)).status).toBe(200);
   });
+});
+
+describe('VNC of an adopted QEMU, across a restart that changes VNC_TCP', () => {
+  const servers: TestServer[] = [];
+  afterAll(async () => {
+    for (const s of servers.reverse()) await s.dispose();
+  });
+
+  it('the console goes where that QEMU serves VNC, not where the new setting would put it', async () => {
+    const dataDir = makeDataDir();
+    const tcp = await new TestServer(dataDir, { VNC_TCP: '1' }).start();
+    servers.push(tcp);
+    const a = (await tcp.api('POST', '/vms', { name: 'was-tcp', cpus: 1, memory: 64 })).body.vm;
+    const ra = await tcp.api('POST', `/vms/${a.id}/start`);
+    expect(ra.status).toBe(200);
+    expect(ra.body.command).toContain('-vnc 127.0.0.1:');
+    await tcp.kill('SIGKILL');
+    const unix = await new TestServer(dataDir).start();
+    servers.push(unix);
+    expect((await unix.api('GET', `/vms/${a.id}`)).body.vm.status).toBe('running');
+    expect(await vncBanner(unix.url, a.id)).toMatch(/^RFB/);
+    const b = (await unix.api('POST', '/vms', { name: 'was-unix', cpus: 1, memory: 64 })).body.vm;
+    const rb = await unix.api('POST', `/vms/${b.id}/start`);
+    expect(rb.status).toBe(200);
+    expect(rb.body.command).toContain('-vnc unix:');
+    await unix.kill('SIGKILL');
+    const tcp2 = await new TestServer(dataDir, { VNC_TCP: '1' }).start();
+    servers.push(tcp2);
+    for (const id of [a.id, b.id]) {
+      expect((await tcp2.api('GET', `/vms/${id}`)).body.vm.status).toBe('running');
+      expect(await vncBanner(tcp2.url, id)).toMatch(/^RFB/);
+    }
+  }, 60_000);
 });
 
 describe('VNC_TCP=1', () => {
