@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { waitUntil } from '../lib/time.js';
 
 /**
  * Facts about a host process from /proc. The start time (field 22 of /proc/<pid>/stat, in clock
@@ -46,4 +47,42 @@ export function isQemuOfVm(pid: number, vmId: string): boolean {
   if (!argv) return false;
   const i = argv.indexOf('-uuid');
   return i >= 0 && argv[i + 1] === vmId;
+}
+
+export function cmdlineOf(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+export function uidOf(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? -1);
+  } catch {
+    return -1;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+export function killHard(pid: number, startTime: string): void {
+  if (isAlive(pid, startTime)) signal(pid, 'SIGKILL');
+}
+
+/** SIGTERM, wait up to 3 s, then SIGKILL and wait up to 2 s. Only signals the process with that start time. */
+export async function terminate(pid: number, startTime: string): Promise<boolean> {
+  const gone = () => !isAlive(pid, startTime);
+  if (gone()) return true;
+  signal(pid, 'SIGTERM');
+  if (await waitUntil(gone, 3000, 5)) return true;
+  killHard(pid, startTime);
+  return waitUntil(gone, 2000, 5);
 }

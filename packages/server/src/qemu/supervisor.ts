@@ -8,7 +8,22 @@ import type { StorageRoots } from '../lib/storage.js';
 import { buildArgv, type ArgvInput } from './argv.js';
 import type { IdentityPool, QemuIdentity } from './identity.js';
 import { Ownership } from './ownership.js';
-import { isAlive, isQemuOfVm, readStat } from './proc.js';
+import { cmdlineOf, isAlive, isQemuOfVm, killHard, readStat, terminate, uidOf } from './proc.js';
+import {
+  O_DIRECTORY,
+  O_NOFOLLOW,
+  O_RDONLY,
+  O_WRONLY,
+  O_APPEND,
+  O_TRUNC,
+  clearServerDir,
+  ensureServerDir,
+  openOwnFile,
+  removeForeignDir,
+  runDirFailure,
+  runPaths,
+  type RunPaths,
+} from './rundir.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 
 export interface Logger {
@@ -90,131 +105,6 @@ export interface StartResult {
 const UNIX_PATH_MAX = 107;
 const NO_MESSAGE = 'QEMU exited without a message';
 const MAX_LOG_BYTES = 1 << 20;
-
-/**
- * Where a VM's runtime files live. `run/<id>/` belongs to the server (0711: QEMU users may pass
- * through it, not write in it) and holds what the server writes: qemu.log and serial.log (opened
- * by the server, handed to QEMU as descriptors), the record of lent media, and hard links to QEMU's
- * two sockets, made while QEMU is still paused before its first guest instruction and the only
- * paths the server connects to. `run/<id>/qemu/` belongs to the VM's QEMU user (0700), is made
- * afresh on every start and removed when QEMU exits: QEMU creates its QMP and VNC sockets and its
- * pid file there. The server never writes in it and reads only the pid file, without following a
- * symlink.
- */
-export function runPaths(runDir: string) {
-  const qemuDir = path.join(runDir, 'qemu');
-  return {
-    dir: runDir,
-    qemuDir,
-    /** QEMU's own socket paths (in the QEMU user's directory). */
-    qemuQmpSocket: path.join(qemuDir, 'qmp.sock'),
-    qemuVncSocket: path.join(qemuDir, 'vnc.sock'),
-    pidFile: path.join(qemuDir, 'qemu.pid'),
-    /** The server's links to them (in its own directory). */
-    qmpSocket: path.join(runDir, 'qmp.sock'),
-    vncSocket: path.join(runDir, 'vnc.sock'),
-    serialLog: path.join(runDir, 'serial.log'),
-    log: path.join(runDir, 'qemu.log'),
-    owners: path.join(runDir, 'owners.json'),
-  };
-}
-
-type RunPaths = ReturnType<typeof runPaths>;
-
-const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-
-/**
- * Removes a directory someone else may own (a QEMU user's) without following anything its owner
- * planted: it is taken over first (owner root, 0700, through a descriptor opened without following
- * a symlink), so its old owner can no longer add or swap entries by path, then removed. A symlink or
- * file in its place is just unlinked. Its parent must be a directory only the server writes.
- */
-export function removeForeignDir(dir: string): void {
-  let fd: number;
-  try {
-    fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'ELOOP' || code === 'ENOTDIR') return void fs.rmSync(dir, { force: true });
-    throw err;
-  }
-  try {
-    fs.fchownSync(fd, process.getuid?.() ?? 0, process.getgid?.() ?? 0);
-    fs.fchmodSync(fd, 0o700);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.rmSync(dir, { recursive: true, force: true });
-}
-
-const SERVER_FILES = new Set(['qemu.log', 'serial.log', 'owners.json']);
-
-/**
- * Clears what is not the server's in its own `run/<id>/` (before a start): every entry that is not
- * one of its files as a regular file of the server's user with a single link (a serial.log an
- * older version let QEMU create, a symlink planted under the old layout, an old socket or pid file,
- * anything unknown) is unlinked without following it; a directory in its way is removed as a foreign
- * one. `qemu/` is left to the caller, which makes it afresh anyway.
- */
-function clearServerDir(dir: string): void {
-  const me = process.getuid?.() ?? 0;
-  for (const name of fs.readdirSync(dir)) {
-    if (name === 'qemu') continue;
-    const file = path.join(dir, name);
-    let st: fs.Stats;
-    try {
-      st = fs.lstatSync(file);
-    } catch {
-      continue;
-    }
-    if (SERVER_FILES.has(name) && st.isFile() && st.uid === me && st.nlink === 1) continue;
-    if (st.isDirectory()) removeForeignDir(file);
-    else fs.rmSync(file, { force: true });
-  }
-}
-
-/**
- * Makes sure `run/<id>/` is the server's own directory. One that is not (another owner, writable by
- * others, a symlink: e.g. left by an older version that gave the whole run dir to the QEMU user) is
- * moved aside and removed, and a new one is made.
- */
-function ensureServerDir(dir: string): void {
-  let st: fs.Stats | null = null;
-  try {
-    st = fs.lstatSync(dir);
-  } catch {
-    /* missing */
-  }
-  const mine = st && st.isDirectory() && st.uid === (process.getuid?.() ?? 0) && (st.mode & 0o022) === 0;
-  if (st && !mine) {
-    const aside = path.join(path.dirname(dir), `.old-${path.basename(dir)}-${process.pid}-${Date.now()}`);
-    fs.renameSync(dir, aside);
-    removeForeignDir(aside);
-  }
-  if (!mine) fs.mkdirSync(dir, { mode: 0o711 });
-  fs.chmodSync(dir, 0o711);
-}
-
-/** Opens a file the server writes in its own run dir: never through a symlink, always a regular file of ours. */
-function openOwnFile(file: string, flags: number): number {
-  const fd = fs.openSync(file, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600);
-  const st = fs.fstatSync(fd);
-  if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || st.nlink !== 1) {
-    fs.closeSync(fd);
-    throw new AppError(422, 'QEMU_START_FAILED', `Cannot start: ${file} is not a file of the server`);
-  }
-  return fd;
-}
-
-/** A failure with the run dir's files, as the start's answer: a clear 422, never a bare 500. */
-function runDirFailure(err: unknown): AppError {
-  if (err instanceof AppError) return err;
-  const e = err as NodeJS.ErrnoException;
-  return new AppError(422, 'QEMU_START_FAILED', `Cannot prepare the VM's run directory: ${e.code ?? ''} ${e.path ?? ''}`.trim(), {
-    cause: err,
-  });
-}
 
 /** Turns QEMU's stderr into one readable sentence, without the program-name prefix. */
 export function qemuErrorMessage(stderr: string): string {
@@ -648,40 +538,4 @@ async function waitGone(inst: Instance, timeoutMs: number): Promise<boolean> {
   return waitUntil(() => exited || gone(), timeoutMs, 1);
 }
 
-function cmdlineOf(pid: number): string[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
 
-function uidOf(pid: number): number {
-  try {
-    return Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1] ?? -1);
-  } catch {
-    return -1;
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* already gone */
-  }
-}
-
-function killHard(pid: number, startTime: string): void {
-  if (isAlive(pid, startTime)) signal(pid, 'SIGKILL');
-}
-
-/** SIGTERM, wait up to 3 s, then SIGKILL and wait up to 2 s. Only signals the process with that start time. */
-export async function terminate(pid: number, startTime: string): Promise<boolean> {
-  const gone = () => !isAlive(pid, startTime);
-  if (gone()) return true;
-  signal(pid, 'SIGTERM');
-  if (await waitUntil(gone, 3000, 5)) return true;
-  killHard(pid, startTime);
-  return waitUntil(gone, 2000, 5);
-}
