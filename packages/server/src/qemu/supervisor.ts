@@ -537,5 +537,3 @@ async function waitGone(inst: Instance, timeoutMs: number): Promise<boolean> {
   void inst.exit?.then(() => (exited = true));
   return waitUntil(() => exited || gone(), timeoutMs, 1);
 }
-
-
