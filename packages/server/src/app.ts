@@ -72,12 +72,7 @@ async function qemuVersion(binary: string): Promise<string | null> {
 /** Builds the whole server (no listen): state, QEMU supervision, routes, console proxy, UI. */
 export async function buildApp(config: Config): Promise<BuiltApp> {
   const dirs = { disks: path.join(config.dataDir, 'disks'), isos: path.join(config.dataDir, 'isos'), run: path.join(config.dataDir, 'run') };
-  for (const d of Object.values(dirs)) {
-    fs.mkdirSync(d, { recursive: true });
-    // The server's own (a data dir of an older version had them 0755); QEMU users that must pass
-    // through run/ and isos/ get o+x below, never read.
-    fs.chmodSync(d, 0o700);
-  }
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 
   const app = Fastify({
     logger: {
@@ -100,6 +95,10 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
 
   const lock = lockDataDir(path.join(config.dataDir, 'server.lock'));
   if ('owner' in lock) throw new StartupError(`another QEMU Manager server (pid ${lock.owner}) uses DATA_DIR ${config.dataDir}`);
+  // Only the server that holds the data dir may change it (a second one, refused above, must not
+  // take the o+x its QEMU users pass through). Its own dirs: a data dir of an older version had
+  // them 0755; QEMU users that must pass through run/ and isos/ get o+x below, never read.
+  for (const d of Object.values(dirs)) fs.chmodSync(d, 0o700);
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
   const authStore = new AuthStore(db);
   const auth = new AuthService(authStore, config.authRequired);
