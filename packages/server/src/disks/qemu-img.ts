@@ -8,7 +8,7 @@ import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from '../qemu/identity.js';
-import type { Logger } from '../qemu/supervisor.js';
+import type { Logger } from '../lib/log.js';
 import { imageLayers, nextLayer, type ImageFormat } from './image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */

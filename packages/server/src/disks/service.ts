@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { EventBus } from '../events/bus.js';
 import { AppError, errorMessage, isAppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
-import type { Logger } from '../qemu/supervisor.js';
+import type { Logger } from '../lib/log.js';
 import type { QemuImg } from './qemu-img.js';
 import type { DiskRepo } from './repo.js';
 

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import type { QemuIdentity } from './identity.js';
-import type { Logger } from './supervisor.js';
+import type { Logger } from '../lib/log.js';
 
 /**
  * Keeps guests away from the host's own services.

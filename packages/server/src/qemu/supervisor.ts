@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { shellQuote } from '../lib/exec.js';
+import type { Logger } from '../lib/log.js';
 import { delay, waitUntil } from '../lib/time.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { buildArgv, type ArgvInput } from './argv.js';
@@ -25,12 +26,6 @@ import {
   type RunPaths,
 } from './rundir.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 /** A QEMU process we manage: detached from the server, reached over its QMP socket. */
 export interface Instance {

@@ -4,8 +4,9 @@ import type { DiskRepo } from '../disks/repo.js';
 import type { QemuImg } from '../disks/qemu-img.js';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
 import type { StorageRoots } from '../lib/storage.js';
-import type { Logger, Supervisor } from '../qemu/supervisor.js';
+import type { Supervisor } from '../qemu/supervisor.js';
 import type { OpLocks } from './locks.js';
 import type { VmRecord, VmRepo } from './repo.js';
 
