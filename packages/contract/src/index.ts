@@ -3,3 +3,4 @@ export * from './vms.js';
 export * from './disks.js';
 export * from './system.js';
 export * from './auth.js';
+export * from './vm-states.js';
