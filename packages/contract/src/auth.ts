@@ -43,6 +43,8 @@ export const ApiToken = Type.Object(
   { additionalProperties: false },
 );
 export type ApiToken = Static<typeof ApiToken>;
+export const TokenListEnvelope = Type.Object({ tokens: Type.Array(ApiToken) }, { additionalProperties: false });
+export type TokenListEnvelope = Static<typeof TokenListEnvelope>;
 
 /** The secret is shown once, in this answer only. */
 export const CreatedToken = Type.Object(
@@ -59,6 +61,7 @@ export const CreatedToken = Type.Object(
 export type CreatedToken = Static<typeof CreatedToken>;
 
 export const TokenIdParams = Type.Object({ id: Id }, { additionalProperties: false });
+export type TokenIdParams = Static<typeof TokenIdParams>;
 
 export const ConsoleTicket = Type.Object(
   {
@@ -91,3 +94,5 @@ export const AuditQuery = Type.Object(
   { additionalProperties: false },
 );
 export const AuditList = Type.Object({ entries: Type.Array(AuditEntry) }, { additionalProperties: false });
+export type AuditList = Static<typeof AuditList>;
+export type AuditQuery = Static<typeof AuditQuery>;

@@ -3,4 +3,5 @@ export * from './vms.js';
 export * from './disks.js';
 export * from './system.js';
 export * from './auth.js';
+export * from './events.js';
 export * from './vm-states.js';

@@ -1,7 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Timestamp } from './common.js';
-import { Disk } from './disks.js';
-import { Vm } from './vms.js';
 
 export const Iso = Type.Object(
   { name: Type.String(), path: Type.String(), size: Type.Integer({ description: 'bytes' }), modifiedAt: Timestamp },
@@ -10,6 +8,11 @@ export const Iso = Type.Object(
 export type Iso = Static<typeof Iso>;
 export const IsoListEnvelope = Type.Object({ isos: Type.Array(Iso) }, { additionalProperties: false });
 export type IsoListEnvelope = Static<typeof IsoListEnvelope>;
+export const IsoEnvelope = Type.Object({ iso: Iso }, { additionalProperties: false });
+export type IsoEnvelope = Static<typeof IsoEnvelope>;
+/** The file name of an ISO in the library. */
+export const IsoNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 210 }) }, { additionalProperties: false });
+export type IsoNameParams = Static<typeof IsoNameParams>;
 
 /** Host-wide totals over all defined VMs (extension of GET /api/health). */
 export const HostTotals = Type.Object(
@@ -53,14 +56,3 @@ export const Health = Type.Object(
   { additionalProperties: false },
 );
 export type Health = Static<typeof Health>;
-
-/** Server-Sent Events on GET /api/events. Each SSE `event:` name is the `type` below; `data` is the JSON. */
-export type ServerEvent =
-  | { type: 'vm.created'; vm: Vm }
-  | { type: 'vm.updated'; vm: Vm }
-  | { type: 'vm.deleted'; id: string }
-  | { type: 'disk.created'; disk: Disk }
-  | { type: 'disk.updated'; disk: Disk }
-  | { type: 'disk.deleted'; id: string }
-  | { type: 'iso.changed' };
-export type ServerEventType = ServerEvent['type'];

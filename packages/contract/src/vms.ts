@@ -83,6 +83,7 @@ export const DeleteVmQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+export type DeleteVmQuery = Static<typeof DeleteVmQuery>;
 
 export const DiskPathBody = Type.Object(
   { diskPath: Type.String({ minLength: 1, maxLength: 4096 }) },
@@ -116,6 +117,9 @@ export const ShutdownBody = Type.Object(
   { additionalProperties: false },
 );
 export type ShutdownBody = Static<typeof ShutdownBody>;
+/** Shutdown and reboot take an optional body: none, `null` or a ShutdownBody. */
+export const OptionalShutdownBody = Type.Union([ShutdownBody, Type.Null()]);
+export type OptionalShutdownBody = Static<typeof OptionalShutdownBody>;
 
 export const VmEnvelope = Type.Object({ vm: Vm }, { additionalProperties: false });
 export type VmEnvelope = Static<typeof VmEnvelope>;

@@ -1,5 +1,4 @@
 import {
-  ApiToken,
   AuditList,
   AuditQuery,
   AuthStatus,
@@ -10,10 +9,10 @@ import {
   LoginBody,
   MessageBody,
   TokenIdParams,
+  TokenListEnvelope,
   VmIdParams,
 } from '@qemu-manager/contract';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import { isAppError } from '../lib/errors.js';
 import { parseCookies } from '../http/guard.js';
 import { SESSION_COOKIE, type AuthService } from './service.js';
@@ -67,7 +66,7 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
       return created;
     });
 
-    app.get('/tokens', { config: { scope: 'admin' }, schema: { tags, response: { 200: Type.Object({ tokens: Type.Array(ApiToken) }), ...errors } } }, async () => ({
+    app.get('/tokens', { config: { scope: 'admin' }, schema: { tags, response: { 200: TokenListEnvelope, ...errors } } }, async () => ({
       tokens: auth.listTokens(),
     }));
 

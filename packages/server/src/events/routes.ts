@@ -1,3 +1,4 @@
+import { ServerEvent } from '@qemu-manager/contract';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../lib/errors.js';
 import type { EventBus } from './bus.js';
@@ -14,36 +15,47 @@ export function eventRoutes(bus: EventBus, opts: { maxPerClient: number }) {
     app.addHook('preClose', async () => {
       for (const res of open) res.end();
     });
-    app.get('/events', { config: { scope: 'read' }, schema: { tags: ['events'], description: 'Server-Sent Events stream (text/event-stream)' } }, (req, reply) => {
-      const client = req.ip;
-      const held = perClient.get(client) ?? 0;
-      if (held >= opts.maxPerClient) {
-        reply.header('retry-after', '10');
-        return reply.send(new AppError(429, 'RATE_LIMITED', `At most ${opts.maxPerClient} event streams per client; close one first`));
-      }
-      perClient.set(client, held + 1);
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.write('retry: 2000\n: connected\n\n');
-      const unsubscribe = bus.subscribe((ev) => {
-        res.write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
-      });
-      open.add(res);
-      const beat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
-      req.raw.on('close', () => {
-        clearInterval(beat);
-        unsubscribe();
-        open.delete(res);
-        const left = (perClient.get(client) ?? 1) - 1;
-        if (left <= 0) perClient.delete(client);
-        else perClient.set(client, left);
-      });
-    });
+    app.get(
+      '/events',
+      {
+        config: { scope: 'read' },
+        schema: {
+          tags: ['events'],
+          description: 'Server-Sent Events stream: each `event:` name is the `type` of the JSON in `data`',
+          response: { 200: { description: 'One ServerEvent per message', content: { 'text/event-stream': { schema: ServerEvent } } } },
+        },
+      },
+      (req, reply) => {
+        const client = req.ip;
+        const held = perClient.get(client) ?? 0;
+        if (held >= opts.maxPerClient) {
+          reply.header('retry-after', '10');
+          return reply.send(new AppError(429, 'RATE_LIMITED', `At most ${opts.maxPerClient} event streams per client; close one first`));
+        }
+        perClient.set(client, held + 1);
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        res.write('retry: 2000\n: connected\n\n');
+        const unsubscribe = bus.subscribe((ev) => {
+          res.write(`event: ${ev.type}\ndata: ${JSON.stringify(ev)}\n\n`);
+        });
+        open.add(res);
+        const beat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
+        req.raw.on('close', () => {
+          clearInterval(beat);
+          unsubscribe();
+          open.delete(res);
+          const left = (perClient.get(client) ?? 1) - 1;
+          if (left <= 0) perClient.delete(client);
+          else perClient.set(client, left);
+        });
+      },
+    );
   };
 }

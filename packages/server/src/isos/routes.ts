@@ -1,10 +1,8 @@
-import { ErrorBody, Iso, IsoListEnvelope, MessageBody } from '@qemu-manager/contract';
+import { ErrorBody, IsoEnvelope, IsoListEnvelope, IsoNameParams, MessageBody } from '@qemu-manager/contract';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { Readable } from 'node:stream';
 import type { IsoService } from './service.js';
 
-const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 210 }) }, { additionalProperties: false });
 const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 500: ErrorBody };
 
 export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean): FastifyPluginAsyncTypebox {
@@ -21,9 +19,9 @@ export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean
         config: { scope: 'admin' },
         schema: {
           tags,
-          params: NameParams,
+          params: IsoNameParams,
           description: 'Upload an ISO: the request body is the raw file (Content-Type: application/octet-stream).',
-          response: { 201: Type.Object({ iso: Iso }), ...errors },
+          response: { 201: IsoEnvelope, ...errors },
         },
       },
       async (req, reply) => {
@@ -36,7 +34,7 @@ export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean
 
     app.delete(
       '/isos/:name',
-      { config: { scope: 'admin' }, schema: { tags, params: NameParams, response: { 200: MessageBody, ...errors } } },
+      { config: { scope: 'admin' }, schema: { tags, params: IsoNameParams, response: { 200: MessageBody, ...errors } } },
       async (req) => {
         isos.delete(req.params.name, isMounted);
         return { message: 'ISO deleted successfully' };

@@ -6,7 +6,7 @@ import {
   ErrorBody,
   IsoPathBody,
   MessageBody,
-  ShutdownBody,
+  OptionalShutdownBody,
   StartEnvelope,
   UpdateResourcesBody,
   VmEnvelope,
@@ -14,12 +14,10 @@ import {
   VmListEnvelope,
 } from '@qemu-manager/contract';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
 import type { PowerService } from './power.js';
 import type { VmService } from './service.js';
 
 const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 500: ErrorBody };
-const OptionalShutdown = Type.Union([ShutdownBody, Type.Null()]);
 
 export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -64,12 +62,12 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
 
     app.post(
       '/vms/:vm_id/shutdown',
-      { config: admin, schema: { ...byId, body: OptionalShutdown, response: { 200: VmEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: OptionalShutdownBody, response: { 200: VmEnvelope, ...errors } } },
       async (req) => ({ vm: await power.shutdown(req.params.vm_id, req.body ?? {}) }),
     );
     app.post(
       '/vms/:vm_id/reboot',
-      { config: admin, schema: { ...byId, body: OptionalShutdown, response: { 200: StartEnvelope, ...errors } } },
+      { config: admin, schema: { ...byId, body: OptionalShutdownBody, response: { 200: StartEnvelope, ...errors } } },
       async (req) => power.reboot(req.params.vm_id, req.body ?? {}),
     );
     for (const action of ['reset', 'pause', 'resume'] as const) {
