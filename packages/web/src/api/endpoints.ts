@@ -1,8 +1,9 @@
 // Typed wrappers around every endpoint the UI uses. Shapes come from the contract package.
 import type {
-  ApiToken, AuditEntry, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
-  CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, Health, IsoListEnvelope, Iso,
-  MessageBody, ShutdownBody, StartEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
+  ApiToken, AttachDiskBody, AuditEntry, AuditList, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
+  CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, DiskPathBody, Health, IsoListEnvelope, Iso,
+  IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, TokenListEnvelope, UpdateResourcesBody, Vm,
+  VmEnvelope, VmListEnvelope,
 } from '@qemu-manager/contract';
 import { request } from './client';
 
@@ -21,18 +22,19 @@ export const vmsApi = {
   stop: (id: string): Promise<MessageBody> => request<MessageBody>('POST', vmPath(id, '/stop')),
   shutdown: async (id: string, body: ShutdownBody = {}): Promise<Vm> =>
     (await request<VmEnvelope>('POST', vmPath(id, '/shutdown'), body)).vm,
-  reboot: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/reboot'))).vm,
+  /** The server answers reboot like start: `{ vm, command }`. */
+  reboot: async (id: string): Promise<Vm> => (await request<StartEnvelope>('POST', vmPath(id, '/reboot'))).vm,
   reset: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/reset'))).vm,
   pause: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/pause'))).vm,
   resume: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/resume'))).vm,
   updateResources: async (id: string, body: UpdateResourcesBody): Promise<Vm> =>
     (await request<VmEnvelope>('PATCH', vmPath(id, '/resources'), body)).vm,
   attachDisk: async (id: string, diskPath: string): Promise<Vm> =>
-    (await request<VmEnvelope>('POST', vmPath(id, '/disks/attach'), { diskPath })).vm,
+    (await request<VmEnvelope>('POST', vmPath(id, '/disks/attach'), { diskPath } satisfies AttachDiskBody)).vm,
   detachDisk: async (id: string, diskPath: string): Promise<Vm> =>
-    (await request<VmEnvelope>('POST', vmPath(id, '/disks/detach'), { diskPath })).vm,
+    (await request<VmEnvelope>('POST', vmPath(id, '/disks/detach'), { diskPath } satisfies DiskPathBody)).vm,
   mountIso: async (id: string, isoPath: string): Promise<Vm> =>
-    (await request<VmEnvelope>('POST', vmPath(id, '/iso/mount'), { isoPath })).vm,
+    (await request<VmEnvelope>('POST', vmPath(id, '/iso/mount'), { isoPath } satisfies IsoPathBody)).vm,
   unmountIso: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/iso/unmount'))).vm,
   /** A single-use ticket for one console WebSocket to this VM (needed when authentication is on). */
   consoleTicket: (id: string): Promise<ConsoleTicket> => request<ConsoleTicket>('POST', vmPath(id, '/console')),
@@ -55,14 +57,14 @@ export const isosApi = {
 
 export const authApi = {
   status: (signal?: AbortSignal): Promise<AuthStatus> => request<AuthStatus>('GET', '/auth/status', undefined, { signal }),
-  login: (password: string): Promise<MessageBody> => request<MessageBody>('POST', '/auth/login', { password }),
+  login: (password: string): Promise<MessageBody> => request<MessageBody>('POST', '/auth/login', { password } satisfies LoginBody),
   logout: (): Promise<MessageBody> => request<MessageBody>('POST', '/auth/logout'),
 };
 
 /** Admin only: a read-scope token gets 403 here. */
 export const tokensApi = {
   list: async (signal?: AbortSignal): Promise<ApiToken[]> =>
-    (await request<{ tokens: ApiToken[] }>('GET', '/tokens', undefined, { signal })).tokens,
+    (await request<TokenListEnvelope>('GET', '/tokens', undefined, { signal })).tokens,
   /** The answer carries the secret; it is never available again. */
   create: (body: CreateTokenBody): Promise<CreatedToken> => request<CreatedToken>('POST', '/tokens', body),
   revoke: (id: string): Promise<MessageBody> => request<MessageBody>('DELETE', `/tokens/${enc(id)}`),
@@ -73,7 +75,7 @@ export const auditApi = {
   list: async (opts: { limit?: number; before?: number } = {}, signal?: AbortSignal): Promise<AuditEntry[]> => {
     const q = new URLSearchParams({ limit: String(opts.limit ?? 100) });
     if (opts.before !== undefined) q.set('before', String(opts.before));
-    return (await request<{ entries: AuditEntry[] }>('GET', `/audit?${q}`, undefined, { signal })).entries;
+    return (await request<AuditList>('GET', `/audit?${q}`, undefined, { signal })).entries;
   },
 };
 

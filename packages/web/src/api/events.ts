@@ -1,11 +1,9 @@
 // Server-Sent Events from /api/events keep the query cache live without polling.
 import type { QueryClient } from '@tanstack/react-query';
-import type { ServerEvent, ServerEventType } from '@qemu-manager/contract';
+import { SERVER_EVENT_TYPES, type ServerEvent, type ServerEventType } from '@qemu-manager/contract';
 import { qk, removeDisk, removeVm, upsertDisk, upsertVm } from './queries';
 
-export const EVENT_TYPES: readonly ServerEventType[] = [
-  'vm.created', 'vm.updated', 'vm.deleted', 'disk.created', 'disk.updated', 'disk.deleted', 'iso.changed',
-];
+export const EVENT_TYPES: readonly ServerEventType[] = SERVER_EVENT_TYPES;
 
 /** Apply one server event to the cache. */
 export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {

@@ -1,5 +1,5 @@
 // ISO upload with progress. fetch() has no upload progress, so this uses XMLHttpRequest.
-import type { Iso } from '@qemu-manager/contract';
+import type { Iso, IsoEnvelope } from '@qemu-manager/contract';
 import { t } from '../i18n';
 import { API_BASE, ApiError, toApiError } from './client';
 
@@ -18,7 +18,7 @@ export function uploadIso(file: Blob, name: string, onProgress: (loaded: number,
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
         try {
-          resolve((JSON.parse(xhr.responseText) as { iso: Iso }).iso);
+          resolve((JSON.parse(xhr.responseText) as IsoEnvelope).iso);
         } catch {
           reject(new ApiError(xhr.status, 'BAD_RESPONSE', t.errors.unexpected));
         }
