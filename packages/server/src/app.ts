@@ -6,11 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { registerAudit } from './audit/hook.js';
+import { auditRoutes } from './audit/routes.js';
+import { AuditStore } from './audit/store.js';
 import { authRoutes } from './auth/routes.js';
 import { AuthService } from './auth/service.js';
 import { AuthStore } from './auth/store.js';
 import { hostLimits, isLoopback, trustProxyOption, type Config } from './config.js';
-import { registerAudit } from './http/audit.js';
 import { Guard, checkTarget, registerGuard, type Refusal } from './http/guard.js';
 import { registerConnectionLimits, serverOptions } from './http/limits.js';
 import { createVncProxy } from './console/proxy.js';
@@ -101,6 +103,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   for (const d of Object.values(dirs)) fs.chmodSync(d, 0o700);
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
   const authStore = new AuthStore(db);
+  const auditStore = new AuditStore(db);
   const auth = new AuthService(authStore, config.authRequired);
   if (config.adminPassword) await auth.setPassword(config.adminPassword);
   if (config.authRequired && !auth.passwordSet) {
@@ -174,7 +177,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
   registerErrorHandling(app, { spa: webDir !== null });
   registerConnectionLimits(app, config);
   registerGuard(app, guard);
-  registerAudit(app, authStore);
+  registerAudit(app, auditStore);
   // JSON only: a text/plain body (what a cross-site form can send) is refused with 415.
   app.removeContentTypeParser('text/plain');
   // A POST without a body but with a JSON content type is an empty body, not an error.
@@ -201,11 +204,11 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
       await api.register(
         authRoutes({
           auth,
-          store: authStore,
           checkConsole: (id) => void power!.vncTarget(id),
           secureCookies: (req) => config.tls !== null || (config.trustProxy !== null && req.protocol === 'https'),
         }),
       );
+      await api.register(auditRoutes(auditStore));
     },
     { prefix: '/api' },
   );
@@ -236,7 +239,7 @@ export async function buildApp(config: Config): Promise<BuiltApp> {
     }
     if (!proxy.handleUpgrade(req, socket, head)) return void socket.destroy();
     // Recorded off the console's critical path.
-    setImmediate(() => authStore.audit({ ...entry, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status }));
+    setImmediate(() => auditStore.record({ ...entry, action: 'CONSOLE /api/vnc/:vm_id', target: vmId, status }));
   });
 
   // Live consoles would keep server.close() waiting: end them first.

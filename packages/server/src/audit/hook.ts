@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { AuthStore } from '../auth/store.js';
-import { isApiRoute } from './guard.js';
+import { isApiRoute } from '../lib/request.js';
+import type { AuditStore } from './store.js';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -16,13 +16,13 @@ declare module 'fastify' {
  * The action is the matched route (`POST /api/tokens` however the path was spelled), including
  * requests the guard refused; a request that matched no route changed nothing and is not recorded.
  */
-export function registerAudit(app: FastifyInstance, store: AuthStore): void {
+export function registerAudit(app: FastifyInstance, store: AuditStore): void {
   app.decorateRequest('auditTarget', null);
   app.addHook('onResponse', async (req, reply) => {
     const route = req.is404 ? undefined : req.routeOptions.url;
     if (SAFE.has(req.method) || !isApiRoute(route)) return;
     const params = (req.params ?? {}) as Record<string, string | undefined>;
-    store.audit({
+    store.record({
       at: new Date().toISOString(),
       actor: req.principal?.actor ?? 'anonymous',
       ip: req.ip ?? null,

@@ -1,6 +1,4 @@
 import {
-  AuditList,
-  AuditQuery,
   AuthStatus,
   ConsoleTicket,
   CreateTokenBody,
@@ -14,21 +12,19 @@ import {
 } from '@qemu-manager/contract';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isAppError } from '../lib/errors.js';
-import { parseCookies } from '../http/guard.js';
-import { SESSION_COOKIE, type AuthService } from './service.js';
-import type { AuthStore } from './store.js';
+import { SESSION_COOKIE, parseCookies } from '../lib/request.js';
+import type { AuthService } from './service.js';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
 
 export interface AuthRouteDeps {
   auth: AuthService;
-  store: AuthStore;
   /** Throws 404/409 unless the VM exists and its console can be opened. */
   checkConsole: (vmId: string) => void;
   secureCookies: (req: { headers: Record<string, unknown>; protocol: string }) => boolean;
 }
 
-export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRouteDeps): FastifyPluginAsyncTypebox {
+export function authRoutes({ auth, checkConsole, secureCookies }: AuthRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     const tags = ['auth'];
 
@@ -73,12 +69,6 @@ export function authRoutes({ auth, store, checkConsole, secureCookies }: AuthRou
     app.delete('/tokens/:id', { config: { scope: 'admin' }, schema: { tags, params: TokenIdParams, response: { 200: MessageBody, ...errors } } }, async (req) => {
       auth.revokeToken(req.params.id);
       return { message: 'Token revoked' };
-    });
-
-    app.get('/audit', { config: { scope: 'admin' }, schema: { tags, querystring: AuditQuery, response: { 200: AuditList, ...errors } } }, async (req) => {
-      const limit = Math.min(Number(req.query.limit ?? 100), 1000);
-      const before = req.query.before ? Number(req.query.before) : Number.MAX_SAFE_INTEGER;
-      return { entries: store.auditLog(limit, before) };
     });
 
     app.post(

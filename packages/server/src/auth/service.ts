@@ -1,11 +1,11 @@
-import type { ApiToken, CreateTokenBody, CreatedToken, TokenScope } from '@qemu-manager/contract';
+import type { ApiToken, CreateTokenBody, CreatedToken } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import { AppError } from '../lib/errors.js';
+import type { Principal, PrincipalSource } from '../lib/request.js';
 import { hashPassword, randomSecret, secretHash, verifyPassword } from './passwords.js';
 import type { AuthStore } from './store.js';
 import { unmapIPv4 } from '../lib/net.js';
 
-export const SESSION_COOKIE = 'qm_session';
 export const SESSION_TTL_MS = 12 * 3600_000;
 export const TICKET_TTL_MS = 30_000;
 const LOGIN_WINDOW_MS = 60_000;
@@ -17,13 +17,6 @@ const LOGIN_MAX_IN_FLIGHT_TOTAL = 16;
 const LOGIN_TABLE_MAX = 10_000;
 const TOKEN_TOUCH_MS = 60_000;
 const PASSWORD_KEY = 'admin_password';
-
-/** Who is making a request. `local` is the unauthenticated loopback default. */
-export interface Principal {
-  actor: string;
-  scope: TokenScope;
-  kind: 'session' | 'token' | 'local';
-}
 
 interface Attempts {
   count: number;
@@ -50,7 +43,7 @@ export function clientKey(ip: string): string {
 }
 
 /** Admin password, sessions, API tokens, console tickets and login rate limiting. */
-export class AuthService {
+export class AuthService implements PrincipalSource {
   private readonly tickets = new Map<string, { vmId: string; expires: number }>();
   /** Per client address: attempts counted in the current window (failed or being checked). */
   private readonly attempts = new Map<string, Attempts>();

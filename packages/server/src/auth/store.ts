@@ -1,5 +1,4 @@
-import type { ApiToken, AuditEntry, TokenScope } from '@qemu-manager/contract';
-import { escapeControls } from '../lib/text.js';
+import type { ApiToken, TokenScope } from '@qemu-manager/contract';
 import type { Db } from '../store/sqlite.js';
 
 interface TokenRow {
@@ -28,7 +27,7 @@ const toToken = (r: TokenRow): StoredToken => ({
   secretHash: r.secret_hash,
 });
 
-/** Persistence of the admin password, sessions, tokens and the audit log. */
+/** Persistence of the admin password, sessions and tokens (the audit log is in audit/store.ts). */
 export class AuthStore {
   private readonly q;
 
@@ -49,10 +48,6 @@ export class AuthStore {
       listTokens: db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at'),
       revokeToken: db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       touchToken: db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?'),
-      addAudit: db.prepare(
-        'INSERT INTO audit (at, actor, ip, action, target, status) VALUES (@at, @actor, @ip, @action, @target, @status)',
-      ),
-      listAudit: db.prepare<[number, number], AuditEntry>('SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?'),
     };
   }
 
@@ -103,15 +98,5 @@ export class AuthStore {
 
   touchToken(id: string, at: string): void {
     this.q.touchToken.run(at, id);
-  }
-
-  /** Stored with control characters escaped: actors, targets and addresses come from clients. */
-  audit(e: Omit<AuditEntry, 'id'>): void {
-    const esc = (v: string | null) => (v === null ? null : escapeControls(v));
-    this.q.addAudit.run({ ...e, actor: escapeControls(e.actor), ip: esc(e.ip), action: escapeControls(e.action), target: esc(e.target) });
-  }
-
-  auditLog(limit: number, before: number): AuditEntry[] {
-    return this.q.listAudit.all(before, limit);
   }
 }

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import type { AuthService } from '../auth/service.js';
-import { Guard, checkRouteScope, checkTarget, hostName, isApiRoute, parseCookies, registerGuard } from './guard.js';
+import { isApiRoute, parseCookies, type PrincipalSource } from '../lib/request.js';
+import { Guard, checkRouteScope, checkTarget, hostName, registerGuard } from './guard.js';
 
 describe('hostName', () => {
   it('strips the port, brackets and case', () => {
@@ -41,14 +41,14 @@ describe('route scopes', () => {
     expect(isApiRoute('/apix')).toBe(false);
   });
 
-  const auth = { required: true, tokenPrincipal: () => null, sessionPrincipal: () => null } as unknown as AuthService;
+  const auth = { required: true, tokenPrincipal: () => null, sessionPrincipal: () => null } as unknown as PrincipalSource;
   const reader = {
     required: true,
     tokenPrincipal: (b: string) => (b === 'r' ? { actor: 'token:r', scope: 'read', kind: 'token' } : null),
     sessionPrincipal: () => null,
-  } as unknown as AuthService;
+  } as unknown as PrincipalSource;
 
-  async function appWith(a: AuthService, routes: (app: FastifyInstance) => void) {
+  async function appWith(a: PrincipalSource, routes: (app: FastifyInstance) => void) {
     const app = Fastify();
     registerGuard(app, new Guard({ allowedHosts: [], allowedOrigins: [], auth: a }));
     await app.register(async (api) => routes(api), { prefix: '/api' });

@@ -2,8 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
-import type { AuthService, Principal } from '../auth/service.js';
-import { SESSION_COOKIE } from '../auth/service.js';
+import { SESSION_COOKIE, isApiRoute, parseCookies, type Principal, type PrincipalSource } from '../lib/request.js';
 
 /**
  * Who may call a route, declared by every route under /api in its options (`config: { scope }`):
@@ -29,7 +28,7 @@ export interface GuardOptions {
   allowedHosts: readonly string[];
   /** Origins accepted besides the server's own (e.g. https://vms.example.com). */
   allowedOrigins: readonly string[];
-  auth: AuthService;
+  auth: PrincipalSource;
 }
 
 export interface Refusal {
@@ -39,11 +38,6 @@ export interface Refusal {
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** True for a route pattern of the API (`/api`, `/api/...`). */
-export function isApiRoute(url: string | undefined): boolean {
-  return url === '/api' || (url?.startsWith('/api/') ?? false);
-}
 
 /**
  * Only origin-form request targets (`/path?query`) are served. An absolute-form target
@@ -63,15 +57,6 @@ export function hostName(hostHeader: string | undefined): string | null {
   }
   const colon = h.lastIndexOf(':');
   return colon >= 0 && h.indexOf(':') === colon ? h.slice(0, colon) : h;
-}
-
-export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (header ?? '').split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
-  }
-  return out;
 }
 
 /**
