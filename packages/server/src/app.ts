@@ -42,7 +42,7 @@ import { vmRoutes } from './vms/routes.js';
 import { VmService } from './vms/service.js';
 import { memoryTotals } from './vms/context.js';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -55,7 +55,7 @@ function rejectUpgrade(socket: Duplex, r: Refusal): void {
   );
 }
 
-export interface BuiltApp {
+interface BuiltApp {
   app: FastifyInstance;
   vms: VmService;
   power: PowerService;

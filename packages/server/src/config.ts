@@ -44,9 +44,9 @@ export interface Config {
  * `{ hops: n }`: n proxies, the nearest of which runs on this host (the peer is a loopback address).
  * `{ proxies: [...] }`: only peers with these addresses or in these CIDR ranges are proxies.
  */
-export type TrustProxy = { hops: number } | { proxies: string[] };
+type TrustProxy = { hops: number } | { proxies: string[] };
 
-export interface HttpLimits {
+interface HttpLimits {
   /** HEADERS_TIMEOUT_MS: a request's headers must arrive within this time. */
   headersTimeoutMs: number;
   /** REQUEST_TIMEOUT_MS: a request body (other than an ISO upload) must arrive within this time. */
@@ -162,7 +162,7 @@ export function trustProxySetting(v: string | undefined): TrustProxy | null {
 }
 
 /** True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses. */
-export function isLoopbackAddress(addr: string | undefined): boolean {
+function isLoopbackAddress(addr: string | undefined): boolean {
   return addr !== undefined && addr !== 'localhost' && isLoopback(unmapIPv4(addr));
 }
 

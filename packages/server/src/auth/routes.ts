@@ -17,7 +17,7 @@ import type { AuthService } from './service.js';
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
 
-export interface AuthRouteDeps {
+interface AuthRouteDeps {
   auth: AuthService;
   /** Throws 404/409 unless the VM exists and its console can be opened. */
   checkConsole: (vmId: string) => void;

@@ -6,7 +6,7 @@ import { hashPassword, randomSecret, secretHash, verifyPassword } from './passwo
 import type { AuthStore } from './store.js';
 import { unmapIPv4 } from '../lib/net.js';
 
-export const SESSION_TTL_MS = 12 * 3600_000;
+const SESSION_TTL_MS = 12 * 3600_000;
 export const TICKET_TTL_MS = 30_000;
 const LOGIN_WINDOW_MS = 60_000;
 const LOGIN_MAX_FAILURES = 5;

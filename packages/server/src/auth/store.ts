@@ -12,7 +12,7 @@ interface TokenRow {
   revoked_at: string | null;
 }
 
-export interface StoredToken extends ApiToken {
+interface StoredToken extends ApiToken {
   secretHash: string;
 }
 

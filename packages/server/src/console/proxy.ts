@@ -9,12 +9,12 @@ import { relay } from './relay.js';
 /** A VM's VNC server: a unix socket path (the default), or a TCP address (VNC_TCP=1). */
 export type VncTarget = { path: string } | { host: string; port: number };
 
-export interface VncProxyLogger {
+interface VncProxyLogger {
   info(o: object, m?: string): void;
   warn(o: object, m?: string): void;
 }
 
-export interface VncProxyOptions {
+interface VncProxyOptions {
   /**
    * Maps a VM id to its VNC endpoint, or null when the VM is unknown / not running (→ 404
    * VM_NOT_RUNNING). May throw an error carrying `statusCode` and `code` (e.g. 404 VM_NOT_FOUND)

@@ -22,16 +22,16 @@ import type { OpenedFile, StorageRoots } from '../lib/storage.js';
  * check, and the descriptor checked is the one the caller keeps.
  */
 export type ImageFormat = 'raw' | 'qcow2' | 'vmdk';
-export const IMAGE_FORMATS: readonly ImageFormat[] = ['raw', 'qcow2', 'vmdk'];
+const IMAGE_FORMATS: readonly ImageFormat[] = ['raw', 'qcow2', 'vmdk'];
 
-export interface ImageLayer {
+interface ImageLayer {
   /** The real, absolute path of the layer (under a storage root). */
   path: string;
   format: ImageFormat;
 }
 
 /** Backing chains longer than this are refused (QEMU itself has no useful limit). */
-export const MAX_LAYERS = 16;
+const MAX_LAYERS = 16;
 
 const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 const VMDK4_MAGIC = 0x4b444d56; // "KDMV"
@@ -47,11 +47,11 @@ const VMDK_DESC_SIZE = 20 * 512;
 const VMDK_GD_AT_END = 0xffffffffffffffffn;
 
 /** One layer opened and checked: `fd` is the very descriptor whose bytes were checked. */
-export interface OpenedLayer extends ImageLayer {
+interface OpenedLayer extends ImageLayer {
   fd: number;
 }
 
-export interface LayerOptions {
+interface LayerOptions {
   /**
    * Opens layer `index` (0: the image itself, then its backing files in order). Default:
    * StorageRoots.openFile read-only. Whatever it returns is what gets checked, so a caller that

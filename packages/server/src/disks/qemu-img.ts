@@ -12,9 +12,9 @@ import type { Logger } from '../lib/log.js';
 import { imageLayers, nextLayer, type ImageFormat } from './image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
-export const QEMU_IMG_USER = 'qm-img';
+const QEMU_IMG_USER = 'qm-img';
 
-export interface QemuImgOptions {
+interface QemuImgOptions {
   storage: StorageRoots;
   log: Logger;
   nbdBinary?: string;
@@ -251,7 +251,7 @@ function num(v: unknown): number | undefined {
 }
 
 /** qemu-img's stderr, on one line, for the log only. */
-export function cleanMessage(stderr: string): string {
+function cleanMessage(stderr: string): string {
   return stderr
     .split('\n')
     .map((l) => l.replace(/^qemu-(img|nbd):\s*/, '').trim())

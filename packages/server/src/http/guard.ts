@@ -11,7 +11,7 @@ import { SESSION_COOKIE, isApiRoute, parseCookies, type Principal, type Principa
  * - `admin`: an admin token or a session.
  * The guard authorises on the route the router matched, never on the spelling of the URL.
  */
-export type RouteScope = 'public' | 'read' | 'admin';
+type RouteScope = 'public' | 'read' | 'admin';
 const SCOPES: ReadonlySet<unknown> = new Set<RouteScope>(['public', 'read', 'admin']);
 
 declare module 'fastify' {
@@ -23,7 +23,7 @@ declare module 'fastify' {
   }
 }
 
-export interface GuardOptions {
+interface GuardOptions {
   /** Host names accepted besides IP literals, `localhost` and this machine's hostname. */
   allowedHosts: readonly string[];
   /** Origins accepted besides the server's own (e.g. https://vms.example.com). */

@@ -12,9 +12,7 @@ export class AppError extends Error {
   }
 }
 
-export const badRequest = (message: string, code: ErrorCode = 'BAD_REQUEST') => new AppError(400, code, message);
 export const notFound = (message: string, code: ErrorCode = 'NOT_FOUND') => new AppError(404, code, message);
-export const conflict = (message: string, code: ErrorCode) => new AppError(409, code, message);
 
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;

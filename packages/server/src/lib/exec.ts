@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 
-export interface ExecResult {
+interface ExecResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stdout: string;

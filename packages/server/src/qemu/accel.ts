@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import type { AccelSetting } from '../config.js';
 
-export interface AccelChoice {
+interface AccelChoice {
   accel: 'kvm' | 'tcg';
   reason: string;
 }
 
-export interface AccelProbe {
+interface AccelProbe {
   kvmOpens: () => boolean;
   hasModule: (name: string) => boolean;
 }

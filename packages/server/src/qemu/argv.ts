@@ -8,20 +8,20 @@
  * backing file name written in an image header. The QemuOpts values that carry paths (the QMP
  * and VNC sockets) have their commas doubled, which is QemuOpts' escape.
  */
-export interface ArgvLayer {
+interface ArgvLayer {
   /** Image format of this layer (qcow2, raw, vmdk, ...), never probed by QEMU. */
   format: string;
   /** The descriptor number QEMU inherits this layer's file as (also its fd set id). */
   fd: number;
 }
 
-export interface ArgvDisk {
+interface ArgvDisk {
   /** The image first, then its backing layers in order (each opened read-only). */
   layers: readonly ArgvLayer[];
 }
 
 /** Where a VM's VNC server listens: a unix socket (default) or TCP on 127.0.0.1 (VNC_TCP=1). */
-export type ArgvVnc = { socket: string } | { display: number };
+type ArgvVnc = { socket: string } | { display: number };
 
 export interface ArgvInput {
   qemuBinary: string;

@@ -21,16 +21,16 @@ import type { Logger } from '../lib/log.js';
  * The rules live in the table `inet qemu_manager` (chain `guest_output`, set `guest_uids`), are
  * replaced atomically with `nft -f`, and uids are added to the set before their QEMU starts.
  */
-export const NFT_TABLE = 'qemu_manager';
+const NFT_TABLE = 'qemu_manager';
 
-export interface IsolationStatus {
+interface IsolationStatus {
   /** True when guests of this server are kept from host services. */
   enforced: boolean;
   /** Why not, or how. */
   reason: string;
 }
 
-export type IsolationSetting = 'on' | 'off';
+type IsolationSetting = 'on' | 'off';
 
 /** The rule set as `nft -f` input; pure, unit-tested. */
 export function isolationRules(resolvers: readonly string[]): string {

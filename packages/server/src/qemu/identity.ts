@@ -11,7 +11,7 @@ export interface QemuIdentity {
   gid: number;
 }
 
-export const DEFAULT_USER_PREFIX = 'qm-vm-';
+const DEFAULT_USER_PREFIX = 'qm-vm-';
 
 function lookup(pred: (name: string, uid: number) => boolean): QemuIdentity | null {
   for (const line of fs.readFileSync('/etc/passwd', 'utf8').split('\n')) {
@@ -26,7 +26,7 @@ function groupExists(name: string): boolean {
 }
 
 /** Where pool users are claimed, host-wide: one file per claimed user, whichever server claimed it. */
-export const DEFAULT_CLAIMS_DIR = '/run/qemu-manager/users';
+const DEFAULT_CLAIMS_DIR = '/run/qemu-manager/users';
 
 /** What a claim file records: the claiming server process and its data dir. */
 interface Claim {

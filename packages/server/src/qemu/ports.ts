@@ -1,8 +1,8 @@
 import net from 'node:net';
 
-export const VNC_BASE_PORT = 5900;
+const VNC_BASE_PORT = 5900;
 /** Exclusive upper bound: any TCP port from 5900 up can hold a display. */
-export const VNC_MAX_PORT = 65536;
+const VNC_MAX_PORT = 65536;
 
 /** True if nothing listens on 127.0.0.1:port (we can bind it ourselves right now). */
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {

@@ -5,7 +5,7 @@ import { waitUntil } from '../lib/time.js';
  * Facts about a host process from /proc. The start time (field 22 of /proc/<pid>/stat, in clock
  * ticks since boot) together with the pid identifies a process for good: a reused pid has another.
  */
-export interface ProcStat {
+interface ProcStat {
   state: string;
   startTime: string;
 }

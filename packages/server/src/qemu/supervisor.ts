@@ -28,7 +28,7 @@ import {
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 
 /** A QEMU process we manage: detached from the server, reached over its QMP socket. */
-export interface Instance {
+interface Instance {
   vmId: string;
   pid: number;
   pidStart: string;
@@ -44,7 +44,7 @@ export interface Instance {
   vnc: VncEndpoint;
 }
 
-export type VncEndpoint = { socket: true } | { display: number };
+type VncEndpoint = { socket: true } | { display: number };
 
 /**
  * The VNC endpoint in a QEMU command line (`-vnc unix:<path>[,...]` or `-vnc <host>:<display>[,...]`),
@@ -60,7 +60,7 @@ export function vncFromArgv(argv: readonly string[]): VncEndpoint | null {
   return m ? { display: Number(m[1]) } : null;
 }
 
-export interface SupervisorHooks {
+interface SupervisorHooks {
   /** A QMP event of a managed VM (STOP, RESUME, SHUTDOWN, RESET, ...). */
   onEvent(vmId: string, ev: QmpEvent): void;
   /** The VM's QEMU is gone (after quit, a guest power-off, a crash or a kill). Called once per instance. */
@@ -72,7 +72,7 @@ export interface SupervisorHooks {
   beforeSpawn?(identity: QemuIdentity | null): Promise<void>;
 }
 
-export interface SupervisorOptions {
+interface SupervisorOptions {
   /** Where media inserted live are checked and opened (for lending them to the QEMU user). */
   storage: StorageRoots;
   /** VNC_TCP=1: VNC on 127.0.0.1:<5900 + display> instead of the VM's unix socket. */
@@ -84,14 +84,14 @@ export interface StartDisk {
   layers: ReadonlyArray<{ fd: number; format: string }>;
 }
 
-export interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso'> {
+interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso'> {
   vncDisplay: number;
   /** Open descriptors (the caller's; they stay open until start returns, then the caller closes them). */
   disks: readonly StartDisk[];
   iso: { fd: number } | null;
 }
 
-export interface StartResult {
+interface StartResult {
   instance: Instance;
   command: string;
   status: string;
@@ -102,7 +102,7 @@ const NO_MESSAGE = 'QEMU exited without a message';
 const MAX_LOG_BYTES = 1 << 20;
 
 /** Turns QEMU's stderr into one readable sentence, without the program-name prefix. */
-export function qemuErrorMessage(stderr: string): string {
+function qemuErrorMessage(stderr: string): string {
   const lines = stderr
     .split('\n')
     .map((l) => l.replace(/^qemu-system-[\w-]+:\s*/, '').trim())

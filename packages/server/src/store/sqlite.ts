@@ -11,9 +11,9 @@ const MIGRATIONS_DIR = fs.existsSync(path.join(here, 'migrations'))
   : path.resolve(here, '../../src/store/migrations');
 
 /** The data dir: other users may pass through it (QEMU users reach their run dirs) but not list it. */
-export const DATA_DIR_MODE = 0o711;
+const DATA_DIR_MODE = 0o711;
 /** The database holds the admin's password hash and the tokens' hashes: owner only. */
-export const DB_FILE_MODE = 0o600;
+const DB_FILE_MODE = 0o600;
 
 /** Creates the data dir if needed and sets its mode, whatever it was before. */
 export function prepareDataDir(dir: string): void {
@@ -48,7 +48,7 @@ export function openDb(file: string, migrationsDir = MIGRATIONS_DIR): Db {
 }
 
 /** Applies every `NNN-name.sql` in order that has not been applied yet, each in a transaction. */
-export function migrate(db: Db, dir: string): string[] {
+function migrate(db: Db, dir: string): string[] {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)');
   const done = new Set(
     db.prepare('SELECT name FROM schema_migrations').pluck().all() as string[],

@@ -1,7 +1,7 @@
 import { Health, type HostTotals } from '@qemu-manager/contract';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 
-export interface HealthSource {
+interface HealthSource {
   version: string;
   qemuVersion: string | null;
   accel: 'kvm' | 'tcg';

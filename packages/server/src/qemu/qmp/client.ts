@@ -8,7 +8,7 @@ export interface QmpEvent {
   timestamp?: { seconds: number; microseconds: number };
 }
 
-export interface QmpGreeting {
+interface QmpGreeting {
   QMP: {
     version: { qemu: { major: number; minor: number; micro: number }; package: string };
     capabilities: string[];
@@ -16,7 +16,7 @@ export interface QmpGreeting {
 }
 
 /** Events: 'event' (a QMP asynchronous event) and 'close' (emitted exactly once). */
-export interface QmpClientEvents {
+interface QmpClientEvents {
   event: [QmpEvent];
   close: [];
 }
