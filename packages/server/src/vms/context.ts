@@ -1,4 +1,4 @@
-import type { HostTotals, Vm } from '@qemu-manager/contract';
+import { vmStateAnswer, type HostTotals, type Vm, type VmAction, type VmStatus } from '@qemu-manager/contract';
 import type { Config } from '../config.js';
 import type { DiskRepo } from '../disks/repo.js';
 import type { QemuImg } from '../disks/qemu-img.js';
@@ -99,8 +99,19 @@ export function checkResources(ctx: VmContext, r: { cpus?: number; memory?: numb
   }
 }
 
-export function requireStopped(vm: VmRecord, action: string): void {
-  if (vm.status !== 'stopped') {
-    throw new AppError(409, 'VM_NOT_STOPPED', `Cannot ${action} while the VM is ${vm.status}; stop it first`);
-  }
+/**
+ * Refuses `action` with the 409 the VM state table gives for the VM's status (VM_NOT_STOPPED,
+ * VM_NOT_RUNNING or VM_BUSY). `message` words the refusal; by default it names the status.
+ */
+export function requireAllowed(vm: Pick<VmRecord, 'status'>, action: VmAction, message?: (status: VmStatus) => string): void {
+  const answer = vmStateAnswer(vm.status, action);
+  if (answer === true) return;
+  const words =
+    message?.(vm.status) ??
+    (answer === 'VM_NOT_STOPPED'
+      ? `Cannot ${action} while the VM is ${vm.status}; stop it first`
+      : answer === 'VM_NOT_RUNNING'
+        ? 'VM is not running'
+        : `VM is ${vm.status}; try again in a moment`);
+  throw new AppError(409, answer, words);
 }

@@ -36,4 +36,30 @@ describe('OpLocks', () => {
     await expect(locks.with('a', 'reset', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(locks.current('a')).toEqual([]);
   });
+
+  it('a reboot holds one lock from its shutdown to its start', () => {
+    const locks = new OpLocks();
+    const reboot = locks.hold('a', 'reboot');
+    expect(() => locks.acquire('a', 'start')).toThrow(/reboot is in progress/);
+    reboot.become('start'); // the start step: still one lock, never released in between
+    expect(locks.current('a')).toEqual(['start']);
+    expect(() => locks.acquire('a', 'start')).toThrow(/start is in progress/);
+    // a power-off cuts a shutdown short, never a start
+    expect(() => locks.acquire('a', 'stop')).toThrow(/start is in progress/);
+    expect(reboot.cut).toBe(false);
+    reboot.release();
+    expect(locks.current('a')).toEqual([]);
+  });
+
+  it('tells a reboot that a power-off cut it short, and will not start beside that power-off', () => {
+    const locks = new OpLocks();
+    const reboot = locks.hold('a', 'reboot');
+    const stop = locks.hold('a', 'stop');
+    expect(reboot.cut).toBe(true);
+    expect(() => reboot.become('start')).toThrow(/stop is in progress/);
+    expect(locks.current('a').sort()).toEqual(['reboot', 'stop']);
+    stop.release();
+    reboot.become('start');
+    expect(locks.current('a')).toEqual(['start']);
+  });
 });

@@ -1,57 +1,83 @@
+import { vmActionCuts, type VmAction } from '@qemu-manager/contract';
 import { AppError } from '../lib/errors.js';
 
-export type VmOp =
-  | 'start'
-  | 'stop'
-  | 'shutdown'
-  | 'reboot'
-  | 'reset'
-  | 'pause'
-  | 'resume'
-  | 'delete'
-  | 'configure';
+/** What takes a VM's lock: the actions of the VM state table that lock (the console does not). */
+export type VmOp = Exclude<VmAction, 'console'>;
 
-/** Operations a running operation lets through: a power-off may cut a graceful shutdown short. */
-const PREEMPTS: Partial<Record<VmOp, readonly VmOp[]>> = {
-  stop: ['shutdown', 'reboot'],
-};
+/** A held lock: released once (again is harmless); it may hand over to the next step of its action. */
+export interface OpLock {
+  release(): void;
+  /**
+   * Holds the lock on as `op` (a reboot's start step is a start), if no other held operation
+   * conflicts with `op`: else 409 VM_BUSY and the lock is still held as before.
+   */
+  become(op: VmOp): void;
+  /** Whether an operation that cuts this one short (a power-off) took the lock meanwhile. */
+  readonly cut: boolean;
+}
 
 /**
  * One operation at a time per VM. A second request while one runs is refused with 409 at once
- * (never queued), so two starts can never spawn two QEMUs.
+ * (never queued), so two starts can never spawn two QEMUs. Which operation may run alongside
+ * another (a power-off cutting a graceful shutdown short) comes from the VM state table.
  */
 export class OpLocks {
-  private readonly held = new Map<string, Set<VmOp>>();
+  private readonly held = new Map<string, Set<Held>>();
 
   current(vmId: string): VmOp[] {
-    return [...(this.held.get(vmId) ?? [])];
+    return [...(this.held.get(vmId) ?? [])].map((h) => h.op);
   }
 
-  acquire(vmId: string, op: VmOp): () => void {
-    const ops = this.held.get(vmId) ?? new Set<VmOp>();
-    const allowed = PREEMPTS[op] ?? [];
-    for (const running of ops) {
-      if (!allowed.includes(running)) {
-        throw new AppError(409, 'VM_BUSY', `VM is busy: ${running} is in progress`);
-      }
-    }
-    ops.add(op);
-    this.held.set(vmId, ops);
+  /** Takes the lock for `op`: 409 VM_BUSY when another operation holds it and `op` may not cut it. */
+  hold(vmId: string, op: VmOp): OpLock {
+    const all = this.held.get(vmId) ?? new Set<Held>();
+    checkFree(all, op, null);
+    for (const other of all) other.cut = true;
+    const mine: Held = { op, cut: false };
+    all.add(mine);
+    this.held.set(vmId, all);
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      ops.delete(op);
-      if (ops.size === 0 && this.held.get(vmId) === ops) this.held.delete(vmId);
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        all.delete(mine);
+        if (all.size === 0 && this.held.get(vmId) === all) this.held.delete(vmId);
+      },
+      become: (next: VmOp) => {
+        checkFree(all, next, mine);
+        mine.op = next;
+      },
+      get cut() {
+        return mine.cut;
+      },
     };
   }
 
+  acquire(vmId: string, op: VmOp): () => void {
+    const lock = this.hold(vmId, op);
+    return () => lock.release();
+  }
+
   async with<T>(vmId: string, op: VmOp, fn: () => Promise<T>): Promise<T> {
-    const release = this.acquire(vmId, op);
+    const lock = this.hold(vmId, op);
     try {
       return await fn();
     } finally {
-      release();
+      lock.release();
+    }
+  }
+}
+
+interface Held {
+  op: VmOp;
+  cut: boolean;
+}
+
+function checkFree(all: Set<Held>, op: VmOp, self: Held | null): void {
+  for (const running of all) {
+    if (running !== self && !vmActionCuts(op, running.op)) {
+      throw new AppError(409, 'VM_BUSY', `VM is busy: ${running.op} is in progress`);
     }
   }
 }

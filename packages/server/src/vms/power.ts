@@ -1,4 +1,4 @@
-import type { ShutdownBody, Vm, VmStatus } from '@qemu-manager/contract';
+import { VM_STATE_TABLE, type ShutdownBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import fs from 'node:fs';
 import type { VncTarget } from '../console/proxy.js';
 import { openImageLayers } from '../disks/image-check.js';
@@ -9,7 +9,8 @@ import { QmpCommandError } from '../qemu/qmp/errors.js';
 import type { QmpEvent } from '../qemu/qmp/client.js';
 import { runPaths } from '../qemu/rundir.js';
 import type { StartDisk } from '../qemu/supervisor.js';
-import { emitVm, requireVm, type VmContext } from './context.js';
+import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
+import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
 import type { VmRecord } from './repo.js';
 
@@ -30,19 +31,21 @@ export class PowerService {
   constructor(private readonly ctx: VmContext) {}
 
   async start(id: string): Promise<{ vm: Vm; command: string }> {
-    const { ctx } = this;
-    return ctx.locks.with(id, 'start', async () => {
-      const vm = requireVm(ctx, id);
-      if (vm.status !== 'stopped') throw new AppError(409, 'VM_NOT_STOPPED', `VM is already ${vm.status}`);
-      // QEMU gets descriptors, never paths: every layer is opened here, below its storage root
-      // without following a symlink, and stays open until QEMU has inherited it.
-      const opened: number[] = [];
-      try {
-        return await this.launch(vm, opened);
-      } finally {
-        for (const fd of opened) fs.closeSync(fd);
-      }
-    });
+    return this.ctx.locks.with(id, 'start', () => this.startLocked(id));
+  }
+
+  /** The start, with the VM's lock held by the caller. */
+  private async startLocked(id: string): Promise<{ vm: Vm; command: string }> {
+    const vm = requireVm(this.ctx, id);
+    requireAllowed(vm, 'start', (status) => `VM is already ${status}`);
+    // QEMU gets descriptors, never paths: every layer is opened here, below its storage root
+    // without following a symlink, and stays open until QEMU has inherited it.
+    const opened: number[] = [];
+    try {
+      return await this.launch(vm, opened);
+    } finally {
+      for (const fd of opened) fs.closeSync(fd);
+    }
   }
 
   private async launch(vm: VmRecord, opened: number[]): Promise<{ vm: Vm; command: string }> {
@@ -109,7 +112,8 @@ export class PowerService {
     await ctx.locks.with(id, 'stop', async () => {
       const vm = requireVm(ctx, id);
       if (!ctx.supervisor.get(id)) {
-        if (vm.status === 'stopped') throw new AppError(409, 'VM_NOT_RUNNING', 'VM is not running');
+        // Without a QEMU, a VM caught starting or stopping is set right.
+        requireAllowed(vm, 'stop');
         this.markStopped(id);
         return;
       }
@@ -124,46 +128,65 @@ export class PowerService {
    * ACPI power button, pressed again every 1.5 s (a press before the guest listens is lost), until
    * QEMU exits or the timeout passes; then power-off if `force`, else 409 with the VM still running.
    */
-  async shutdown(id: string, body: ShutdownBody = {}, op: 'shutdown' | 'reboot' = 'shutdown'): Promise<Vm> {
-    const { ctx } = this;
-    const timeoutMs = (body.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
-    const release = ctx.locks.acquire(id, op);
+  async shutdown(id: string, body: ShutdownBody = {}): Promise<Vm> {
+    const lock = this.ctx.locks.hold(id, 'shutdown');
     try {
-      this.requireLive(requireVm(ctx, id));
-      const exited = this.waitExit(id, timeoutMs);
-      const press = () => this.qmp(id, 'system_powerdown').catch(() => undefined);
-      await press();
-      const timer = setInterval(press, BUTTON_RESEND_MS);
-      const ok = await exited.finally(() => clearInterval(timer));
-      if (!ok) {
-        if (!body.force) {
-          throw new AppError(409, 'TIMEOUT', `The guest did not power off within ${timeoutMs / 1000} s; it is still running`);
-        }
-        release();
-        await this.stop(id);
-      }
-      return emitVm(ctx, id);
+      await this.shutdownLocked(id, body, lock, 'shutdown');
+      return emitVm(this.ctx, id);
     } finally {
-      release();
+      lock.release();
     }
   }
 
-  /** Graceful restart (like Proxmox): ACPI shutdown, then start again. */
+  /**
+   * Graceful restart (like Proxmox): ACPI shutdown, then start again, under one lock from the
+   * shutdown to the start: nothing else comes in between. A power-off meanwhile ends the reboot
+   * (409 VM_BUSY, the VM stays stopped); after the shutdown the lock is held as a start's.
+   */
   async reboot(id: string, body: ShutdownBody = {}): Promise<{ vm: Vm; command: string }> {
-    await this.shutdown(id, body, 'reboot');
-    return this.start(id);
+    const lock = this.ctx.locks.hold(id, 'reboot');
+    try {
+      if (await this.shutdownLocked(id, body, lock, 'reboot')) {
+        throw new AppError(409, 'VM_BUSY', 'A power-off cut the reboot short; the VM is stopped');
+      }
+      lock.become('start');
+      return await this.startLocked(id);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** The graceful shutdown under `lock`. True when a power-off by somebody else cut it short. */
+  private async shutdownLocked(id: string, body: ShutdownBody, lock: OpLock, op: 'shutdown' | 'reboot'): Promise<boolean> {
+    const { ctx } = this;
+    const timeoutMs = (body.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
+    requireAllowed(requireVm(ctx, id), op, (status) => `VM is ${status}`);
+    const exited = this.waitExit(id, timeoutMs);
+    const press = () => this.qmp(id, 'system_powerdown').catch(() => undefined);
+    await press();
+    const timer = setInterval(press, BUTTON_RESEND_MS);
+    const ok = await exited.finally(() => clearInterval(timer));
+    const cut = lock.cut;
+    if (!ok) {
+      if (!body.force) {
+        throw new AppError(409, 'TIMEOUT', `The guest did not power off within ${timeoutMs / 1000} s; it is still running`);
+      }
+      // A power-off may cut a graceful shutdown short: it runs beside the lock we hold.
+      await this.stop(id);
+    }
+    return cut;
   }
 
   async reset(id: string): Promise<Vm> {
-    return this.simple(id, 'reset', ['running', 'paused'], 'system_reset', null);
+    return this.simple(id, 'reset', 'system_reset');
   }
 
   async pause(id: string): Promise<Vm> {
-    return this.simple(id, 'pause', ['running'], 'stop', 'paused');
+    return this.simple(id, 'pause', 'stop');
   }
 
   async resume(id: string): Promise<Vm> {
-    return this.simple(id, 'resume', ['paused'], 'cont', 'running');
+    return this.simple(id, 'resume', 'cont');
   }
 
   /** Runs a QMP command on a VM's QEMU, turning QMP failures into clear API errors. */
@@ -184,9 +207,9 @@ export class PowerService {
    */
   vncTarget(id: string): VncTarget {
     const vm = requireVm(this.ctx, id);
-    if (!this.ctx.supervisor.get(id) || (vm.status !== 'running' && vm.status !== 'paused')) {
-      throw new AppError(409, 'VM_NOT_RUNNING', `VM is ${vm.status}; its console is available while it runs`);
-    }
+    const refusal = (status: VmStatus) => `VM is ${status}; its console is available while it runs`;
+    requireAllowed(vm, 'console', refusal);
+    if (!this.ctx.supervisor.get(id)) throw new AppError(409, 'VM_NOT_RUNNING', refusal(vm.status));
     const socket = this.ctx.supervisor.vncSocket(id);
     return socket ? { path: socket } : { host: '127.0.0.1', port: vm.vnc_port };
   }
@@ -256,25 +279,16 @@ export class PowerService {
   private async simple(
     id: string,
     op: 'reset' | 'pause' | 'resume',
-    allowed: VmStatus[],
     command: string,
-    next: VmStatus | null,
   ): Promise<Vm> {
+    // Where the VM lands (the state table): paused, running, or unchanged for a reset.
+    const next = VM_STATE_TABLE[op].through.at(-1);
     return this.ctx.locks.with(id, op, async () => {
-      const vm = requireVm(this.ctx, id);
-      if (!allowed.includes(vm.status)) {
-        throw new AppError(409, vm.status === 'stopped' ? 'VM_NOT_RUNNING' : 'VM_BUSY', `Cannot ${op} a VM that is ${vm.status}`);
-      }
+      requireAllowed(requireVm(this.ctx, id), op, (status) => `Cannot ${op} a VM that is ${status}`);
       await this.qmp(id, command);
       if (next) this.ctx.repo.update(id, { status: next });
       return emitVm(this.ctx, id);
     });
-  }
-
-  private requireLive(vm: VmRecord): void {
-    if (vm.status !== 'running' && vm.status !== 'paused') {
-      throw new AppError(409, vm.status === 'stopped' ? 'VM_NOT_RUNNING' : 'VM_BUSY', `VM is ${vm.status}`);
-    }
   }
 
   private waitExit(id: string, timeoutMs: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { CreateVmBody, DiskFormat, UpdateResourcesBody, Vm } from '@qemu-manager/contract';
+import { vmActionAllowed, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { detectFormat, imageLayers, type ImageFormat } from '../disks/image-check.js';
@@ -11,7 +11,7 @@ import {
   emitDiskByPath,
   emitVm,
   publicVm,
-  requireStopped,
+  requireAllowed,
   requireVm,
   type VmContext,
 } from './context.js';
@@ -62,15 +62,15 @@ export class VmService {
   async delete(id: string, force: boolean): Promise<void> {
     const { ctx } = this;
     const vm = requireVm(ctx, id);
-    if (vm.status !== 'stopped') {
+    if (!vmActionAllowed(vm.status, 'delete')) {
       if (!force) {
-        throw new AppError(409, 'VM_NOT_STOPPED', `VM is ${vm.status}; stop it first, or delete with ?force=true to power it off`);
+        requireAllowed(vm, 'delete', (status) => `VM is ${status}; stop it first, or delete with ?force=true to power it off`);
       }
       await this.power.stop(id);
     }
     await ctx.locks.with(id, 'delete', async () => {
       const current = requireVm(ctx, id);
-      requireStopped(current, 'delete the VM');
+      requireAllowed(current, 'delete', stopFirst('delete the VM'));
       ctx.repo.delete(id);
       fs.rmSync(ctx.supervisor.runDir(id), { recursive: true, force: true });
       ctx.bus.publish({ type: 'vm.deleted', id });
@@ -84,7 +84,7 @@ export class VmService {
     try {
       const vm = requireVm(ctx, id);
       checkResources(ctx, body, id);
-      requireStopped(vm, 'change CPU or memory');
+      requireAllowed(vm, 'configure', stopFirst('change CPU or memory'));
       ctx.repo.update(id, {
         ...(body.cpus !== undefined ? { cpus: body.cpus } : {}),
         ...(body.memory !== undefined ? { memory: body.memory } : {}),
@@ -104,7 +104,7 @@ export class VmService {
   async attachDisk(id: string, diskPath: string, format?: DiskFormat): Promise<Vm> {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
-      requireStopped(requireVm(ctx, id), 'attach a disk');
+      requireAllowed(requireVm(ctx, id), 'attachDisk', stopFirst('attach a disk'));
       const real = ctx.storage.resolveFile(diskPath, 'disk');
       refuseIsoLibrary(ctx, real, 'disk');
       const managed = ctx.disks.byPath(real);
@@ -139,7 +139,7 @@ export class VmService {
     const release = ctx.locks.acquire(id, 'configure');
     try {
       const vm = requireVm(ctx, id);
-      requireStopped(vm, 'detach a disk');
+      requireAllowed(vm, 'detachDisk', stopFirst('detach a disk'));
       const attached = vm.disks.find((d) => d.path === diskPath) ?? vm.disks.find((d) => d.path === realOrNull(diskPath));
       if (!attached) throw new AppError(404, 'DISK_NOT_ATTACHED', `Disk is not attached to this VM: ${diskPath}`);
       ctx.repo.detachDisk(id, attached.path);
@@ -161,7 +161,7 @@ export class VmService {
       if (managed) throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
       const owner = ctx.repo.diskOwner(real);
       if (owner) throw new AppError(409, 'DISK_IN_USE', `${real} is attached as a disk to VM ${owner}; it cannot be CD media`);
-      const inst = this.liveInstance(vm.status, id);
+      const inst = this.liveInstance(vm, 'mountIso');
       if (inst) {
         ctx.supervisor.grantMedium(id, real);
         await this.power.qmp(id, 'blockdev-change-medium', {
@@ -180,17 +180,16 @@ export class VmService {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
       const vm = requireVm(ctx, id);
-      if (this.liveInstance(vm.status, id)) await this.power.qmp(id, 'eject', { id: 'cd0', force: true });
+      if (this.liveInstance(vm, 'unmountIso')) await this.power.qmp(id, 'eject', { id: 'cd0', force: true });
       ctx.repo.update(id, { iso: null });
       return emitVm(ctx, id);
     });
   }
 
-  private liveInstance(status: string, id: string): boolean {
-    if (status === 'starting' || status === 'stopping') {
-      throw new AppError(409, 'VM_BUSY', `VM is ${status}; try again in a moment`);
-    }
-    return (status === 'running' || status === 'paused') && this.ctx.supervisor.get(id) !== undefined;
+  /** Whether the ISO change goes to a running QEMU (409 while the VM is between states). */
+  private liveInstance(vm: Pick<Vm, 'id' | 'status'>, action: 'mountIso' | 'unmountIso'): boolean {
+    requireAllowed(vm, action, (status) => `VM is ${status}; try again in a moment`);
+    return vm.status !== 'stopped' && this.ctx.supervisor.get(vm.id) !== undefined;
   }
 }
 
@@ -208,6 +207,11 @@ async function externalFormat(ctx: VmContext, real: string): Promise<ImageFormat
     throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is an ISO 9660 image: insert it as CD media, or pass "format": "raw" to use it as a raw disk`);
   }
   throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} looks like a ${seen} image: formats are never guessed, pass "format": "${seen}" to attach it as one`);
+}
+
+/** The words of a refusal until the VM is stopped. */
+function stopFirst(what: string): (status: VmStatus) => string {
+  return (status) => `Cannot ${what} while the VM is ${status}; stop it first`;
 }
 
 function realOrNull(p: string): string | null {
