@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VmStatus } from '@qemu-manager/contract';
+import { VM_STATUSES, vmActionAllowed, type VmAction, type VmStatus } from '@qemu-manager/contract';
 import {
   canAttachDisk, canChangeIso, canDelete, canDetachDisk, canEditResources, canOpenConsole, canPause,
   canReboot, canReset, canResume, canShutdown, canStart, canStop, isTransitional, powerActionsFor, primaryActionFor,
@@ -49,5 +49,36 @@ describe('powerActionsFor / primaryActionFor', () => {
     expect(primaryActionFor('paused')).toBe('resume');
     expect(primaryActionFor('starting')).toBeNull();
     expect(primaryActionFor('stopping')).toBeNull();
+  });
+});
+
+describe('the buttons follow the VM state table', () => {
+  const buttons: Array<[string, (s: VmStatus) => boolean, VmAction[]]> = [
+    ['start', canStart, ['start']],
+    ['stop', canStop, ['stop']],
+    ['shutdown', canShutdown, ['shutdown']],
+    ['reboot', canReboot, ['reboot']],
+    ['reset', canReset, ['reset']],
+    ['pause', canPause, ['pause']],
+    ['resume', canResume, ['resume']],
+    ['console', canOpenConsole, ['console']],
+    ['resources', canEditResources, ['configure']],
+    ['attach', canAttachDisk, ['attachDisk']],
+    ['detach', canDetachDisk, ['detachDisk']],
+    ['iso', canChangeIso, ['mountIso', 'unmountIso']],
+    ['delete', canDelete, ['delete']],
+  ];
+  it('never enables a button the server would refuse with 409', () => {
+    for (const [name, enabled, actions] of buttons) {
+      for (const s of VM_STATUSES) {
+        if (enabled(s)) for (const a of actions) expect(vmActionAllowed(s, a), `${name} in ${s}`).toBe(true);
+      }
+    }
+  });
+  it('offers less than the server accepts only for the ACPI buttons of a paused guest and a power-off between states', () => {
+    const fewer = buttons.flatMap(([name, enabled, actions]) =>
+      VM_STATUSES.filter((s) => !enabled(s) && actions.every((a) => vmActionAllowed(s, a))).map((s) => `${name}:${s}`),
+    );
+    expect(fewer.sort()).toEqual(['reboot:paused', 'shutdown:paused', 'stop:starting', 'stop:stopping']);
   });
 });

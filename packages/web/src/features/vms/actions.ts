@@ -1,42 +1,39 @@
-// Which actions fit which VM state. Pure predicates, one per action (cockpit-machines style),
-// so the UI offers only what the server will accept. The server is still the authority:
+// Which actions fit which VM state: thin wrappers over the VM state table of the contract (the
+// table the server's 409 checks read), so the UI offers only what the server will accept. Where
+// the table says the UI offers less than the server accepts (ACPI buttons of a paused guest, a
+// power-off of a VM between states), the UI follows the table. The server is still the authority:
 // a 409 from it is shown next to the action.
-import type { VmStatus } from '@qemu-manager/contract';
+import { vmActionOffered, type VmAction, type VmStatus } from '@qemu-manager/contract';
 
-export const canStart = (s: VmStatus): boolean => s === 'stopped';
+const offered = (action: VmAction) => (s: VmStatus): boolean => vmActionOffered(s, action);
+
+export const canStart = offered('start');
 /** Power off (v1 "stop"): pulls the plug. */
-export const canStop = (s: VmStatus): boolean => s === 'running' || s === 'paused';
+export const canStop = offered('stop');
 /** ACPI power button: needs a running guest to react. */
-export const canShutdown = (s: VmStatus): boolean => s === 'running';
-export const canReboot = (s: VmStatus): boolean => s === 'running';
-export const canReset = (s: VmStatus): boolean => s === 'running' || s === 'paused';
-export const canPause = (s: VmStatus): boolean => s === 'running';
-export const canResume = (s: VmStatus): boolean => s === 'paused';
-export const canOpenConsole = (s: VmStatus): boolean => s === 'running' || s === 'paused';
-export const canEditResources = (s: VmStatus): boolean => s === 'stopped';
-export const canAttachDisk = (s: VmStatus): boolean => s === 'stopped';
-export const canDetachDisk = (s: VmStatus): boolean => s === 'stopped';
+export const canShutdown = offered('shutdown');
+export const canReboot = offered('reboot');
+export const canReset = offered('reset');
+export const canPause = offered('pause');
+export const canResume = offered('resume');
+export const canOpenConsole = offered('console');
+export const canEditResources = offered('configure');
+export const canAttachDisk = offered('attachDisk');
+export const canDetachDisk = offered('detachDisk');
 /** ISO insert/eject works live over QMP, but not while the VM is between states. */
-export const canChangeIso = (s: VmStatus): boolean => !isTransitional(s);
-export const canDelete = (s: VmStatus): boolean => s === 'stopped';
+export const canChangeIso = (s: VmStatus): boolean => vmActionOffered(s, 'mountIso') && vmActionOffered(s, 'unmountIso');
+export const canDelete = offered('delete');
 
 export const isTransitional = (s: VmStatus): boolean => s === 'starting' || s === 'stopping';
 
 export type PowerAction = 'start' | 'stop' | 'shutdown' | 'reboot' | 'reset' | 'pause' | 'resume';
 
-const POWER_PREDICATES: Record<PowerAction, (s: VmStatus) => boolean> = {
-  start: canStart,
-  stop: canStop,
-  shutdown: canShutdown,
-  reboot: canReboot,
-  reset: canReset,
-  pause: canPause,
-  resume: canResume,
-};
+/** The power actions in the order the UI shows them. */
+const POWER_ACTIONS: readonly PowerAction[] = ['start', 'stop', 'shutdown', 'reboot', 'reset', 'pause', 'resume'];
 
 /** The power actions that fit this state, in the order the UI shows them. */
 export function powerActionsFor(s: VmStatus): PowerAction[] {
-  return (Object.keys(POWER_PREDICATES) as PowerAction[]).filter((a) => POWER_PREDICATES[a](s));
+  return POWER_ACTIONS.filter((a) => vmActionOffered(s, a));
 }
 
 /** The one action a row shows as its main button; the rest go to the overflow menu. */
