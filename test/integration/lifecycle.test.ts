@@ -1,6 +1,6 @@
 /**
  * Power actions and what QEMU reports, on real QEMU: ACPI shutdown of a real guest, reboot, a QEMU
- * that dies, pause/resume/reset, concurrent starts, failed starts, a VNC port taken by another program.
+ * that dies, pause/resume/reset, concurrent starts (also during a reboot), failed starts, a VNC port taken by another program.
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,10 +52,27 @@ describe('a real guest', () => {
     expect((await server.api('POST', `/vms/${id}/start`)).status).toBe(200);
     const firstPid = (await getVm(id)).pid;
     await waitFor(() => serialLog(server.dataDir, id).includes(READY_MARKER), 90_000, 'guest READY');
-    const r = await server.api('POST', `/vms/${id}/reboot`, { timeout: 30 });
+    let rebooted: { status: number; body: any } | null = null;
+    const rebooting = server.api('POST', `/vms/${id}/reboot`, { timeout: 30 }).then((x) => (rebooted = x));
+    // Starts, one after the other, while the reboot runs: the reboot holds the VM's lock from the
+    // guest's power-off through the new QEMU's start, so each one is refused with 409 VM_BUSY (a
+    // start before the reboot takes the lock, or after it answered, finds the VM running).
+    const answers: string[] = [];
+    const afterwards: string[] = [];
+    while (rebooted === null) {
+      const s = await server.api('POST', `/vms/${id}/start`);
+      (rebooted === null ? answers : afterwards).push(`${s.status} ${s.body.code}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const r = await rebooting;
     expect(r.status).toBe(200);
     expect(r.body.vm.status).toBe('running');
     expect(r.body.vm.pid).not.toBe(firstPid);
+    expect(answers.join(',')).toMatch(/^(409 VM_NOT_STOPPED,)*409 VM_BUSY(,409 VM_BUSY)*$/);
+    for (const a of afterwards) expect(a).toMatch(/^409 (VM_BUSY|VM_NOT_STOPPED)$/);
+    await waitFor(() => events.statusesOf(id).at(-1) === 'running', 5000, 'running event');
+    const seen = events.statusesOf(id);
+    expect(seen.slice(seen.lastIndexOf('stopping'))).toEqual(expect.arrayContaining(['stopped', 'starting', 'running']));
     expect(qemuPidsOf(server.dataDir)).toEqual([r.body.vm.pid]);
     await waitFor(() => serialLog(server.dataDir, id).includes(READY_MARKER), 90_000, 'guest READY after reboot');
     expect((await server.api('POST', `/vms/${id}/stop`)).status).toBe(200);
