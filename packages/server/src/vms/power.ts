@@ -164,7 +164,7 @@ export class PowerService {
     const exited = this.waitExit(id, timeoutMs);
     const press = () => this.qmp(id, 'system_powerdown').catch(() => undefined);
     await press();
-    const timer = setInterval(press, BUTTON_RESEND_MS);
+    const timer = setInterval(() => void press(), BUTTON_RESEND_MS); // press() never rejects
     const ok = await exited.finally(() => clearInterval(timer));
     const cut = lock.cut;
     if (!ok) {
