@@ -10,7 +10,7 @@ const upward = (...groups) => ({
 });
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/dist-types/**', 'node_modules/**', '.cache/**', 'packages/web/dev/**'] },
+  { ignores: ['**/dist/**', '**/dist-types/**', 'node_modules/**', '.cache/**'] },
   {
     files: ['**/*.ts', '**/*.tsx', 'bench/**/*.mjs', 'scripts/**/*.mjs'],
     languageOptions: {
