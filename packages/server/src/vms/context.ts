@@ -62,7 +62,7 @@ export function memoryTotalLimitMiB(config: Pick<Config, 'totals'>, hostMemoryMi
 
 /** Memory declared by all defined VMs (MiB), optionally leaving one out. */
 export function declaredMemoryMiB(ctx: Pick<VmContext, 'repo'>, except?: string): number {
-  return ctx.repo.list().reduce((sum, vm) => (vm.id === except ? sum : sum + vm.memory), 0);
+  return ctx.repo.memoryTotal(except);
 }
 
 /** The host-wide memory totals GET /api/health reports. */

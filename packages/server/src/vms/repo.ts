@@ -72,6 +72,7 @@ export class VmRepo {
       byName: db.prepare<[string], { id: string }>('SELECT id FROM vms WHERE name = ?'),
       ports: db.prepare<[], number>('SELECT vnc_port FROM vms'),
       macs: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM vms WHERE mac = ?'),
+      memory: db.prepare<[string], { total: number }>('SELECT coalesce(sum(memory), 0) AS total FROM vms WHERE id != ?'),
       insert: db.prepare(
         `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at)
          VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at)`,
@@ -100,6 +101,11 @@ export class VmRepo {
   get(id: string): VmRecord | null {
     const r = this.q.one.get(id);
     return r ? toVm(r, this.q.disksOf.all(id).map(toDisk)) : null;
+  }
+
+  /** The memory (MiB) of all defined VMs together, but `except`'s. One query: health asks on every call. */
+  memoryTotal(except = ''): number {
+    return this.q.memory.get(except)!.total;
   }
 
   nameTaken(name: string): boolean {
