@@ -1,6 +1,6 @@
 // The server under test: its temporary DATA_DIR, starting it (with the web UI, or without when
 // that fails), and stopping it and every QEMU it left behind at cleanup.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,13 @@ import { alive, api, fmt, freePort, mapLimit, pidsWithCmdline, request, rssKiB, 
 export function makeDataDir() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-bench-'));
   results.dataDir = dataDir;
+  // The server (as root) installs the guest-isolation table and leaves it for VMs that outlive it;
+  // the bench leaves the host as it found it. Registered first, so it runs last.
+  const nft = (...a) => spawnSync('nft', a, { stdio: 'ignore' }).status === 0;
+  const hadTable = nft('list', 'table', 'inet', 'qemu_manager');
+  onCleanup('nftables table', async () => {
+    if (!hadTable && nft('list', 'table', 'inet', 'qemu_manager')) nft('delete', 'table', 'inet', 'qemu_manager');
+  });
   onCleanup('data dir', async () => {
     if (process.env.BENCH_KEEP === '1') console.error(`kept ${dataDir}`);
     else fs.rmSync(dataDir, { recursive: true, force: true });
