@@ -24,8 +24,8 @@ export function registerConnectionLimits(app: FastifyInstance, config: Config): 
   server.maxConnections = maxConnections;
 
   const trust = trustProxyOption(config.trustProxy);
-  const isProxy = (addr: string) =>
-    typeof trust === 'function' ? trust(addr, 0) : Array.isArray(trust) ? proxyList(trust)(addr) : false;
+  const list = Array.isArray(trust) ? proxyList(trust) : null;
+  const isProxy = (addr: string) => (typeof trust === 'function' ? trust(addr, 0) : list ? list(addr) : false);
   const perPeer = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
     const addr = socket.remoteAddress;
