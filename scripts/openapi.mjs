@@ -4,9 +4,9 @@
 // after an intended API change, run this and commit the file with the change.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../bench/lib.mjs';
 import { root } from './build.mjs';
 
 export const OPENAPI_FILE = path.join(root, 'packages/contract/openapi.json');
@@ -14,17 +14,6 @@ export const OPENAPI_FILE = path.join(root, 'packages/contract/openapi.json');
 /** The committed form of a document: two-space JSON with a final newline. */
 export function formatOpenApi(doc) {
   return `${JSON.stringify(doc, null, 2)}\n`;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const built = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-b', 'packages/server'], { cwd: root, stdio: 'inherit' });

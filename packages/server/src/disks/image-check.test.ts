@@ -228,15 +228,15 @@ describe('openImageLayers', () => {
 });
 
 describe('detectFormat', () => {
+  const fmt = async (f: string) => {
+    const fd = fs.openSync(f, 'r');
+    try {
+      return await detectFormat(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
   it('names qcow2, vmdk, ISO 9660 and raw by their magic', async () => {
-    const fmt = async (f: string) => {
-      const fd = fs.openSync(f, 'r');
-      try {
-        return await detectFormat(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-    };
     expect(await fmt(at('plain.qcow2'))).toBe('qcow2');
     expect(await fmt(at('sparse.vmdk'))).toBe('vmdk');
     expect(await fmt(at('flat.vmdk'))).toBe('vmdk');
@@ -248,14 +248,6 @@ describe('detectFormat', () => {
   });
 
   it('names a UDF image (no ISO 9660 descriptor) an ISO too, as the ISO library does', async () => {
-    const fmt = async (f: string) => {
-      const fd = fs.openSync(f, 'r');
-      try {
-        return await detectFormat(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-    };
     for (const id of ['BEA01', 'NSR02', 'NSR03']) {
       const udf = Buffer.alloc(20 * 2048);
       udf.write(`\x00${id}\x01`, 17 * 2048, 'latin1');
