@@ -22,7 +22,7 @@ if (built.status !== 0) process.exit(built.status ?? 1);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-openapi-'));
 const port = await freePort();
 const server = spawn(process.execPath, [path.join(root, 'packages/server/dist/main.js')], {
-  env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, WEB_DIR: '', LOG_LEVEL: 'warn' },
+  env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, WEB_DIR: '', LOG_LEVEL: 'warn', GUEST_ISOLATION: 'off' }, // no VM runs: no host rules needed
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 const exited = new Promise((resolve) => server.once('exit', resolve));
