@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Timestamp } from './common.js';
+import { Id, PathId, Timestamp } from './common.js';
 
 export const LoginBody = Type.Object({ password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false });
 export type LoginBody = Static<typeof LoginBody>;
@@ -60,7 +60,7 @@ export const CreatedToken = Type.Object(
 );
 export type CreatedToken = Static<typeof CreatedToken>;
 
-export const TokenIdParams = Type.Object({ id: Id }, { additionalProperties: false });
+export const TokenIdParams = Type.Object({ id: PathId }, { additionalProperties: false });
 export type TokenIdParams = Static<typeof TokenIdParams>;
 
 export const ConsoleTicket = Type.Object(

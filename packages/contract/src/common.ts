@@ -6,19 +6,11 @@ export const Timestamp = Type.String({ format: 'date-time' });
 /** A UUID (v4) used for VM and disk ids. */
 export const Id = Type.String({ format: 'uuid' });
 
-/** The v1 error body, plus a stable machine-readable `code` (extension). */
-export const ErrorBody = Type.Object(
-  {
-    error: Type.String({ description: 'Human-readable message' }),
-    timestamp: Timestamp,
-    code: Type.Optional(Type.String({ description: 'Stable error code, e.g. VM_NOT_FOUND' })),
-  },
-  { $id: 'ErrorBody' },
-);
-export type ErrorBody = Static<typeof ErrorBody>;
-
-export const MessageBody = Type.Object({ message: Type.String() }, { additionalProperties: false });
-export type MessageBody = Static<typeof MessageBody>;
+/**
+ * An id as a path names it: any text (bounded). An id that names nothing, whatever its form, is a
+ * 404 (VM_NOT_FOUND, DISK_NOT_FOUND, NOT_FOUND), never a validation error.
+ */
+export const PathId = Type.String({ minLength: 1 });
 
 /** Stable error codes the server can answer with. */
 export const ErrorCodes = [
@@ -38,12 +30,19 @@ export const ErrorCodes = [
   'PATH_NOT_ALLOWED',
   'IMAGE_NOT_ALLOWED',
   'FILE_NOT_FOUND',
+  'FILE_MISSING',
+  'IMAGE_UNREADABLE',
   'NOT_A_REGULAR_FILE',
   'NO_FREE_PORT',
   'QEMU_START_FAILED',
   'QEMU_ERROR',
+  'QEMU_UNREACHABLE',
   'TIMEOUT',
+  'REQUEST_TIMEOUT',
+  'TOOL_TIMEOUT',
   'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'HEADERS_TOO_LARGE',
   'UNAUTHORIZED',
   'FORBIDDEN',
   'HOST_NOT_ALLOWED',
@@ -53,3 +52,18 @@ export const ErrorCodes = [
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
+
+/** The v1 error body, plus a stable machine-readable `code` (extension). */
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Human-readable message' }),
+    timestamp: Timestamp,
+    code: Type.Optional(Type.Unsafe<ErrorCode>({ type: 'string', enum: [...ErrorCodes], description: 'Stable error code, e.g. VM_NOT_FOUND' })),
+  },
+  { $id: 'ErrorBody' },
+);
+export type ErrorBody = Static<typeof ErrorBody>;
+
+export const MessageBody = Type.Object({ message: Type.String() }, { additionalProperties: false });
+export type MessageBody = Static<typeof MessageBody>;
+

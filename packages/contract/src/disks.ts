@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Timestamp } from './common.js';
+import { Id, PathId, Timestamp } from './common.js';
 
 /** Disk names become file names: letters, digits, dot, dash, underscore; no leading dot. */
 export const DISK_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -44,7 +44,7 @@ export const Disk = Type.Object(
 );
 export type Disk = Static<typeof Disk>;
 
-export const DiskIdParams = Type.Object({ disk_id: Id }, { additionalProperties: false });
+export const DiskIdParams = Type.Object({ disk_id: PathId }, { additionalProperties: false });
 export type DiskIdParams = Static<typeof DiskIdParams>;
 
 export const CreateDiskBody = Type.Object(

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Timestamp } from './common.js';
+import { Id, PathId, Timestamp } from './common.js';
 import { DiskFormat } from './disks.js';
 
 /** Allowed VM names: letters, digits, dot, dash, underscore; must start with a letter or digit. */
@@ -53,7 +53,7 @@ export const Vm = Type.Object(
 );
 export type Vm = Static<typeof Vm>;
 
-export const VmIdParams = Type.Object({ vm_id: Id }, { additionalProperties: false });
+export const VmIdParams = Type.Object({ vm_id: PathId }, { additionalProperties: false });
 export type VmIdParams = Static<typeof VmIdParams>;
 
 export const CreateVmBody = Type.Object(

@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { statusOf } from '../http/error-table.js';
+import { isAppError } from '../lib/errors.js';
 import { openDb, type Db } from '../store/sqlite.js';
 import { AuthService, TICKET_TTL_MS, clientKey } from './service.js';
 import { AuthStore } from './store.js';
@@ -63,7 +65,7 @@ describe('login rate limit', () => {
   const outcome = (p: Promise<unknown>) =>
     p.then(
       () => 200,
-      (e: { statusCode?: number }) => e.statusCode ?? 500,
+      (e: unknown) => (isAppError(e) ? statusOf(e.code) : 500),
     );
 
   it('counts an attempt before checking it: a burst has at most 5 checked, then even the right password waits for the window', async () => {
@@ -78,20 +80,20 @@ describe('login rate limit', () => {
     const rest: number[] = [];
     for (let i = 0; i < 6; i++) rest.push(await outcome(auth.login(`more-${i}`, '192.0.2.1')));
     expect(checked + rest.filter((s) => s === 401).length).toBe(5);
-    await expect(auth.login('long enough', '192.0.2.1')).rejects.toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
+    await expect(auth.login('long enough', '192.0.2.1')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     // another address is not affected; an IPv4-mapped spelling of the same one is
     await expect(auth.login('long enough', '192.0.2.2')).resolves.toHaveProperty('session');
-    await expect(auth.login('long enough', '::ffff:192.0.2.1')).rejects.toMatchObject({ statusCode: 429 });
+    await expect(auth.login('long enough', '::ffff:192.0.2.1')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     vi.setSystemTime(Date.now() + 61_000);
     await expect(auth.login('long enough', '192.0.2.1')).resolves.toHaveProperty('session');
   });
 
   it('the right password forgives the failures before it', async () => {
     await auth.setPassword('long enough');
-    for (let i = 0; i < 4; i++) await expect(auth.login('wrong', '192.0.2.3')).rejects.toMatchObject({ statusCode: 401 });
+    for (let i = 0; i < 4; i++) await expect(auth.login('wrong', '192.0.2.3')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     await auth.login('long enough', '192.0.2.3');
-    for (let i = 0; i < 5; i++) await expect(auth.login('wrong', '192.0.2.3')).rejects.toMatchObject({ statusCode: 401 });
-    await expect(auth.login('wrong', '192.0.2.3')).rejects.toMatchObject({ statusCode: 429 });
+    for (let i = 0; i < 5; i++) await expect(auth.login('wrong', '192.0.2.3')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(auth.login('wrong', '192.0.2.3')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
   });
 
   it('an IPv6 client is limited by its /64', async () => {
@@ -102,8 +104,8 @@ describe('login rate limit', () => {
     expect(clientKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
     expect(clientKey('10.1.2.3')).toBe('10.1.2.3');
     await auth.setPassword('long enough');
-    for (let i = 0; i < 5; i++) await expect(auth.login('wrong', `2001:db8:1:2::${i + 1}`)).rejects.toMatchObject({ statusCode: 401 });
-    await expect(auth.login('long enough', '2001:db8:1:2:dead:beef:0:1')).rejects.toMatchObject({ statusCode: 429 });
+    for (let i = 0; i < 5; i++) await expect(auth.login('wrong', `2001:db8:1:2::${i + 1}`)).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(auth.login('long enough', '2001:db8:1:2:dead:beef:0:1')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     await expect(auth.login('long enough', '2001:db8:1:3::1')).resolves.toHaveProperty('session');
   });
 });

@@ -25,7 +25,7 @@ interface Attempts {
 }
 
 function rateLimited(message: string, retryMs: number): AppError & { retryAfter: number } {
-  return Object.assign(new AppError(429, 'RATE_LIMITED', message), { retryAfter: Math.max(1, Math.ceil(retryMs / 1000)) });
+  return Object.assign(new AppError('RATE_LIMITED', message), { retryAfter: Math.max(1, Math.ceil(retryMs / 1000)) });
 }
 
 /**
@@ -61,7 +61,7 @@ export class AuthService implements PrincipalSource {
 
   /** Sets the admin password; every existing session ends. */
   async setPassword(password: string): Promise<void> {
-    if (password.length < 8) throw new AppError(400, 'VALIDATION', 'The admin password needs at least 8 characters');
+    if (password.length < 8) throw new AppError('VALIDATION', 'The admin password needs at least 8 characters');
     this.store.setSetting(PASSWORD_KEY, await hashPassword(password));
     this.store.deleteAllSessions();
   }
@@ -80,7 +80,7 @@ export class AuthService implements PrincipalSource {
     try {
       const stored = this.store.setting(PASSWORD_KEY);
       ok = stored !== null && (await verifyPassword(password, stored));
-      if (!ok) throw new AppError(401, 'UNAUTHORIZED', stored ? 'Wrong password' : 'No admin password is set');
+      if (!ok) throw new AppError('UNAUTHORIZED', stored ? 'Wrong password' : 'No admin password is set');
     } finally {
       a.inFlight--;
       this.inFlight--;
@@ -164,7 +164,7 @@ export class AuthService implements PrincipalSource {
   }
 
   revokeToken(id: string): void {
-    if (!this.store.token(id)) throw new AppError(404, 'NOT_FOUND', `Token not found: ${id}`);
+    if (!this.store.token(id)) throw new AppError('NOT_FOUND', `Token not found: ${id}`);
     this.store.revokeToken(id, new Date().toISOString());
   }
 

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AppError } from '../lib/errors.js';
 import { WebSocket } from 'ws';
 import { createVncProxy } from './proxy.js';
 import type { VncProxy, VncTarget } from './proxy.js';
@@ -149,19 +150,19 @@ describe('createVncProxy', () => {
     expect(hash.digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   }, 30_000);
 
-  it('answers 404 VM_NOT_RUNNING with a JSON body for an unknown VM', async () => {
+  it('answers 409 VM_NOT_RUNNING with a JSON body when there is no target', async () => {
     const other = randomUUID();
     const { status, body } = await expectHttpError(`/api/vnc/${other}`);
-    expect(status).toBe(404);
+    expect(status).toBe(409);
     expect(body).toMatchObject({ code: 'VM_NOT_RUNNING', error: expect.any(String) });
     expect(new Date(body.timestamp as string).toISOString()).toBe(body.timestamp);
     expect(resolved).toEqual([other]);
     expect(vncSockets).toHaveLength(0);
   });
 
-  it('uses statusCode/code from an error thrown by resolveTarget', async () => {
+  it('answers with the code (and its status from the error table) of an AppError thrown by resolveTarget', async () => {
     resolveTarget = () => {
-      throw Object.assign(new Error('no such VM'), { statusCode: 404, code: 'VM_NOT_FOUND' });
+      throw new AppError('VM_NOT_FOUND', 'no such VM');
     };
     const { status, body } = await expectHttpError(`/api/vnc/${VM}`);
     expect(status).toBe(404);
@@ -176,7 +177,7 @@ describe('createVncProxy', () => {
     resolveTarget = async () => ({ host: '127.0.0.1', port: deadPort });
     const { status, body } = await expectHttpError(`/api/vnc/${VM}`);
     expect(status).toBe(502);
-    expect(body).toMatchObject({ code: 'QEMU_ERROR' });
+    expect(body).toMatchObject({ code: 'QEMU_UNREACHABLE' });
     expect(proxy.sessions).toBe(0);
   });
 
@@ -213,7 +214,7 @@ describe('createVncProxy', () => {
     resolveTarget = () => ({ path: path.join(os.tmpdir(), `qm-none-${randomUUID()}.sock`) });
     const { status, body } = await expectHttpError(`/api/vnc/${VM}`);
     expect(status).toBe(502);
-    expect(body).toMatchObject({ code: 'QEMU_ERROR' });
+    expect(body).toMatchObject({ code: 'QEMU_UNREACHABLE' });
   });
 
   it('ignores the query string: the port always comes from resolveTarget', async () => {
@@ -259,7 +260,7 @@ describe('createVncProxy', () => {
   });
 
   it('returns false for paths it does not own', () => {
-    for (const url of ['/api/vms', `/api/vnc/${VM}/x`, '/api/vnc/not-a-uuid', `/x/api/vnc/${VM}`]) {
+    for (const url of ['/api/vms', `/api/vnc/${VM}/x`, `/x/api/vnc/${VM}`]) {
       const req = { url, headers: {}, method: 'GET' } as IncomingMessage;
       expect(proxy.handleUpgrade(req, new net.Socket(), Buffer.alloc(0))).toBe(false);
     }

@@ -1,9 +1,10 @@
-import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
+import { rawErrorResponse } from '../http/error-table.js';
+import { AppError, isAppError } from '../lib/errors.js';
 import { relay } from './relay.js';
 
 /** A VM's VNC server: a unix socket path (the default), or a TCP address (VNC_TCP=1). */
@@ -17,8 +18,8 @@ interface VncProxyLogger {
 interface VncProxyOptions {
   /**
    * Maps a VM id to its VNC endpoint, or null when the VM is unknown / not running (→ 404
-   * VM_NOT_RUNNING). May throw an error carrying `statusCode` and `code` (e.g. 404 VM_NOT_FOUND)
-   * to choose the HTTP answer; a thrown error without `statusCode` becomes 500 INTERNAL.
+   * VM_NOT_RUNNING). May throw an AppError (e.g. VM_NOT_FOUND) to choose the answer (its status from
+   * the error table); any other thrown error becomes INTERNAL.
    */
   resolveTarget: (vmId: string) => Promise<VncTarget | null> | VncTarget | null;
   log?: VncProxyLogger;
@@ -37,48 +38,22 @@ export interface VncProxy {
   readonly sessions: number;
 }
 
-const DEFAULT_PATH = /^\/api\/vnc\/([0-9a-fA-F-]{36})$/;
+const DEFAULT_PATH = /^\/api\/vnc\/([^/]{1,64})$/;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** Largest client → server message accepted; RFB client messages are tiny. */
 const MAX_PAYLOAD = 16 * 1024 * 1024;
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
-class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function toHttpError(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
-  const e = err as { statusCode?: unknown; code?: unknown; message?: unknown } | null;
-  if (e && typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600) {
-    const code = typeof e.code === 'string' ? e.code : 'INTERNAL';
-    const message = typeof e.message === 'string' ? e.message : 'error';
-    return new HttpError(e.statusCode, code, message);
-  }
-  return new HttpError(500, 'INTERNAL', 'internal error');
+/** Any failure as a domain error: ours keep their code, anything else is INTERNAL (its text is not sent). */
+function toAppError(err: unknown): AppError {
+  return isAppError(err) ? err : new AppError('INTERNAL', 'internal error');
 }
 
 /** Writes a complete HTTP error response (JSON ErrorBody) to a not-yet-upgraded socket. */
-function rejectUpgrade(socket: Duplex, err: HttpError): void {
+function rejectUpgrade(socket: Duplex, err: AppError): void {
   if (socket.destroyed) return;
-  const body = JSON.stringify({
-    error: err.message,
-    timestamp: new Date().toISOString(),
-    code: err.code,
-  });
-  const head =
-    `HTTP/1.1 ${err.statusCode} ${http.STATUS_CODES[err.statusCode] ?? 'Error'}\r\n` +
-    'Connection: close\r\n' +
-    'Content-Type: application/json; charset=utf-8\r\n' +
-    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
   socket.once('finish', () => socket.destroy());
-  socket.end(head + body);
+  socket.end(rawErrorResponse(err.code, err.message));
 }
 
 /** Mirrors the checks ws performs, so we never open a VNC connection for a bad request. */
@@ -127,17 +102,17 @@ export function createVncProxy(opts: VncProxyOptions): VncProxy {
     });
     try {
       const invalid = invalidUpgrade(req);
-      if (invalid) throw new HttpError(400, 'BAD_REQUEST', invalid);
+      if (invalid) throw new AppError('BAD_REQUEST', invalid);
 
       let target: VncTarget | null;
       try {
         target = await opts.resolveTarget(vmId);
       } catch (err) {
-        const httpErr = toHttpError(err);
-        if (httpErr.statusCode >= 500) log?.warn({ vmId, err }, 'vnc: resolveTarget failed');
-        throw httpErr;
+        const failure = toAppError(err);
+        if (failure.code === 'INTERNAL') log?.warn({ vmId, err }, 'vnc: resolveTarget failed');
+        throw failure;
       }
-      if (!target) throw new HttpError(404, 'VM_NOT_RUNNING', 'VM is not running');
+      if (!target) throw new AppError('VM_NOT_RUNNING', 'VM is not running');
       if (socket.destroyed) return;
 
       const tcp = await connectTcp(target, connectTimeoutMs, pending);
@@ -160,10 +135,10 @@ export function createVncProxy(opts: VncProxyOptions): VncProxy {
         });
       });
     } catch (err) {
-      const httpErr = toHttpError(err);
-      if (httpErr.statusCode === 502) log?.warn({ vmId, err: httpErr.message }, 'vnc: connect failed');
+      const failure = toAppError(err);
+      if (failure.code === 'QEMU_UNREACHABLE') log?.warn({ vmId, err: failure.message }, 'vnc: connect failed');
       upgrading.delete(pending);
-      rejectUpgrade(socket, httpErr);
+      rejectUpgrade(socket, failure);
     }
   }
 
@@ -203,7 +178,7 @@ function connectTcp(
     pending.tcp = tcp;
     const fail = (reason: string): void => {
       tcp.destroy();
-      reject(new HttpError(502, 'QEMU_ERROR', `VNC server unreachable: ${reason}`));
+      reject(new AppError('QEMU_UNREACHABLE', `VNC server unreachable: ${reason}`));
     };
     const timer = setTimeout(() => fail('connect timeout'), timeoutMs);
     tcp.once('error', (err) => {

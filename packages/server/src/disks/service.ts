@@ -6,7 +6,7 @@ import type { EventBus } from '../events/bus.js';
 import { AppError, errorMessage, isAppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import type { Logger } from '../lib/log.js';
-import type { QemuImg } from './qemu-img.js';
+import type { ImageTool } from '../runtime/port.js';
 import type { DiskRepo } from './repo.js';
 
 const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
@@ -18,7 +18,7 @@ export class DiskService {
 
   constructor(
     private readonly repo: DiskRepo,
-    private readonly qemuImg: QemuImg,
+    private readonly qemuImg: ImageTool,
     private readonly bus: EventBus,
     private readonly dir: string,
     private readonly log: Logger,
@@ -37,19 +37,19 @@ export class DiskService {
     } catch (err) {
       // Too busy or too slow keep their own status; anything else means the file is not what we made.
       // The messages are the server's own, never qemu-img's.
-      if (isAppError(err) && (err.statusCode === 429 || err.statusCode === 504)) throw err;
+      if (isAppError(err) && (err.code === 'RATE_LIMITED' || err.code === 'TOOL_TIMEOUT')) throw err;
       const why = isAppError(err) ? err.message : 'it could not be read';
       if (!isAppError(err)) this.log.warn({ diskId: id, err: errorMessage(err) }, 'reading a disk image failed');
-      throw new AppError(409, 'FILE_NOT_FOUND', `Cannot read the image of disk ${disk.name}: ${why}`);
+      throw new AppError('IMAGE_UNREADABLE', `Cannot read the image of disk ${disk.name}: ${why}`);
     }
   }
 
   /** Registers the disk at once (status creating) and runs qemu-img create in the background. */
   create(body: CreateDiskBody): Disk {
     const file = path.join(this.dir, `${body.name}.${EXTENSIONS[body.format]}`);
-    if (this.repo.nameTaken(body.name)) throw new AppError(409, 'NAME_TAKEN', `A disk named ${body.name} already exists`);
+    if (this.repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
     if (fs.existsSync(file) || fs.existsSync(file + PARTIAL)) {
-      throw new AppError(409, 'NAME_TAKEN', `A file named ${path.basename(file)} already exists in the disk directory`);
+      throw new AppError('NAME_TAKEN', `A file named ${path.basename(file)} already exists in the disk directory`);
     }
     const id = crypto.randomUUID();
     this.repo.insert({ id, name: body.name, size: body.size, format: body.format, path: file, created_at: nowIso() });
@@ -79,9 +79,9 @@ export class DiskService {
   delete(id: string): void {
     const disk = this.require(id);
     if (disk.attachedTo) {
-      throw new AppError(409, 'DISK_IN_USE', `Disk ${disk.name} is attached to VM ${disk.attachedTo}; detach it first`);
+      throw new AppError('DISK_IN_USE', `Disk ${disk.name} is attached to VM ${disk.attachedTo}; detach it first`);
     }
-    if (disk.status === 'creating') throw new AppError(409, 'DISK_NOT_READY', `Disk ${disk.name} is still being created`);
+    if (disk.status === 'creating') throw new AppError('DISK_NOT_READY', `Disk ${disk.name} is still being created`);
     fs.rmSync(disk.path, { force: true });
     this.repo.delete(id);
     this.bus.publish({ type: 'disk.deleted', id });
@@ -130,7 +130,7 @@ export class DiskService {
 
   private require(id: string): Disk {
     const disk = this.repo.get(id);
-    if (!disk) throw new AppError(404, 'DISK_NOT_FOUND', `Disk not found: ${id}`);
+    if (!disk) throw new AppError('DISK_NOT_FOUND', `Disk not found: ${id}`);
     return disk;
   }
 }

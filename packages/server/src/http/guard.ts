@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorCode } from '@qemu-manager/contract';
 import type { IncomingMessage } from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import { SESSION_COOKIE, isApiRoute, parseCookies, type Principal, type PrincipalSource } from '../lib/request.js';
+import { sendError } from './error-table.js';
 
 /**
  * Who may call a route, declared by every route under /api in its options (`config: { scope }`):
@@ -32,8 +34,7 @@ interface GuardOptions {
 }
 
 export interface Refusal {
-  status: number;
-  code: string;
+  code: ErrorCode;
   message: string;
 }
 
@@ -45,7 +46,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  */
 export function checkTarget(target: string | undefined): Refusal | null {
   if (target?.startsWith('/')) return null;
-  return { status: 400, code: 'BAD_REQUEST', message: 'The request target must be a path starting with / (origin-form)' };
+  return { code: 'BAD_REQUEST', message: 'The request target must be a path starting with / (origin-form)' };
 }
 
 export function hostName(hostHeader: string | undefined): string | null {
@@ -77,13 +78,13 @@ export class Guard {
   checkHost(hostHeader: string | undefined): Refusal | null {
     const name = hostName(hostHeader);
     if (name && (net.isIP(name) !== 0 || this.names.has(name))) return null;
-    return { status: 403, code: 'HOST_NOT_ALLOWED', message: `Host ${JSON.stringify(hostHeader ?? '')} is not this server (set ALLOWED_HOSTS to add a name)` };
+    return { code: 'HOST_NOT_ALLOWED', message: `Host ${JSON.stringify(hostHeader ?? '')} is not this server (set ALLOWED_HOSTS to add a name)` };
   }
 
   /** Same-origin or allow-listed Origin; without Origin, a cross-site Sec-Fetch-Site is refused. */
   checkOrigin(headers: IncomingMessage['headers']): Refusal | null {
     const origin = headers.origin;
-    const refuse = { status: 403, code: 'ORIGIN_NOT_ALLOWED', message: `Cross-origin request refused (Origin ${origin ?? 'missing'})` };
+    const refuse: Refusal = { code: 'ORIGIN_NOT_ALLOWED', message: `Cross-origin request refused (Origin ${origin ?? 'missing'})` };
     if (origin === undefined) return headers['sec-fetch-site'] === 'cross-site' ? refuse : null;
     const o = origin.toLowerCase();
     if (this.origins.has(o)) return null;
@@ -121,10 +122,10 @@ export class Guard {
     if (scope === 'public') return null;
     if (!req.principal) {
       const bad = req.headers.authorization !== undefined;
-      return { status: 401, code: 'UNAUTHORIZED', message: bad ? 'Invalid, expired or revoked token' : 'Log in or send an API token' };
+      return { code: 'UNAUTHORIZED', message: bad ? 'Invalid, expired or revoked token' : 'Log in or send an API token' };
     }
     if (scope === 'admin' && req.principal.scope !== 'admin') {
-      return { status: 403, code: 'FORBIDDEN', message: 'This token has read scope; this needs admin' };
+      return { code: 'FORBIDDEN', message: 'This token has read scope; this needs admin' };
     }
     return null;
   }
@@ -136,7 +137,7 @@ export class Guard {
 }
 
 export function refuse(reply: FastifyReply, r: Refusal): FastifyReply {
-  return reply.status(r.status).send({ error: r.message, timestamp: new Date().toISOString(), code: r.code });
+  return sendError(reply, r.code, r.message);
 }
 
 /**

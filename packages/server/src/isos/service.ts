@@ -58,12 +58,12 @@ export class IsoService {
    */
   async upload(name: string, body: Readable, declaredLength: number | null): Promise<Iso> {
     if (!ISO_NAME_PATTERN.test(name)) {
-      throw new AppError(400, 'VALIDATION', 'ISO name must be letters, digits, dot, dash or underscore, ending in .iso');
+      throw new AppError('VALIDATION', 'ISO name must be letters, digits, dot, dash or underscore, ending in .iso');
     }
     const final = path.join(this.dir, name);
-    if (fs.existsSync(final)) throw new AppError(409, 'NAME_TAKEN', `An ISO named ${name} already exists`);
+    if (fs.existsSync(final)) throw new AppError('NAME_TAKEN', `An ISO named ${name} already exists`);
     if (declaredLength !== null && declaredLength > this.maxBytes) {
-      throw new AppError(413, 'PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${this.maxBytes} bytes`);
+      throw new AppError('PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${this.maxBytes} bytes`);
     }
     const tmp = path.join(this.dir, `.upload-${crypto.randomUUID()}`);
     let received = 0;
@@ -72,12 +72,12 @@ export class IsoService {
     // No byte for idleMs: the upload is aborted (the client's connection with it) and the temp file removed.
     let idle: NodeJS.Timeout | undefined;
     const stall = () =>
-      limiter.destroy(new AppError(408, 'TIMEOUT', `The upload sent nothing for ${Math.round(idleMs / 1000)} s and was aborted`));
+      limiter.destroy(new AppError('REQUEST_TIMEOUT', `The upload sent nothing for ${Math.round(idleMs / 1000)} s and was aborted`));
     const limiter: Transform = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         idle?.refresh();
         received += chunk.length;
-        if (received > max) cb(new AppError(413, 'PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${max} bytes`));
+        if (received > max) cb(new AppError('PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${max} bytes`));
         else cb(null, chunk);
       },
     });
@@ -86,15 +86,15 @@ export class IsoService {
       await pipeline(body, limiter, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
       clearTimeout(idle);
       if (declaredLength !== null && received !== declaredLength) {
-        throw new AppError(400, 'BAD_REQUEST', `Upload ended after ${received} of ${declaredLength} bytes`);
+        throw new AppError('BAD_REQUEST', `Upload ended after ${received} of ${declaredLength} bytes`);
       }
-      if (!isoFile(tmp)) throw new AppError(400, 'VALIDATION', 'The file is not an ISO 9660 or UDF image');
+      if (!isoFile(tmp)) throw new AppError('VALIDATION', 'The file is not an ISO 9660 or UDF image');
       fs.linkSync(tmp, final); // fails if the name appeared meanwhile: never overwrite
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw new AppError(409, 'NAME_TAKEN', `An ISO named ${name} already exists`);
+        throw new AppError('NAME_TAKEN', `An ISO named ${name} already exists`);
       }
-      throw err instanceof AppError ? err : new AppError(400, 'BAD_REQUEST', 'The upload was interrupted', { cause: err });
+      throw err instanceof AppError ? err : new AppError('BAD_REQUEST', 'The upload was interrupted', { cause: err });
     } finally {
       clearTimeout(idle);
       fs.rmSync(tmp, { force: true });
@@ -105,10 +105,10 @@ export class IsoService {
   }
 
   delete(name: string, inUse: (file: string) => boolean): void {
-    if (!ISO_NAME_PATTERN.test(name)) throw new AppError(400, 'VALIDATION', 'Invalid ISO name');
+    if (!ISO_NAME_PATTERN.test(name)) throw new AppError('VALIDATION', 'Invalid ISO name');
     const file = path.join(this.dir, name);
-    if (!fs.existsSync(file)) throw new AppError(404, 'FILE_NOT_FOUND', `ISO not found: ${name}`);
-    if (inUse(fs.realpathSync(file))) throw new AppError(409, 'ISO_IN_USE', `ISO ${name} is mounted in a VM; unmount it first`);
+    if (!fs.existsSync(file)) throw new AppError('FILE_NOT_FOUND', `ISO not found: ${name}`);
+    if (inUse(fs.realpathSync(file))) throw new AppError('ISO_IN_USE', `ISO ${name} is mounted in a VM; unmount it first`);
     fs.rmSync(file);
     this.bus.publish({ type: 'iso.changed' });
   }

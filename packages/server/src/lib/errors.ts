@@ -1,18 +1,17 @@
 import type { ErrorCode } from '@qemu-manager/contract';
 
-/** A domain error: a stable code, the HTTP status it maps to, and a message safe to show. */
+/**
+ * A domain error: a stable code and a message safe to show. Which HTTP status a code answers with
+ * is decided in one place, the error table in http/error-table.ts; no layer below http/ knows it.
+ */
 export class AppError extends Error {
   readonly code: ErrorCode;
-  readonly statusCode: number;
-  constructor(statusCode: number, code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'AppError';
-    this.statusCode = statusCode;
     this.code = code;
   }
 }
-
-export const notFound = (message: string, code: ErrorCode = 'NOT_FOUND') => new AppError(404, code, message);
 
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;

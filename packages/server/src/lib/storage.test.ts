@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statusOf } from '../http/error-table.js';
+import { isAppError } from './errors.js';
 import { StorageRoots } from './storage.js';
 
 let dir: string;
@@ -25,7 +27,7 @@ const codeOf = (fn: () => unknown) => {
   try {
     fn();
   } catch (e) {
-    return (e as { code: string; statusCode: number }).code + ':' + (e as { statusCode: number }).statusCode;
+    return isAppError(e) ? `${e.code}:${statusOf(e.code)}` : String(e);
   }
   return 'ok';
 };

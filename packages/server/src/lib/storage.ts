@@ -38,8 +38,8 @@ export class StorageRoots {
 
   /** Returns the real path of an allowed regular file, or throws a 400/404 AppError saying why not. */
   resolveFile(input: string, what: 'disk' | 'ISO'): string {
-    if (input.includes('\0')) throw new AppError(400, 'BAD_REQUEST', `${what} path contains a NUL byte`);
-    if (!path.isAbsolute(input)) throw new AppError(400, 'BAD_REQUEST', `${what} path must be absolute: ${input}`);
+    if (input.includes('\0')) throw new AppError('BAD_REQUEST', `${what} path contains a NUL byte`);
+    if (!path.isAbsolute(input)) throw new AppError('BAD_REQUEST', `${what} path must be absolute: ${input}`);
     // Refuse on the path as written before touching the file system, so nothing outside the roots
     // can be probed; then again on the real path, so no symlink leads out.
     const lexical = path.resolve(input);
@@ -48,11 +48,11 @@ export class StorageRoots {
     try {
       real = fs.realpathSync(input);
     } catch {
-      throw new AppError(404, 'FILE_NOT_FOUND', `${what} file not found: ${input}`);
+      throw new AppError('FILE_NOT_FOUND', `${what} file not found: ${input}`);
     }
     if (!this.contains(real)) throw this.outside(input, what);
     const st = fs.statSync(real);
-    if (!st.isFile()) throw new AppError(400, 'NOT_A_REGULAR_FILE', `${what} path is not a regular file: ${input}`);
+    if (!st.isFile()) throw new AppError('NOT_A_REGULAR_FILE', `${what} path is not a regular file: ${input}`);
     return real;
   }
 
@@ -80,21 +80,21 @@ export class StorageRoots {
     } catch (err) {
       fs.closeSync(fd);
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ELOOP' || code === 'ENOTDIR') throw new AppError(400, 'PATH_NOT_ALLOWED', `${what} path changed while it was opened: ${input}`);
-      if (code === 'ENOENT') throw new AppError(404, 'FILE_NOT_FOUND', `${what} file not found: ${input}`);
-      if (code === 'EACCES' || code === 'EPERM') throw new AppError(403, 'FORBIDDEN', `${what} file cannot be opened: ${input}`);
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw new AppError('PATH_NOT_ALLOWED', `${what} path changed while it was opened: ${input}`);
+      if (code === 'ENOENT') throw new AppError('FILE_NOT_FOUND', `${what} file not found: ${input}`);
+      if (code === 'EACCES' || code === 'EPERM') throw new AppError('FORBIDDEN', `${what} file cannot be opened: ${input}`);
       throw err;
     }
     const stat = fs.fstatSync(fd);
     if (!stat.isFile()) {
       fs.closeSync(fd);
-      throw new AppError(400, 'NOT_A_REGULAR_FILE', `${what} path is not a regular file: ${input}`);
+      throw new AppError('NOT_A_REGULAR_FILE', `${what} path is not a regular file: ${input}`);
     }
     return { fd, real, stat };
   }
 
   private outside(input: string, what: string): AppError {
-    return new AppError(400, 'PATH_NOT_ALLOWED', `${what} path is outside the storage roots (${this.roots.join(', ')}): ${input}`);
+    return new AppError('PATH_NOT_ALLOWED', `${what} path is outside the storage roots (${this.roots.join(', ')}): ${input}`);
   }
 
   contains(realPath: string): boolean {

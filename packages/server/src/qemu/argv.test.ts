@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildArgv, qemuOptValue, randomMac, type ArgvInput } from './argv.js';
+import { randomMac } from '../lib/mac.js';
+import { buildArgv, qemuOptValue, type ArgvInput } from './argv.js';
 
 const base: ArgvInput = {
   qemuBinary: 'qemu-system-x86_64',

@@ -129,8 +129,3 @@ export function buildArgv(input: ArgvInput): string[] {
   add('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
   return argv;
 }
-
-/** A random, locally administered MAC in QEMU's 52:54:00 range; the caller keeps it unique. */
-export function randomMac(random: (n: number) => Buffer): string {
-  return `52:54:00:${[...random(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
-}

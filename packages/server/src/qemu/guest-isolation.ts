@@ -162,7 +162,7 @@ export class GuestIsolation {
     if (r.code !== 0 && (await this.install())) r = await add();
     if (r.code !== 0) {
       const why = this.mode === 'failed' ? this.status.reason : `nft: ${r.stderr.trim() || `exited with ${r.code}`}`;
-      throw new AppError(422, 'QEMU_START_FAILED', `Guests cannot be kept off this host's services (${why}); fix that, or set GUEST_ISOLATION=off`);
+      throw new AppError('QEMU_START_FAILED', `Guests cannot be kept off this host's services (${why}); fix that, or set GUEST_ISOLATION=off`);
     }
     this.unconfined.delete(identity.uid);
   }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../lib/exec.js';
-import { isAlive, readStat } from './proc.js';
+import { isAlive, readStat } from '../lib/proc.js';
 import type { Logger } from '../lib/log.js';
 
 /** An unprivileged user a QEMU runs as when the server runs as root. */

@@ -56,9 +56,7 @@ export class Ownership {
       const st = opened.stat;
       if (!id || st.uid === id.uid || (st.mode & 0o004) !== 0) return opened.real;
       if (this.isPoolUid(st.uid)) {
-        throw new AppError(
-          409,
-          'ISO_IN_USE',
+        throw new AppError('ISO_IN_USE',
           `${opened.real} is lent to another running VM (its QEMU user owns it); eject it there first`,
         );
       }

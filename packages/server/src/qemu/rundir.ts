@@ -113,7 +113,7 @@ export function openOwnFile(file: string, flags: number): number {
   const st = fs.fstatSync(fd);
   if (!st.isFile() || st.uid !== (process.getuid?.() ?? 0) || st.nlink !== 1) {
     fs.closeSync(fd);
-    throw new AppError(422, 'QEMU_START_FAILED', `Cannot start: ${file} is not a file of the server`);
+    throw new AppError('QEMU_START_FAILED', `Cannot start: ${file} is not a file of the server`);
   }
   return fd;
 }
@@ -122,7 +122,7 @@ export function openOwnFile(file: string, flags: number): number {
 export function runDirFailure(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const e = err as NodeJS.ErrnoException;
-  return new AppError(422, 'QEMU_START_FAILED', `Cannot prepare the VM's run directory: ${e.code ?? ''} ${e.path ?? ''}`.trim(), {
+  return new AppError('QEMU_START_FAILED', `Cannot prepare the VM's run directory: ${e.code ?? ''} ${e.path ?? ''}`.trim(), {
     cause: err,
   });
 }

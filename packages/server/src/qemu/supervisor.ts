@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
@@ -9,7 +10,7 @@ import type { StorageRoots } from '../lib/storage.js';
 import { buildArgv, type ArgvInput } from './argv.js';
 import type { IdentityPool, QemuIdentity } from './identity.js';
 import { Ownership } from './ownership.js';
-import { cmdlineOf, isAlive, isQemuOfVm, killHard, readStat, terminate, uidOf } from './proc.js';
+import { cmdlineOf, isAlive, killHard, readCmdline, readStat, terminate, uidOf } from '../lib/proc.js';
 import {
   O_DIRECTORY,
   O_NOFOLLOW,
@@ -26,6 +27,7 @@ import {
   type RunPaths,
 } from './rundir.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
+import { QmpCommands, type QmpRunState } from './qmp/commands.js';
 
 /** A QEMU process we manage: detached from the server, reached over its QMP socket. */
 interface Instance {
@@ -33,6 +35,7 @@ interface Instance {
   pid: number;
   pidStart: string;
   qmp: QmpClient;
+  commands: QmpCommands;
   /** The unprivileged user it runs as (null: the server's own user). */
   identity: QemuIdentity | null;
   /** Resolves when the process exits, for a QEMU this server spawned (its child); absent for adopted ones. */
@@ -60,11 +63,17 @@ export function vncFromArgv(argv: readonly string[]): VncEndpoint | null {
   return m ? { display: Number(m[1]) } : null;
 }
 
+/**
+ * What a supervisor reports: `event` is a QMP event of a managed VM (STOP, RESUME, SHUTDOWN,
+ * RESET, ...); `exit` says the VM's QEMU is gone (after quit, a guest power-off, a crash or a
+ * kill), once per instance, after its user and files were given back.
+ */
+interface SupervisorEvents {
+  event: [vmId: string, ev: QmpEvent];
+  exit: [vmId: string];
+}
+
 interface SupervisorHooks {
-  /** A QMP event of a managed VM (STOP, RESUME, SHUTDOWN, RESET, ...). */
-  onEvent(vmId: string, ev: QmpEvent): void;
-  /** The VM's QEMU is gone (after quit, a guest power-off, a crash or a kill). Called once per instance. */
-  onExit(vmId: string): void;
   /**
    * Runs after the QEMU user is chosen and right before QEMU is spawned; if it throws, the start
    * fails with that error and everything taken for it is given back.
@@ -92,9 +101,10 @@ interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd
 }
 
 interface StartResult {
-  instance: Instance;
+  pid: number;
+  pidStart: string;
   command: string;
-  status: string;
+  status: QmpRunState;
 }
 
 const UNIX_PATH_MAX = 107;
@@ -110,7 +120,7 @@ function qemuErrorMessage(stderr: string): string {
   return lines.join('; ') || NO_MESSAGE;
 }
 
-export class Supervisor {
+export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly instances = new Map<string, Instance>();
 
   constructor(
@@ -120,6 +130,7 @@ export class Supervisor {
     private readonly pool: IdentityPool,
     private readonly opts: SupervisorOptions,
   ) {
+    super();
     this.ownership = new Ownership(
       opts.storage,
       (vmId) => runPaths(this.runDir(vmId)).owners,
@@ -129,8 +140,26 @@ export class Supervisor {
 
   private readonly ownership: Ownership;
 
-  get(vmId: string): Instance | undefined {
-    return this.instances.get(vmId);
+  /** The typed QMP commands of a VM's QEMU, or null when none runs. */
+  commands(vmId: string): QmpCommands | null {
+    return this.instances.get(vmId)?.commands ?? null;
+  }
+
+  /** The VM's QEMU process, or null when none runs. */
+  process(vmId: string): { pid: number; pidStart: string } | null {
+    const inst = this.instances.get(vmId);
+    return inst ? { pid: inst.pid, pidStart: inst.pidStart } : null;
+  }
+
+  /** The unprivileged user a VM's QEMU runs as (null: none runs, or it runs as the server's user). */
+  identity(vmId: string): QemuIdentity | null {
+    return this.instances.get(vmId)?.identity ?? null;
+  }
+
+  /** The TCP display a running VM's QEMU serves VNC on, or null (a unix socket, or no QEMU). */
+  vncDisplay(vmId: string): number | null {
+    const vnc = this.instances.get(vmId)?.vnc;
+    return vnc && 'display' in vnc ? vnc.display : null;
   }
 
   runDir(vmId: string): string {
@@ -159,7 +188,7 @@ export class Supervisor {
     const paths = runPaths(this.runDir(input.vmId));
     for (const sock of [paths.qemuQmpSocket, paths.qemuVncSocket]) {
       if (Buffer.byteLength(sock) > UNIX_PATH_MAX) {
-        throw new AppError(500, 'QEMU_START_FAILED', `Socket path is too long for a unix socket: ${sock}`);
+        throw new AppError('INTERNAL', `Socket path is too long for a unix socket: ${sock}`);
       }
     }
     const identity = await this.pool.acquire();
@@ -233,7 +262,7 @@ export class Supervisor {
       fs.rmSync(to, { force: true });
       fs.linkSync(from, to);
     } catch (err) {
-      throw new AppError(422, 'QEMU_START_FAILED', `Cannot link QEMU's socket ${from}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      throw new AppError('QEMU_START_FAILED', `Cannot link QEMU's socket ${from}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
         cause: err,
       });
     }
@@ -241,7 +270,7 @@ export class Supervisor {
     const uid = identity?.uid ?? process.getuid?.() ?? 0;
     if (!st.isSocket() || st.uid !== uid) {
       fs.rmSync(to, { force: true });
-      throw new AppError(422, 'QEMU_START_FAILED', `Cannot start: ${from} is not QEMU's socket`);
+      throw new AppError('QEMU_START_FAILED', `Cannot start: ${from} is not QEMU's socket`);
     }
     // Its mode came from QEMU's umask; the link is ours (checked just now, in our own directory).
     fs.chmodSync(to, 0o600);
@@ -305,7 +334,7 @@ export class Supervisor {
       const how = await Promise.race([exited, delay(2000).then(() => null)]);
       if (how === null && child.pid) killHard(child.pid, readStat(child.pid)?.startTime ?? '');
       const msg = qemuErrorMessage(readFrom(paths.log, logStart));
-      throw new AppError(422, 'QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
+      throw new AppError('QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
     };
 
     const appeared = await Promise.race([waitForFile(paths.qemuQmpSocket, 30_000), exited.then(() => false)]);
@@ -337,12 +366,12 @@ export class Supervisor {
     const endpoint: VncEndpoint = 'socket' in vnc ? { socket: true } : { display: vnc.display };
     const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, endpoint, exited);
     handed.over = true;
-    let status: string;
+    let status: QmpRunState;
     try {
       // The VNC server exists once QMP answers; no guest code has run yet.
       if ('socket' in vnc) this.linkSocket(paths.qemuVncSocket, paths.vncSocket, identity);
-      await qmp.execute('cont');
-      ({ status } = await qmp.execute<{ status: string }>('query-status'));
+      await instance.commands.cont();
+      ({ status } = await instance.commands.queryStatus());
     } catch (err) {
       if (err instanceof AppError) {
         await this.stop(input.vmId);
@@ -352,14 +381,12 @@ export class Supervisor {
     }
     if (status === 'internal-error' || status === 'guest-panicked' || status === 'shutdown') {
       await this.stop(input.vmId);
-      throw new AppError(
-        422,
-        'QEMU_START_FAILED',
+      throw new AppError('QEMU_START_FAILED',
         `QEMU started but the guest is in state ${status}` +
           (status === 'internal-error' ? ' (the accelerator cannot run it; try ACCEL=tcg)' : ''),
       );
     }
-    return { instance, command, status };
+    return { pid, pidStart: stat.startTime, command, status };
   }
 
   /**
@@ -391,7 +418,7 @@ export class Supervisor {
    * QEMU (same /proc start time and `-uuid`), and its QMP socket must answer. Returns the QMP status,
    * or null if there is nothing to adopt.
    */
-  async adopt(vmId: string, pid: number, pidStart: string | null): Promise<string | null> {
+  async adopt(vmId: string, pid: number, pidStart: string | null): Promise<QmpRunState | null> {
     if (!isAlive(pid, pidStart) || !isQemuOfVm(pid, vmId)) return null;
     const stat = readStat(pid);
     if (!stat) return null;
@@ -406,8 +433,8 @@ export class Supervisor {
     }
     // VNC as that QEMU was started, which may not be what VNC_TCP says now.
     const vnc = vncFromArgv(cmdlineOf(pid)) ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
-    this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
-    const { status } = await qmp.execute<{ status: string }>('query-status');
+    const inst = this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
+    const { status } = await inst.commands.queryStatus();
     return status;
   }
 
@@ -416,7 +443,7 @@ export class Supervisor {
     const inst = this.instances.get(vmId);
     if (!inst) return;
     if (!inst.qmp.closed) {
-      inst.qmp.execute('quit', undefined, { timeoutMs: 2000 }).catch(() => undefined);
+      inst.commands.quit(2000).catch(() => undefined);
       await inst.qmp.waitClosed(3000);
     }
     if (!(await waitGone(inst, 1000))) {
@@ -447,9 +474,9 @@ export class Supervisor {
     vnc: VncEndpoint,
     exit?: Promise<unknown>,
   ): Instance {
-    const inst: Instance = { vmId, pid, pidStart, qmp, identity, vnc, ...(exit ? { exit } : {}) };
+    const inst: Instance = { vmId, pid, pidStart, qmp, commands: new QmpCommands(qmp), identity, vnc, ...(exit ? { exit } : {}) };
     this.instances.set(vmId, inst);
-    qmp.on('event', (ev: QmpEvent) => this.hooks.onEvent(vmId, ev));
+    qmp.on('event', (ev: QmpEvent) => this.emit('event', vmId, ev));
     qmp.once('close', () => void this.handleClose(inst));
     return inst;
   }
@@ -464,7 +491,7 @@ export class Supervisor {
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
     this.giveBack(inst.vmId, inst.identity);
     try {
-      this.hooks.onExit(inst.vmId);
+      this.emit('exit', inst.vmId);
     } finally {
       const waiters = this.exitWaiters.get(inst.vmId) ?? [];
       this.exitWaiters.delete(inst.vmId);
@@ -480,6 +507,14 @@ export class Supervisor {
     }
     this.instances.clear();
   }
+}
+
+/** True if the process is a QEMU started for this VM (its argv carries `-uuid <vmId>`). */
+export function isQemuOfVm(pid: number, vmId: string): boolean {
+  const argv = readCmdline(pid);
+  if (!argv) return false;
+  const i = argv.indexOf('-uuid');
+  return i >= 0 && argv[i + 1] === vmId;
 }
 
 function readFrom(file: string, offset: number): string {

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { isAlive, readCmdline } from '../qemu/proc.js';
+import { isAlive, readCmdline } from '../lib/proc.js';
 
 /**
  * One server per data dir: two would both adopt the same QEMUs and fight over them. The lock file

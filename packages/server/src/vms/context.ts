@@ -1,12 +1,11 @@
 import { vmStateAnswer, type HostTotals, type Vm, type VmAction, type VmStatus } from '@qemu-manager/contract';
 import type { Config } from '../config.js';
 import type { DiskRepo } from '../disks/repo.js';
-import type { QemuImg } from '../disks/qemu-img.js';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { StorageRoots } from '../lib/storage.js';
-import type { Supervisor } from '../qemu/supervisor.js';
+import type { VmRuntime } from '../runtime/port.js';
 import type { OpLocks } from './locks.js';
 import type { VmRecord, VmRepo } from './repo.js';
 
@@ -15,8 +14,7 @@ export interface VmContext {
   repo: VmRepo;
   disks: DiskRepo;
   storage: StorageRoots;
-  qemuImg: QemuImg;
-  supervisor: Supervisor;
+  runtime: VmRuntime;
   bus: EventBus;
   locks: OpLocks;
   config: Config;
@@ -27,7 +25,7 @@ export interface VmContext {
 
 export function requireVm(ctx: VmContext, id: string): VmRecord {
   const vm = ctx.repo.get(id);
-  if (!vm) throw new AppError(404, 'VM_NOT_FOUND', `VM not found: ${id}`);
+  if (!vm) throw new AppError('VM_NOT_FOUND', `VM not found: ${id}`);
   return vm;
 }
 
@@ -81,18 +79,16 @@ export function memoryTotals(ctx: Pick<VmContext, 'repo' | 'config' | 'limits'>)
  */
 export function checkResources(ctx: VmContext, r: { cpus?: number; memory?: number }, vmId?: string): void {
   if (r.cpus !== undefined && r.cpus > ctx.limits.cpus) {
-    throw new AppError(400, 'VALIDATION', `cpus must be at most ${ctx.limits.cpus} (the host's logical CPUs)`);
+    throw new AppError('VALIDATION', `cpus must be at most ${ctx.limits.cpus} (the host's logical CPUs)`);
   }
   if (r.memory !== undefined && r.memory > ctx.limits.memoryMiB) {
-    throw new AppError(400, 'VALIDATION', `memory must be at most ${ctx.limits.memoryMiB} MiB (the host's memory)`);
+    throw new AppError('VALIDATION', `memory must be at most ${ctx.limits.memoryMiB} MiB (the host's memory)`);
   }
   const limit = memoryTotalLimitMiB(ctx.config, ctx.limits.memoryMiB);
   if (limit !== null && r.memory !== undefined) {
     const others = declaredMemoryMiB(ctx, vmId);
     if (others + r.memory > limit) {
-      throw new AppError(
-        409,
-        'LIMIT_EXCEEDED',
+      throw new AppError('LIMIT_EXCEEDED',
         `The VMs would declare ${others + r.memory} MiB of memory in total; the host-wide limit is ${limit} MiB (${others} MiB is declared by the other VMs)`,
       );
     }
@@ -113,5 +109,5 @@ export function requireAllowed(vm: Pick<VmRecord, 'status'>, action: VmAction, m
       : answer === 'VM_NOT_RUNNING'
         ? 'VM is not running'
         : `VM is ${vm.status}; try again in a moment`);
-  throw new AppError(409, answer, words);
+  throw new AppError(answer, words);
 }

@@ -12,7 +12,7 @@ export function refuseIsoLibrary(ctx: Pick<VmContext, 'config'>, real: string, w
     return;
   }
   if (real === lib || real.startsWith(lib + path.sep)) {
-    throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is in the ISO library: ISO files are CD media only, never a ${what} (mount it with iso/mount)`);
+    throw new AppError('IMAGE_NOT_ALLOWED', `${real} is in the ISO library: ISO files are CD media only, never a ${what} (mount it with iso/mount)`);
   }
 }
 
@@ -27,11 +27,11 @@ export function backingRule(ctx: Pick<VmContext, 'config' | 'disks' | 'repo'>, t
     refuseIsoLibrary(ctx, real, 'backing file');
     const managed = ctx.disks.byPath(real);
     if (managed) {
-      throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${top} has the managed disk ${managed.name} as a backing file; a VM's disk is never another image's backing file`);
+      throw new AppError('IMAGE_NOT_ALLOWED', `${top} has the managed disk ${managed.name} as a backing file; a VM's disk is never another image's backing file`);
     }
     const owner = ctx.repo.diskOwner(real);
     if (owner) {
-      throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${top} has ${real}, a disk attached to VM ${owner}, as a backing file; a VM's disk is never another image's backing file`);
+      throw new AppError('IMAGE_NOT_ALLOWED', `${top} has ${real}, a disk attached to VM ${owner}, as a backing file; a VM's disk is never another image's backing file`);
     }
   };
 }

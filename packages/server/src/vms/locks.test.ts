@@ -13,7 +13,6 @@ describe('OpLocks', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(AppError);
-    expect((err as AppError).statusCode).toBe(409);
     expect((err as AppError).code).toBe('VM_BUSY');
     expect(() => locks.acquire('b', 'start')).not.toThrow();
     release();

@@ -77,7 +77,7 @@ interface Held {
 function checkFree(all: Set<Held>, op: VmOp, self: Held | null): void {
   for (const running of all) {
     if (running !== self && !vmActionCuts(op, running.op)) {
-      throw new AppError(409, 'VM_BUSY', `VM is busy: ${running.op} is in progress`);
+      throw new AppError('VM_BUSY', `VM is busy: ${running.op} is in progress`);
     }
   }
 }

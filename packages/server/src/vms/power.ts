@@ -1,14 +1,10 @@
-import { VM_STATE_TABLE, type ShutdownBody, type Vm, type VmStatus } from '@qemu-manager/contract';
+import { VM_STATE_TABLE, type ErrorCode, type ShutdownBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import fs from 'node:fs';
-import type { VncTarget } from '../console/proxy.js';
-import { openImageLayers } from '../disks/image-check.js';
+import { openImageLayers } from '../lib/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
-import { isPortFree, lowestFreePort } from '../qemu/ports.js';
-import { QmpCommandError } from '../qemu/qmp/errors.js';
-import type { QmpEvent } from '../qemu/qmp/client.js';
-import { runPaths } from '../qemu/rundir.js';
-import type { StartDisk } from '../qemu/supervisor.js';
+import { isPortFree, lowestFreePort } from '../lib/ports.js';
+import type { ConsoleEndpoint, LaunchDisk, RuntimeEvent } from '../runtime/port.js';
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
@@ -17,18 +13,17 @@ import type { VmRecord } from './repo.js';
 const BUTTON_RESEND_MS = 1500;
 const VNC_PORT_TAKEN = /Failed to find an available port|Address already in use/i;
 const DEFAULT_SHUTDOWN_TIMEOUT_S = 60;
-
-/** Maps a QMP run state to our status. */
-export function statusFromQmp(qmpStatus: string): VmStatus {
-  return qmpStatus === 'running' ? 'running' : qmpStatus === 'shutdown' ? 'stopping' : 'paused';
-}
+/** What the storage and image checks refuse an image with; at start, each is a failed start. */
+const IMAGE_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PATH_NOT_ALLOWED', 'IMAGE_NOT_ALLOWED', 'NOT_A_REGULAR_FILE', 'FILE_NOT_FOUND', 'VALIDATION', 'BAD_REQUEST']);
 
 /** Power actions and the reaction to what QEMU reports. */
 export class PowerService {
   /** Resolvers waiting for a VM's QEMU to exit (graceful shutdown). */
   private readonly exitWaiters = new Map<string, Set<() => void>>();
 
-  constructor(private readonly ctx: VmContext) {}
+  constructor(private readonly ctx: VmContext) {
+    ctx.runtime.subscribe((ev) => this.onEvent(ev));
+  }
 
   async start(id: string): Promise<{ vm: Vm; command: string }> {
     return this.ctx.locks.with(id, 'start', () => this.startLocked(id));
@@ -56,15 +51,14 @@ export class PowerService {
       opened.push(f.fd);
       return f.fd;
     };
-    const disks: StartDisk[] = [];
+    const disks: LaunchDisk[] = [];
     for (const d of vm.disks) disks.push(await this.openDisk(vm, d, opened));
     const iso = vm.iso ? { fd: open(this.checkFile(vm.iso, 'ISO'), 'ISO', fs.constants.O_RDONLY) } : null;
     let port = await this.pickPort(vm);
     this.setStatus(id, 'starting', { vnc_port: port });
     try {
       const launch = () =>
-        ctx.supervisor.start({
-          qemuBinary: ctx.config.qemuBinary,
+        ctx.runtime.start({
           vmId: id,
           name: vm.name,
           cpus: vm.cpus,
@@ -86,13 +80,13 @@ export class PowerService {
           ctx.repo.update(id, { vnc_port: port });
         }
       }
-      const { instance, command, status } = started;
-      // The guest may already have powered off (onExit ran): only record a live instance.
-      if (ctx.supervisor.get(id) === instance) {
+      const { command, state, pid, pidStart } = started;
+      // The guest may already have powered off (its exit was handled): only record a live process.
+      if (ctx.runtime.process(id)?.pid === pid) {
         ctx.repo.update(id, {
-          status: statusFromQmp(status),
-          pid: instance.pid,
-          pid_start: instance.pidStart,
+          status: state,
+          pid,
+          pid_start: pidStart,
           started_at: nowIso(),
           last_command: command,
         });
@@ -101,7 +95,7 @@ export class PowerService {
       }
       return { vm: emitVm(ctx, id), command };
     } catch (err) {
-      if (!ctx.supervisor.get(id)) this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
+      if (!ctx.runtime.process(id)) this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
       throw err;
     }
   }
@@ -111,14 +105,14 @@ export class PowerService {
     const { ctx } = this;
     await ctx.locks.with(id, 'stop', async () => {
       const vm = requireVm(ctx, id);
-      if (!ctx.supervisor.get(id)) {
+      if (!ctx.runtime.process(id)) {
         // Without a QEMU, a VM caught starting or stopping is set right.
         requireAllowed(vm, 'stop');
         this.markStopped(id);
         return;
       }
       // quit goes out first; the status write happens while QEMU exits.
-      const stopped = ctx.supervisor.stop(id);
+      const stopped = ctx.runtime.stop(id);
       this.setStatus(id, 'stopping');
       await stopped;
     });
@@ -147,7 +141,7 @@ export class PowerService {
     const lock = this.ctx.locks.hold(id, 'reboot');
     try {
       if (await this.shutdownLocked(id, body, lock, 'reboot')) {
-        throw new AppError(409, 'VM_BUSY', 'A power-off cut the reboot short; the VM is stopped');
+        throw new AppError('VM_BUSY', 'A power-off cut the reboot short; the VM is stopped');
       }
       lock.become('start');
       return await this.startLocked(id);
@@ -162,14 +156,14 @@ export class PowerService {
     const timeoutMs = (body.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
     requireAllowed(requireVm(ctx, id), op, (status) => `VM is ${status}`);
     const exited = this.waitExit(id, timeoutMs);
-    const press = () => this.qmp(id, 'system_powerdown').catch(() => undefined);
+    const press = () => ctx.runtime.powerdown(id).catch(() => undefined);
     await press();
     const timer = setInterval(() => void press(), BUTTON_RESEND_MS); // press() never rejects
     const ok = await exited.finally(() => clearInterval(timer));
     const cut = lock.cut;
     if (!ok) {
       if (!body.force) {
-        throw new AppError(409, 'TIMEOUT', `The guest did not power off within ${timeoutMs / 1000} s; it is still running`);
+        throw new AppError('TIMEOUT', `The guest did not power off within ${timeoutMs / 1000} s; it is still running`);
       }
       // A power-off may cut a graceful shutdown short: it runs beside the lock we hold.
       await this.stop(id);
@@ -178,95 +172,77 @@ export class PowerService {
   }
 
   async reset(id: string): Promise<Vm> {
-    return this.simple(id, 'reset', 'system_reset');
+    return this.simple(id, 'reset', () => this.ctx.runtime.reset(id));
   }
 
   async pause(id: string): Promise<Vm> {
-    return this.simple(id, 'pause', 'stop');
+    return this.simple(id, 'pause', () => this.ctx.runtime.pause(id));
   }
 
   async resume(id: string): Promise<Vm> {
-    return this.simple(id, 'resume', 'cont');
-  }
-
-  /** Runs a QMP command on a VM's QEMU, turning QMP failures into clear API errors. */
-  async qmp<T = unknown>(id: string, command: string, args?: Record<string, unknown>): Promise<T> {
-    const inst = this.ctx.supervisor.get(id);
-    if (!inst) throw new AppError(409, 'VM_NOT_RUNNING', 'VM is not running');
-    try {
-      return await inst.qmp.execute<T>(command, args);
-    } catch (err) {
-      if (err instanceof QmpCommandError) throw new AppError(409, 'QEMU_ERROR', `QEMU refused ${command}: ${err.desc}`);
-      throw new AppError(500, 'QEMU_ERROR', `QEMU did not answer ${command}`, { cause: err });
-    }
+    return this.simple(id, 'resume', () => this.ctx.runtime.resume(id));
   }
 
   /**
    * Where the console proxy connects for a VM: its VNC socket in the server's run dir, or with
    * VNC_TCP=1 the TCP port from our own records.
    */
-  vncTarget(id: string): VncTarget {
+  vncTarget(id: string): ConsoleEndpoint {
     const vm = requireVm(this.ctx, id);
     const refusal = (status: VmStatus) => `VM is ${status}; its console is available while it runs`;
     requireAllowed(vm, 'console', refusal);
-    if (!this.ctx.supervisor.get(id)) throw new AppError(409, 'VM_NOT_RUNNING', refusal(vm.status));
-    const socket = this.ctx.supervisor.vncSocket(id);
-    return socket ? { path: socket } : { host: '127.0.0.1', port: vm.vnc_port };
+    const endpoint = this.ctx.runtime.console(id);
+    if (!endpoint) throw new AppError('VM_NOT_RUNNING', refusal(vm.status));
+    return endpoint;
   }
 
-  // --- reactions to QEMU -------------------------------------------------------------------
+  // --- reactions to the runtime ------------------------------------------------------------
 
-  onEvent(id: string, ev: QmpEvent): void {
+  private onEvent(ev: RuntimeEvent): void {
+    if (ev.type === 'exited') return this.onExit(ev.vmId);
+    const id = ev.vmId;
     const vm = this.ctx.repo.get(id);
     if (!vm) return;
     const next: VmStatus | null =
-      ev.event === 'STOP' && vm.status === 'running'
+      ev.type === 'paused' && vm.status === 'running'
         ? 'paused'
-        : ev.event === 'RESUME' && vm.status === 'paused'
+        : ev.type === 'resumed' && vm.status === 'paused'
           ? 'running'
-          : ev.event === 'SHUTDOWN' && vm.status !== 'stopped'
+          : ev.type === 'shutdown' && vm.status !== 'stopped'
             ? 'stopping'
             : null;
     if (next && next !== vm.status) this.setStatus(id, next);
   }
 
-  onExit(id: string): void {
+  private onExit(id: string): void {
     if (this.ctx.repo.get(id)) this.markStopped(id);
     const waiters = this.exitWaiters.get(id);
     this.exitWaiters.delete(id);
     for (const w of waiters ?? []) w();
   }
 
-  /** At server start: re-adopt QEMUs that kept running, and fix any VM caught mid-operation. */
+  /** At server start: re-adopt VMs that kept running, and fix any VM caught mid-operation. */
   async reconcile(): Promise<{ adopted: number; fixed: number }> {
     const { ctx } = this;
     let adopted = 0;
     let fixed = 0;
     for (const vm of ctx.repo.list()) {
-      const pidFile = runPaths(ctx.supervisor.runDir(vm.id)).pidFile;
-      const pid = vm.pid ?? readPid(pidFile);
-      if (pid === null && vm.status === 'stopped') continue;
-      let status: string | null = null;
-      if (pid !== null) {
-        try {
-          status = await ctx.supervisor.adopt(vm.id, pid, vm.pid === pid ? vm.pidStart : null);
-        } catch (err) {
-          ctx.log.warn({ vmId: vm.id, err: errorMessage(err) }, 'could not adopt VM');
-        }
-      }
-      const inst = ctx.supervisor.get(vm.id);
-      if (status !== null && inst) {
+      const recorded = vm.pid !== null ? { pid: vm.pid, pidStart: vm.pidStart } : null;
+      const found = await ctx.runtime.adopt(vm.id, recorded);
+      if (found) {
         adopted++;
         ctx.repo.update(vm.id, {
-          status: statusFromQmp(status),
-          pid: inst.pid,
-          pid_start: inst.pidStart,
+          status: found.state,
+          pid: found.process.pid,
+          pid_start: found.process.pidStart,
           started_at: vm.startedAt ?? nowIso(),
         });
-        ctx.log.info({ vmId: vm.id, pid: inst.pid, status }, 're-adopted running VM');
+        ctx.log.info({ vmId: vm.id, pid: found.process.pid, state: found.state }, 're-adopted running VM');
       } else {
+        // Whatever a start or a run cut short by the crash left (lent files, sockets) goes back.
+        ctx.runtime.release(vm.id);
+        if (vm.status === 'stopped' && vm.pid === null) continue;
         fixed++;
-        ctx.supervisor.releaseFiles(vm.id);
         ctx.repo.update(vm.id, { status: 'stopped', pid: null, pid_start: null, started_at: null });
         ctx.log.info({ vmId: vm.id, was: vm.status }, 'VM is not running; marked stopped');
       }
@@ -276,23 +252,19 @@ export class PowerService {
 
   // --- helpers -----------------------------------------------------------------------------
 
-  private async simple(
-    id: string,
-    op: 'reset' | 'pause' | 'resume',
-    command: string,
-  ): Promise<Vm> {
+  private async simple(id: string, op: 'reset' | 'pause' | 'resume', act: () => Promise<void>): Promise<Vm> {
     // Where the VM lands (the state table): paused, running, or unchanged for a reset.
     const next = VM_STATE_TABLE[op].through.at(-1);
     return this.ctx.locks.with(id, op, async () => {
       requireAllowed(requireVm(this.ctx, id), op, (status) => `Cannot ${op} a VM that is ${status}`);
-      await this.qmp(id, command);
+      await act();
       if (next) this.ctx.repo.update(id, { status: next });
       return emitVm(this.ctx, id);
     });
   }
 
   private waitExit(id: string, timeoutMs: number): Promise<boolean> {
-    if (!this.ctx.supervisor.get(id)) return Promise.resolve(true);
+    if (!this.ctx.runtime.process(id)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const set = this.exitWaiters.get(id) ?? new Set();
       const done = () => {
@@ -318,7 +290,7 @@ export class PowerService {
    * layer may be anybody's disk or an ISO library file; the image itself is no ISO library file.
    * The descriptors go to `opened` (closed by start); a refusal is 422 QEMU_START_FAILED.
    */
-  private async openDisk(vm: VmRecord, d: VmRecord['disks'][number], opened: number[]): Promise<StartDisk> {
+  private async openDisk(vm: VmRecord, d: VmRecord['disks'][number], opened: number[]): Promise<LaunchDisk> {
     const { ctx } = this;
     try {
       const real = this.checkFile(d.path, 'disk');
@@ -338,9 +310,9 @@ export class PowerService {
       opened.push(...layers.map((l) => l.fd));
       return { layers: layers.map((l) => ({ format: l.format, fd: l.fd })) };
     } catch (err) {
-      // A missing file stays 409 FILE_NOT_FOUND; any image refusal is a failed start.
-      if (err instanceof AppError && err.statusCode >= 400 && err.statusCode < 500 && err.statusCode !== 409) {
-        throw new AppError(422, 'QEMU_START_FAILED', `The VM cannot start with the disk ${d.path}: ${err.message}`, { cause: err });
+      // A missing file stays FILE_MISSING; any refusal of the image is a failed start.
+      if (err instanceof AppError && IMAGE_REFUSALS.has(err.code)) {
+        throw new AppError('QEMU_START_FAILED', `The VM cannot start with the disk ${d.path}: ${err.message}`, { cause: err });
       }
       throw err;
     }
@@ -356,7 +328,7 @@ export class PowerService {
     const taken = this.ctx.repo.usedPorts();
     for (let from = 5900; ; ) {
       const p = lowestFreePort(taken, from);
-      if (p === null) throw new AppError(409, 'NO_FREE_PORT', `VNC port ${vm.vnc_port} is taken and no free port is left`);
+      if (p === null) throw new AppError('NO_FREE_PORT', `VNC port ${vm.vnc_port} is taken and no free port is left`);
       if (await isPortFree(p)) {
         this.ctx.log.warn({ vmId: vm.id, from: vm.vnc_port, to: p }, 'VNC port taken by another program; moving');
         return p;
@@ -368,7 +340,7 @@ export class PowerService {
 
   private checkFile(p: string, what: 'disk' | 'ISO'): string {
     if (!fs.existsSync(p)) {
-      throw new AppError(409, 'FILE_NOT_FOUND', `The ${what} file is missing: ${p}`);
+      throw new AppError('FILE_MISSING', `The ${what} file is missing: ${p}`);
     }
     return this.ctx.storage.resolveFile(p, what);
   }
@@ -380,24 +352,5 @@ export class PowerService {
 
   private markStopped(id: string): void {
     this.setStatus(id, 'stopped', { pid: null, pid_start: null, started_at: null });
-  }
-}
-
-/** The pid QEMU wrote (in its own directory: read without following a symlink, and only a little). */
-function readPid(file: string): number | null {
-  try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    const buf = Buffer.alloc(32);
-    let len: number;
-    try {
-      if (!fs.fstatSync(fd).isFile()) return null;
-      len = fs.readSync(fd, buf, 0, buf.length, 0);
-    } finally {
-      fs.closeSync(fd);
-    }
-    const n = Number.parseInt(buf.subarray(0, len).toString('utf8').trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : null;
-  } catch {
-    return null;
   }
 }

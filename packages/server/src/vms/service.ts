@@ -1,11 +1,11 @@
 import { vmActionAllowed, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { detectFormat, imageLayers, type ImageFormat } from '../disks/image-check.js';
+import { detectFormat, imageLayers, type ImageFormat } from '../lib/image-check.js';
 import { AppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
-import { randomMac } from '../qemu/argv.js';
-import { lowestFreePort } from '../qemu/ports.js';
+import { randomMac } from '../lib/mac.js';
+import { lowestFreePort } from '../lib/ports.js';
 import {
   checkResources,
   emitDiskByPath,
@@ -47,9 +47,9 @@ export class VmService {
   create(body: CreateVmBody): Vm {
     const { repo, bus } = this.ctx;
     checkResources(this.ctx, body);
-    if (repo.nameTaken(body.name)) throw new AppError(409, 'NAME_TAKEN', `A VM named ${body.name} already exists`);
+    if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
     const port = lowestFreePort(repo.usedPorts());
-    if (port === null) throw new AppError(409, 'NO_FREE_PORT', 'No free VNC port is left for a new VM');
+    if (port === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
     let mac = randomMac(crypto.randomBytes);
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
@@ -72,7 +72,7 @@ export class VmService {
       const current = requireVm(ctx, id);
       requireAllowed(current, 'delete', stopFirst('delete the VM'));
       ctx.repo.delete(id);
-      fs.rmSync(ctx.supervisor.runDir(id), { recursive: true, force: true });
+      ctx.runtime.discard(id);
       ctx.bus.publish({ type: 'vm.deleted', id });
       for (const d of current.disks) emitDiskByPath(ctx, d.path);
     });
@@ -109,17 +109,17 @@ export class VmService {
       refuseIsoLibrary(ctx, real, 'disk');
       const managed = ctx.disks.byPath(real);
       if (managed && managed.status !== 'ready') {
-        throw new AppError(409, 'DISK_NOT_READY', `Disk ${managed.name} is ${managed.status}, not ready`);
+        throw new AppError('DISK_NOT_READY', `Disk ${managed.name} is ${managed.status}, not ready`);
       }
       const owner = ctx.repo.diskOwner(real);
-      if (owner === id) throw new AppError(409, 'DISK_IN_USE', `Disk is already attached to this VM: ${real}`);
-      if (owner) throw new AppError(409, 'DISK_IN_USE', `Disk is attached to another VM (${owner}): ${real}`);
+      if (owner === id) throw new AppError('DISK_IN_USE', `Disk is already attached to this VM: ${real}`);
+      if (owner) throw new AppError('DISK_IN_USE', `Disk is attached to another VM (${owner}): ${real}`);
       const mountedIn = ctx.repo.list().find((v) => v.iso === real);
-      if (mountedIn) throw new AppError(409, 'ISO_IN_USE', `${real} is inserted as CD media in VM ${mountedIn.name}; eject it first`);
+      if (mountedIn) throw new AppError('ISO_IN_USE', `${real} is inserted as CD media in VM ${mountedIn.name}; eject it first`);
       let chosen: ImageFormat;
       if (managed) {
         if (format !== undefined && format !== managed.format) {
-          throw new AppError(400, 'IMAGE_NOT_ALLOWED', `Disk ${managed.name} is a ${managed.format} disk; it cannot be attached as ${format}`);
+          throw new AppError('IMAGE_NOT_ALLOWED', `Disk ${managed.name} is a ${managed.format} disk; it cannot be attached as ${format}`);
         }
         chosen = managed.format;
       } else {
@@ -127,7 +127,7 @@ export class VmService {
       }
       // No backing file may be another VM's disk, a managed disk or an ISO library file.
       await imageLayers(ctx.storage, real, chosen, { checkBacking: backingRule(ctx, real) });
-      if (ctx.repo.diskOwner(real)) throw new AppError(409, 'DISK_IN_USE', `Disk was attached meanwhile: ${real}`);
+      if (ctx.repo.diskOwner(real)) throw new AppError('DISK_IN_USE', `Disk was attached meanwhile: ${real}`);
       ctx.repo.attachDisk(id, real, chosen, nowIso());
       emitDiskByPath(ctx, real);
       return emitVm(ctx, id);
@@ -141,7 +141,7 @@ export class VmService {
       const vm = requireVm(ctx, id);
       requireAllowed(vm, 'detachDisk', stopFirst('detach a disk'));
       const attached = vm.disks.find((d) => d.path === diskPath) ?? vm.disks.find((d) => d.path === realOrNull(diskPath));
-      if (!attached) throw new AppError(404, 'DISK_NOT_ATTACHED', `Disk is not attached to this VM: ${diskPath}`);
+      if (!attached) throw new AppError('DISK_NOT_ATTACHED', `Disk is not attached to this VM: ${diskPath}`);
       ctx.repo.detachDisk(id, attached.path);
       emitDiskByPath(ctx, attached.path);
       return emitVm(ctx, id);
@@ -158,19 +158,10 @@ export class VmService {
       const real = ctx.storage.resolveFile(isoPath, 'ISO');
       // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM.
       const managed = ctx.disks.byPath(real);
-      if (managed) throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
+      if (managed) throw new AppError('IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
       const owner = ctx.repo.diskOwner(real);
-      if (owner) throw new AppError(409, 'DISK_IN_USE', `${real} is attached as a disk to VM ${owner}; it cannot be CD media`);
-      const inst = this.liveInstance(vm, 'mountIso');
-      if (inst) {
-        ctx.supervisor.grantMedium(id, real);
-        await this.power.qmp(id, 'blockdev-change-medium', {
-          id: 'cd0',
-          filename: real,
-          format: 'raw',
-          'read-only-mode': 'read-only',
-        });
-      }
+      if (owner) throw new AppError('DISK_IN_USE', `${real} is attached as a disk to VM ${owner}; it cannot be CD media`);
+      if (this.live(vm, 'mountIso')) await ctx.runtime.changeMedium(id, real);
       ctx.repo.update(id, { iso: real });
       return emitVm(ctx, id);
     });
@@ -180,16 +171,16 @@ export class VmService {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
       const vm = requireVm(ctx, id);
-      if (this.liveInstance(vm, 'unmountIso')) await this.power.qmp(id, 'eject', { id: 'cd0', force: true });
+      if (this.live(vm, 'unmountIso')) await ctx.runtime.ejectMedium(id);
       ctx.repo.update(id, { iso: null });
       return emitVm(ctx, id);
     });
   }
 
   /** Whether the ISO change goes to a running QEMU (409 while the VM is between states). */
-  private liveInstance(vm: Pick<Vm, 'id' | 'status'>, action: 'mountIso' | 'unmountIso'): boolean {
+  private live(vm: Pick<Vm, 'id' | 'status'>, action: 'mountIso' | 'unmountIso'): boolean {
     requireAllowed(vm, action, (status) => `VM is ${status}; try again in a moment`);
-    return vm.status !== 'stopped' && this.ctx.supervisor.get(vm.id) !== undefined;
+    return vm.status !== 'stopped' && this.ctx.runtime.process(vm.id) !== null;
   }
 }
 
@@ -204,9 +195,9 @@ async function externalFormat(ctx: VmContext, real: string): Promise<ImageFormat
   }
   if (seen === 'raw') return 'raw';
   if (seen === 'iso') {
-    throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} is an ISO 9660 image: insert it as CD media, or pass "format": "raw" to use it as a raw disk`);
+    throw new AppError('IMAGE_NOT_ALLOWED', `${real} is an ISO 9660 image: insert it as CD media, or pass "format": "raw" to use it as a raw disk`);
   }
-  throw new AppError(400, 'IMAGE_NOT_ALLOWED', `${real} looks like a ${seen} image: formats are never guessed, pass "format": "${seen}" to attach it as one`);
+  throw new AppError('IMAGE_NOT_ALLOWED', `${real} looks like a ${seen} image: formats are never guessed, pass "format": "${seen}" to attach it as one`);
 }
 
 /** The words of a refusal until the VM is stopped. */

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { waitUntil } from '../lib/time.js';
+import { waitUntil } from './time.js';
 
 /**
  * Facts about a host process from /proc. The start time (field 22 of /proc/<pid>/stat, in clock
@@ -39,14 +39,6 @@ export function readCmdline(pid: number): string[] | null {
   } catch {
     return null;
   }
-}
-
-/** True if the process is a QEMU started for this VM (its argv carries `-uuid <vmId>`). */
-export function isQemuOfVm(pid: number, vmId: string): boolean {
-  const argv = readCmdline(pid);
-  if (!argv) return false;
-  const i = argv.indexOf('-uuid');
-  return i >= 0 && argv[i + 1] === vmId;
 }
 
 export function cmdlineOf(pid: number): string[] {

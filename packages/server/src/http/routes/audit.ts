@@ -1,8 +1,8 @@
-import { AuditList, AuditQuery, ErrorBody } from '@qemu-manager/contract';
+import { AuditList, AuditQuery } from '@qemu-manager/contract';
+import { errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { AuditStore } from './store.js';
+import type { AuditStore } from '../../audit/store.js';
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
 
 /** GET /api/audit: the audit log, newest first, admin only. */
 export function auditRoutes(store: AuditStore): FastifyPluginAsyncTypebox {

@@ -3,13 +3,12 @@ import {
   DiskEnvelope,
   DiskIdParams,
   DiskListEnvelope,
-  ErrorBody,
   MessageBody,
 } from '@qemu-manager/contract';
+import { CREATED, errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { DiskService } from './service.js';
+import type { DiskService } from '../../disks/service.js';
 
-const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 500: ErrorBody };
 
 export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -19,7 +18,7 @@ export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
     app.post('/disks', { config: { scope: 'admin' }, schema: { tags, body: CreateDiskBody, response: { 201: DiskEnvelope, ...errors } } }, async (req, reply) => {
       const disk = disks.create(req.body);
       req.auditTarget = disk.id;
-      reply.status(201);
+      reply.status(CREATED);
       return { disk };
     });
 

@@ -3,7 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StorageRoots } from '../lib/storage.js';
+import { statusOf } from '../http/error-table.js';
+import { isAppError } from './errors.js';
+import { StorageRoots } from './storage.js';
 import { detectFormat, imageLayers, openImageLayers, type ImageFormat } from './image-check.js';
 
 // Images made by the real qemu-img, checked by the server's own header reader.
@@ -71,8 +73,8 @@ async function refusal(file: string, format: ImageFormat | string, opts: Paramet
   try {
     await imageLayers(storage, file, format as ImageFormat, opts);
   } catch (e) {
-    const err = e as { code: string; statusCode: number; message: string };
-    return `${err.statusCode} ${err.code} ${err.message}`;
+    if (!isAppError(e)) return `error ${(e as Error).message}`;
+    return `${statusOf(e.code)} ${e.code} ${e.message}`;
   }
   return 'accepted';
 }

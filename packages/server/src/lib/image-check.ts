@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AppError } from '../lib/errors.js';
-import { looksLikeIso } from '../lib/iso.js';
-import type { OpenedFile, StorageRoots } from '../lib/storage.js';
+import { AppError } from './errors.js';
+import { looksLikeIso } from './iso.js';
+import type { OpenedFile, StorageRoots } from './storage.js';
 
 /**
  * What an image refers to, read from its headers by the server itself (no qemu-img, no process), so
@@ -117,7 +117,7 @@ function openLayer(open: () => OpenedFile, parent: string | undefined): OpenedFi
     return open();
   } catch (err) {
     if (parent === undefined || !(err instanceof AppError)) throw err;
-    throw new AppError(err.statusCode === 404 ? 400 : err.statusCode, err.code, `Image ${parent} has a backing file that cannot be used: ${err.message}`);
+    throw new AppError(err.code === 'FILE_NOT_FOUND' ? 'IMAGE_NOT_ALLOWED' : err.code, `Image ${parent} has a backing file that cannot be used: ${err.message}`);
   }
 }
 
@@ -236,7 +236,7 @@ async function checkVmdk(fd: number, real: string): Promise<void> {
 }
 
 function refuse(message: string): AppError {
-  return new AppError(400, 'IMAGE_NOT_ALLOWED', message);
+  return new AppError('IMAGE_NOT_ALLOWED', message);
 }
 
 /** An image's own bytes, quoted and cut short, safe to put in a message. */

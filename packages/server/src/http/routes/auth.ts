@@ -3,19 +3,18 @@ import {
   ConsoleTicket,
   CreateTokenBody,
   CreatedToken,
-  ErrorBody,
   LoginBody,
   MessageBody,
   TokenIdParams,
   TokenListEnvelope,
   VmIdParams,
 } from '@qemu-manager/contract';
+import { CREATED, errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { isAppError } from '../lib/errors.js';
-import { SESSION_COOKIE, parseCookies } from '../lib/request.js';
-import type { AuthService } from './service.js';
+import { isAppError } from '../../lib/errors.js';
+import { SESSION_COOKIE, parseCookies } from '../../lib/request.js';
+import type { AuthService } from '../../auth/service.js';
 
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 429: ErrorBody };
 
 interface AuthRouteDeps {
   auth: AuthService;
@@ -58,7 +57,7 @@ export function authRoutes({ auth, checkConsole, secureCookies }: AuthRouteDeps)
     app.post('/tokens', { config: { scope: 'admin' }, schema: { tags, body: CreateTokenBody, response: { 201: CreatedToken, ...errors } } }, async (req, reply) => {
       const created = auth.createToken(req.body);
       req.auditTarget = created.id;
-      reply.status(201);
+      reply.status(CREATED);
       return created;
     });
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { AppError } from '../lib/errors.js';
-import type { EventBus } from './bus.js';
+import { AppError } from '../../lib/errors.js';
+import type { EventBus } from '../../events/bus.js';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -30,7 +30,7 @@ export function eventRoutes(bus: EventBus, opts: { maxPerClient: number }) {
         const held = perClient.get(client) ?? 0;
         if (held >= opts.maxPerClient) {
           reply.header('retry-after', '10');
-          return reply.send(new AppError(429, 'RATE_LIMITED', `At most ${opts.maxPerClient} event streams per client; close one first`));
+          return reply.send(new AppError('RATE_LIMITED', `At most ${opts.maxPerClient} event streams per client; close one first`));
         }
         perClient.set(client, held + 1);
         reply.hijack();

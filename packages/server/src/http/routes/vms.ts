@@ -3,7 +3,6 @@ import {
   CreateVmBody,
   DeleteVmQuery,
   DiskPathBody,
-  ErrorBody,
   IsoPathBody,
   MessageBody,
   OptionalShutdownBody,
@@ -13,11 +12,11 @@ import {
   VmIdParams,
   VmListEnvelope,
 } from '@qemu-manager/contract';
+import { CREATED, errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { PowerService } from './power.js';
-import type { VmService } from './service.js';
+import type { PowerService } from '../../vms/power.js';
+import type { VmService } from '../../vms/service.js';
 
-const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 422: ErrorBody, 500: ErrorBody };
 
 export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -34,7 +33,7 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
     app.post('/vms', { config: admin, schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
       const vm = vms.create(req.body);
       req.auditTarget = vm.id;
-      reply.status(201);
+      reply.status(CREATED);
       return { vm };
     });
 

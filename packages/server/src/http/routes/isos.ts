@@ -1,9 +1,9 @@
-import { ErrorBody, IsoEnvelope, IsoListEnvelope, IsoNameParams, MessageBody } from '@qemu-manager/contract';
+import { IsoEnvelope, IsoListEnvelope, IsoNameParams, MessageBody } from '@qemu-manager/contract';
+import { CREATED, errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Readable } from 'node:stream';
-import type { IsoService } from './service.js';
+import type { IsoService } from '../../isos/service.js';
 
-const errors = { 400: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 500: ErrorBody };
 
 export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -27,7 +27,7 @@ export function isoRoutes(isos: IsoService, isMounted: (file: string) => boolean
       async (req, reply) => {
         const len = req.headers['content-length'];
         const iso = await isos.upload(req.params.name, req.body as Readable, len ? Number(len) : null);
-        reply.status(201);
+        reply.status(CREATED);
         return { iso };
       },
     );

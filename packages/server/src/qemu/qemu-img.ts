@@ -7,9 +7,10 @@ import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import type { StorageRoots } from '../lib/storage.js';
-import { ensureSystemUser, type QemuIdentity } from '../qemu/identity.js';
+import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
-import { imageLayers, nextLayer, type ImageFormat } from './image-check.js';
+import type { ImageTool } from '../runtime/port.js';
+import { imageLayers, nextLayer, type ImageFormat } from '../lib/image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 const QEMU_IMG_USER = 'qm-img';
@@ -42,7 +43,7 @@ interface QemuImgOptions {
  * whatever a crafted image makes qemu-img do, it does as a user who can read no image and no root
  * file. Runs are bounded in time and number, and qemu-img's messages go to the log, never to a client.
  */
-export class QemuImg {
+export class QemuImg implements ImageTool {
   private readonly storage: StorageRoots;
   private readonly log: Logger;
   private readonly nbdBinary: string;
@@ -120,7 +121,7 @@ export class QemuImg {
   private async limited<T>(fn: () => Promise<T>): Promise<T> {
     if (this.running >= this.maxConcurrent) {
       if (this.queue.length >= this.maxQueued) {
-        throw new AppError(429, 'RATE_LIMITED', 'Too many images are being inspected at once; try again in a moment');
+        throw new AppError('RATE_LIMITED', 'Too many images are being inspected at once; try again in a moment');
       }
       await new Promise<void>((resolve) => this.queue.push(resolve));
     } else {
@@ -220,11 +221,11 @@ export class QemuImg {
   }
 
   private unreadable(file: string, why: string): AppError {
-    return new AppError(409, 'FILE_NOT_FOUND', `Cannot read the image ${file}: ${why} (details in the server log)`);
+    return new AppError('IMAGE_UNREADABLE', `Cannot read the image ${file}: ${why} (details in the server log)`);
   }
 
   private tooSlow(file: string): AppError {
-    return new AppError(504, 'TIMEOUT', `Reading the image ${file} took longer than ${this.timeoutMs / 1000} s; it was stopped`);
+    return new AppError('TOOL_TIMEOUT', `Reading the image ${file} took longer than ${this.timeoutMs / 1000} s; it was stopped`);
   }
 }
 

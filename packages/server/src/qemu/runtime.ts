@@ -1,0 +1,231 @@
+import fs from 'node:fs';
+import { AppError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import type { StorageRoots } from '../lib/storage.js';
+import type {
+  BlockJob,
+  ConsoleEndpoint,
+  Launched,
+  RunState,
+  RuntimeEvent,
+  RuntimeProcess,
+  VmLaunch,
+  VmRuntime,
+  VmStats,
+} from '../runtime/port.js';
+import type { GuestIsolation } from './guest-isolation.js';
+import type { IdentityPool } from './identity.js';
+import type { QmpEvent } from './qmp/client.js';
+import type { QmpCommands, QmpRunState } from './qmp/commands.js';
+import { QmpCommandError } from './qmp/errors.js';
+import { runPaths } from './rundir.js';
+import { Supervisor } from './supervisor.js';
+
+/** The CD-ROM drive's id in the QEMU command line (argv.ts). */
+const CD_DRIVE = 'cd0';
+
+/** Maps a QMP run state to the runtime's: anything that is neither running nor shut down counts as paused. */
+export function runStateOf(qmp: QmpRunState | string): RunState {
+  return qmp === 'running' ? 'running' : qmp === 'shutdown' ? 'stopping' : 'paused';
+}
+
+const EVENTS: Partial<Record<string, 'paused' | 'resumed' | 'shutdown' | 'reset'>> = {
+  STOP: 'paused',
+  RESUME: 'resumed',
+  SHUTDOWN: 'shutdown',
+  RESET: 'reset',
+};
+
+const JOB_EVENTS = new Set(['BLOCK_JOB_READY', 'BLOCK_JOB_COMPLETED', 'BLOCK_JOB_CANCELLED', 'BLOCK_JOB_ERROR']);
+
+export interface QemuRuntimeOptions {
+  qemuBinary: string;
+  /** The server's run directory: run/<vm id>/ per VM. */
+  runRoot: string;
+  pool: IdentityPool;
+  storage: StorageRoots;
+  isolation: Pick<GuestIsolation, 'confine' | 'confineAdopted'>;
+  /** VNC_TCP=1: VNC on 127.0.0.1:<5900 + display> instead of the VM's unix socket. */
+  vncTcp: boolean;
+  log: Logger;
+}
+
+/**
+ * The QEMU adapter of the runtime port: one detached QEMU process per VM (the Supervisor), driven
+ * over QMP with the typed commands of qmp/commands.ts. QMP failures become AppErrors here.
+ */
+export class QemuRuntime implements VmRuntime {
+  private readonly supervisor: Supervisor;
+  private readonly listeners = new Set<(ev: RuntimeEvent) => void>();
+
+  constructor(private readonly opts: QemuRuntimeOptions) {
+    this.supervisor = new Supervisor(opts.runRoot, { beforeSpawn: (who) => opts.isolation.confine(who) }, opts.log, opts.pool, {
+      storage: opts.storage,
+      vncTcp: opts.vncTcp,
+    });
+    this.supervisor.on('event', (vmId, ev) => this.onQmpEvent(vmId, ev));
+    this.supervisor.on('exit', (vmId) => this.emit({ vmId, type: 'exited' }));
+  }
+
+  async start(def: VmLaunch): Promise<Launched> {
+    const r = await this.supervisor.start({ ...def, qemuBinary: this.opts.qemuBinary });
+    return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
+  }
+
+  stop(vmId: string): Promise<void> {
+    return this.supervisor.stop(vmId);
+  }
+
+  powerdown(vmId: string): Promise<void> {
+    return this.run(vmId, 'the power button', (c) => c.systemPowerdown());
+  }
+
+  reset(vmId: string): Promise<void> {
+    return this.run(vmId, 'reset', (c) => c.systemReset());
+  }
+
+  pause(vmId: string): Promise<void> {
+    return this.run(vmId, 'pause', (c) => c.stop());
+  }
+
+  resume(vmId: string): Promise<void> {
+    return this.run(vmId, 'resume', (c) => c.cont());
+  }
+
+  async changeMedium(vmId: string, file: string): Promise<void> {
+    const commands = this.commands(vmId);
+    // The VM's unprivileged QEMU must be able to open it: lent by descriptor, its real path given.
+    const real = this.supervisor.grantMedium(vmId, file);
+    await this.call('the medium change', () => commands.blockdevChangeMedium(CD_DRIVE, real));
+  }
+
+  ejectMedium(vmId: string): Promise<void> {
+    return this.run(vmId, 'eject', (c) => c.eject(CD_DRIVE));
+  }
+
+  process(vmId: string): RuntimeProcess | null {
+    return this.supervisor.process(vmId);
+  }
+
+  async state(vmId: string): Promise<RunState> {
+    const { status } = await this.call('the status query', () => this.commands(vmId).queryStatus());
+    return runStateOf(status);
+  }
+
+  console(vmId: string): ConsoleEndpoint | null {
+    if (!this.supervisor.process(vmId)) return null;
+    const socket = this.supervisor.vncSocket(vmId);
+    if (socket) return { path: socket };
+    return { host: '127.0.0.1', port: 5900 + (this.supervisor.vncDisplay(vmId) ?? 0) };
+  }
+
+  async blockJobs(vmId: string): Promise<BlockJob[]> {
+    const jobs = await this.call('the block job query', () => this.commands(vmId).queryBlockJobs());
+    return jobs.map((j) => ({ id: j.device, kind: j.type, done: j.offset, total: j.len, status: j.status }));
+  }
+
+  async stats(vmId: string): Promise<VmStats> {
+    const stats = await this.call('the block statistics query', () => this.commands(vmId).queryBlockstats());
+    return {
+      disks: stats.map((s) => ({
+        device: s.qdev ?? s.device,
+        readBytes: s.stats.rd_bytes,
+        writtenBytes: s.stats.wr_bytes,
+        readOps: s.stats.rd_operations,
+        writeOps: s.stats.wr_operations,
+      })),
+    };
+  }
+
+  async adopt(vmId: string, recorded: { pid: number; pidStart: string | null } | null): Promise<{ state: RunState; process: RuntimeProcess } | null> {
+    const pid = recorded?.pid ?? readPid(runPaths(this.supervisor.runDir(vmId)).pidFile);
+    if (pid === null) return null;
+    let status: QmpRunState | null = null;
+    try {
+      status = await this.supervisor.adopt(vmId, pid, recorded?.pid === pid ? recorded.pidStart : null);
+    } catch (err) {
+      this.opts.log.warn({ vmId, err: err instanceof Error ? err.message : String(err) }, 'could not adopt VM');
+    }
+    const process = this.supervisor.process(vmId);
+    if (status === null || !process) return null;
+    // QEMUs that ran before this server (even before its rules existed) come under them too.
+    await this.opts.isolation.confineAdopted(this.supervisor.identity(vmId));
+    return { state: runStateOf(status), process };
+  }
+
+  release(vmId: string): void {
+    this.supervisor.releaseFiles(vmId);
+  }
+
+  discard(vmId: string): void {
+    fs.rmSync(this.supervisor.runDir(vmId), { recursive: true, force: true });
+  }
+
+  subscribe(listener: (ev: RuntimeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  detachAll(): void {
+    this.supervisor.detachAll();
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  private emit(ev: RuntimeEvent): void {
+    for (const l of this.listeners) l(ev);
+  }
+
+  private onQmpEvent(vmId: string, ev: QmpEvent): void {
+    const type = EVENTS[ev.event];
+    if (type) return this.emit({ vmId, type });
+    if (JOB_EVENTS.has(ev.event)) {
+      const d = ev.data ?? {};
+      const num = (v: unknown) => (typeof v === 'number' ? v : 0);
+      const str = (v: unknown, dflt: string) => (typeof v === 'string' ? v : dflt);
+      const status = ev.event === 'BLOCK_JOB_READY' ? 'ready' : ev.event === 'BLOCK_JOB_ERROR' ? 'error' : 'concluded';
+      this.emit({ vmId, type: 'job', job: { id: str(d.device, '?'), kind: str(d.type, '?'), done: num(d.offset), total: num(d.len), status } });
+    }
+  }
+
+  /** The commands of the VM's live QEMU; VM_NOT_RUNNING without one. */
+  private commands(vmId: string): QmpCommands {
+    const c = this.supervisor.commands(vmId);
+    if (!c) throw new AppError('VM_NOT_RUNNING', 'VM is not running');
+    return c;
+  }
+
+  private run(vmId: string, what: string, fn: (c: QmpCommands) => Promise<void>): Promise<void> {
+    return this.call(what, () => fn(this.commands(vmId)));
+  }
+
+  /** Runs a QMP call; QEMU's refusal is QEMU_ERROR, no answer QEMU_UNREACHABLE. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      if (err instanceof QmpCommandError) throw new AppError('QEMU_ERROR', `QEMU refused ${what}: ${err.desc}`);
+      throw new AppError('QEMU_UNREACHABLE', `QEMU did not answer ${what}`, { cause: err });
+    }
+  }
+}
+
+/** The pid QEMU wrote (in its own directory: read without following a symlink, and only a little). */
+function readPid(file: string): number | null {
+  try {
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const buf = Buffer.alloc(32);
+    let len: number;
+    try {
+      if (!fs.fstatSync(fd).isFile()) return null;
+      len = fs.readSync(fd, buf, 0, buf.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const n = Number.parseInt(buf.subarray(0, len).toString('utf8').trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,116 @@
+import type { DiskFormat, DiskInfo } from '@qemu-manager/contract';
+
+/**
+ * What the domain needs from a hypervisor, and nothing of how it is driven. `qemu/` is the first
+ * adapter (QEMU processes over QMP); another (libvirt, KubeVirt) implements the same interface.
+ * Domain services import this module, never an adapter. Failures are AppErrors with a code
+ * (VM_NOT_RUNNING, QEMU_ERROR, QEMU_UNREACHABLE, QEMU_START_FAILED, ...).
+ */
+
+/** A live VM's state as the hypervisor reports it. */
+export type RunState = 'running' | 'paused' | 'stopping';
+
+/** An image for the VM: the caller's open descriptor of each layer, image first, then its backing files. */
+export interface LaunchDisk {
+  layers: ReadonlyArray<{ fd: number; format: string }>;
+}
+
+/**
+ * A VM definition to start. Images and the medium come as descriptors the caller opened under the
+ * storage rules; they stay open until start() settles, then the caller closes them.
+ */
+export interface VmLaunch {
+  vmId: string;
+  name: string;
+  cpus: number;
+  memoryMiB: number;
+  mac: string;
+  /** The console display (VNC display number = port − 5900). */
+  vncDisplay: number;
+  accel: 'kvm' | 'tcg';
+  disks: readonly LaunchDisk[];
+  iso: { fd: number } | null;
+}
+
+/** The host process that runs a VM (pid plus its start time, so a reused pid is never mistaken). */
+export interface RuntimeProcess {
+  pid: number;
+  pidStart: string;
+}
+
+export interface Launched extends RuntimeProcess {
+  /** The command line, shown to the user (`last_command`). */
+  command: string;
+  state: RunState;
+}
+
+/** Where the console proxy connects: a unix socket, or a TCP address. */
+export type ConsoleEndpoint = { path: string } | { host: string; port: number };
+
+/**
+ * What the runtime reports about a VM. `exited` comes once per process, after every resource the
+ * process held is given back (its user, its files).
+ */
+export type RuntimeEvent =
+  | { vmId: string; type: 'paused' | 'resumed' | 'shutdown' | 'reset' }
+  | { vmId: string; type: 'exited' }
+  | { vmId: string; type: 'job'; job: BlockJob };
+
+/** A long-running block operation of a live VM (mirror, backup, commit, stream). */
+export interface BlockJob {
+  id: string;
+  kind: string;
+  /** Bytes done and to do (both grow while the guest writes). */
+  done: number;
+  total: number;
+  status: string;
+}
+
+/** Counters of a live VM, for metrics. */
+export interface VmStats {
+  /** Per disk: bytes and operations read and written since the start. */
+  disks: Array<{ device: string; readBytes: number; writtenBytes: number; readOps: number; writeOps: number }>;
+}
+
+export interface VmRuntime {
+  /** Starts a VM. Resolves once it runs (or is paused); a refused start is QEMU_START_FAILED. */
+  start(def: VmLaunch): Promise<Launched>;
+  /** Power-off: resolves once the process is gone (and `exited` was reported). */
+  stop(vmId: string): Promise<void>;
+  /** Presses the ACPI power button (the guest decides). */
+  powerdown(vmId: string): Promise<void>;
+  reset(vmId: string): Promise<void>;
+  pause(vmId: string): Promise<void>;
+  resume(vmId: string): Promise<void>;
+  /** Inserts the medium at `file` (checked under the storage roots) into the VM's CD drive. */
+  changeMedium(vmId: string, file: string): Promise<void>;
+  ejectMedium(vmId: string): Promise<void>;
+  /** The VM's process, or null when it does not run here. */
+  process(vmId: string): RuntimeProcess | null;
+  state(vmId: string): Promise<RunState>;
+  /** Where its console is served while it runs; null when it does not run here. */
+  console(vmId: string): ConsoleEndpoint | null;
+  /** Long-running block operations of a live VM. */
+  blockJobs(vmId: string): Promise<BlockJob[]>;
+  stats(vmId: string): Promise<VmStats>;
+  /**
+   * At server start: takes back a VM that kept running (`recorded` is the process the records
+   * name, if any). Returns its state, or null when nothing of it runs (its resources are then
+   * given back).
+   */
+  adopt(vmId: string, recorded: { pid: number; pidStart: string | null } | null): Promise<{ state: RunState; process: RuntimeProcess } | null>;
+  /** Gives back what a VM that is not running still holds (lent files, its run directory's sockets). */
+  release(vmId: string): void;
+  /** Removes everything the runtime keeps for a VM that is deleted. */
+  discard(vmId: string): void;
+  /** Subscribes to events of every VM; returns the unsubscribe function. */
+  subscribe(listener: (ev: RuntimeEvent) => void): () => void;
+  /** Lets go of every VM without stopping any (server shutdown: VMs keep running). */
+  detachAll(): void;
+}
+
+/** Reads and creates disk images (qemu-img today), always on untrusted images. */
+export interface ImageTool {
+  info(file: string, format: DiskFormat): Promise<DiskInfo>;
+  create(file: string, format: DiskFormat, sizeGb: number): Promise<void>;
+}
