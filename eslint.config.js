@@ -1,12 +1,20 @@
-// Lint: the dependency direction of the server (routes -> services -> repos/qemu; qemu/, store/ and
-// lib/ never reach up into http/ or the domain folders; http/ and auth/ or audit/ never import each
-// other), no floating or misused promises (with type information, over bench/ and scripts/ too),
-// and a few correctness rules.
+// Lint: the dependency direction of the server (the layer blocks below, docs/ARCHITECTURE.md), no
+// floating or misused promises (with type information, over bench/ and scripts/ too), and a few
+// correctness rules.
 import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
-const upward = (...groups) => ({
-  '@typescript-eslint/no-restricted-imports': ['error', { patterns: groups.map((g) => ({ group: g, message: 'imports must point down: routes -> services -> repos/qemu/store/lib' })) }],
+const DOMAIN = ['**/vms/**', '**/disks/**', '**/isos/**', '**/events/**', '**/auth/**', '**/audit/**', '**/console/**'];
+/** Files under packages/server/src matching `globs` may not import anything matching `banned`. */
+const layer = (globs, banned) => ({
+  files: globs.map((g) => `packages/server/src/${g}`),
+  ignores: ['**/*.test.ts'],
+  rules: {
+    '@typescript-eslint/no-restricted-imports': [
+      'error',
+      { patterns: banned.map((g) => ({ group: [g], message: 'imports point down: app -> http -> domain -> runtime port <- qemu; lib and store at the bottom' })) },
+    ],
+  },
 });
 
 export default tseslint.config(
@@ -30,26 +38,23 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
     },
   },
-  {
-    files: ['packages/server/src/qemu/**/*.ts', 'packages/server/src/store/**/*.ts', 'packages/server/src/lib/**/*.ts'],
-    rules: upward(['**/http/**', '**/vms/**', '**/disks/**', '**/isos/**', '**/events/**', '**/auth/**', '**/audit/**', '**/console/**', '**/system/**', '**/app.js', '**/routes.js']),
-  },
-  {
-    files: ['packages/server/src/**/service.ts', 'packages/server/src/**/power.ts', 'packages/server/src/**/repo.ts', 'packages/server/src/**/store.ts'],
-    rules: upward(['**/routes.js', '**/http/**', '**/app.js']),
-  },
-  {
-    // The HTTP layer (guard, limits, errors) knows no domain folder; what it shares with auth/ and
-    // audit/ (cookies, the Principal) lives in lib/request.ts.
-    files: ['packages/server/src/http/**/*.ts'],
-    rules: upward(['**/vms/**', '**/disks/**', '**/isos/**', '**/events/**', '**/auth/**', '**/audit/**', '**/console/**', '**/system/**', '**/app.js', '**/routes.js']),
-  },
-  {
-    // auth/ and audit/ never import http/ (nor another folder's routes); they come after the
-    // service/store block above so that these patterns apply to their stores too.
-    files: ['packages/server/src/auth/**/*.ts', 'packages/server/src/audit/**/*.ts'],
-    rules: upward(['**/http/**', '**/routes.js', '**/app.js']),
-  },
+  // The server's layers (docs/ARCHITECTURE.md): lib/ and store/ at the bottom; runtime/ (the
+  // hypervisor port) above them; qemu/ (its adapter) implements the port; the domain folders use
+  // the port, never qemu/; http/ (the HTTP core, then its routes) sits on top; app.ts composes.
+  // Tests may reach across (e.g. to look a status up in the error table).
+  layer(['lib/**', 'store/**'], [...DOMAIN, '**/http/**', '**/qemu/**', '**/runtime/**', '**/app.js', '**/config.js']),
+  layer(['runtime/**'], [...DOMAIN, '**/http/**', '**/qemu/**', '**/app.js']),
+  layer(['qemu/**'], [...DOMAIN, '**/http/**', '**/app.js']),
+  // The domain speaks to the hypervisor through runtime/port.ts only, and knows no route.
+  layer(DOMAIN.map((g) => `${g.slice(3, -3)}/**`), ['**/qemu/**', '**/http/routes/**', '**/http/server.js', '**/http/guard.js', '**/app.js']),
+  // Services, repos and stores, auth/ and audit/ know nothing of HTTP (only the console proxy
+  // writes its refusals with the error table).
+  layer(['**/service.ts', '**/power.ts', '**/repo.ts', '**/store.ts', 'auth/**', 'audit/**'], ['**/qemu/**', '**/http/**', '**/app.js']),
+  // The HTTP core (server, guard, errors, console upgrade, static UI) knows no domain folder; what it
+  // shares with auth/ and audit/ (cookies, the Principal) lives in lib/request.ts.
+  layer(['http/*.ts'], [...DOMAIN, '**/qemu/**', '**/runtime/**', '**/routes/**', '**/app.js']),
+  // Routes call services, never an adapter.
+  layer(['http/routes/**'], ['**/qemu/**', '**/runtime/**', '**/app.js']),
   {
     files: ['packages/web/src/**/*.ts', 'packages/web/src/**/*.tsx'],
     plugins: { 'react-hooks': reactHooks },
