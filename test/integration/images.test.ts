@@ -400,10 +400,10 @@ describe('qemu-img on existing images', () => {
     await waitFor(() => wrapped.log.includes('SECRET-MARKER-6d1f'), 5_000, 'stderr in the server log');
   });
 
-  it('kills a qemu-img that does not finish and answers TIMEOUT', async () => {
+  it('kills a qemu-img that does not finish and answers 504 TOOL_TIMEOUT', async () => {
     mode('hang');
     const r = await wrapped.api('GET', `/disks/${disk.id}`);
-    expectRefused(r, 504, 'TIMEOUT');
+    expectRefused(r, 504, 'TOOL_TIMEOUT');
   });
 
   it('runs at most 4 at once; beyond a bounded queue, refuses at once with 429', async () => {
