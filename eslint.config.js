@@ -12,7 +12,7 @@ const upward = (...groups) => ({
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/dist-types/**', 'node_modules/**', '.cache/**'] },
   {
-    files: ['**/*.ts', '**/*.tsx', 'bench/**/*.mjs', 'scripts/**/*.mjs'],
+    files: ['**/*.ts', '**/*.tsx', 'bench/**/*.mjs', 'scripts/**/*.mjs', 'test/kit/**/*.mjs'],
     languageOptions: {
       parser: tseslint.parser,
       // Type information for the promise rules: each package's tsconfig, the tests', and tsconfig.lint.json
