@@ -95,7 +95,7 @@ describe('server process', () => {
     for (const d of dirs) kit.cleanupDataDir(d);
   });
 
-  /** A stand-in server script: `behaviour` decides how it treats SIGTERM and whether it listens. */
+  /** A stand-in for the server: `body` decides whether it listens and how it treats SIGTERM. */
   const script = (d: string, body: string) => {
     const file = path.join(d, 'fake-main.mjs');
     fs.writeFileSync(file, body);
