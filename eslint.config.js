@@ -20,7 +20,7 @@ const layer = (globs, banned) => ({
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/dist-types/**', 'node_modules/**', '.cache/**'] },
   {
-    files: ['**/*.ts', '**/*.tsx', 'bench/**/*.mjs', 'scripts/**/*.mjs'],
+    files: ['**/*.ts', '**/*.tsx', 'bench/**/*.mjs', 'scripts/**/*.mjs', 'test/kit/**/*.mjs'],
     languageOptions: {
       parser: tseslint.parser,
       // Type information for the promise rules: each package's tsconfig, the tests', and tsconfig.lint.json

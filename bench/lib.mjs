@@ -1,13 +1,11 @@
-// Small helpers shared by the benchmark: statistics, an HTTP client, /proc readers, ports.
+// Small helpers shared by the benchmark: statistics, the kept-alive HTTP client, /proc readers.
+// Ports, the process scan, waiting and the HTTP client itself are the shared test kit's (test/kit/).
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
+import { request as kitRequest, poll, sleep } from '../test/kit/index.mjs';
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Milliseconds since an arbitrary origin, sub-microsecond resolution. */
-export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+export { alive, freePort, nowMs, portFree, sleep } from '../test/kit/index.mjs';
 
 export function percentile(values, p) {
   if (values.length === 0) return NaN;
@@ -44,58 +42,15 @@ export function fmt(x, digits = 3) {
   return String(Number(x.toPrecision(digits)));
 }
 
-/** A free TCP port on 127.0.0.1 (there is a small race until the caller binds it). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 /**
- * One HTTP request to the server under test. Resolves with { status, headers, body (parsed JSON
- * when possible), raw (Buffer), ms } and never rejects on HTTP errors; rejects on network errors
- * or after `timeoutMs`.
+ * One HTTP request to the server under test, on the bench's kept-alive connections. Resolves with
+ * { status, headers, body (parsed JSON when possible), raw (Buffer), ms } and never rejects on HTTP
+ * errors; rejects on network errors or after `timeoutMs`.
  */
 export function request(base, method, path, body, { timeoutMs = 60_000 } = {}) {
-  const url = new URL(path, base);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const t0 = nowMs();
-    const req = http.request(
-      url,
-      {
-        method,
-        agent,
-        headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const ms = nowMs() - t0;
-          const raw = Buffer.concat(chunks);
-          let parsed = null;
-          try {
-            parsed = JSON.parse(raw.toString('utf8'));
-          } catch {
-            parsed = raw.toString('utf8');
-          }
-          resolve({ status: res.statusCode, headers: res.headers, body: parsed, raw, ms });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return kitRequest(base, method, path, body, { timeoutMs, agent });
 }
 
 /** Like request(), but throws unless the status is the expected one. */
@@ -122,43 +77,9 @@ export function rssKiB(pid) {
   }
 }
 
-/** True while the process exists and is not a zombie. */
-export function alive(pid) {
-  let text;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  const state = text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
-}
-
-/** Pids of processes whose command line contains `needle` (never this process). */
-export function pidsWithCmdline(needle) {
-  const out = [];
-  for (const ent of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue;
-    const pid = Number(ent);
-    if (pid === process.pid) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.includes(needle)) out.push({ pid, argv: cmd.split('\0').filter(Boolean) });
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
 /** Polls until `check()` is true; returns false after `timeoutMs`. */
 export async function waitFor(check, timeoutMs, intervalMs = 1) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(intervalMs);
-  }
+  return Boolean(await poll(check, { timeoutMs, intervalMs }));
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results in input order (settled). */
@@ -238,13 +159,4 @@ export async function settle(pids, { maxCores = 0.15, quietWindows = 2, timeoutM
     prev = now;
   }
   return { seconds: (Date.now() - t0) / 1000, cores };
-}
-
-/** True if nothing listens on 127.0.0.1:port right now (another program's QEMU may hold it). */
-export function portFree(port) {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ port, host: '127.0.0.1', exclusive: true }, () => srv.close(() => resolve(true)));
-  });
 }
