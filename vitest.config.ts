@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: fast unit tests beside the sources, integration tests against a real server
+// Four projects: fast unit tests beside the sources, in-process server tests (test/inprocess), integration tests against a real server
 // process and real QEMU, and browser tests (Playwright driving Debian's Chromium). They run one
 // group after the other (groupOrder), and the QEMU ones one file at a time.
 export default defineConfig({
@@ -12,6 +12,17 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
           include: ['packages/*/src/**/*.test.ts', 'packages/*/src/**/*.test.tsx'],
           environment: 'node',
+        },
+      },
+      {
+        test: {
+          // The whole server in-process (Fastify inject) over a fake hypervisor: every route and
+          // error code in seconds.
+          name: 'inprocess',
+          sequence: { groupOrder: 0 },
+          include: ['test/inprocess/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 30_000,
         },
       },
       {

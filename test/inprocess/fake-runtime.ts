@@ -1,0 +1,302 @@
+/**
+ * A fake hypervisor for the in-process test tier: it implements the runtime port (VmRuntime) and
+ * the image tool (ImageTool) the way the QEMU adapter behaves, without any process, QMP socket,
+ * qemu-img, nftables or system user. Tests steer it: make the next call of a method fail, hold a
+ * call until released, choose what the ACPI button does, or emit events as QEMU would.
+ */
+import type { DiskFormat, DiskInfo } from '@qemu-manager/contract';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../../packages/server/src/lib/errors.js';
+import type {
+  BlockJob,
+  ConsoleEndpoint,
+  ImageTool,
+  Launched,
+  RunState,
+  RuntimeEvent,
+  RuntimeProcess,
+  VmLaunch,
+  VmRuntime,
+  VmStats,
+} from '../../packages/server/src/runtime/port.js';
+
+/** A call held until the test releases it. `reached` resolves once the call is waiting. */
+export interface Gate {
+  reached: Promise<void>;
+  release(): void;
+}
+
+function makeGate(): Gate & { wait(): Promise<void> } {
+  let markReached!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((r) => (markReached = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return {
+    reached,
+    release: () => open(),
+    wait: () => {
+      markReached();
+      return opened;
+    },
+  };
+}
+
+/** Steering shared by both fakes: one-shot failures and held calls, per method name. */
+class Controls<M extends string> {
+  private readonly failures = new Map<M, unknown[]>();
+  private readonly gates = new Map<M, Array<ReturnType<typeof makeGate>>>();
+  /** Every call, in order (method and first argument). */
+  readonly calls: Array<{ method: M; arg: string }> = [];
+
+  /** The next call of `method` throws `err` (once per call to failNext). */
+  failNext(method: M, err: unknown): void {
+    const list = this.failures.get(method) ?? [];
+    list.push(err);
+    this.failures.set(method, list);
+  }
+
+  /** The next call of `method` waits until the returned gate is released. */
+  hold(method: M): Gate {
+    const g = makeGate();
+    const list = this.gates.get(method) ?? [];
+    list.push(g);
+    this.gates.set(method, list);
+    return g;
+  }
+
+  count(method: M): number {
+    return this.calls.filter((c) => c.method === method).length;
+  }
+
+  /** Records the call, waits at a gate if one is set, then throws a queued failure if any. */
+  async enter(method: M, arg: string): Promise<void> {
+    this.calls.push({ method, arg });
+    await this.pass(method);
+  }
+
+  /** Waits at the method's gate if one is set, then throws its queued failure if any. */
+  async pass(method: M): Promise<void> {
+    const gate = this.gates.get(method)?.shift();
+    if (gate) await gate.wait();
+    const failures = this.failures.get(method);
+    if (failures?.length) throw failures.shift();
+  }
+}
+
+type RuntimeMethod = 'start' | 'stop' | 'powerdown' | 'reset' | 'pause' | 'resume' | 'changeMedium' | 'ejectMedium' | 'state' | 'blockJobs' | 'stats' | 'adopt';
+
+interface FakeVm extends RuntimeProcess {
+  state: RunState;
+  medium: string | null;
+}
+
+/** Fake pids far above any real pid_max, so nothing a test does can reach a real process. */
+let nextPid = 90_000_000;
+
+export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
+  private readonly vms = new Map<string, FakeVm>();
+  private readonly listeners = new Set<(ev: RuntimeEvent) => void>();
+  /** What the ACPI button does: the guest powers off (shutdown, then exited), or nothing happens. */
+  powerdownEffect: 'exit' | 'ignore' = 'exit';
+  /** VMs that "kept running" across a server restart: adopt() finds them. */
+  readonly survivors = new Map<string, { state: RunState; process: RuntimeProcess }>();
+  /** The definitions start() was given, newest last. */
+  readonly launches: VmLaunch[] = [];
+  readonly released: string[] = [];
+  readonly discarded: string[] = [];
+  detached = 0;
+
+  constructor(private readonly runRoot: string) {
+    super();
+  }
+
+  async start(def: VmLaunch): Promise<Launched> {
+    this.launches.push({ ...def, disks: def.disks.map((d) => ({ layers: [...d.layers] })) });
+    await this.enter('start', def.vmId);
+    if (this.vms.has(def.vmId)) throw new AppError('QEMU_START_FAILED', `QEMU failed to start: VM ${def.vmId} already runs`);
+    const vm: FakeVm = { pid: nextPid++, pidStart: String(Date.now()), state: 'running', medium: null };
+    this.vms.set(def.vmId, vm);
+    const command = ['qemu-system-x86_64', '-name', def.name, '-uuid', def.vmId, '-smp', String(def.cpus), '-m', String(def.memoryMiB)].join(' ');
+    return { pid: vm.pid, pidStart: vm.pidStart, command, state: 'running' };
+  }
+
+  async stop(vmId: string): Promise<void> {
+    await this.enter('stop', vmId);
+    if (!this.vms.has(vmId)) return;
+    this.exit(vmId);
+  }
+
+  async powerdown(vmId: string): Promise<void> {
+    this.live(vmId);
+    await this.enter('powerdown', vmId);
+    if (this.powerdownEffect === 'ignore') return;
+    // The guest reacts a moment later, as a real one does: SHUTDOWN, then the process exits.
+    setImmediate(() => {
+      if (!this.vms.has(vmId)) return;
+      this.emit({ vmId, type: 'shutdown' });
+      this.exit(vmId);
+    });
+  }
+
+  async reset(vmId: string): Promise<void> {
+    this.live(vmId);
+    await this.enter('reset', vmId);
+    this.emit({ vmId, type: 'reset' });
+  }
+
+  async pause(vmId: string): Promise<void> {
+    const vm = this.live(vmId);
+    await this.enter('pause', vmId);
+    vm.state = 'paused';
+    this.emit({ vmId, type: 'paused' });
+  }
+
+  async resume(vmId: string): Promise<void> {
+    const vm = this.live(vmId);
+    await this.enter('resume', vmId);
+    vm.state = 'running';
+    this.emit({ vmId, type: 'resumed' });
+  }
+
+  async changeMedium(vmId: string, file: string): Promise<void> {
+    const vm = this.live(vmId);
+    await this.enter('changeMedium', vmId);
+    vm.medium = file;
+  }
+
+  async ejectMedium(vmId: string): Promise<void> {
+    const vm = this.live(vmId);
+    await this.enter('ejectMedium', vmId);
+    vm.medium = null;
+  }
+
+  process(vmId: string): RuntimeProcess | null {
+    const vm = this.vms.get(vmId);
+    return vm ? { pid: vm.pid, pidStart: vm.pidStart } : null;
+  }
+
+  async state(vmId: string): Promise<RunState> {
+    const vm = this.live(vmId);
+    await this.enter('state', vmId);
+    return vm.state;
+  }
+
+  console(vmId: string): ConsoleEndpoint | null {
+    return this.vms.has(vmId) ? { path: path.join(this.runRoot, vmId, 'vnc.sock') } : null;
+  }
+
+  async blockJobs(vmId: string): Promise<BlockJob[]> {
+    this.live(vmId);
+    await this.enter('blockJobs', vmId);
+    return [];
+  }
+
+  async stats(vmId: string): Promise<VmStats> {
+    this.live(vmId);
+    await this.enter('stats', vmId);
+    return { disks: [] };
+  }
+
+  async adopt(vmId: string): Promise<{ state: RunState; process: RuntimeProcess } | null> {
+    await this.enter('adopt', vmId);
+    const found = this.survivors.get(vmId);
+    if (!found) return null;
+    this.vms.set(vmId, { ...found.process, state: found.state, medium: null });
+    return found;
+  }
+
+  release(vmId: string): void {
+    this.released.push(vmId);
+  }
+
+  discard(vmId: string): void {
+    this.discarded.push(vmId);
+  }
+
+  subscribe(listener: (ev: RuntimeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  detachAll(): void {
+    this.detached++;
+    this.vms.clear();
+  }
+
+  // --- for tests ---------------------------------------------------------------------------
+
+  /** Reports an event as QEMU would (STOP, RESUME, SHUTDOWN, ...). */
+  emit(ev: RuntimeEvent): void {
+    for (const l of this.listeners) l(ev);
+  }
+
+  /** The VM's process ends (a guest power-off, a crash, a kill): `exited` is reported. */
+  exit(vmId: string): void {
+    if (!this.vms.delete(vmId)) return;
+    this.emit({ vmId, type: 'exited' });
+  }
+
+  running(vmId: string): boolean {
+    return this.vms.has(vmId);
+  }
+
+  medium(vmId: string): string | null {
+    return this.vms.get(vmId)?.medium ?? null;
+  }
+
+  /** As the QEMU adapter: a command to a VM that does not run is VM_NOT_RUNNING. */
+  private live(vmId: string): FakeVm {
+    const vm = this.vms.get(vmId);
+    if (!vm) throw new AppError('VM_NOT_RUNNING', 'VM is not running');
+    return vm;
+  }
+}
+
+const GiB = 1024 * 1024 * 1024;
+
+/** A minimal, valid image header of each format (what the server's own image checks read). */
+function imageHeader(format: DiskFormat, sizeGb: number): Buffer {
+  const size = BigInt(sizeGb) * BigInt(GiB);
+  if (format === 'qcow2') {
+    const b = Buffer.alloc(64 * 1024);
+    b.writeUInt32BE(0x514649fb, 0); // magic
+    b.writeUInt32BE(3, 4); // version
+    b.writeUInt32BE(16, 20); // cluster bits: 64 KiB
+    b.writeBigUInt64BE(size, 24);
+    b.writeUInt32BE(104, 100); // header length; the extension area that follows starts with "end"
+    return b;
+  }
+  if (format === 'vmdk') {
+    const b = Buffer.alloc(0x200 + 20 * 512);
+    b.writeUInt32BE(0x4b444d56, 0); // KDMV
+    b.writeBigUInt64LE(size / 512n, 12); // capacity in sectors
+    b.writeBigUInt64LE(1n, 56); // grain directory offset (not at the end)
+    return b;
+  }
+  return Buffer.alloc(4096);
+}
+
+export class FakeImages extends Controls<'create' | 'info'> implements ImageTool {
+  /** The virtual size each created image was given, by file. */
+  private readonly sizes = new Map<string, number>();
+
+  /**
+   * Writes a real small image at `file` (the disk service renames it into place afterwards), then,
+   * like a qemu-img still at work, waits at a gate if one is set; a queued failure comes after the
+   * file was written, as a qemu-img that fails half-way leaves one.
+   */
+  async create(file: string, format: DiskFormat, sizeGb: number): Promise<void> {
+    this.calls.push({ method: 'create', arg: file });
+    fs.writeFileSync(file, imageHeader(format, sizeGb), { flag: 'wx', mode: 0o600 });
+    this.sizes.set(file, sizeGb * GiB);
+    await this.pass('create');
+  }
+
+  async info(file: string, format: DiskFormat): Promise<DiskInfo> {
+    await this.enter('info', file);
+    const st = fs.statSync(file);
+    const virtual = this.sizes.get(file) ?? this.sizes.get(`${file}.part`) ?? st.size;
+    return { 'virtual-size': virtual, filename: file, format, 'actual-size': st.blocks * 512, 'dirty-flag': false };
+  }
+}
