@@ -142,7 +142,7 @@ export function timeToBanner(kind, target, timeoutMs = 5000) {
       const ms = nowMs() - t0;
       clearTimeout(timer);
       closeIt();
-      if (err) reject(err);
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
       else resolve({ ms, banner: data.toString('latin1', 0, 12) });
     };
     if (kind === 'ws') {

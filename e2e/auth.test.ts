@@ -51,7 +51,7 @@ describe('web UI with authentication required', () => {
     await page.getByTestId('create-vm-memory').fill('256');
     await page.getByTestId('create-vm-disk-toggle').uncheck();
     const isoOption = page.getByTestId('create-vm-iso').locator('option', { hasText: TEST_ISO_NAME });
-    await page.getByTestId('create-vm-iso').selectOption((await isoOption.getAttribute('value'))!);
+    await page.getByTestId('create-vm-iso').selectOption((await isoOption.getAttribute('value')));
     await page.getByTestId('create-vm-submit').click();
     await page.getByTestId('create-vm-dialog').waitFor({ state: 'detached', timeout: 30_000 });
 

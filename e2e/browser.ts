@@ -26,7 +26,7 @@ export function canvasStats(page: Page): Promise<{ nonBlack: number; width: numb
     let nonBlack = 0;
     let hash = 0;
     for (let i = 0; i < data.length; i += 4) {
-      const v = data[i]! + data[i + 1]! + data[i + 2]!;
+      const v = data[i] + data[i + 1] + data[i + 2];
       if (v > 30) nonBlack++;
       hash = (hash * 31 + v) | 0;
     }

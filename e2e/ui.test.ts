@@ -64,7 +64,7 @@ describe('web UI against a real server', () => {
     await page.getByTestId('create-vm-disk-size').fill('1');
     await page.getByTestId('create-vm-disk-format').selectOption('qcow2');
     const isoOption = page.getByTestId('create-vm-iso').locator('option', { hasText: TEST_ISO_NAME });
-    await page.getByTestId('create-vm-iso').selectOption((await isoOption.getAttribute('value'))!);
+    await page.getByTestId('create-vm-iso').selectOption((await isoOption.getAttribute('value')));
     await shot('02-create-dialog');
     await page.getByTestId('create-vm-submit').click();
     await dialog.waitFor({ state: 'detached', timeout: 60_000 });

@@ -272,7 +272,7 @@ function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: str
 
 function errorCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err
-    ? String((err as { code: unknown }).code)
+    ? String((err).code)
     : undefined;
 }
 

@@ -85,8 +85,8 @@ describe('admin CLI', () => {
       ['ci runner', 'read'],
       ['deploy', 'admin'],
     ]);
-    expect(Date.parse(rows[0]!.expires_at!) - Date.parse(rows[0]!.created_at)).toBe(3600_000);
-    expect(rows[1]!.expires_at).toBeNull();
+    expect(Date.parse(rows[0].expires_at!) - Date.parse(rows[0].created_at)).toBe(3600_000);
+    expect(rows[1].expires_at).toBeNull();
   });
 
   it('the API applies the same rules: a name with a newline or control character is refused', async () => {

@@ -29,7 +29,7 @@ function listeningTcpPorts(pid: number): number[] {
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     try {
       const m = fs.readlinkSync(`/proc/${pid}/fd/${fd}`).match(/^socket:\[(\d+)\]$/);
-      if (m) inodes.add(m[1]!);
+      if (m) inodes.add(m[1]);
     } catch {
       /* closed meanwhile */
     }
@@ -38,7 +38,7 @@ function listeningTcpPorts(pid: number): number[] {
   for (const table of ['tcp', 'tcp6']) {
     for (const line of fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1)) {
       const f = line.trim().split(/\s+/);
-      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9]!)) ports.push(Number.parseInt(f[1]!.split(':')[1]!, 16));
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) ports.push(Number.parseInt(f[1].split(':')[1], 16));
     }
   }
   return ports;
@@ -459,7 +459,7 @@ describe.runIf(root)('two servers on one host', () => {
     for (const [i, uid] of uids.entries()) {
       const name = execFileSync('id', ['-nu', String(uid)], { encoding: 'utf8' }).trim();
       const claim = JSON.parse(fs.readFileSync(path.join(CLAIMS, name), 'utf8'));
-      expect(claim).toMatchObject({ pid: servers[i]!.proc!.pid, dataDir: servers[i]!.dataDir });
+      expect(claim).toMatchObject({ pid: servers[i].proc!.pid, dataDir: servers[i].dataDir });
     }
     for (const [i, s] of servers.entries()) expect((await s.api('POST', `/vms/${vms[i].id}/stop`)).status).toBe(200);
   });

@@ -150,7 +150,7 @@ describe('denial of service bounds', () => {
       const body = await over.json();
       expect(body.code).toBe('RATE_LIMITED');
       expect(typeof body.error).toBe('string');
-      ctrls[0]!.abort();
+      ctrls[0].abort();
       const again = new AbortController();
       ctrls.push(again);
       await waitFor(async () => {

@@ -63,7 +63,7 @@ async function bootProber(env: Record<string, string>): Promise<{ server: TestSe
 
 function probes(log: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const m of log.matchAll(/PROBE (\S+) ([^\r\n]*)/g)) out[m[1]!] = m[2]!;
+  for (const m of log.matchAll(/PROBE (\S+) ([^\r\n]*)/g)) out[m[1]] = m[2]!;
   if (!out.dhcp) throw new Error(`no probe results in the serial log:\n${log.slice(-3000)}`);
   return out;
 }
@@ -123,7 +123,7 @@ describe.runIf(root)('guests and host services (user-mode networking)', () => {
 
   it('a QEMU running before the server starts (or before the rules existed) comes under them at adoption', async () => {
     const vm = (await confinedServer.api('GET', `/vms/${confinedVm}`)).body.vm;
-    const uid = fs.readFileSync(`/proc/${vm.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]!;
+    const uid = fs.readFileSync(`/proc/${vm.pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1];
     await confinedServer.kill();
     // Rules gone (a firewall reload, or a host where an older version ran this VM): the set is empty.
     ns.exec('nft', 'delete', 'table', 'inet', 'qemu_manager');

@@ -382,7 +382,7 @@ describe('qemu-img on existing images', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.disk.info).toMatchObject({ format: 'qcow2', 'virtual-size': 1024 ** 3, filename: disk.path });
     const [run] = runs();
-    const line = fs.readFileSync(path.join(marks, run!), 'utf8');
+    const line = fs.readFileSync(path.join(marks, run), 'utf8');
     const uid = execFileSync('id', ['-u', 'qm-img'], { encoding: 'utf8' }).trim();
     expect(uid).not.toBe('0');
     expect(line.split(' ')[0]).toBe(uid);

@@ -66,8 +66,8 @@ export class Netns {
           resolve(child);
         }
       };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`${argv.join(' ')} exited with ${code}: ${out}`));

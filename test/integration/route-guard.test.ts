@@ -230,7 +230,7 @@ describe('what the server writes is its own', () => {
     try {
       const login = await fetch(`${s.url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: PASSWORD }) });
       expect(login.status).toBe(200);
-      const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+      const cookie = login.headers.get('set-cookie')!.split(';')[0];
       const iso = Buffer.alloc(40_000);
       iso.write('\x01CD001', 16 * 2048, 'latin1');
       expect((await s.api('POST', '/disks', { name: 'private', size: 1, format: 'qcow2' }, { cookie })).status).toBe(201);

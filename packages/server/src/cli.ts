@@ -97,9 +97,9 @@ async function main(): Promise<number> {
       };
     } else if (cmd === 'create-token') {
       const body = tokenBody(args);
-      run = async (auth) => {
+      run = (auth) => {
         console.log(auth.createToken(body).token);
-        return 0;
+        return Promise.resolve(0);
       };
     } else {
       throw new UsageError(cmd === undefined ? 'no command given' : `unknown command ${JSON.stringify(cmd)}`);

@@ -23,7 +23,7 @@ const text = new Map(files.map((f) => [f, fs.readFileSync(f, 'utf8')]));
 function importsOf(file: string): string[] {
   const out: string[] = [];
   for (const m of text.get(file)!.matchAll(/^(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gms)) {
-    out.push(path.resolve(path.dirname(file), m[1]!.replace(/\.js$/, '.ts')));
+    out.push(path.resolve(path.dirname(file), m[1].replace(/\.js$/, '.ts')));
   }
   return out;
 }
@@ -49,7 +49,7 @@ describe('server layout', () => {
 
   it('sends QMP commands from qemu/qmp/ only', () => {
     const commands = text.get(path.join(SRC, 'qemu/qmp/commands.ts'))!;
-    const names = [...commands.matchAll(/execute(?:<[^>]*>)?\('([a-z_-]+)'/g)].map((m) => m[1]!);
+    const names = [...commands.matchAll(/execute(?:<[^>]*>)?\('([a-z_-]+)'/g)].map((m) => m[1]);
     expect(names).toContain('query-status');
     const distinctive = [...names.filter((n) => /[-_]/.test(n)), 'qmp_capabilities'];
     const offenders: string[] = [];

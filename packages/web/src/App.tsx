@@ -72,7 +72,7 @@ function AccessGate() {
   if (auth.isError && !auth.data) {
     return (
       <section className="page gate">
-        <ErrorText error={`${t.auth.statusFailed} ${(auth.error as Error).message}`} testId="auth-status-error">
+        <ErrorText error={`${t.auth.statusFailed} ${(auth.error).message}`} testId="auth-status-error">
           <button type="button" className="link-button" onClick={() => void auth.refetch()}>{t.common.retry}</button>
         </ErrorText>
       </section>

@@ -308,7 +308,7 @@ describe('createVncProxy', () => {
   it('client close closes the VNC connection', async () => {
     const ws = open();
     await nextMessage(ws);
-    const vncClosed = once(vncSockets[0]!, 'close');
+    const vncClosed = once(vncSockets[0], 'close');
     ws.close();
     await vncClosed;
     await until(() => proxy.sessions === 0);
@@ -318,7 +318,7 @@ describe('createVncProxy', () => {
     const ws = open();
     await nextMessage(ws);
     const closed = once(ws, 'close');
-    vncSockets[0]!.destroy();
+    vncSockets[0].destroy();
     const [code] = (await closed) as [number];
     expect(code).toBe(1000);
     await until(() => proxy.sessions === 0);

@@ -148,7 +148,7 @@ export function checkRouteScope(route: { url?: string; method: string | string[]
   const { url, method } = route;
   const scope = route.config?.scope;
   if (!isApiRoute(url)) {
-    if (scope !== undefined && !SCOPES.has(scope)) throw new Error(`route ${String(method)} ${url}: unknown scope ${String(scope)}`);
+    if (scope !== undefined && !SCOPES.has(scope)) throw new Error(`route ${String(method)} ${url}: unknown scope ${JSON.stringify(scope)}`);
     return (scope as RouteScope | undefined) ?? 'public';
   }
   if (!SCOPES.has(scope)) {

@@ -70,18 +70,17 @@ export class IsoService {
     const max = this.maxBytes;
     const idleMs = this.idleTimeoutMs;
     // No byte for idleMs: the upload is aborted (the client's connection with it) and the temp file removed.
-    let idle: NodeJS.Timeout | undefined;
     const stall = () =>
       limiter.destroy(new AppError('REQUEST_TIMEOUT', `The upload sent nothing for ${Math.round(idleMs / 1000)} s and was aborted`));
     const limiter: Transform = new Transform({
       transform(chunk: Buffer, _enc, cb) {
-        idle?.refresh();
+        idle.refresh();
         received += chunk.length;
         if (received > max) cb(new AppError('PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${max} bytes`));
         else cb(null, chunk);
       },
     });
-    idle = setTimeout(stall, idleMs);
+    const idle = setTimeout(stall, idleMs);
     try {
       await pipeline(body, limiter, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
       clearTimeout(idle);

@@ -69,7 +69,7 @@ export class QemuImg implements ImageTool {
     this.maxConcurrent = opts.maxConcurrent ?? 4;
     this.maxQueued = opts.maxQueued ?? 16;
     this.userName = opts.user ?? QEMU_IMG_USER;
-    this.confine = opts.confine ?? (async () => undefined);
+    this.confine = opts.confine ?? (() => Promise.resolve());
   }
 
   /**

@@ -25,7 +25,7 @@ import { Supervisor } from './supervisor.js';
 const CD_DRIVE = 'cd0';
 
 /** Maps a QMP run state to the runtime's: anything that is neither running nor shut down counts as paused. */
-export function runStateOf(qmp: QmpRunState | string): RunState {
+export function runStateOf(qmp: string): RunState {
   return qmp === 'running' ? 'running' : qmp === 'shutdown' ? 'stopping' : 'paused';
 }
 

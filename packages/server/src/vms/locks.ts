@@ -59,7 +59,7 @@ export class OpLocks {
     return () => lock.release();
   }
 
-  async with<T>(vmId: string, op: VmOp, fn: () => Promise<T>): Promise<T> {
+  async with<T>(vmId: string, op: VmOp, fn: () => T | Promise<T>): Promise<T> {
     const lock = this.hold(vmId, op);
     try {
       return await fn();

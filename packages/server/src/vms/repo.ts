@@ -113,7 +113,7 @@ export class VmRepo {
   }
 
   usedPorts(): Set<number> {
-    return new Set(this.q.ports.all() as unknown as number[]);
+    return new Set(this.q.ports.all());
   }
 
   macTaken(mac: string): boolean {

@@ -68,7 +68,7 @@ export class VmService {
       }
       await this.power.stop(id);
     }
-    await ctx.locks.with(id, 'delete', async () => {
+    await ctx.locks.with(id, 'delete', () => {
       const current = requireVm(ctx, id);
       requireAllowed(current, 'delete', stopFirst('delete the VM'));
       ctx.repo.delete(id);

@@ -55,7 +55,7 @@ function setLive(s: LiveState) {
 
 export const liveStore = {
   get: (): LiveState => liveState,
-  subscribe(listener: () => void): () => void {
+  subscribe: (listener: () => void): (() => void) => {
     stateListeners.add(listener);
     return () => stateListeners.delete(listener);
   },

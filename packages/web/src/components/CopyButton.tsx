@@ -3,7 +3,7 @@ import { t } from '../i18n';
 
 /** Copies text; says "Copied" or, when the browser refuses (plain http), why. */
 export function CopyButton({ text, testId }: { text: string; testId?: string }) {
-  const [state, setState] = useState<'idle' | 'copied' | string>('idle');
+  const [state, setState] = useState<string>('idle') /* 'idle', 'copied' or why copying failed */;
   const copy = async () => {
     try {
       // Browsers offer the clipboard only on https and localhost.

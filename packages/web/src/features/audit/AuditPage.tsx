@@ -50,7 +50,7 @@ export default function AuditPage() {
           ) : (
             log.data && log.data.pages.length > 1 && <span className="muted small" data-testid="audit-all-loaded">{t.audit.allLoaded}</span>
           )}
-          {log.isFetchNextPageError && <ErrorText error={`${t.audit.loadOlderFailed} ${(log.error as Error).message}`} testId="audit-older-error" />}
+          {log.isFetchNextPageError && <ErrorText error={`${t.audit.loadOlderFailed} ${(log.error).message}`} testId="audit-older-error" />}
         </div>
       )}
     </section>

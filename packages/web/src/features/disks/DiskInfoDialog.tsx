@@ -45,7 +45,7 @@ function FragmentRow({ k, v }: { k: string; v: unknown }) {
   return (
     <>
       <dt className="mono">{k}</dt>
-      <dd className="mono">{String(v)}</dd>
+      <dd className="mono">{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
     </>
   );
 }

@@ -78,7 +78,7 @@ export function VmActions({ vm, context }: Props) {
         <ErrorText
           className="vm-action-error"
           testId={`vm-error-${vm.name}`}
-          error={timedOut ? t.actions.shutdownTimeout : t.actions.failed(LABEL[action.failed], (action.error as Error).message)}
+          error={timedOut ? t.actions.shutdownTimeout : t.actions.failed(LABEL[action.failed], (action.error).message)}
           onDismiss={action.reset}
         >
           {timedOut && canStop(vm.status) && (
