@@ -112,19 +112,22 @@ export function storageSuite(): void {
     it('regression: a disk deleted while it is being created (409 DISK_NOT_READY; afterwards ready and deletable)', async () => {
       const gate = s.images.hold('create');
       const r = await s.api('POST', '/disks', { name: 'slow', size: 8, format: 'qcow2' });
-      expect(r.status).toBe(201);
       const disk = (r.body as DiskEnvelope).disk;
-      await gate.reached;
       const partial = `${disk.path}.part`;
-      expect(fs.existsSync(partial)).toBe(true);
-      expectError(await s.api('DELETE', `/disks/${disk.id}`), 'DISK_NOT_READY', 409, 'Disk slow is still being created');
-      expect(((await s.api('GET', `/disks/${disk.id}`)).body as DiskEnvelope).disk.status).toBe('creating');
-      expect(fs.existsSync(partial)).toBe(true);
-      const vm = ((await s.api('POST', '/vms', { name: 'eager', cpus: 1, memory: 64 })).body as VmEnvelope).vm;
-      fs.writeFileSync(disk.path, ''); // what an attach by path would find while qemu-img still writes elsewhere
-      expectError(await s.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path }), 'DISK_NOT_READY', 409, 'Disk slow is creating, not ready');
-      fs.rmSync(disk.path);
-      gate.release();
+      try {
+        expect(r.status).toBe(201);
+        await gate.reached;
+        expect(fs.existsSync(partial)).toBe(true);
+        expectError(await s.api('DELETE', `/disks/${disk.id}`), 'DISK_NOT_READY', 409, 'Disk slow is still being created');
+        expect(((await s.api('GET', `/disks/${disk.id}`)).body as DiskEnvelope).disk.status).toBe('creating');
+        expect(fs.existsSync(partial)).toBe(true);
+        const vm = ((await s.api('POST', '/vms', { name: 'eager', cpus: 1, memory: 64 })).body as VmEnvelope).vm;
+        fs.writeFileSync(disk.path, ''); // what an attach by path would find while qemu-img still writes elsewhere
+        expectError(await s.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.path }), 'DISK_NOT_READY', 409, 'Disk slow is creating, not ready');
+        fs.rmSync(disk.path);
+      } finally {
+        gate.release(); // a failed assertion must not leave the creation (and the server's close) waiting
+      }
       await s.built.disks.idle();
       expect(((await s.api('GET', `/disks/${disk.id}`)).body as DiskEnvelope).disk.status).toBe('ready');
       expect(fs.existsSync(partial)).toBe(false);

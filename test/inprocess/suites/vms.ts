@@ -98,6 +98,25 @@ export function vmSuite(): void {
       expect(s.runtime.launches).toEqual([]);
     });
 
+    it('regression: validation messages replaced by a generic word (unknown field, missing field, bad name, wrong type)', async () => {
+      const before = ((await s.api('GET', '/vms')).body as VmListEnvelope).vms.length;
+      const cases: Array<[unknown, string]> = [
+        [{ name: 'ok', cpus: 1, memory: 64, color: 'red' }, 'body has an unknown field: color'],
+        [{ name: 'ok', cpus: 1 }, 'body is missing the field: memory'],
+        [{ name: '-leading-dash', cpus: 1, memory: 64 }, 'body.name may only contain letters, digits, dot, dash and underscore, starting with a letter or digit (max 63)'],
+        [{ name: 'has space', cpus: 1, memory: 64 }, 'body.name may only contain letters, digits, dot, dash and underscore, starting with a letter or digit (max 63)'],
+        [{ name: 'ok', cpus: '2', memory: 64 }, 'body.cpus must be integer'],
+        [{ name: 'ok', cpus: 1, memory: 8 }, 'body.memory must be >= 16'],
+      ];
+      for (const [body, message] of cases) expectError(await s.api('POST', '/vms', body), 'VALIDATION', 400, message);
+      expectError(await s.api('POST', '/disks', { name: 'd', size: 1 }), 'VALIDATION', 400, 'body is missing the field: format');
+      expectError(await s.api('POST', '/disks', { name: 'd e', size: 1, format: 'raw' }), 'VALIDATION', 400, 'body.name may only contain letters, digits, dot, dash and underscore, starting with a letter or digit (max 63)');
+      expectError(await s.api('POST', '/disks', { name: 'd', size: 1.5, format: 'raw' }), 'VALIDATION', 400, 'body.size must be integer');
+      expectError(await s.api('POST', '/vms/x/disks/attach', { diskPath: '/a.img', path: '/a.img' }), 'VALIDATION', 400, 'body has an unknown field: path');
+      expectError(await s.api('POST', '/vms/x/iso/mount', {}), 'VALIDATION', 400, 'body is missing the field: isoPath');
+      expect(((await s.api('GET', '/vms')).body as VmListEnvelope).vms.length).toBe(before);
+    });
+
     it('an unknown route is 404 NOT_FOUND naming it', async () => {
       expectError(await s.api('GET', '/nope'), 'NOT_FOUND', 404, 'Not found: GET /api/nope');
       expectError(await s.api('POST', '/vms/x/teleport'), 'NOT_FOUND', 404, 'Not found: POST /api/vms/x/teleport');
@@ -225,12 +244,16 @@ export function vmSuite(): void {
     it('a VM caught starting is 409 VM_BUSY for other actions; a refused start is 422 and leaves it stopped', async () => {
       const vm = await create('slow');
       const gate = s.runtime.hold('start');
-      const start = s.api('POST', `/vms/${vm.id}/start`);
-      await gate.reached;
-      expect(await status(vm.id)).toBe('starting');
-      expectError(await s.api('POST', `/vms/${vm.id}/pause`), 'VM_BUSY', 409, 'VM is busy: start is in progress');
-      expectError(await s.api('POST', `/vms/${vm.id}/iso/unmount`), 'VM_BUSY', 409, 'VM is busy: start is in progress');
-      gate.release();
+      let start: ReturnType<InProcessServer['api']> | undefined;
+      try {
+        start = s.api('POST', `/vms/${vm.id}/start`);
+        await gate.reached;
+        expect(await status(vm.id)).toBe('starting');
+        expectError(await s.api('POST', `/vms/${vm.id}/pause`), 'VM_BUSY', 409, 'VM is busy: start is in progress');
+        expectError(await s.api('POST', `/vms/${vm.id}/iso/unmount`), 'VM_BUSY', 409, 'VM is busy: start is in progress');
+      } finally {
+        gate.release();
+      }
       expect((await start).status).toBe(200);
       await s.api('POST', `/vms/${vm.id}/stop`);
 
