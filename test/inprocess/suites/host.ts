@@ -12,6 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcess, type InProcessServer, type Reply } from '../app.js';
+import { FakeRuntime } from '../fake-runtime.js';
 import { expectError, expectShape } from '../check.js';
 import { isoBytes } from './vms.js';
 
@@ -80,6 +81,43 @@ export function hostSuite(): void {
       const h = await s.api('GET', '/health');
       expectShape(Health, h.body);
       expect((h.body as Health).limits).toEqual({ vmMemoryDeclaredMiB: 1024, vmMemoryTotalMiB: 1024, maxVmMemoryTotalMiB: 1024, memoryOvercommit: null });
+    });
+  });
+
+  describe('a server restart on the same data dir', () => {
+    it('a VM that kept running is adopted (its state, its pid); one that did not is marked stopped and its resources released', async () => {
+      const first = await startInProcess({ keepDir: true });
+      const { dataDir, runtime } = first;
+      let kept: string;
+      let gone: string;
+      try {
+        kept = ((await first.api('POST', '/vms', { name: 'kept', cpus: 1, memory: 64 })).body as VmEnvelope).vm.id;
+        gone = ((await first.api('POST', '/vms', { name: 'gone', cpus: 1, memory: 64 })).body as VmEnvelope).vm.id;
+        await first.api('POST', `/vms/${kept}/start`);
+        await first.api('POST', `/vms/${gone}/start`);
+        await first.app.close(); // lets go of the VMs without stopping them
+        expect(runtime.detached).toBe(1);
+      } catch (err) {
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        throw err;
+      }
+      // The new server's runtime finds one of the two QEMUs still running (paused meanwhile).
+      const next = new FakeRuntime(path.join(dataDir, 'run'));
+      const pid = 12_345_678;
+      next.survivors.set(kept, { state: 'paused', process: { pid, pidStart: '42' } });
+      const second = await startInProcess({ dataDir, runtime: next });
+      try {
+        const k = ((await second.api('GET', `/vms/${kept}`)).body as VmEnvelope).vm;
+        expect(k).toMatchObject({ status: 'paused', pid });
+        const g = ((await second.api('GET', `/vms/${gone}`)).body as VmEnvelope).vm;
+        expect(g).toMatchObject({ status: 'stopped', pid: null, startedAt: null });
+        expect(next.released).toEqual([gone]);
+        expect((await second.api('POST', `/vms/${kept}/resume`)).status).toBe(200);
+        expect((await second.api('POST', `/vms/${kept}/stop`)).status).toBe(200);
+        expect(next.running(kept)).toBe(false);
+      } finally {
+        await second.close();
+      }
     });
   });
 
