@@ -162,6 +162,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   // Live consoles would keep server.close() waiting: end them first.
   app.addHook('preClose', async () => proxy.close());
   app.addHook('onClose', async () => {
+    power.close();
     runtime.detachAll();
     await disks.idle();
     db.close();

@@ -21,8 +21,11 @@ export class PowerService {
   /** Resolvers waiting for a VM's QEMU to exit (graceful shutdown). */
   private readonly exitWaiters = new Map<string, Set<() => void>>();
 
+  /** Stops listening to the runtime (the app is closing). */
+  readonly close: () => void;
+
   constructor(private readonly ctx: VmContext) {
-    ctx.runtime.subscribe((ev) => this.onEvent(ev));
+    this.close = ctx.runtime.subscribe((ev) => this.onEvent(ev));
   }
 
   async start(id: string): Promise<{ vm: Vm; command: string }> {
