@@ -12,6 +12,8 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
           include: ['packages/*/src/**/*.test.ts', 'packages/*/src/**/*.test.tsx'],
           environment: 'node',
+          // scrypt and real child processes: a shared, busy machine can take seconds for what is quick alone.
+          testTimeout: 30_000,
         },
       },
       {
