@@ -12,12 +12,14 @@ import { routeHits, seenCodes } from './check.js';
 import { authSuite } from './suites/auth.js';
 import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
+import { taskSuite } from './suites/tasks.js';
 import { vmSuite } from './suites/vms.js';
 
 vmSuite();
 storageSuite();
 authSuite();
 hostSuite();
+taskSuite();
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -286,11 +286,13 @@ export class FakeImages extends Controls<'create' | 'info'> implements ImageTool
    * like a qemu-img still at work, waits at a gate if one is set; a queued failure comes after the
    * file was written, as a qemu-img that fails half-way leaves one.
    */
-  async create(file: string, format: DiskFormat, sizeGb: number): Promise<void> {
+  async create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void> {
     this.calls.push({ method: 'create', arg: file });
     fs.writeFileSync(file, imageHeader(format, sizeGb), { flag: 'wx', mode: 0o600 });
     this.sizes.set(file, sizeGb * GiB);
-    await this.pass('create');
+    // Like a qemu-img killed by the cancel: the wait ends with a failure.
+    const killed = new Promise<never>((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.pass('create'), killed]);
   }
 
   async info(file: string, format: DiskFormat): Promise<DiskInfo> {

@@ -27,6 +27,8 @@ export const ErrorCodes = [
   'ISO_IN_USE',
   'DISK_NOT_READY',
   'DISK_NOT_ATTACHED',
+  'TASK_NOT_FOUND',
+  'TASK_FINISHED',
   'PATH_NOT_ALLOWED',
   'IMAGE_NOT_ALLOWED',
   'FILE_NOT_FOUND',

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, PathId, Timestamp } from './common.js';
+import { Task } from './tasks.js';
 
 /** Disk names become file names: letters, digits, dot, dash, underscore; no leading dot. */
 export const DISK_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -58,6 +59,9 @@ export const CreateDiskBody = Type.Object(
 export type CreateDiskBody = Static<typeof CreateDiskBody>;
 
 export const DiskEnvelope = Type.Object({ disk: Disk }, { additionalProperties: false });
+/** POST /api/disks: the v1 `{ disk }` (status creating), plus the task that creates it (extension). */
+export const CreatedDiskEnvelope = Type.Object({ disk: Disk, task: Task }, { additionalProperties: false });
+export type CreatedDiskEnvelope = Static<typeof CreatedDiskEnvelope>;
 export type DiskEnvelope = Static<typeof DiskEnvelope>;
 export const DiskListEnvelope = Type.Object({ disks: Type.Array(Disk) }, { additionalProperties: false });
 export type DiskListEnvelope = Static<typeof DiskListEnvelope>;

@@ -4,4 +4,5 @@ export * from './disks.js';
 export * from './system.js';
 export * from './auth.js';
 export * from './events.js';
+export * from './tasks.js';
 export * from './vm-states.js';

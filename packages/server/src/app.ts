@@ -27,6 +27,9 @@ import type { AdapterDirs, Adapters } from './runtime/adapters.js';
 import { lockDataDir } from './store/lock.js';
 import { openDb } from './store/sqlite.js';
 import { systemRoutes } from './http/routes/system.js';
+import { taskRoutes } from './http/routes/tasks.js';
+import { TaskRepo } from './tasks/repo.js';
+import { TaskService } from './tasks/service.js';
 import { memoryTotals } from './vms/context.js';
 import { OpLocks } from './vms/locks.js';
 import { PowerService } from './vms/power.js';
@@ -45,6 +48,7 @@ export interface BuiltApp {
   vms: VmService;
   power: PowerService;
   disks: DiskService;
+  tasks: TaskService;
 }
 
 /**
@@ -108,9 +112,12 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   };
   const power = new PowerService(ctx);
   const vms = new VmService(ctx, power);
-  const disks = new DiskService(diskRepo, images, bus, dirs.disks, app.log);
+  const tasks = new TaskService(new TaskRepo(db), bus, app.log);
+  const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
 
+  const interruptedTasks = tasks.recover();
+  if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
   const interrupted = disks.recover();
   const tightened = disks.restrictModes();
   if (tightened) app.log.warn({ tightened }, 'managed disk images others could read are now owner-only');
@@ -135,6 +142,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       );
       await api.register(vmRoutes(vms, power));
       await api.register(diskRoutes(disks));
+      await api.register(taskRoutes(tasks));
       await api.register(isoRoutes(isos, mountedIso));
       await api.register(eventRoutes(bus, { maxPerClient: config.http.maxSsePerClient }));
       await api.register(
@@ -164,9 +172,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   app.addHook('onClose', async () => {
     power.close();
     runtime.detachAll();
-    await disks.idle();
+    await tasks.shutdown();
     db.close();
     lock.release();
   });
-  return { app, vms, power, disks };
+  return { app, vms, power, disks, tasks };
 }

@@ -21,6 +21,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   VM_NOT_FOUND: 404, // whatever the form of the id
   DISK_NOT_FOUND: 404,
   DISK_NOT_ATTACHED: 404, // the disk named is not attached to this VM
+  TASK_NOT_FOUND: 404,
   FILE_NOT_FOUND: 404, // the file a request names does not exist
   REQUEST_TIMEOUT: 408, // the client sent too slowly (headers, an idle upload)
   VM_NOT_STOPPED: 409, // the VM state table refuses the action
@@ -30,6 +31,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   DISK_IN_USE: 409,
   ISO_IN_USE: 409,
   DISK_NOT_READY: 409,
+  TASK_FINISHED: 409, // a task that has ended cannot be cancelled
   FILE_MISSING: 409, // a file a VM or disk refers to is gone from the host
   IMAGE_UNREADABLE: 409, // a managed image that qemu-img cannot read (not what we made)
   NO_FREE_PORT: 409,

@@ -109,8 +109,11 @@ export class QemuImg implements ImageTool {
   }
 
   /** Creates a new image at a path the server chose (as the server's own user: no untrusted input). */
-  async create(file: string, format: string, sizeGb: number): Promise<void> {
-    const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], { timeoutMs: this.createTimeoutMs });
+  async create(file: string, format: string, sizeGb: number, signal?: AbortSignal): Promise<void> {
+    const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], {
+      timeoutMs: this.createTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
     if (r.code !== 0) {
       this.log.warn({ file, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img create failed');
       throw new Error(r.signal === 'SIGKILL' ? `qemu-img create did not finish within ${this.createTimeoutMs / 1000} s` : 'see the server log');

@@ -112,5 +112,6 @@ export interface VmRuntime {
 /** Reads and creates disk images (qemu-img today), always on untrusted images. */
 export interface ImageTool {
   info(file: string, format: DiskFormat): Promise<DiskInfo>;
-  create(file: string, format: DiskFormat, sizeGb: number): Promise<void>;
+  /** Creates a new image at a server-chosen path; aborting `signal` stops it. */
+  create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
 }

@@ -25,6 +25,10 @@ export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
     case 'iso.changed':
       void qc.invalidateQueries({ queryKey: qk.isos });
       return;
+    case 'task.created':
+    case 'task.updated':
+      void qc.invalidateQueries({ queryKey: ['tasks'] });
+      return;
   }
 }
 
