@@ -92,10 +92,15 @@ export class EventLog {
   events: Array<{ type: string; [k: string]: any }> = [];
   private ctrl = new AbortController();
   private done: Promise<void>;
+  /** Resolves once the stream is open (the server subscribes before it answers): no event is missed after it. */
+  readonly ready: Promise<void>;
 
   constructor(url: string) {
+    let opened!: () => void;
+    this.ready = new Promise((r) => (opened = r));
     this.done = (async () => {
       const r = await fetch(`${url}/api/events`, { signal: this.ctrl.signal });
+      opened();
       const reader = r.body!.getReader();
       const dec = new TextDecoder();
       let buf = '';
@@ -112,6 +117,7 @@ export class EventLog {
         }
       }
     })().catch(() => undefined);
+    void this.done.then(() => opened()); // a stream that failed to open does not leave ready pending
   }
 
   statusesOf(vmId: string): string[] {
@@ -148,5 +154,7 @@ export async function startGuestServer(): Promise<{ server: TestServer; events: 
   const server = await new TestServer(makeDataDir()).start();
   const isoPath = path.join(server.dataDir, 'isos', 'testguest.iso');
   fs.copyFileSync(iso, isoPath);
-  return { server, events: new EventLog(server.url), isoPath };
+  const events = new EventLog(server.url);
+  await events.ready;
+  return { server, events, isoPath };
 }
