@@ -89,6 +89,8 @@ export class DiskService {
       throw new AppError('DISK_IN_USE', `Disk ${disk.name} is attached to VM ${disk.attachedTo}; detach it first`);
     }
     if (disk.status === 'creating') throw new AppError('DISK_NOT_READY', `Disk ${disk.name} is still being created`);
+    const busy = this.tasks.activeFor({ disk: id });
+    if (busy) throw new AppError('DISK_IN_USE', `Disk ${disk.name} is in use by a ${busy.kind} task (${busy.id}); wait for it or cancel it`);
     fs.rmSync(disk.path, { force: true });
     this.repo.delete(id);
     this.bus.publish({ type: 'disk.deleted', id });

@@ -144,6 +144,21 @@ describe('tasks', () => {
     expect(tasks.recover()).toBe(0);
   });
 
+  it('names the task working on a disk or VM while it runs, and none after', async () => {
+    const tasks = new TaskService(repo, bus, silent);
+    const g = gate();
+    const t = tasks.start('disk.resize', { disk: 'd9', vm: 'v9' }, async () => {
+      await g.wait;
+      return null;
+    });
+    expect(tasks.activeFor({ disk: 'd9' })?.id).toBe(t.id);
+    expect(tasks.activeFor({ vm: 'v9' })?.id).toBe(t.id);
+    expect(tasks.activeFor({ disk: 'other' })).toBeNull();
+    g.open();
+    await tasks.idle();
+    expect(tasks.activeFor({ disk: 'd9' })).toBeNull();
+  });
+
   it('lists newest first, by VM or disk', async () => {
     const tasks = new TaskService(repo, bus, silent);
     const a = tasks.start('vm.snapshot', { vm: 'v1' }, async () => null);

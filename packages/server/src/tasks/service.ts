@@ -64,7 +64,7 @@ export class TaskService {
     const live: Live = { controller, partial: [], lastEmit: 0, trailing: null, done: Promise.resolve(), ended: false };
     this.live.set(id, live);
     live.done = this.slot()
-      .then(() => this.execute(id, live, run))
+      .then(() => this.perform(id, live, run))
       .finally(() => {
         this.live.delete(id);
         this.release();
@@ -76,6 +76,16 @@ export class TaskService {
 
   get(id: string): Task {
     return this.require(id);
+  }
+
+  /** The queued or running task working on this disk or VM, if any. */
+  activeFor(target: { vm?: string; disk?: string }): Task | null {
+    for (const id of this.live.keys()) {
+      const t = this.repo.get(id);
+      if (!t || (t.status !== 'queued' && t.status !== 'running')) continue;
+      if ((target.disk !== undefined && t.target.disk === target.disk) || (target.vm !== undefined && t.target.vm === target.vm)) return t;
+    }
+    return null;
   }
 
   list(filter: { vm?: string; disk?: string; limit?: string | number }): Task[] {
@@ -129,7 +139,7 @@ export class TaskService {
 
   // --- helpers -----------------------------------------------------------------------------
 
-  private async execute(id: string, live: Live, run: TaskRun): Promise<void> {
+  private async perform(id: string, live: Live, run: TaskRun): Promise<void> {
     const { signal } = live.controller;
     if (signal.aborted) return this.end(id, live, 'cancelled', errorMessage(signal.reason), null);
     this.repo.start(id, nowIso());
