@@ -41,7 +41,7 @@ export function resizeSuite(): void {
       const { task } = r.body as ResizeDiskEnvelope;
       expect(task).toMatchObject({ kind: 'disk.resize', target: { disk: disk.id, vm: null } });
       await s.built.tasks.idle();
-      expect(await getTask(task.id)).toMatchObject({ status: 'succeeded', result: { disk: disk.id, size: 5, live: false } });
+      expect(await getTask(task.id)).toMatchObject({ status: 'succeeded', progress: 1, bytesDone: 5 * GiB, bytesTotal: 5 * GiB, result: { disk: disk.id, size: 5, live: false } });
       expect(s.images.calls.filter((c) => c.method === 'resize').map((c) => c.arg)).toEqual([disk.path]);
       expect(await getDisk(disk.id)).toMatchObject({ size: 5, info: { 'virtual-size': 5 * GiB } });
     });

@@ -90,6 +90,7 @@ export class DiskResizeService {
     } else {
       await this.images.resize(disk.path, disk.format, sizeGb, task.signal);
     }
+    task.progress(bytes, bytes);
     ctx.disks.setSize(disk.id, sizeGb);
     const updated = ctx.disks.get(disk.id);
     if (updated) ctx.bus.publish({ type: 'disk.updated', disk: updated });
