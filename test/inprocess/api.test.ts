@@ -14,12 +14,16 @@ import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
 import { taskSuite } from './suites/tasks.js';
 import { vmSuite } from './suites/vms.js';
+// disk resize (issue 10)
+import { resizeSuite } from './suites/resize.js';
 
 vmSuite();
 storageSuite();
 authSuite();
 hostSuite();
 taskSuite();
+// disk resize (issue 10)
+resizeSuite();
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -84,7 +84,10 @@ class Controls<M extends string> {
   }
 }
 
-type RuntimeMethod = 'start' | 'stop' | 'powerdown' | 'reset' | 'pause' | 'resume' | 'changeMedium' | 'ejectMedium' | 'state' | 'blockJobs' | 'stats' | 'adopt';
+type RuntimeMethod =
+  | 'start' | 'stop' | 'powerdown' | 'reset' | 'pause' | 'resume' | 'changeMedium' | 'ejectMedium' | 'state' | 'blockJobs' | 'stats' | 'adopt'
+  // disk resize (issue 10)
+  | 'resizeDisk';
 
 interface FakeVm extends RuntimeProcess {
   state: RunState;
@@ -224,6 +227,16 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
     this.vms.clear();
   }
 
+  // disk resize (issue 10)
+  /** Every live resize, in order: the VM, the disk's place in its definition, the new size. */
+  readonly resizes: Array<{ vmId: string; diskIndex: number; bytes: number }> = [];
+
+  async resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void> {
+    this.live(vmId);
+    await this.enter('resizeDisk', vmId);
+    this.resizes.push({ vmId, diskIndex, bytes });
+  }
+
   // --- for tests ---------------------------------------------------------------------------
 
   /** Reports an event as QEMU would (STOP, RESUME, SHUTDOWN, ...). */
@@ -277,7 +290,7 @@ function imageHeader(format: DiskFormat, sizeGb: number): Buffer {
   return Buffer.alloc(4096);
 }
 
-export class FakeImages extends Controls<'create' | 'info'> implements ImageTool {
+export class FakeImages extends Controls<'create' | 'info' | 'resize'> implements ImageTool {
   /** The virtual size each created image was given, by file. */
   private readonly sizes = new Map<string, number>();
 
@@ -300,5 +313,16 @@ export class FakeImages extends Controls<'create' | 'info'> implements ImageTool
     const st = fs.statSync(file);
     const virtual = this.sizes.get(file) ?? this.sizes.get(`${file}.part`) ?? st.size;
     return { 'virtual-size': virtual, filename: file, format, 'actual-size': st.blocks * 512, 'dirty-flag': false };
+  }
+
+  // disk resize (issue 10)
+  /** Like qemu-img resize without --shrink: grows the recorded virtual size, refuses a smaller one. */
+  async resize(file: string, _format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void> {
+    this.calls.push({ method: 'resize', arg: file });
+    const killed = new Promise<never>((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.pass('resize'), killed]);
+    const current = this.sizes.get(file) ?? this.sizes.get(`${file}.part`) ?? fs.statSync(file).size;
+    if (sizeGb * GiB < current) throw new AppError('DISK_CANNOT_SHRINK', `${file} is already larger than ${sizeGb} GB; it was not resized`);
+    this.sizes.set(file, sizeGb * GiB);
   }
 }

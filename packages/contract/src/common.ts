@@ -52,6 +52,9 @@ export const ErrorCodes = [
   'RATE_LIMITED',
   'LIMIT_EXCEEDED',
   'INTERNAL',
+  // disk resize (issue 10)
+  'DISK_CANNOT_SHRINK',
+  'DISK_NOT_RESIZABLE',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -36,6 +36,9 @@ import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
 import { vmRoutes } from './http/routes/vms.js';
 import { VmService } from './vms/service.js';
+// disk resize (issue 10)
+import { diskResizeRoutes } from './http/routes/resize.js';
+import { DiskResizeService } from './vms/disk-resize.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -115,6 +118,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
+  // disk resize (issue 10)
+  const resize = new DiskResizeService(ctx, images, tasks);
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -153,6 +158,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
         }),
       );
       await api.register(auditRoutes(auditStore));
+      // disk resize (issue 10)
+      await api.register(diskResizeRoutes(resize));
     },
     { prefix: '/api' },
   );

@@ -49,6 +49,8 @@ export class DiskRepo {
       ),
       finish: db.prepare('UPDATE disks SET status = ?, error = ?, completed_at = ? WHERE id = ?'),
       del: db.prepare('DELETE FROM disks WHERE id = ?'),
+      // disk resize (issue 10)
+      setSize: db.prepare('UPDATE disks SET size = ? WHERE id = ?'),
     };
   }
 
@@ -87,5 +89,12 @@ export class DiskRepo {
   delete(id: string): void {
     this.version++;
     this.q.del.run(id);
+  }
+
+  // disk resize (issue 10)
+  /** The disk's size in GB after a resize. */
+  setSize(id: string, sizeGb: number): void {
+    this.version++;
+    this.q.setSize.run(sizeGb, id);
   }
 }

@@ -46,6 +46,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   QEMU_UNREACHABLE: 502, // QEMU (QMP or VNC) did not answer
   TOOL_TIMEOUT: 504, // a host tool reading an image took too long and was stopped
+  // disk resize (issue 10)
+  DISK_CANNOT_SHRINK: 409, // a resize to the disk's size or smaller: only growing is done
+  DISK_NOT_RESIZABLE: 409, // a disk whose format cannot be resized (vmdk)
 };
 
 export function statusOf(code: ErrorCode): number {

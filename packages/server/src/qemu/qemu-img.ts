@@ -230,6 +230,51 @@ export class QemuImg implements ImageTool {
   private tooSlow(file: string): AppError {
     return new AppError('TOOL_TIMEOUT', `Reading the image ${file} took longer than ${this.timeoutMs / 1000} s; it was stopped`);
   }
+
+  // disk resize (issue 10)
+  /**
+   * `qemu-img resize` of a managed image, grow only (no `--shrink`). The server opens the file
+   * itself (StorageRoots.openFile, read-write, no symlink followed), checks on that descriptor that
+   * it refers to nothing (no data file; a backing file is not opened: `backing: null`), and hands
+   * the descriptor to qemu-img, which opens `/proc/self/fd/3` with the format given explicitly.
+   * qemu-img's image locking refuses the file while a QEMU has it open.
+   */
+  async resize(file: string, format: ImageFormat, sizeGb: number, signal?: AbortSignal): Promise<void> {
+    const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDWR);
+    try {
+      await nextLayer(opened.fd, opened.real, format);
+      const image = JSON.stringify({
+        driver: format,
+        ...(format === 'raw' ? {} : { backing: null }),
+        file: { driver: 'file', filename: '/proc/self/fd/3' },
+      });
+      const child = spawn(this.binary, ['resize', '-q', '-f', format, `json:${image}`, `${sizeGb}G`], {
+        stdio: ['ignore', 'ignore', 'pipe', opened.fd],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      });
+      const err = collect(child.stderr!, 64 << 10);
+      const kill = () => child.kill('SIGKILL');
+      const timer = setTimeout(kill, this.createTimeoutMs);
+      if (signal?.aborted) kill();
+      else signal?.addEventListener('abort', kill, { once: true });
+      const result = await exited(child).finally(() => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', kill);
+      });
+      if (result.code !== 0) {
+        const why = cleanMessage(err());
+        this.log.warn({ file: opened.real, code: result.code, signal: result.signal, stderr: why.slice(0, 2000) }, 'qemu-img resize failed');
+        if (signal?.aborted) throw new Error('the resize was cancelled');
+        if (result.signal === 'SIGKILL') throw new Error(`qemu-img resize did not finish within ${this.createTimeoutMs / 1000} s`);
+        if (/lock/i.test(why)) throw new AppError('DISK_IN_USE', `${opened.real} is open in another program (a running VM?); it was not resized`);
+        if (/shrink/i.test(why)) throw new AppError('DISK_CANNOT_SHRINK', `${opened.real} is already larger than ${sizeGb} GB; it was not resized`);
+        throw new Error('qemu-img resize failed (see the server log)');
+      }
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+  }
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

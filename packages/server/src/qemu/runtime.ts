@@ -170,6 +170,19 @@ export class QemuRuntime implements VmRuntime {
     this.supervisor.detachAll();
   }
 
+  // disk resize (issue 10)
+  async resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void> {
+    const commands = this.commands(vmId);
+    // The node names of argv.ts: disk<i> for the i-th disk of the definition QEMU was started with.
+    const node = `disk${diskIndex}`;
+    const blocks = await this.call('the block device query', () => commands.queryBlock());
+    const current = blocks.find((b) => b.inserted?.['node-name'] === node)?.inserted?.image?.['virtual-size'];
+    if (current === undefined) throw new AppError('QEMU_ERROR', `The running VM has no disk ${diskIndex + 1} (node ${node})`);
+    if (bytes < current) throw new AppError('DISK_CANNOT_SHRINK', `The running VM's disk ${diskIndex + 1} is already ${current} bytes; a resize only grows a disk`);
+    if (bytes === current) return;
+    await this.call('the disk resize', () => commands.blockResize(node, bytes));
+  }
+
   // --- helpers -----------------------------------------------------------------------------
 
   private emit(ev: RuntimeEvent): void {

@@ -107,6 +107,13 @@ export interface VmRuntime {
   subscribe(listener: (ev: RuntimeEvent) => void): () => void;
   /** Lets go of every VM without stopping any (server shutdown: VMs keep running). */
   detachAll(): void;
+  // disk resize (issue 10)
+  /**
+   * Grows the live VM's disk number `diskIndex` (its place in the definition it was started with)
+   * to `bytes`; the guest sees the new size at once. Never shrinks: a size below the current one is
+   * refused (DISK_CANNOT_SHRINK).
+   */
+  resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void>;
 }
 
 /** Reads and creates disk images (qemu-img today), always on untrusted images. */
@@ -114,4 +121,10 @@ export interface ImageTool {
   info(file: string, format: DiskFormat): Promise<DiskInfo>;
   /** Creates a new image at a server-chosen path; aborting `signal` stops it. */
   create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
+  // disk resize (issue 10)
+  /**
+   * Grows the server's own image at `file` (no process may have it open) to `sizeGb`; never
+   * shrinks. Aborting `signal` stops it.
+   */
+  resize(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
 }

@@ -90,4 +90,23 @@ export class QmpCommands {
   async queryBlockstats(): Promise<QmpBlockStats[]> {
     return this.qmp.execute<QmpBlockStats[]>('query-blockstats');
   }
+
+  // disk resize (issue 10)
+  /** The block devices and what is inserted in each (node name, virtual size). */
+  async queryBlock(): Promise<QmpBlockInfo[]> {
+    return this.qmp.execute<QmpBlockInfo[]>('query-block');
+  }
+
+  /** Resizes the image of the block node `nodeName` to `bytes`; the guest device sees it at once. */
+  async blockResize(nodeName: string, bytes: number): Promise<void> {
+    await this.qmp.execute('block_resize', { 'node-name': nodeName, size: bytes });
+  }
+}
+
+// disk resize (issue 10)
+/** One entry of `query-block` (the fields we read). */
+export interface QmpBlockInfo {
+  device: string;
+  qdev?: string;
+  inserted?: { 'node-name'?: string; image?: { 'virtual-size'?: number } };
 }
