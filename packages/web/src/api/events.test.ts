@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { QueryClient } from '@tanstack/react-query';
 import type { Disk, Task, Vm } from '@qemu-manager/contract';
 import { applyServerEvent, parseServerEvent } from './events';
-import { qk, TASK_PANEL_LIMIT } from './queries';
+import { addCreatedDisk, qk, TASK_PANEL_LIMIT } from './queries';
 import { disk, task, vm } from '../test/fixtures';
 
 describe('applyServerEvent', () => {
@@ -97,5 +97,24 @@ describe('task events', () => {
     qc.setQueryData(qk.taskList({ disk: D, limit: 2 }), [task({ id: 'x' }), task({ id: 'y' })]);
     applyServerEvent(qc, { type: 'task.created', task: task({ id: 'z' }) });
     expect(qc.getQueryData<Task[]>(qk.taskList({ disk: D, limit: 2 }))?.map((x) => x.id)).toEqual(['z', 'x']);
+  });
+});
+
+describe('addCreatedDisk', () => {
+  it('never turns a disk that an event already made ready back into "creating"', () => {
+    const qc = new QueryClient();
+    const d = disk({ status: 'creating', createdAtCompleted: null });
+    qc.setQueryData(qk.disks, []);
+    // The server's events can beat the create answer: created, then ready.
+    applyServerEvent(qc, { type: 'disk.created', disk: d });
+    applyServerEvent(qc, { type: 'disk.updated', disk: { ...d, status: 'ready' } });
+    addCreatedDisk(qc, d);
+    expect(qc.getQueryData<Disk[]>(qk.disks)?.map((x) => x.status)).toEqual(['ready']);
+  });
+  it('adds the disk when the answer comes first', () => {
+    const qc = new QueryClient();
+    qc.setQueryData(qk.disks, []);
+    addCreatedDisk(qc, disk({ status: 'creating' }));
+    expect(qc.getQueryData<Disk[]>(qk.disks)?.map((x) => x.status)).toEqual(['creating']);
   });
 });

@@ -52,6 +52,15 @@ export function upsertDisk(qc: QueryClient, disk: Disk): void {
   }
 }
 
+/**
+ * Add a disk from a create answer. Its server events may have come first (creation is often done
+ * before the answer is read): an entry already there is at least as new, so it stays.
+ */
+export function addCreatedDisk(qc: QueryClient, disk: Disk): void {
+  if (qc.getQueryData<Disk[]>(qk.disks)?.some((d) => d.id === disk.id)) return;
+  upsertDisk(qc, disk);
+}
+
 export function removeDisk(qc: QueryClient, id: string): void {
   qc.setQueryData<Disk[]>(qk.disks, (old) => old?.filter((d) => d.id !== id));
   qc.removeQueries({ queryKey: qk.disk(id), exact: true });

@@ -3,7 +3,6 @@ import { TASK_PANEL_LIMIT, useTasks } from '../../api/queries';
 import { EmptyState } from '../../components/EmptyState';
 import { ListStatus } from '../../components/ListStatus';
 import { t } from '../../i18n';
-import { usePathname } from '../../router';
 import { TaskList } from './TaskList';
 import { activeCount } from './taskWords';
 
@@ -45,17 +44,11 @@ export function TasksPanel({ open, onClose }: { open: boolean; onClose: () => vo
 function PanelInner({ onClose }: { onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const tasks = useAllTasks();
-  const pathname = usePathname();
-  const first = useRef(pathname);
   useEffect(() => {
     const d = ref.current;
     if (d && !d.open) d.showModal();
     return () => d?.close();
   }, []);
-  // Following a link in the panel goes to that page: get out of the way.
-  useEffect(() => {
-    if (pathname !== first.current) onClose();
-  }, [pathname, onClose]);
   return (
     <dialog
       ref={ref}
@@ -68,8 +61,9 @@ function PanelInner({ onClose }: { onClose: () => void }) {
         onClose();
       }}
       onClick={(e) => {
-        // The dialog element itself is only hit on its backdrop.
-        if (e.target === e.currentTarget) onClose();
+        // The dialog element itself is only hit on its backdrop; a followed link leads to its
+        // page (perhaps the one behind the panel): get out of the way in both cases.
+        if (e.target === e.currentTarget || (e.target as Element).closest('a')) onClose();
       }}
     >
       <div className="drawer-inner">
