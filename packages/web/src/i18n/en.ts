@@ -312,6 +312,7 @@ export const en = {
       'POST /api/auth/logout': 'Logged out',
       'POST /api/tokens': 'Created API token',
       'DELETE /api/tokens/:id': 'Revoked API token',
+      'DELETE /api/tasks/:task_id': 'Cancelled task',
     } as Record<string, string>,
   },
   console: {
