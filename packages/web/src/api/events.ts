@@ -1,7 +1,7 @@
 // Server-Sent Events from /api/events keep the query cache live without polling.
 import type { QueryClient } from '@tanstack/react-query';
 import { SERVER_EVENT_TYPES, type ServerEvent, type ServerEventType } from '@qemu-manager/contract';
-import { qk, removeDisk, removeVm, upsertDisk, upsertVm } from './queries';
+import { qk, removeDisk, removeVm, upsertDisk, upsertTask, upsertVm } from './queries';
 
 export const EVENT_TYPES: readonly ServerEventType[] = SERVER_EVENT_TYPES;
 
@@ -27,7 +27,8 @@ export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
       return;
     case 'task.created':
     case 'task.updated':
-      void qc.invalidateQueries({ queryKey: ['tasks'] });
+      // Events carry the whole task (progress included): no refetch per progress step.
+      upsertTask(qc, ev.task);
       return;
   }
 }
