@@ -52,6 +52,9 @@ export const ErrorCodes = [
   'RATE_LIMITED',
   'LIMIT_EXCEEDED',
   'INTERNAL',
+  // snapshots (issue 10)
+  'SNAPSHOT_NOT_FOUND',
+  'SNAPSHOT_UNSUPPORTED',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

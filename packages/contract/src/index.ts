@@ -6,3 +6,5 @@ export * from './auth.js';
 export * from './events.js';
 export * from './tasks.js';
 export * from './vm-states.js';
+// snapshots (issue 10)
+export * from './snapshots.js';

@@ -36,6 +36,10 @@ import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
 import { vmRoutes } from './http/routes/vms.js';
 import { VmService } from './vms/service.js';
+// snapshots (issue 10)
+import { snapshotRoutes } from './http/routes/snapshots.js';
+import { SnapshotRepo } from './vms/snapshot-repo.js';
+import { SnapshotService } from './vms/snapshots.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -115,6 +119,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
+  // snapshots (issue 10)
+  const snapshots = new SnapshotService(ctx, new SnapshotRepo(db), images, tasks);
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -153,6 +159,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
         }),
       );
       await api.register(auditRoutes(auditStore));
+      // snapshots (issue 10)
+      await api.register(snapshotRoutes(snapshots));
     },
     { prefix: '/api' },
   );

@@ -46,6 +46,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   QEMU_UNREACHABLE: 502, // QEMU (QMP or VNC) did not answer
   TOOL_TIMEOUT: 504, // a host tool reading an image took too long and was stopped
+  // snapshots (issue 10)
+  SNAPSHOT_NOT_FOUND: 404, // no snapshot of that name on this VM
+  SNAPSHOT_UNSUPPORTED: 409, // a disk is not qcow2, the VM has no disk, or its disks changed since the snapshot
 };
 
 export function statusOf(code: ErrorCode): number {
