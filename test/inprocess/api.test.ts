@@ -14,12 +14,16 @@ import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
 import { taskSuite } from './suites/tasks.js';
 import { vmSuite } from './suites/vms.js';
+// snapshots (issue 10)
+import { snapshotSuite } from './suites/snapshots.js';
 
 vmSuite();
 storageSuite();
 authSuite();
 hostSuite();
 taskSuite();
+// snapshots (issue 10)
+snapshotSuite();
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the
