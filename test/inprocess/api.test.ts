@@ -14,6 +14,8 @@ import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
 import { taskSuite } from './suites/tasks.js';
 import { vmSuite } from './suites/vms.js';
+// snapshots (issue 10)
+import { snapshotSuite } from './suites/snapshots.js';
 // disk resize (issue 10)
 import { resizeSuite } from './suites/resize.js';
 
@@ -24,6 +26,8 @@ hostSuite();
 taskSuite();
 // disk resize (issue 10)
 resizeSuite();
+// snapshots (issue 10)
+snapshotSuite();
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

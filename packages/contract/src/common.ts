@@ -55,6 +55,9 @@ export const ErrorCodes = [
   // disk resize (issue 10)
   'DISK_CANNOT_SHRINK',
   'DISK_NOT_RESIZABLE',
+  // snapshots (issue 10)
+  'SNAPSHOT_NOT_FOUND',
+  'SNAPSHOT_UNSUPPORTED',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

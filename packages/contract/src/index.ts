@@ -8,3 +8,5 @@ export * from './tasks.js';
 export * from './vm-states.js';
 // disk resize (issue 10)
 export * from './resize.js';
+// snapshots (issue 10)
+export * from './snapshots.js';

@@ -39,6 +39,10 @@ import { VmService } from './vms/service.js';
 // disk resize (issue 10)
 import { diskResizeRoutes } from './http/routes/resize.js';
 import { DiskResizeService } from './vms/disk-resize.js';
+// snapshots (issue 10)
+import { snapshotRoutes } from './http/routes/snapshots.js';
+import { SnapshotRepo } from './vms/snapshot-repo.js';
+import { SnapshotService } from './vms/snapshots.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -120,6 +124,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)
   const resize = new DiskResizeService(ctx, images, tasks);
+  // snapshots (issue 10)
+  const snapshots = new SnapshotService(ctx, new SnapshotRepo(db), images, tasks);
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -160,6 +166,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(auditRoutes(auditStore));
       // disk resize (issue 10)
       await api.register(diskResizeRoutes(resize));
+      // snapshots (issue 10)
+      await api.register(snapshotRoutes(snapshots));
     },
     { prefix: '/api' },
   );

@@ -49,6 +49,9 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   // disk resize (issue 10)
   DISK_CANNOT_SHRINK: 409, // a resize to the disk's size or smaller: only growing is done
   DISK_NOT_RESIZABLE: 409, // a disk whose format cannot be resized (vmdk)
+  // snapshots (issue 10)
+  SNAPSHOT_NOT_FOUND: 404, // no snapshot of that name on this VM
+  SNAPSHOT_UNSUPPORTED: 409, // a disk is not qcow2, the VM has no disk, or its disks changed since the snapshot
 };
 
 export function statusOf(code: ErrorCode): number {

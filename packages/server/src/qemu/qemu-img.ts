@@ -9,7 +9,7 @@ import { run } from '../lib/exec.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
-import type { ImageTool } from '../runtime/port.js';
+import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
 import { imageLayers, nextLayer, type ImageFormat } from '../lib/image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
@@ -229,6 +229,68 @@ export class QemuImg implements ImageTool {
 
   private tooSlow(file: string): AppError {
     return new AppError('TOOL_TIMEOUT', `Reading the image ${file} took longer than ${this.timeoutMs / 1000} s; it was stopped`);
+  }
+
+  // --- snapshots (issue 10) ------------------------------------------------------------------
+
+  /** The internal snapshots of an image: `qemu-img info` read the safe way (as info above). */
+  async snapshots(file: string, format: ImageFormat): Promise<ImageSnapshot[]> {
+    await imageLayers(this.storage, file, format);
+    return this.limited(async () => {
+      const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+      try {
+        await nextLayer(opened.fd, opened.real, format);
+        const out = await this.inspect(opened.fd, format, ['info', '--output=json', '-U'], opened.real);
+        let parsed: { snapshots?: unknown };
+        try {
+          parsed = JSON.parse(out) as { snapshots?: unknown };
+        } catch {
+          throw this.unreadable(opened.real, 'its output was not JSON');
+        }
+        const list = Array.isArray(parsed.snapshots) ? (parsed.snapshots as Array<Record<string, unknown>>) : [];
+        return list.map((sn) => ({
+          name: typeof sn.name === 'string' ? sn.name : '',
+          vmStateBytes: num(sn['vm-state-size']) ?? 0,
+          date: new Date((num(sn['date-sec']) ?? 0) * 1000).toISOString(),
+        }));
+      } finally {
+        fs.closeSync(opened.fd);
+      }
+    });
+  }
+
+  /**
+   * `qemu-img snapshot -c/-a/-d` on an image no VM has open. The server opens the file itself
+   * (storage rules, no symlink followed, read-write), checks that descriptor (format, no data file)
+   * and gives qemu-img only that descriptor, in the format recorded for it and with no backing
+   * file opened (`"backing": null`: internal snapshots live in the top image alone). qemu-img's own
+   * file lock makes it fail rather than write an image a QEMU holds.
+   */
+  async snapshot(file: string, format: ImageFormat, op: 'create' | 'apply' | 'delete', tag: string): Promise<void> {
+    if (format !== 'qcow2') throw new AppError('SNAPSHOT_UNSUPPORTED', `${file} is a ${format} image; only qcow2 images have internal snapshots`);
+    const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDWR);
+    try {
+      await nextLayer(opened.fd, opened.real, format);
+      const flag = { create: '-c', apply: '-a', delete: '-d' }[op];
+      const image = `json:${JSON.stringify({ driver: format, backing: null, file: { driver: 'file', filename: '/proc/self/fd/3' } })}`;
+      const child = spawn(this.binary, ['snapshot', '-q', flag, tag, image], {
+        stdio: ['ignore', 'ignore', 'pipe', opened.fd],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      });
+      const err = collect(child.stderr!, 64 << 10);
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.createTimeoutMs);
+      const result = await exited(child).finally(() => clearTimeout(timer));
+      if (result.code !== 0) {
+        const message = cleanMessage(err());
+        this.log.warn({ file: opened.real, op, tag, code: result.code, signal: result.signal, stderr: message.slice(0, 2000) }, 'qemu-img snapshot failed');
+        if (result.signal === 'SIGKILL') throw new AppError('TOOL_TIMEOUT', `qemu-img snapshot on ${opened.real} took longer than ${this.createTimeoutMs / 1000} s; it was stopped`);
+        const locked = /lock/i.test(message);
+        throw new AppError('QEMU_ERROR', `qemu-img could not ${op} the snapshot ${tag} of ${opened.real}${locked ? ': the image is in use by another process' : ' (details in the server log)'}`);
+      }
+    } finally {
+      fs.closeSync(opened.fd);
+    }
   }
 
   // disk resize (issue 10)

@@ -114,6 +114,24 @@ export interface VmRuntime {
    * refused (DISK_CANNOT_SHRINK).
    */
   resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void>;
+  // snapshots (issue 10): internal snapshots of a live VM's disks, named by their index in the
+  // VmLaunch it was started with (every one qcow2); resolve once the work is done in QEMU.
+  /** Takes `tag` in every disk of `disks`; with `memory`, the RAM and device state too (in the first). */
+  saveSnapshot(vmId: string, tag: string, opts: { disks: readonly number[]; memory: boolean }): Promise<void>;
+  /** Goes back to `tag` (RAM state in the first disk) in every disk; the VM goes on from that moment. */
+  loadSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
+  /** Deletes `tag` from every disk of `disks` that has it. */
+  deleteSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
+}
+
+// snapshots (issue 10)
+/** An internal snapshot found in an image. */
+export interface ImageSnapshot {
+  name: string;
+  /** Bytes of saved VM state (0: disks only). */
+  vmStateBytes: number;
+  /** When it was taken (the image's own clock record), ISO-8601. */
+  date: string;
 }
 
 /** Reads and creates disk images (qemu-img today), always on untrusted images. */
@@ -121,6 +139,14 @@ export interface ImageTool {
   info(file: string, format: DiskFormat): Promise<DiskInfo>;
   /** Creates a new image at a server-chosen path; aborting `signal` stops it. */
   create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
+  // snapshots (issue 10)
+  /** The internal snapshots of an image (read like info: untrusted, unprivileged). */
+  snapshots(file: string, format: DiskFormat): Promise<ImageSnapshot[]>;
+  /**
+   * Creates, applies (reverts the image to) or deletes the internal snapshot `tag` of a managed or
+   * attached image no VM has open, on a descriptor the server opened under the storage rules.
+   */
+  snapshot(file: string, format: DiskFormat, op: 'create' | 'apply' | 'delete', tag: string): Promise<void>;
   // disk resize (issue 10)
   /**
    * Grows the server's own image at `file` (no process may have it open) to `sizeGb`; never
