@@ -13,6 +13,7 @@ import { authSuite } from './suites/auth.js';
 import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
 import { taskSuite } from './suites/tasks.js';
+import { uploadSuite } from './suites/upload.js';
 import { vmSuite } from './suites/vms.js';
 // snapshots (issue 10)
 import { snapshotSuite } from './suites/snapshots.js';
@@ -24,6 +25,7 @@ storageSuite();
 authSuite();
 hostSuite();
 taskSuite();
+uploadSuite();
 // disk resize (issue 10)
 resizeSuite();
 // snapshots (issue 10)

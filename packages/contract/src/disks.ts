@@ -59,6 +59,9 @@ export const CreateDiskBody = Type.Object(
 export type CreateDiskBody = Static<typeof CreateDiskBody>;
 
 export const DiskEnvelope = Type.Object({ disk: Disk }, { additionalProperties: false });
+/** PUT /api/disks/upload/{name}: the new disk's name (checked by the server: the disk name rule). */
+export const DiskUploadParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+export type DiskUploadParams = Static<typeof DiskUploadParams>;
 /** POST /api/disks: the v1 `{ disk }` (status creating), plus the task that creates it (extension). */
 export const CreatedDiskEnvelope = Type.Object({ disk: Disk, task: Task }, { additionalProperties: false });
 export type CreatedDiskEnvelope = Static<typeof CreatedDiskEnvelope>;

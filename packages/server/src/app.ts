@@ -28,6 +28,8 @@ import { lockDataDir } from './store/lock.js';
 import { openDb } from './store/sqlite.js';
 import { systemRoutes } from './http/routes/system.js';
 import { taskRoutes } from './http/routes/tasks.js';
+import { diskUploadRoutes } from './http/routes/disk-upload.js';
+import { DiskUploads } from './disks/upload.js';
 import { TaskRepo } from './tasks/repo.js';
 import { TaskService } from './tasks/service.js';
 import { memoryTotals } from './vms/context.js';
@@ -121,6 +123,15 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const vms = new VmService(ctx, power);
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
+  const uploads = new DiskUploads({
+    repo: diskRepo,
+    images,
+    bus,
+    storage,
+    dir: dirs.disks,
+    maxBytes: config.maxUploadBytes,
+    idleMs: config.http.uploadIdleTimeoutMs,
+  });
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)
   const resize = new DiskResizeService(ctx, images, tasks);
@@ -154,6 +165,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(vmRoutes(vms, power));
       await api.register(diskRoutes(disks));
       await api.register(taskRoutes(tasks));
+      await api.register(diskUploadRoutes(uploads));
       await api.register(isoRoutes(isos, mountedIso));
       await api.register(eventRoutes(bus, { maxPerClient: config.http.maxSsePerClient }));
       await api.register(

@@ -10,7 +10,8 @@ import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
 import type { DiskRepo } from './repo.js';
 
-const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
+/** The file name extension of a managed disk of each format. */
+export const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
 const PARTIAL = '.part';
 
 /** Managed disk images in $DATA_DIR/disks, created by qemu-img as a task. */
