@@ -14,12 +14,15 @@ import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
 import { taskSuite } from './suites/tasks.js';
 import { vmSuite } from './suites/vms.js';
+// clones and backing chains (issue 10)
+import { cloneSuite } from './suites/clones.js';
 
 vmSuite();
 storageSuite();
 authSuite();
 hostSuite();
 taskSuite();
+cloneSuite(); // clones and backing chains (issue 10)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -52,6 +52,8 @@ export const ErrorCodes = [
   'RATE_LIMITED',
   'LIMIT_EXCEEDED',
   'INTERNAL',
+  // clones and backing chains (issue 10): a disk other disks back onto
+  'DISK_HAS_CHILDREN',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -6,3 +6,5 @@ export * from './auth.js';
 export * from './events.js';
 export * from './tasks.js';
 export * from './vm-states.js';
+// clones and backing chains (issue 10)
+export * from './clones.js';

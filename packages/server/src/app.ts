@@ -36,6 +36,9 @@ import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
 import { vmRoutes } from './http/routes/vms.js';
 import { VmService } from './vms/service.js';
+// clones and backing chains (issue 10)
+import { CloneService } from './vms/clone.js';
+import { cloneRoutes } from './http/routes/clones.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -114,6 +117,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const vms = new VmService(ctx, power);
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
+  const clones = new CloneService(ctx, tasks, images, dirs.disks); // clones and backing chains (issue 10)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
 
   const interruptedTasks = tasks.recover();
@@ -153,6 +157,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
         }),
       );
       await api.register(auditRoutes(auditStore));
+      await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
     },
     { prefix: '/api' },
   );

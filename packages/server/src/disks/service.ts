@@ -9,6 +9,7 @@ import type { Logger } from '../lib/log.js';
 import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
 import type { DiskRepo } from './repo.js';
+import { refuseBase } from './chain.js';
 
 const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
 const PARTIAL = '.part';
@@ -89,6 +90,7 @@ export class DiskService {
       throw new AppError('DISK_IN_USE', `Disk ${disk.name} is attached to VM ${disk.attachedTo}; detach it first`);
     }
     if (disk.status === 'creating') throw new AppError('DISK_NOT_READY', `Disk ${disk.name} is still being created`);
+    refuseBase(this.repo, disk, 'deleted'); // clones and backing chains (issue 10)
     fs.rmSync(disk.path, { force: true });
     this.repo.delete(id);
     this.bus.publish({ type: 'disk.deleted', id });

@@ -46,6 +46,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   QEMU_UNREACHABLE: 502, // QEMU (QMP or VNC) did not answer
   TOOL_TIMEOUT: 504, // a host tool reading an image took too long and was stopped
+  // clones and backing chains (issue 10)
+  DISK_HAS_CHILDREN: 409, // other disks back onto this one: it may not be deleted or written
 };
 
 export function statusOf(code: ErrorCode): number {
@@ -92,3 +94,7 @@ export const CREATED = 201;
 
 /** Every error answer, for route schemas and OpenAPI: the error body, whatever the status. */
 export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+// clones and backing chains (issue 10)
+/** The status of a route that started a task (202 { task }). */
+export const ACCEPTED_TASK = 202;
