@@ -19,6 +19,8 @@ import { vmSuite } from './suites/vms.js';
 import { snapshotSuite } from './suites/snapshots.js';
 // disk resize (issue 10)
 import { resizeSuite } from './suites/resize.js';
+// clones and backing chains (issue 10)
+import { cloneSuite } from './suites/clones.js';
 
 vmSuite();
 storageSuite();
@@ -30,6 +32,7 @@ uploadSuite();
 resizeSuite();
 // snapshots (issue 10)
 snapshotSuite();
+cloneSuite(); // clones and backing chains (issue 10)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -335,7 +335,7 @@ function fdPath(fd: number | undefined): string | null {
   }
 }
 
-export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize'> implements ImageTool {
+export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize' | 'overlay' | 'copy'> implements ImageTool {
   /** The virtual size each created image was given, by file. */
   private readonly sizes = new Map<string, number>();
 
@@ -405,4 +405,45 @@ export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snap
   dropSnapshot(file: string, tag: string): void {
     this.snapshotTable.set(file, (this.snapshotTable.get(file) ?? []).filter((s) => s.name !== tag));
   }
+
+  // --- clones and backing chains (issue 10) ---
+
+  /** A real qcow2 header naming `backing` (absolute path, its format recorded), as qemu-img -u writes. */
+  async overlay(file: string, backing: { file: string; format: DiskFormat }, signal?: AbortSignal): Promise<void> {
+    await this.enter('overlay', file);
+    if (signal?.aborted) throw new Error('killed');
+    const real = fs.realpathSync(backing.file);
+    const size = this.sizes.get(real) ?? this.sizes.get(`${real}.part`) ?? fs.statSync(real).size;
+    const b = imageHeader('qcow2', 1);
+    b.writeBigUInt64BE(BigInt(size), 24);
+    const name = Buffer.from(real);
+    const fmt = Buffer.from(backing.format);
+    b.writeUInt32BE(0xe2792aca, 104); // backing format extension
+    b.writeUInt32BE(fmt.length, 108);
+    fmt.copy(b, 112);
+    // then the end extension (zeros), and the name in the first cluster
+    b.writeBigUInt64BE(1024n, 8);
+    b.writeUInt32BE(name.length, 16);
+    name.copy(b, 1024);
+    fs.writeFileSync(file, b, { flag: 'wx', mode: 0o600 });
+    this.sizes.set(file, size);
+  }
+
+  /** Copies the file's bytes, reporting progress half-way and at the end; a gate holds it half-way. */
+  async copy(
+    source: { file: string; format: DiskFormat },
+    target: string,
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void } = {},
+  ): Promise<void> {
+    this.calls.push({ method: 'copy', arg: source.file });
+    const real = fs.realpathSync(source.file);
+    const total = this.sizes.get(real) ?? this.sizes.get(`${real}.part`) ?? fs.statSync(real).size;
+    fs.copyFileSync(real, target, fs.constants.COPYFILE_EXCL);
+    opts.progress?.(Math.floor(total / 2), total);
+    const killed = new Promise<never>((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.pass('copy'), killed]);
+    this.sizes.set(target, total);
+    opts.progress?.(total, total);
+  }
 }
+

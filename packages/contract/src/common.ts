@@ -58,6 +58,8 @@ export const ErrorCodes = [
   // snapshots (issue 10)
   'SNAPSHOT_NOT_FOUND',
   'SNAPSHOT_UNSUPPORTED',
+  // clones and backing chains (issue 10): a disk other disks back onto
+  'DISK_HAS_CHILDREN',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

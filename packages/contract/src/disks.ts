@@ -40,6 +40,9 @@ export const Disk = Type.Object(
     error: Type.Union([Type.String(), Type.Null()], { description: 'Why creation failed (extension)' }),
     attachedTo: Type.Union([Type.String(), Type.Null()], { description: 'Id of the VM using it (extension)' }),
     info: Type.Optional(DiskInfo),
+    // clones and backing chains (issue 10)
+    backingFile: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The managed disk this one is an overlay of (its path), or null (extension)' })),
+    children: Type.Optional(Type.Array(Id, { description: 'Ids of the managed disks whose backing file this disk is (extension)' })),
   },
   { additionalProperties: false, $id: 'Disk' },
 );

@@ -10,3 +10,5 @@ export * from './vm-states.js';
 export * from './resize.js';
 // snapshots (issue 10)
 export * from './snapshots.js';
+// clones and backing chains (issue 10)
+export * from './clones.js';

@@ -45,6 +45,9 @@ import { DiskResizeService } from './vms/disk-resize.js';
 import { snapshotRoutes } from './http/routes/snapshots.js';
 import { SnapshotRepo } from './vms/snapshot-repo.js';
 import { SnapshotService } from './vms/snapshots.js';
+// clones and backing chains (issue 10)
+import { CloneService } from './vms/clone.js';
+import { cloneRoutes } from './http/routes/clones.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -132,6 +135,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     maxBytes: config.maxUploadBytes,
     idleMs: config.http.uploadIdleTimeoutMs,
   });
+  const clones = new CloneService(ctx, tasks, images, dirs.disks); // clones and backing chains (issue 10)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)
   const resize = new DiskResizeService(ctx, images, tasks);
@@ -180,6 +184,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(diskResizeRoutes(resize));
       // snapshots (issue 10)
       await api.register(snapshotRoutes(snapshots));
+      await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
     },
     { prefix: '/api' },
   );

@@ -9,6 +9,7 @@ import type { Logger } from '../lib/log.js';
 import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
 import type { DiskRepo } from './repo.js';
+import { refuseBase } from './chain.js';
 
 /** The file name extension of a managed disk of each format. */
 export const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
@@ -92,6 +93,7 @@ export class DiskService {
     if (disk.status === 'creating') throw new AppError('DISK_NOT_READY', `Disk ${disk.name} is still being created`);
     const busy = this.tasks.activeFor({ disk: id });
     if (busy) throw new AppError('DISK_IN_USE', `Disk ${disk.name} is in use by a ${busy.kind} task (${busy.id}); wait for it or cancel it`);
+    refuseBase(this.repo, disk, 'deleted'); // clones and backing chains (issue 10)
     fs.rmSync(disk.path, { force: true });
     this.repo.delete(id);
     this.bus.publish({ type: 'disk.deleted', id });

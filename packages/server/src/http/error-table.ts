@@ -52,6 +52,8 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   // snapshots (issue 10)
   SNAPSHOT_NOT_FOUND: 404, // no snapshot of that name on this VM
   SNAPSHOT_UNSUPPORTED: 409, // a disk is not qcow2, the VM has no disk, or its disks changed since the snapshot
+  // clones and backing chains (issue 10)
+  DISK_HAS_CHILDREN: 409, // other disks back onto this one: it may not be deleted or written
 };
 
 export function statusOf(code: ErrorCode): number {
@@ -98,3 +100,7 @@ export const CREATED = 201;
 
 /** Every error answer, for route schemas and OpenAPI: the error body, whatever the status. */
 export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+// clones and backing chains (issue 10)
+/** The status of a route that started a task (202 { task }). */
+export const ACCEPTED_TASK = 202;

@@ -10,7 +10,7 @@ import type { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
 import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
-import { imageLayers, nextLayer, type ImageFormat } from '../lib/image-check.js';
+import { imageLayers, nextLayer, openImageLayers, type ImageFormat } from '../lib/image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 const QEMU_IMG_USER = 'qm-img';
@@ -118,6 +118,132 @@ export class QemuImg implements ImageTool {
       this.log.warn({ file, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img create failed');
       throw new Error(r.signal === 'SIGKILL' ? `qemu-img create did not finish within ${this.createTimeoutMs / 1000} s` : 'see the server log');
     }
+  }
+
+  // --- clones and backing chains (issue 10) ---
+
+  /**
+   * A new qcow2 overlay at a server-chosen path over a managed disk: `-F` names the backing format
+   * (never probed) and `-u` keeps qemu-img from opening the backing file at all; the size is the
+   * base's virtual size, read by `info` (the safe way).
+   */
+  async overlay(file: string, backing: { file: string; format: ImageFormat }, signal?: AbortSignal): Promise<void> {
+    const base = await this.info(backing.file, backing.format);
+    const r = await run(
+      this.binary,
+      ['create', '-q', '-f', 'qcow2', '-F', backing.format, '-b', base.filename, '-u', '--', file, String(base['virtual-size'])],
+      { timeoutMs: this.createTimeoutMs, ...(signal ? { signal } : {}) },
+    );
+    if (r.code !== 0) {
+      this.log.warn({ file, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img create (overlay) failed');
+      throw new Error(r.signal === 'SIGKILL' ? 'qemu-img create was stopped' : 'qemu-img create failed (see the server log)');
+    }
+  }
+
+  /**
+   * `qemu-img convert -p` of an existing image into a new one of the same format, read the safe
+   * way: the server opens and checks the source (openImageLayers, with the caller's backing rule),
+   * a root qemu-nbd serves that descriptor read-only as raw, and qemu-img runs as the unprivileged
+   * user with the format given explicitly; it writes the target through a descriptor the server
+   * created (O_EXCL, lent to that user only while it runs), and the result is checked to be a
+   * self-contained image before it is given back to root. Every helper process dies with the
+   * server (parent-death signal), so a crash leaves only the partial file, which the task removes.
+   * A source with a backing chain is refused: qemu-img cannot be given the chain over NBD.
+   */
+  async copy(
+    source: { file: string; format: ImageFormat },
+    target: string,
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; checkBacking?: (real: string, index: number) => void } = {},
+  ): Promise<void> {
+    const { signal } = opts;
+    const total = (await this.info(source.file, source.format))['virtual-size'];
+    const layers = await openImageLayers(this.storage, source.file, source.format, opts.checkBacking ? { checkBacking: opts.checkBacking } : {});
+    if (layers.length > 1) {
+      for (const l of layers) fs.closeSync(l.fd);
+      throw new AppError('IMAGE_NOT_ALLOWED', `${layers[0]!.path} has the backing file ${layers[1]!.path}: a full copy of a backing chain is not supported (clone its base instead)`);
+    }
+    const src = layers[0]!;
+    const who = await this.user();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+    let out: number | undefined;
+    let nbd: ChildProcess | undefined;
+    let img: ChildProcess | undefined;
+    const kill = () => {
+      nbd?.kill('SIGKILL');
+      img?.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', kill, { once: true });
+    try {
+      if (signal?.aborted) throw new Error('cancelled');
+      out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      if (who) {
+        fs.chmodSync(dir, 0o711);
+        fs.fchownSync(out, who.uid, who.gid);
+      }
+      const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+      const nbdErr: Buffer[] = [];
+      nbd = spawn(
+        ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
+        { stdio: ['ignore', 'ignore', 'pipe', src.fd] },
+      );
+      const nbdExit = exited(nbd);
+      nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
+      if (!(await this.socketUp(sock, nbd, signal))) {
+        this.log.warn({ file: src.path, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+        nbd.kill('SIGKILL');
+        await nbdExit;
+        throw new Error(signal?.aborted ? 'cancelled' : 'the image could not be served (see the server log)');
+      }
+      if (who) fs.lchownSync(sock, who.uid, who.gid);
+      const json = JSON.stringify({ driver: src.format, file: { driver: 'nbd', server: { type: 'unix', path: sock } }, ...(src.format === 'qcow2' ? { backing: null } : {}) });
+      img = spawn(...withParentDeath(this.binary, ['convert', '-p', '-O', src.format, `json:${json}`, '/proc/self/fd/3']), {
+        stdio: ['ignore', 'pipe', 'pipe', out],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+        ...(who ? { uid: who.uid, gid: who.gid } : {}),
+      });
+      let tail = '';
+      img.stdout!.on('data', (b: Buffer) => {
+        tail = (tail + b.toString('latin1')).slice(-200);
+        const all = [...tail.matchAll(/\((\d{1,3}(?:\.\d+)?)\/100%\)/g)];
+        const pct = all.length ? Number(all[all.length - 1]![1]) : NaN;
+        if (Number.isFinite(pct)) opts.progress?.(Math.round((Math.min(pct, 100) / 100) * total), total);
+      });
+      const err = collect(img.stderr!, 64 << 10);
+      const result = await exited(img);
+      nbd.kill('SIGKILL');
+      await nbdExit;
+      if (signal?.aborted) throw new Error('cancelled');
+      if (result.code !== 0) {
+        this.log.warn({ file: src.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
+        throw new Error('qemu-img convert failed (see the server log)');
+      }
+      // Root takes the file back, and it must be what was asked for: self-contained, same format.
+      if (who) fs.fchownSync(out, 0, 0);
+      fs.fchmodSync(out, 0o600);
+      if ((await nextLayer(out, target, src.format)) !== null) throw new Error('the copy names a backing file');
+      opts.progress?.(total, total);
+    } finally {
+      signal?.removeEventListener('abort', kill);
+      kill();
+      fs.closeSync(src.fd);
+      if (out !== undefined) fs.closeSync(out);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Waits for qemu-nbd's socket (no deadline of its own: a cancel or its exit ends the wait). */
+  private async socketUp(sock: string, nbd: ChildProcess, signal?: AbortSignal): Promise<boolean> {
+    const started = Date.now();
+    while (!signal?.aborted && Date.now() - started < this.timeoutMs && nbd.exitCode === null && nbd.signalCode === null) {
+      try {
+        if (fs.lstatSync(sock).isSocket()) return true;
+      } catch {
+        // not there yet
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
   }
 
   /** Runs `fn` when one of the maxConcurrent slots is free; refuses at once when the queue is full. */
@@ -369,3 +495,15 @@ function cleanMessage(stderr: string): string {
     .filter(Boolean)
     .join('; ');
 }
+
+// --- clones and backing chains (issue 10) ---
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => fs.existsSync(f)) ?? null;
+
+/**
+ * The argv that runs `binary` so that it is killed when the server dies (util-linux setpriv sets
+ * the parent-death signal, then execs it; the uid change, if any, happens before, in the spawn).
+ */
+function withParentDeath(binary: string, args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
+}
+

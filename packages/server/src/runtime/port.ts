@@ -153,4 +153,20 @@ export interface ImageTool {
    * shrinks. Aborting `signal` stops it.
    */
   resize(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
+  // --- clones and backing chains (issue 10) ---
+  /**
+   * Creates a new qcow2 overlay at a server-chosen path whose backing file is `backing` (a managed
+   * disk, recorded with its format; its virtual size is read the safe way, it is never probed).
+   */
+  overlay(file: string, backing: { file: string; format: DiskFormat }, signal?: AbortSignal): Promise<void>;
+  /**
+   * Copies the image `source` (its whole backing chain, each layer checked under the storage rules
+   * and by `checkBacking`) into a new image of the same format at the server-chosen `target`, which
+   * is then self-contained. Progress in bytes of the virtual size; aborting `signal` stops it.
+   */
+  copy(
+    source: { file: string; format: DiskFormat },
+    target: string,
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; checkBacking?: (real: string, index: number) => void },
+  ): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { TASK_DONE, type Disk, type ResizeDiskBody, type Task } from '@qemu-manager/contract';
+import { refuseBase } from '../disks/chain.js';
 import { AppError } from '../lib/errors.js';
 import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
@@ -30,6 +31,7 @@ export class DiskResizeService {
     if (disk.status !== 'ready') {
       throw new AppError('DISK_NOT_READY', `Disk ${disk.name} was not created${disk.error ? ` (${disk.error})` : ''}; there is nothing to resize`);
     }
+    refuseBase(ctx.disks, disk, 'resized'); // a base of linked clones is never written
     if (disk.format === 'vmdk') {
       throw new AppError('DISK_NOT_RESIZABLE', `Disk ${disk.name} is a vmdk image, which QEMU cannot resize; convert it to qcow2 or raw first`);
     }

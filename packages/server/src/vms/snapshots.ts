@@ -183,6 +183,11 @@ export class SnapshotService {
       const named = managed ? `disk ${managed.name} (${other.path})` : `disk ${other.path}`;
       throw new AppError('SNAPSHOT_UNSUPPORTED', `Cannot ${what} of VM ${vm.name}: ${named} is ${other.format}; only qcow2 disks have snapshots`);
     }
+    // A base of linked clones is never written (a snapshot's revert or delete would change what they read).
+    for (const d of disks) {
+      const managed = this.ctx.disks.byPath(d.path);
+      if (managed) refuseBase(this.ctx.disks, managed, `snapshotted (${what})`);
+    }
     return disks.map(({ path, index }) => ({ path, index }));
   }
 
