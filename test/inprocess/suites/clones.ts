@@ -59,6 +59,9 @@ export function cloneSuite(): void {
       expect(started.status, JSON.stringify(started.body)).toBe(200);
       expectError(await s.api('POST', `/vms/${src.id}/start`), 'DISK_HAS_CHILDREN', 409,
         'Disk lbase is the backing file of disk lclone-disk0; it cannot be written by a running VM while that disk exists (delete it first, or make a full clone)');
+      // Nor grown, nor snapshotted (a revert would change what the overlay reads).
+      expectError(await s.api('POST', `/disks/${base.id}/resize`, { size: 50 }), 'DISK_HAS_CHILDREN', 409, /^Disk lbase is the backing file of disk lclone-disk0; it cannot be resized/);
+      expectError(await s.api('POST', `/vms/${src.id}/snapshots`, { name: 'onbase' }), 'DISK_HAS_CHILDREN', 409, /^Disk lbase is the backing file of disk lclone-disk0; it cannot be snapshotted/);
       expect((await s.api('POST', `/vms/${src.id}/disks/detach`, { diskPath: base.path })).status).toBe(200);
       expectError(await s.api('DELETE', `/disks/${base.id}`), 'DISK_HAS_CHILDREN', 409, /^Disk lbase is the backing file of disk lclone-disk0; it cannot be deleted/);
       expect(fs.existsSync(base.path)).toBe(true);

@@ -1,4 +1,5 @@
 import type { CreateSnapshotBody, Snapshot, Task } from '@qemu-manager/contract';
+import { refuseBase } from '../disks/chain.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import type { ImageTool } from '../runtime/port.js';
