@@ -12,12 +12,27 @@ import { routeHits, seenCodes } from './check.js';
 import { authSuite } from './suites/auth.js';
 import { hostSuite } from './suites/host.js';
 import { storageSuite } from './suites/storage.js';
+import { taskSuite } from './suites/tasks.js';
+import { uploadSuite } from './suites/upload.js';
 import { vmSuite } from './suites/vms.js';
+// snapshots (issue 10)
+import { snapshotSuite } from './suites/snapshots.js';
+// disk resize (issue 10)
+import { resizeSuite } from './suites/resize.js';
+// clones and backing chains (issue 10)
+import { cloneSuite } from './suites/clones.js';
 
 vmSuite();
 storageSuite();
 authSuite();
 hostSuite();
+taskSuite();
+uploadSuite();
+// disk resize (issue 10)
+resizeSuite();
+// snapshots (issue 10)
+snapshotSuite();
+cloneSuite(); // clones and backing chains (issue 10)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

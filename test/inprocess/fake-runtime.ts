@@ -11,6 +11,7 @@ import { AppError } from '../../packages/server/src/lib/errors.js';
 import type {
   BlockJob,
   ConsoleEndpoint,
+  ImageSnapshot,
   ImageTool,
   Launched,
   RunState,
@@ -84,7 +85,12 @@ class Controls<M extends string> {
   }
 }
 
-type RuntimeMethod = 'start' | 'stop' | 'powerdown' | 'reset' | 'pause' | 'resume' | 'changeMedium' | 'ejectMedium' | 'state' | 'blockJobs' | 'stats' | 'adopt';
+type RuntimeMethod =
+  | 'start' | 'stop' | 'powerdown' | 'reset' | 'pause' | 'resume' | 'changeMedium' | 'ejectMedium' | 'state' | 'blockJobs' | 'stats' | 'adopt'
+  // snapshots (issue 10)
+  | 'saveSnapshot' | 'loadSnapshot' | 'deleteSnapshot'
+  // disk resize (issue 10)
+  | 'resizeDisk';
 
 interface FakeVm extends RuntimeProcess {
   state: RunState;
@@ -101,8 +107,8 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
   powerdownEffect: 'exit' | 'ignore' = 'exit';
   /** VMs that "kept running" across a server restart: adopt() finds them. */
   readonly survivors = new Map<string, { state: RunState; process: RuntimeProcess }>();
-  /** The definitions start() was given, newest last. */
-  readonly launches: VmLaunch[] = [];
+  /** The definitions start() was given, newest last (each disk with the file its descriptor names). */
+  readonly launches: Array<VmLaunch & { disks: Array<VmLaunch['disks'][number] & { file: string | null }> }> = [];
   readonly released: string[] = [];
   readonly discarded: string[] = [];
   detached = 0;
@@ -112,7 +118,7 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
   }
 
   async start(def: VmLaunch): Promise<Launched> {
-    this.launches.push({ ...def, disks: def.disks.map((d) => ({ layers: [...d.layers] })) });
+    this.launches.push({ ...def, disks: def.disks.map((d) => ({ layers: [...d.layers], file: fdPath(d.layers[0]?.fd) })) });
     await this.enter('start', def.vmId);
     if (this.vms.has(def.vmId)) throw new AppError('QEMU_START_FAILED', `QEMU failed to start: VM ${def.vmId} already runs`);
     const vm: FakeVm = { pid: nextPid++, pidStart: String(Date.now()), state: 'running', medium: null };
@@ -224,6 +230,16 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
     this.vms.clear();
   }
 
+  // disk resize (issue 10)
+  /** Every live resize, in order: the VM, the disk's place in its definition, the new size. */
+  readonly resizes: Array<{ vmId: string; diskIndex: number; bytes: number }> = [];
+
+  async resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void> {
+    this.live(vmId);
+    await this.enter('resizeDisk', vmId);
+    this.resizes.push({ vmId, diskIndex, bytes });
+  }
+
   // --- for tests ---------------------------------------------------------------------------
 
   /** Reports an event as QEMU would (STOP, RESUME, SHUTDOWN, ...). */
@@ -243,6 +259,38 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
 
   medium(vmId: string): string | null {
     return this.vms.get(vmId)?.medium ?? null;
+  }
+
+  // --- snapshots (issue 10): live snapshots land in the shared image table of the fake images ---
+
+  /** Where live snapshots go: the fake image tool's table (a suite sets it: `s.runtime.images = s.images`). */
+  images: FakeImages | null = null;
+
+  async saveSnapshot(vmId: string, tag: string, opts: { disks: readonly number[]; memory: boolean }): Promise<void> {
+    this.live(vmId);
+    await this.enter('saveSnapshot', vmId);
+    const files = this.diskFiles(vmId, opts.disks);
+    files.forEach((f, i) => this.images?.addSnapshot(f, { name: tag, vmStateBytes: opts.memory && i === 0 ? 4096 : 0, date: new Date().toISOString() }));
+  }
+
+  async loadSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void> {
+    this.live(vmId);
+    await this.enter('loadSnapshot', vmId);
+    for (const f of this.diskFiles(vmId, opts.disks)) {
+      if (!this.images?.hasSnapshot(f, tag)) throw new AppError('QEMU_ERROR', `QEMU could not complete the revert: Snapshot '${tag}' does not exist in ${f}`);
+    }
+  }
+
+  async deleteSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void> {
+    this.live(vmId);
+    await this.enter('deleteSnapshot', vmId);
+    for (const f of this.diskFiles(vmId, opts.disks)) this.images?.dropSnapshot(f, tag);
+  }
+
+  /** The image files of a running VM's disks (by launch index), read back from its descriptors. */
+  private diskFiles(vmId: string, disks: readonly number[]): string[] {
+    const def = this.launches.filter((l) => l.vmId === vmId).at(-1);
+    return disks.map((i) => def?.disks[i]?.file ?? `disk${i}`);
   }
 
   /** As the QEMU adapter: a command to a VM that does not run is VM_NOT_RUNNING. */
@@ -277,7 +325,17 @@ function imageHeader(format: DiskFormat, sizeGb: number): Buffer {
   return Buffer.alloc(4096);
 }
 
-export class FakeImages extends Controls<'create' | 'info'> implements ImageTool {
+/** The file an open descriptor names (what the fake runtime keeps of a launched disk). */
+function fdPath(fd: number | undefined): string | null {
+  if (fd === undefined) return null;
+  try {
+    return fs.readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return null;
+  }
+}
+
+export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize' | 'overlay' | 'copy'> implements ImageTool {
   /** The virtual size each created image was given, by file. */
   private readonly sizes = new Map<string, number>();
 
@@ -286,11 +344,13 @@ export class FakeImages extends Controls<'create' | 'info'> implements ImageTool
    * like a qemu-img still at work, waits at a gate if one is set; a queued failure comes after the
    * file was written, as a qemu-img that fails half-way leaves one.
    */
-  async create(file: string, format: DiskFormat, sizeGb: number): Promise<void> {
+  async create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void> {
     this.calls.push({ method: 'create', arg: file });
     fs.writeFileSync(file, imageHeader(format, sizeGb), { flag: 'wx', mode: 0o600 });
     this.sizes.set(file, sizeGb * GiB);
-    await this.pass('create');
+    // Like a qemu-img killed by the cancel: the wait ends with a failure.
+    const killed = new Promise<never>((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.pass('create'), killed]);
   }
 
   async info(file: string, format: DiskFormat): Promise<DiskInfo> {
@@ -299,4 +359,91 @@ export class FakeImages extends Controls<'create' | 'info'> implements ImageTool
     const virtual = this.sizes.get(file) ?? this.sizes.get(`${file}.part`) ?? st.size;
     return { 'virtual-size': virtual, filename: file, format, 'actual-size': st.blocks * 512, 'dirty-flag': false };
   }
+
+  // --- snapshots (issue 10): a table of internal snapshots per image file ---------------------
+
+  /** Internal snapshots by image file (the real path), oldest first. */
+  readonly snapshotTable = new Map<string, ImageSnapshot[]>();
+  /** Image files reverted, with the tag: `file@tag`, in order. */
+  readonly applied: string[] = [];
+
+  async snapshots(file: string, _format: DiskFormat): Promise<ImageSnapshot[]> {
+    await this.enter('snapshots', file);
+    if (!fs.existsSync(file)) throw new AppError('FILE_NOT_FOUND', `disk file not found: ${file}`);
+    return [...(this.snapshotTable.get(fs.realpathSync(file)) ?? [])];
+  }
+
+  async snapshot(file: string, format: DiskFormat, op: 'create' | 'apply' | 'delete', tag: string): Promise<void> {
+    await this.enter('snapshot', `${op} ${tag} ${file}`);
+    if (format !== 'qcow2') throw new AppError('SNAPSHOT_UNSUPPORTED', `${file} is a ${format} image`);
+    const real = fs.realpathSync(file);
+    if (op === 'create') this.addSnapshot(real, { name: tag, vmStateBytes: 0, date: new Date().toISOString() });
+    else if (!this.hasSnapshot(real, tag)) throw new AppError('QEMU_ERROR', `qemu-img could not ${op} the snapshot ${tag} of ${real}`);
+    else if (op === 'apply') this.applied.push(`${real}@${tag}`);
+    else this.dropSnapshot(real, tag);
+  }
+
+  // disk resize (issue 10)
+  /** Like qemu-img resize without --shrink: grows the recorded virtual size, refuses a smaller one. */
+  async resize(file: string, _format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void> {
+    this.calls.push({ method: 'resize', arg: file });
+    const killed = new Promise<never>((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.pass('resize'), killed]);
+    const current = this.sizes.get(file) ?? this.sizes.get(`${file}.part`) ?? fs.statSync(file).size;
+    if (sizeGb * GiB < current) throw new AppError('DISK_CANNOT_SHRINK', `${file} is already larger than ${sizeGb} GB; it was not resized`);
+    this.sizes.set(file, sizeGb * GiB);
+  }
+
+  addSnapshot(file: string, sn: ImageSnapshot): void {
+    this.snapshotTable.set(file, [...(this.snapshotTable.get(file) ?? []), sn]);
+  }
+
+  hasSnapshot(file: string, tag: string): boolean {
+    return (this.snapshotTable.get(file) ?? []).some((s) => s.name === tag);
+  }
+
+  dropSnapshot(file: string, tag: string): void {
+    this.snapshotTable.set(file, (this.snapshotTable.get(file) ?? []).filter((s) => s.name !== tag));
+  }
+
+  // --- clones and backing chains (issue 10) ---
+
+  /** A real qcow2 header naming `backing` (absolute path, its format recorded), as qemu-img -u writes. */
+  async overlay(file: string, backing: { file: string; format: DiskFormat }, signal?: AbortSignal): Promise<void> {
+    await this.enter('overlay', file);
+    if (signal?.aborted) throw new Error('killed');
+    const real = fs.realpathSync(backing.file);
+    const size = this.sizes.get(real) ?? this.sizes.get(`${real}.part`) ?? fs.statSync(real).size;
+    const b = imageHeader('qcow2', 1);
+    b.writeBigUInt64BE(BigInt(size), 24);
+    const name = Buffer.from(real);
+    const fmt = Buffer.from(backing.format);
+    b.writeUInt32BE(0xe2792aca, 104); // backing format extension
+    b.writeUInt32BE(fmt.length, 108);
+    fmt.copy(b, 112);
+    // then the end extension (zeros), and the name in the first cluster
+    b.writeBigUInt64BE(1024n, 8);
+    b.writeUInt32BE(name.length, 16);
+    name.copy(b, 1024);
+    fs.writeFileSync(file, b, { flag: 'wx', mode: 0o600 });
+    this.sizes.set(file, size);
+  }
+
+  /** Copies the file's bytes, reporting progress half-way and at the end; a gate holds it half-way. */
+  async copy(
+    source: { file: string; format: DiskFormat },
+    target: string,
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void } = {},
+  ): Promise<void> {
+    this.calls.push({ method: 'copy', arg: source.file });
+    const real = fs.realpathSync(source.file);
+    const total = this.sizes.get(real) ?? this.sizes.get(`${real}.part`) ?? fs.statSync(real).size;
+    fs.copyFileSync(real, target, fs.constants.COPYFILE_EXCL);
+    opts.progress?.(Math.floor(total / 2), total);
+    const killed = new Promise<never>((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.pass('copy'), killed]);
+    this.sizes.set(target, total);
+    opts.progress?.(total, total);
+  }
 }
+

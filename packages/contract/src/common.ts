@@ -27,6 +27,8 @@ export const ErrorCodes = [
   'ISO_IN_USE',
   'DISK_NOT_READY',
   'DISK_NOT_ATTACHED',
+  'TASK_NOT_FOUND',
+  'TASK_FINISHED',
   'PATH_NOT_ALLOWED',
   'IMAGE_NOT_ALLOWED',
   'FILE_NOT_FOUND',
@@ -50,6 +52,14 @@ export const ErrorCodes = [
   'RATE_LIMITED',
   'LIMIT_EXCEEDED',
   'INTERNAL',
+  // disk resize (issue 10)
+  'DISK_CANNOT_SHRINK',
+  'DISK_NOT_RESIZABLE',
+  // snapshots (issue 10)
+  'SNAPSHOT_NOT_FOUND',
+  'SNAPSHOT_UNSUPPORTED',
+  // clones and backing chains (issue 10): a disk other disks back onto
+  'DISK_HAS_CHILDREN',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, PathId, Timestamp } from './common.js';
+import { Task } from './tasks.js';
 
 /** Disk names become file names: letters, digits, dot, dash, underscore; no leading dot. */
 export const DISK_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -39,6 +40,9 @@ export const Disk = Type.Object(
     error: Type.Union([Type.String(), Type.Null()], { description: 'Why creation failed (extension)' }),
     attachedTo: Type.Union([Type.String(), Type.Null()], { description: 'Id of the VM using it (extension)' }),
     info: Type.Optional(DiskInfo),
+    // clones and backing chains (issue 10)
+    backingFile: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'The managed disk this one is an overlay of (its path), or null (extension)' })),
+    children: Type.Optional(Type.Array(Id, { description: 'Ids of the managed disks whose backing file this disk is (extension)' })),
   },
   { additionalProperties: false, $id: 'Disk' },
 );
@@ -58,6 +62,12 @@ export const CreateDiskBody = Type.Object(
 export type CreateDiskBody = Static<typeof CreateDiskBody>;
 
 export const DiskEnvelope = Type.Object({ disk: Disk }, { additionalProperties: false });
+/** PUT /api/disks/upload/{name}: the new disk's name (checked by the server: the disk name rule). */
+export const DiskUploadParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+export type DiskUploadParams = Static<typeof DiskUploadParams>;
+/** POST /api/disks: the v1 `{ disk }` (status creating), plus the task that creates it (extension). */
+export const CreatedDiskEnvelope = Type.Object({ disk: Disk, task: Task }, { additionalProperties: false });
+export type CreatedDiskEnvelope = Static<typeof CreatedDiskEnvelope>;
 export type DiskEnvelope = Static<typeof DiskEnvelope>;
 export const DiskListEnvelope = Type.Object({ disks: Type.Array(Disk) }, { additionalProperties: false });
 export type DiskListEnvelope = Static<typeof DiskListEnvelope>;

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './common.js';
 import { Disk } from './disks.js';
+import { Task } from './tasks.js';
 import { Vm } from './vms.js';
 
 /**
@@ -14,6 +15,9 @@ export const DiskCreatedEvent = Type.Object({ type: Type.Literal('disk.created')
 export const DiskUpdatedEvent = Type.Object({ type: Type.Literal('disk.updated'), disk: Disk }, { additionalProperties: false });
 export const DiskDeletedEvent = Type.Object({ type: Type.Literal('disk.deleted'), id: Id }, { additionalProperties: false });
 export const IsoChangedEvent = Type.Object({ type: Type.Literal('iso.changed') }, { additionalProperties: false });
+export const TaskCreatedEvent = Type.Object({ type: Type.Literal('task.created'), task: Task }, { additionalProperties: false });
+/** A task's status or progress changed; at most 4 a second per task, its last state always sent. */
+export const TaskUpdatedEvent = Type.Object({ type: Type.Literal('task.updated'), task: Task }, { additionalProperties: false });
 
 export const ServerEvent = Type.Union([
   VmCreatedEvent,
@@ -23,6 +27,8 @@ export const ServerEvent = Type.Union([
   DiskUpdatedEvent,
   DiskDeletedEvent,
   IsoChangedEvent,
+  TaskCreatedEvent,
+  TaskUpdatedEvent,
 ]);
 export type ServerEvent = Static<typeof ServerEvent>;
 export type ServerEventType = ServerEvent['type'];
@@ -36,4 +42,6 @@ export const SERVER_EVENT_TYPES = [
   'disk.updated',
   'disk.deleted',
   'iso.changed',
+  'task.created',
+  'task.updated',
 ] as const satisfies readonly ServerEventType[];

@@ -4,4 +4,11 @@ export * from './disks.js';
 export * from './system.js';
 export * from './auth.js';
 export * from './events.js';
+export * from './tasks.js';
 export * from './vm-states.js';
+// disk resize (issue 10)
+export * from './resize.js';
+// snapshots (issue 10)
+export * from './snapshots.js';
+// clones and backing chains (issue 10)
+export * from './clones.js';

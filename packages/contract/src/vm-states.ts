@@ -21,6 +21,8 @@ export const VM_ACTIONS = [
   'detachDisk',
   'mountIso',
   'unmountIso',
+  // disk resize (issue 10): qemu-img when stopped, QMP block_resize when live
+  'resizeDisk',
 ] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];
 
@@ -83,6 +85,8 @@ export const VM_STATE_TABLE: Readonly<Record<VmAction, VmActionRule>> = {
   // Live over QMP while QEMU runs; not while the VM is between states.
   mountIso: { when: { stopped: true, starting: B, running: true, paused: true, stopping: B }, through: [], locks: true },
   unmountIso: { when: { stopped: true, starting: B, running: true, paused: true, stopping: B }, through: [], locks: true },
+  // disk resize (issue 10): offline with qemu-img, live with block_resize; not while between states.
+  resizeDisk: { when: { stopped: true, starting: B, running: true, paused: true, stopping: B }, through: [], locks: true },
 };
 
 /** What the server answers to `action` on a VM in `status`: true, or the 409 code. */

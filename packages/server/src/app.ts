@@ -27,12 +27,27 @@ import type { AdapterDirs, Adapters } from './runtime/adapters.js';
 import { lockDataDir } from './store/lock.js';
 import { openDb } from './store/sqlite.js';
 import { systemRoutes } from './http/routes/system.js';
+import { taskRoutes } from './http/routes/tasks.js';
+import { diskUploadRoutes } from './http/routes/disk-upload.js';
+import { DiskUploads } from './disks/upload.js';
+import { TaskRepo } from './tasks/repo.js';
+import { TaskService } from './tasks/service.js';
 import { memoryTotals } from './vms/context.js';
 import { OpLocks } from './vms/locks.js';
 import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
 import { vmRoutes } from './http/routes/vms.js';
 import { VmService } from './vms/service.js';
+// disk resize (issue 10)
+import { diskResizeRoutes } from './http/routes/resize.js';
+import { DiskResizeService } from './vms/disk-resize.js';
+// snapshots (issue 10)
+import { snapshotRoutes } from './http/routes/snapshots.js';
+import { SnapshotRepo } from './vms/snapshot-repo.js';
+import { SnapshotService } from './vms/snapshots.js';
+// clones and backing chains (issue 10)
+import { CloneService } from './vms/clone.js';
+import { cloneRoutes } from './http/routes/clones.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -45,6 +60,7 @@ export interface BuiltApp {
   vms: VmService;
   power: PowerService;
   disks: DiskService;
+  tasks: TaskService;
 }
 
 /**
@@ -108,9 +124,26 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   };
   const power = new PowerService(ctx);
   const vms = new VmService(ctx, power);
-  const disks = new DiskService(diskRepo, images, bus, dirs.disks, app.log);
+  const tasks = new TaskService(new TaskRepo(db), bus, app.log);
+  const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
+  const uploads = new DiskUploads({
+    repo: diskRepo,
+    images,
+    bus,
+    storage,
+    dir: dirs.disks,
+    maxBytes: config.maxUploadBytes,
+    idleMs: config.http.uploadIdleTimeoutMs,
+  });
+  const clones = new CloneService(ctx, tasks, images, dirs.disks); // clones and backing chains (issue 10)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
+  // disk resize (issue 10)
+  const resize = new DiskResizeService(ctx, images, tasks);
+  // snapshots (issue 10)
+  const snapshots = new SnapshotService(ctx, new SnapshotRepo(db), images, tasks);
 
+  const interruptedTasks = tasks.recover();
+  if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
   const interrupted = disks.recover();
   const tightened = disks.restrictModes();
   if (tightened) app.log.warn({ tightened }, 'managed disk images others could read are now owner-only');
@@ -135,6 +168,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       );
       await api.register(vmRoutes(vms, power));
       await api.register(diskRoutes(disks));
+      await api.register(taskRoutes(tasks));
+      await api.register(diskUploadRoutes(uploads));
       await api.register(isoRoutes(isos, mountedIso));
       await api.register(eventRoutes(bus, { maxPerClient: config.http.maxSsePerClient }));
       await api.register(
@@ -145,6 +180,11 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
         }),
       );
       await api.register(auditRoutes(auditStore));
+      // disk resize (issue 10)
+      await api.register(diskResizeRoutes(resize));
+      // snapshots (issue 10)
+      await api.register(snapshotRoutes(snapshots));
+      await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
     },
     { prefix: '/api' },
   );
@@ -164,9 +204,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   app.addHook('onClose', async () => {
     power.close();
     runtime.detachAll();
-    await disks.idle();
+    await tasks.shutdown();
     db.close();
     lock.release();
   });
-  return { app, vms, power, disks };
+  return { app, vms, power, disks, tasks };
 }

@@ -1,5 +1,5 @@
 /** Managed disks and the ISO library, over the fake image tool. */
-import { DiskEnvelope, DiskListEnvelope, IsoEnvelope, IsoListEnvelope, MessageBody, type Disk, type VmEnvelope } from '@qemu-manager/contract';
+import { CreatedDiskEnvelope, DiskEnvelope, DiskListEnvelope, IsoEnvelope, IsoListEnvelope, MessageBody, type Disk, type VmEnvelope } from '@qemu-manager/contract';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ export function storageSuite(): void {
       expect((await s.api('GET', '/disks')).body).toEqual({ disks: [] });
       const r = await s.api('POST', '/disks', { name: 'data', size: 2, format: 'qcow2' });
       expect(r.status).toBe(201);
-      expectShape(DiskEnvelope, r.body);
+      expectShape(CreatedDiskEnvelope, r.body);
       const disk = (r.body as DiskEnvelope).disk;
       expect(disk).toMatchObject({ name: 'data', size: 2, format: 'qcow2', status: 'creating', path: path.join(s.dataDir, 'disks', 'data.qcow2'), attachedTo: null, error: null });
       await s.built.disks.idle();

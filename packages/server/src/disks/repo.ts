@@ -12,9 +12,14 @@ interface DiskRow {
   created_at: string;
   completed_at: string | null;
   vm_id: string | null;
+  // clones and backing chains (issue 10)
+  backing_path: string | null;
+  children: string | null;
 }
 
-const SELECT = `SELECT d.*, vd.vm_id FROM disks d LEFT JOIN vm_disks vd ON vd.path = d.path`;
+const SELECT = `SELECT d.*, vd.vm_id, dc.backing_path,
+    (SELECT group_concat(c.disk_id, ',') FROM disk_chain c WHERE c.backing_id = d.id) AS children
+  FROM disks d LEFT JOIN vm_disks vd ON vd.path = d.path LEFT JOIN disk_chain dc ON dc.disk_id = d.id`;
 
 function toDisk(r: DiskRow): Disk {
   return {
@@ -28,6 +33,8 @@ function toDisk(r: DiskRow): Disk {
     createdAtCompleted: r.completed_at,
     error: r.error,
     attachedTo: r.vm_id,
+    backingFile: r.backing_path,
+    children: r.children ? r.children.split(',').sort() : [],
   };
 }
 
@@ -49,8 +56,19 @@ export class DiskRepo {
       ),
       finish: db.prepare('UPDATE disks SET status = ?, error = ?, completed_at = ? WHERE id = ?'),
       del: db.prepare('DELETE FROM disks WHERE id = ?'),
+      // disk resize (issue 10)
+      setSize: db.prepare('UPDATE disks SET size = ? WHERE id = ?'),
+      // clones and backing chains (issue 10)
+      insertReady: db.prepare(
+        `INSERT INTO disks (id, name, size, format, path, status, created_at, completed_at)
+         VALUES (@id, @name, @size, @format, @path, 'ready', @created_at, @created_at)`,
+      ),
+      insertChain: db.prepare('INSERT INTO disk_chain (disk_id, backing_id, backing_path, created_at) VALUES (?, ?, ?, ?)'),
     };
+    this.db = db;
   }
+
+  private readonly db: Db;
 
   list(): Disk[] {
     return this.q.all.all().map(toDisk);
@@ -87,5 +105,26 @@ export class DiskRepo {
   delete(id: string): void {
     this.version++;
     this.q.del.run(id);
+  }
+
+  // disk resize (issue 10)
+  /** The disk's size in GB after a resize. */
+  setSize(id: string, sizeGb: number): void {
+    this.version++;
+    this.q.setSize.run(sizeGb, id);
+  }
+
+  // --- clones and backing chains (issue 10) ---
+
+  /** Registers a disk whose file is already complete (a clone), with the disk it backs onto if any. */
+  insertReady(d: { id: string; name: string; size: number; format: DiskFormat; path: string; created_at: string; backing?: { id: string; path: string } }): void {
+    this.version++;
+    this.q.insertReady.run({ id: d.id, name: d.name, size: d.size, format: d.format, path: d.path, created_at: d.created_at });
+    if (d.backing) this.q.insertChain.run(d.id, d.backing.id, d.backing.path, d.created_at);
+  }
+
+  /** Runs `fn` in one transaction (a clone's disks and VM appear together, or not at all). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
   }
 }

@@ -1,4 +1,4 @@
-import type { CreateDiskBody, Disk } from '@qemu-manager/contract';
+import type { CreateDiskBody, Disk, Task } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -7,19 +7,21 @@ import { AppError, errorMessage, isAppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import type { Logger } from '../lib/log.js';
 import type { ImageTool } from '../runtime/port.js';
+import type { TaskContext, TaskService } from '../tasks/service.js';
 import type { DiskRepo } from './repo.js';
+import { refuseBase } from './chain.js';
 
-const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
+/** The file name extension of a managed disk of each format. */
+export const EXTENSIONS = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' } as const;
 const PARTIAL = '.part';
 
-/** Managed disk images in $DATA_DIR/disks, created by qemu-img in the background. */
+/** Managed disk images in $DATA_DIR/disks, created by qemu-img as a task. */
 export class DiskService {
-  private readonly pending = new Set<Promise<void>>();
-
   constructor(
     private readonly repo: DiskRepo,
     private readonly qemuImg: ImageTool,
     private readonly bus: EventBus,
+    private readonly tasks: TaskService,
     private readonly dir: string,
     private readonly log: Logger,
   ) {}
@@ -44,8 +46,8 @@ export class DiskService {
     }
   }
 
-  /** Registers the disk at once (status creating) and runs qemu-img create in the background. */
-  create(body: CreateDiskBody): Disk {
+  /** Registers the disk at once (status creating) and runs qemu-img create as a `disk.create` task. */
+  create(body: CreateDiskBody): { disk: Disk; task: Task } {
     const file = path.join(this.dir, `${body.name}.${EXTENSIONS[body.format]}`);
     if (this.repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
     if (fs.existsSync(file) || fs.existsSync(file + PARTIAL)) {
@@ -55,25 +57,32 @@ export class DiskService {
     this.repo.insert({ id, name: body.name, size: body.size, format: body.format, path: file, created_at: nowIso() });
     const disk = this.require(id);
     this.bus.publish({ type: 'disk.created', disk });
-    const job = this.build(id, file, body).finally(() => this.pending.delete(job));
-    this.pending.add(job);
-    return disk;
+    const task = this.tasks.start('disk.create', { disk: id }, (ctx) => this.build(id, file, body, ctx));
+    return { disk, task };
   }
 
   /** qemu-img writes to a temporary name; the image appears under its real name only when complete. */
-  private async build(id: string, file: string, body: CreateDiskBody): Promise<void> {
+  private async build(id: string, file: string, body: CreateDiskBody, ctx: TaskContext): Promise<Record<string, unknown>> {
+    const part = file + PARTIAL;
+    ctx.partial(part);
     try {
-      await this.qemuImg.create(file + PARTIAL, body.format, body.size);
-      fs.chmodSync(file + PARTIAL, 0o600); // a guest's disk is nobody else's business
-      fs.renameSync(file + PARTIAL, file);
+      await this.qemuImg.create(part, body.format, body.size, ctx.signal);
+      if (ctx.signal.aborted) throw new Error('cancelled');
+      fs.chmodSync(part, 0o600); // a guest's disk is nobody else's business
+      fs.renameSync(part, file);
+      ctx.kept(part);
       this.repo.finish(id, 'ready', null, nowIso());
+      return { disk: id };
     } catch (err) {
-      fs.rmSync(file + PARTIAL, { force: true });
-      this.repo.finish(id, 'error', `qemu-img create failed: ${errorMessage(err)}`, null);
+      fs.rmSync(part, { force: true });
+      const why = ctx.signal.aborted ? 'the creation was cancelled' : `qemu-img create failed: ${errorMessage(err)}`;
+      this.repo.finish(id, 'error', why, null);
       this.log.warn({ diskId: id, err: errorMessage(err) }, 'disk creation failed');
+      throw new Error(`Disk ${body.name} was not created: ${why}`);
+    } finally {
+      const disk = this.repo.get(id);
+      if (disk) this.bus.publish({ type: 'disk.updated', disk });
     }
-    const disk = this.repo.get(id);
-    if (disk) this.bus.publish({ type: 'disk.updated', disk });
   }
 
   delete(id: string): void {
@@ -82,6 +91,9 @@ export class DiskService {
       throw new AppError('DISK_IN_USE', `Disk ${disk.name} is attached to VM ${disk.attachedTo}; detach it first`);
     }
     if (disk.status === 'creating') throw new AppError('DISK_NOT_READY', `Disk ${disk.name} is still being created`);
+    const busy = this.tasks.activeFor({ disk: id });
+    if (busy) throw new AppError('DISK_IN_USE', `Disk ${disk.name} is in use by a ${busy.kind} task (${busy.id}); wait for it or cancel it`);
+    refuseBase(this.repo, disk, 'deleted'); // clones and backing chains (issue 10)
     fs.rmSync(disk.path, { force: true });
     this.repo.delete(id);
     this.bus.publish({ type: 'disk.deleted', id });
@@ -123,9 +135,10 @@ export class DiskService {
     return changed;
   }
 
-  /** Waits for background creations (tests, shutdown). */
-  async idle(): Promise<void> {
-    await Promise.all([...this.pending]);
+
+  /** Waits for the tasks in flight (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.tasks.idle();
   }
 
   private require(id: string): Disk {

@@ -21,6 +21,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   VM_NOT_FOUND: 404, // whatever the form of the id
   DISK_NOT_FOUND: 404,
   DISK_NOT_ATTACHED: 404, // the disk named is not attached to this VM
+  TASK_NOT_FOUND: 404,
   FILE_NOT_FOUND: 404, // the file a request names does not exist
   REQUEST_TIMEOUT: 408, // the client sent too slowly (headers, an idle upload)
   VM_NOT_STOPPED: 409, // the VM state table refuses the action
@@ -30,6 +31,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   DISK_IN_USE: 409,
   ISO_IN_USE: 409,
   DISK_NOT_READY: 409,
+  TASK_FINISHED: 409, // a task that has ended cannot be cancelled
   FILE_MISSING: 409, // a file a VM or disk refers to is gone from the host
   IMAGE_UNREADABLE: 409, // a managed image that qemu-img cannot read (not what we made)
   NO_FREE_PORT: 409,
@@ -44,6 +46,14 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   INTERNAL: 500,
   QEMU_UNREACHABLE: 502, // QEMU (QMP or VNC) did not answer
   TOOL_TIMEOUT: 504, // a host tool reading an image took too long and was stopped
+  // disk resize (issue 10)
+  DISK_CANNOT_SHRINK: 409, // a resize to the disk's size or smaller: only growing is done
+  DISK_NOT_RESIZABLE: 409, // a disk whose format cannot be resized (vmdk)
+  // snapshots (issue 10)
+  SNAPSHOT_NOT_FOUND: 404, // no snapshot of that name on this VM
+  SNAPSHOT_UNSUPPORTED: 409, // a disk is not qcow2, the VM has no disk, or its disks changed since the snapshot
+  // clones and backing chains (issue 10)
+  DISK_HAS_CHILDREN: 409, // other disks back onto this one: it may not be deleted or written
 };
 
 export function statusOf(code: ErrorCode): number {
@@ -90,3 +100,7 @@ export const CREATED = 201;
 
 /** Every error answer, for route schemas and OpenAPI: the error body, whatever the status. */
 export const errorResponses = { '4xx': ErrorBody, '5xx': ErrorBody } as const;
+
+// clones and backing chains (issue 10)
+/** The status of a route that started a task (202 { task }). */
+export const ACCEPTED_TASK = 202;

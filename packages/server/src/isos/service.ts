@@ -3,11 +3,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
 import { looksLikeIso } from '../lib/iso.js';
+import { receiveUpload } from '../lib/upload.js';
 
 export const ISO_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.iso$/i;
 
@@ -62,40 +61,17 @@ export class IsoService {
     }
     const final = path.join(this.dir, name);
     if (fs.existsSync(final)) throw new AppError('NAME_TAKEN', `An ISO named ${name} already exists`);
-    if (declaredLength !== null && declaredLength > this.maxBytes) {
-      throw new AppError('PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${this.maxBytes} bytes`);
-    }
     const tmp = path.join(this.dir, `.upload-${crypto.randomUUID()}`);
-    let received = 0;
-    const max = this.maxBytes;
-    const idleMs = this.idleTimeoutMs;
-    // No byte for idleMs: the upload is aborted (the client's connection with it) and the temp file removed.
-    const stall = () =>
-      limiter.destroy(new AppError('REQUEST_TIMEOUT', `The upload sent nothing for ${Math.round(idleMs / 1000)} s and was aborted`));
-    const limiter: Transform = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        idle.refresh();
-        received += chunk.length;
-        if (received > max) cb(new AppError('PAYLOAD_TOO_LARGE', `The ISO is larger than the limit of ${max} bytes`));
-        else cb(null, chunk);
-      },
-    });
-    const idle = setTimeout(stall, idleMs);
+    await receiveUpload(body, tmp, { maxBytes: this.maxBytes, idleMs: this.idleTimeoutMs, declaredLength, what: 'ISO', mode: 0o644 });
     try {
-      await pipeline(body, limiter, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-      clearTimeout(idle);
-      if (declaredLength !== null && received !== declaredLength) {
-        throw new AppError('BAD_REQUEST', `Upload ended after ${received} of ${declaredLength} bytes`);
-      }
       if (!isoFile(tmp)) throw new AppError('VALIDATION', 'The file is not an ISO 9660 or UDF image');
       fs.linkSync(tmp, final); // fails if the name appeared meanwhile: never overwrite
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
         throw new AppError('NAME_TAKEN', `An ISO named ${name} already exists`);
       }
-      throw err instanceof AppError ? err : new AppError('BAD_REQUEST', 'The upload was interrupted', { cause: err });
+      throw err;
     } finally {
-      clearTimeout(idle);
       fs.rmSync(tmp, { force: true });
     }
     this.bus.publish({ type: 'iso.changed' });

@@ -14,7 +14,16 @@ interface ExecResult {
 export function run(
   file: string,
   args: readonly string[],
-  opts: { timeoutMs?: number; maxOutput?: number; env?: NodeJS.ProcessEnv; input?: string } = {},
+  opts: {
+    timeoutMs?: number;
+    maxOutput?: number;
+    env?: NodeJS.ProcessEnv;
+    input?: string;
+    /** Aborting it kills the program (SIGKILL); the result then carries that signal. */
+    signal?: AbortSignal;
+    /** Each chunk of stdout as it arrives (progress output). */
+    onStdout?: (chunk: string) => void;
+  } = {},
 ): Promise<ExecResult> {
   const maxOutput = opts.maxOutput ?? 1 << 20;
   return new Promise((resolve, reject) => {
@@ -28,6 +37,7 @@ export function run(
     let outLen = 0;
     let errLen = 0;
     child.stdout!.on('data', (b: Buffer) => {
+      opts.onStdout?.(b.toString('utf8'));
       if (outLen < maxOutput) out.push(b);
       outLen += b.length;
     });
@@ -38,12 +48,17 @@ export function run(
     const timer = opts.timeoutMs
       ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs).unref()
       : undefined;
+    const abort = () => child.kill('SIGKILL');
+    if (opts.signal?.aborted) abort();
+    else opts.signal?.addEventListener('abort', abort, { once: true });
     child.on('error', (e) => {
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abort);
       reject(e);
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abort);
       resolve({
         code,
         signal,

@@ -9,8 +9,8 @@ import { run } from '../lib/exec.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
-import type { ImageTool } from '../runtime/port.js';
-import { imageLayers, nextLayer, type ImageFormat } from '../lib/image-check.js';
+import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
+import { imageLayers, nextLayer, openImageLayers, type ImageFormat } from '../lib/image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 const QEMU_IMG_USER = 'qm-img';
@@ -109,12 +109,141 @@ export class QemuImg implements ImageTool {
   }
 
   /** Creates a new image at a path the server chose (as the server's own user: no untrusted input). */
-  async create(file: string, format: string, sizeGb: number): Promise<void> {
-    const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], { timeoutMs: this.createTimeoutMs });
+  async create(file: string, format: string, sizeGb: number, signal?: AbortSignal): Promise<void> {
+    const r = await run(this.binary, ['create', '-q', '-f', format, '--', file, `${sizeGb}G`], {
+      timeoutMs: this.createTimeoutMs,
+      ...(signal ? { signal } : {}),
+    });
     if (r.code !== 0) {
       this.log.warn({ file, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img create failed');
       throw new Error(r.signal === 'SIGKILL' ? `qemu-img create did not finish within ${this.createTimeoutMs / 1000} s` : 'see the server log');
     }
+  }
+
+  // --- clones and backing chains (issue 10) ---
+
+  /**
+   * A new qcow2 overlay at a server-chosen path over a managed disk: `-F` names the backing format
+   * (never probed) and `-u` keeps qemu-img from opening the backing file at all; the size is the
+   * base's virtual size, read by `info` (the safe way).
+   */
+  async overlay(file: string, backing: { file: string; format: ImageFormat }, signal?: AbortSignal): Promise<void> {
+    const base = await this.info(backing.file, backing.format);
+    const r = await run(
+      this.binary,
+      ['create', '-q', '-f', 'qcow2', '-F', backing.format, '-b', base.filename, '-u', '--', file, String(base['virtual-size'])],
+      { timeoutMs: this.createTimeoutMs, ...(signal ? { signal } : {}) },
+    );
+    if (r.code !== 0) {
+      this.log.warn({ file, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img create (overlay) failed');
+      throw new Error(r.signal === 'SIGKILL' ? 'qemu-img create was stopped' : 'qemu-img create failed (see the server log)');
+    }
+  }
+
+  /**
+   * `qemu-img convert -p` of an existing image into a new one of the same format, read the safe
+   * way: the server opens and checks the source (openImageLayers, with the caller's backing rule),
+   * a root qemu-nbd serves that descriptor read-only as raw, and qemu-img runs as the unprivileged
+   * user with the format given explicitly; it writes the target through a descriptor the server
+   * created (O_EXCL, lent to that user only while it runs), and the result is checked to be a
+   * self-contained image before it is given back to root. Every helper process dies with the
+   * server (parent-death signal), so a crash leaves only the partial file, which the task removes.
+   * A source with a backing chain is refused: qemu-img cannot be given the chain over NBD.
+   */
+  async copy(
+    source: { file: string; format: ImageFormat },
+    target: string,
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; checkBacking?: (real: string, index: number) => void } = {},
+  ): Promise<void> {
+    const { signal } = opts;
+    const total = (await this.info(source.file, source.format))['virtual-size'];
+    const layers = await openImageLayers(this.storage, source.file, source.format, opts.checkBacking ? { checkBacking: opts.checkBacking } : {});
+    if (layers.length > 1) {
+      for (const l of layers) fs.closeSync(l.fd);
+      throw new AppError('IMAGE_NOT_ALLOWED', `${layers[0]!.path} has the backing file ${layers[1]!.path}: a full copy of a backing chain is not supported (clone its base instead)`);
+    }
+    const src = layers[0]!;
+    const who = await this.user();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+    let out: number | undefined;
+    let nbd: ChildProcess | undefined;
+    let img: ChildProcess | undefined;
+    const kill = () => {
+      nbd?.kill('SIGKILL');
+      img?.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', kill, { once: true });
+    try {
+      if (signal?.aborted) throw new Error('cancelled');
+      out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      if (who) {
+        fs.chmodSync(dir, 0o711);
+        fs.fchownSync(out, who.uid, who.gid);
+      }
+      const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+      const nbdErr: Buffer[] = [];
+      nbd = spawn(
+        ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
+        { stdio: ['ignore', 'ignore', 'pipe', src.fd] },
+      );
+      const nbdExit = exited(nbd);
+      nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
+      if (!(await this.socketUp(sock, nbd, signal))) {
+        this.log.warn({ file: src.path, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+        nbd.kill('SIGKILL');
+        await nbdExit;
+        throw new Error(signal?.aborted ? 'cancelled' : 'the image could not be served (see the server log)');
+      }
+      if (who) fs.lchownSync(sock, who.uid, who.gid);
+      const json = JSON.stringify({ driver: src.format, file: { driver: 'nbd', server: { type: 'unix', path: sock } }, ...(src.format === 'qcow2' ? { backing: null } : {}) });
+      img = spawn(...withParentDeath(this.binary, ['convert', '-p', '-O', src.format, `json:${json}`, '/proc/self/fd/3']), {
+        stdio: ['ignore', 'pipe', 'pipe', out],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+        ...(who ? { uid: who.uid, gid: who.gid } : {}),
+      });
+      let tail = '';
+      img.stdout!.on('data', (b: Buffer) => {
+        tail = (tail + b.toString('latin1')).slice(-200);
+        const all = [...tail.matchAll(/\((\d{1,3}(?:\.\d+)?)\/100%\)/g)];
+        const pct = all.length ? Number(all[all.length - 1]![1]) : NaN;
+        if (Number.isFinite(pct)) opts.progress?.(Math.round((Math.min(pct, 100) / 100) * total), total);
+      });
+      const err = collect(img.stderr!, 64 << 10);
+      const result = await exited(img);
+      nbd.kill('SIGKILL');
+      await nbdExit;
+      if (signal?.aborted) throw new Error('cancelled');
+      if (result.code !== 0) {
+        this.log.warn({ file: src.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
+        throw new Error('qemu-img convert failed (see the server log)');
+      }
+      // Root takes the file back, and it must be what was asked for: self-contained, same format.
+      if (who) fs.fchownSync(out, 0, 0);
+      fs.fchmodSync(out, 0o600);
+      if ((await nextLayer(out, target, src.format)) !== null) throw new Error('the copy names a backing file');
+      opts.progress?.(total, total);
+    } finally {
+      signal?.removeEventListener('abort', kill);
+      kill();
+      fs.closeSync(src.fd);
+      if (out !== undefined) fs.closeSync(out);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Waits for qemu-nbd's socket (no deadline of its own: a cancel or its exit ends the wait). */
+  private async socketUp(sock: string, nbd: ChildProcess, signal?: AbortSignal): Promise<boolean> {
+    const started = Date.now();
+    while (!signal?.aborted && Date.now() - started < this.timeoutMs && nbd.exitCode === null && nbd.signalCode === null) {
+      try {
+        if (fs.lstatSync(sock).isSocket()) return true;
+      } catch {
+        // not there yet
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
   }
 
   /** Runs `fn` when one of the maxConcurrent slots is free; refuses at once when the queue is full. */
@@ -227,6 +356,113 @@ export class QemuImg implements ImageTool {
   private tooSlow(file: string): AppError {
     return new AppError('TOOL_TIMEOUT', `Reading the image ${file} took longer than ${this.timeoutMs / 1000} s; it was stopped`);
   }
+
+  // --- snapshots (issue 10) ------------------------------------------------------------------
+
+  /** The internal snapshots of an image: `qemu-img info` read the safe way (as info above). */
+  async snapshots(file: string, format: ImageFormat): Promise<ImageSnapshot[]> {
+    await imageLayers(this.storage, file, format);
+    return this.limited(async () => {
+      const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
+      try {
+        await nextLayer(opened.fd, opened.real, format);
+        const out = await this.inspect(opened.fd, format, ['info', '--output=json', '-U'], opened.real);
+        let parsed: { snapshots?: unknown };
+        try {
+          parsed = JSON.parse(out) as { snapshots?: unknown };
+        } catch {
+          throw this.unreadable(opened.real, 'its output was not JSON');
+        }
+        const list = Array.isArray(parsed.snapshots) ? (parsed.snapshots as Array<Record<string, unknown>>) : [];
+        return list.map((sn) => ({
+          name: typeof sn.name === 'string' ? sn.name : '',
+          vmStateBytes: num(sn['vm-state-size']) ?? 0,
+          date: new Date((num(sn['date-sec']) ?? 0) * 1000).toISOString(),
+        }));
+      } finally {
+        fs.closeSync(opened.fd);
+      }
+    });
+  }
+
+  /**
+   * `qemu-img snapshot -c/-a/-d` on an image no VM has open. The server opens the file itself
+   * (storage rules, no symlink followed, read-write), checks that descriptor (format, no data file)
+   * and gives qemu-img only that descriptor, in the format recorded for it and with no backing
+   * file opened (`"backing": null`: internal snapshots live in the top image alone). qemu-img's own
+   * file lock makes it fail rather than write an image a QEMU holds.
+   */
+  async snapshot(file: string, format: ImageFormat, op: 'create' | 'apply' | 'delete', tag: string): Promise<void> {
+    if (format !== 'qcow2') throw new AppError('SNAPSHOT_UNSUPPORTED', `${file} is a ${format} image; only qcow2 images have internal snapshots`);
+    const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDWR);
+    try {
+      await nextLayer(opened.fd, opened.real, format);
+      const flag = { create: '-c', apply: '-a', delete: '-d' }[op];
+      const image = `json:${JSON.stringify({ driver: format, backing: null, file: { driver: 'file', filename: '/proc/self/fd/3' } })}`;
+      const child = spawn(this.binary, ['snapshot', '-q', flag, tag, image], {
+        stdio: ['ignore', 'ignore', 'pipe', opened.fd],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      });
+      const err = collect(child.stderr!, 64 << 10);
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.createTimeoutMs);
+      const result = await exited(child).finally(() => clearTimeout(timer));
+      if (result.code !== 0) {
+        const message = cleanMessage(err());
+        this.log.warn({ file: opened.real, op, tag, code: result.code, signal: result.signal, stderr: message.slice(0, 2000) }, 'qemu-img snapshot failed');
+        if (result.signal === 'SIGKILL') throw new AppError('TOOL_TIMEOUT', `qemu-img snapshot on ${opened.real} took longer than ${this.createTimeoutMs / 1000} s; it was stopped`);
+        const locked = /lock/i.test(message);
+        throw new AppError('QEMU_ERROR', `qemu-img could not ${op} the snapshot ${tag} of ${opened.real}${locked ? ': the image is in use by another process' : ' (details in the server log)'}`);
+      }
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+  }
+
+  // disk resize (issue 10)
+  /**
+   * `qemu-img resize` of a managed image, grow only (no `--shrink`). The server opens the file
+   * itself (StorageRoots.openFile, read-write, no symlink followed), checks on that descriptor that
+   * it refers to nothing (no data file; a backing file is not opened: `backing: null`), and hands
+   * the descriptor to qemu-img, which opens `/proc/self/fd/3` with the format given explicitly.
+   * qemu-img's image locking refuses the file while a QEMU has it open.
+   */
+  async resize(file: string, format: ImageFormat, sizeGb: number, signal?: AbortSignal): Promise<void> {
+    const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDWR);
+    try {
+      await nextLayer(opened.fd, opened.real, format);
+      const image = JSON.stringify({
+        driver: format,
+        ...(format === 'raw' ? {} : { backing: null }),
+        file: { driver: 'file', filename: '/proc/self/fd/3' },
+      });
+      const child = spawn(this.binary, ['resize', '-q', '-f', format, `json:${image}`, `${sizeGb}G`], {
+        stdio: ['ignore', 'ignore', 'pipe', opened.fd],
+        cwd: '/',
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      });
+      const err = collect(child.stderr!, 64 << 10);
+      const kill = () => child.kill('SIGKILL');
+      const timer = setTimeout(kill, this.createTimeoutMs);
+      if (signal?.aborted) kill();
+      else signal?.addEventListener('abort', kill, { once: true });
+      const result = await exited(child).finally(() => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', kill);
+      });
+      if (result.code !== 0) {
+        const why = cleanMessage(err());
+        this.log.warn({ file: opened.real, code: result.code, signal: result.signal, stderr: why.slice(0, 2000) }, 'qemu-img resize failed');
+        if (signal?.aborted) throw new Error('the resize was cancelled');
+        if (result.signal === 'SIGKILL') throw new Error(`qemu-img resize did not finish within ${this.createTimeoutMs / 1000} s`);
+        if (/lock/i.test(why)) throw new AppError('DISK_IN_USE', `${opened.real} is open in another program (a running VM?); it was not resized`);
+        if (/shrink/i.test(why)) throw new AppError('DISK_CANNOT_SHRINK', `${opened.real} is already larger than ${sizeGb} GB; it was not resized`);
+        throw new Error('qemu-img resize failed (see the server log)');
+      }
+    } finally {
+      fs.closeSync(opened.fd);
+    }
+  }
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -259,3 +495,15 @@ function cleanMessage(stderr: string): string {
     .filter(Boolean)
     .join('; ');
 }
+
+// --- clones and backing chains (issue 10) ---
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((f) => fs.existsSync(f)) ?? null;
+
+/**
+ * The argv that runs `binary` so that it is killed when the server dies (util-linux setpriv sets
+ * the parent-death signal, then execs it; the uid change, if any, happens before, in the spawn).
+ */
+function withParentDeath(binary: string, args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
+}
+

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { AppError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
@@ -170,6 +171,46 @@ export class QemuRuntime implements VmRuntime {
     this.supervisor.detachAll();
   }
 
+  // --- snapshots (issue 10) ------------------------------------------------------------------
+
+  async saveSnapshot(vmId: string, tag: string, opts: { disks: readonly number[]; memory: boolean }): Promise<void> {
+    const c = this.commands(vmId);
+    const nodes = snapshotNodes(opts.disks);
+    if (!opts.memory) return this.call('the disk snapshot', () => c.snapshotDisksInternal(nodes, tag));
+    await this.job('the snapshot', (id) => c.snapshotSave(id, tag, nodes[0]!, nodes, SNAPSHOT_JOB_TIMEOUT_MS));
+  }
+
+  async loadSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void> {
+    const c = this.commands(vmId);
+    const nodes = snapshotNodes(opts.disks);
+    await this.job('the revert', (id) => c.snapshotLoad(id, tag, nodes[0]!, nodes, SNAPSHOT_JOB_TIMEOUT_MS));
+  }
+
+  async deleteSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void> {
+    const c = this.commands(vmId);
+    const nodes = snapshotNodes(opts.disks);
+    await this.job('the snapshot deletion', (id) => c.snapshotDelete(id, tag, nodes, SNAPSHOT_JOB_TIMEOUT_MS));
+  }
+
+  /** Runs a QMP job to its end; the job's own failure is QEMU_ERROR with QEMU's words. */
+  private async job(what: string, run: (jobId: string) => Promise<string | null>): Promise<void> {
+    const error = await this.call(what, () => run(`qm-${crypto.randomUUID()}`));
+    if (error !== null) throw new AppError('QEMU_ERROR', `QEMU could not complete ${what}: ${error}`);
+  }
+
+  // disk resize (issue 10)
+  async resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void> {
+    const commands = this.commands(vmId);
+    // The node names of argv.ts: disk<i> for the i-th disk of the definition QEMU was started with.
+    const node = `disk${diskIndex}`;
+    const blocks = await this.call('the block device query', () => commands.queryBlock());
+    const current = blocks.find((b) => b.inserted?.['node-name'] === node)?.inserted?.image?.['virtual-size'];
+    if (current === undefined) throw new AppError('QEMU_ERROR', `The running VM has no disk ${diskIndex + 1} (node ${node})`);
+    if (bytes < current) throw new AppError('DISK_CANNOT_SHRINK', `The running VM's disk ${diskIndex + 1} is already ${current} bytes; a resize only grows a disk`);
+    if (bytes === current) return;
+    await this.call('the disk resize', () => commands.blockResize(node, bytes));
+  }
+
   // --- helpers -----------------------------------------------------------------------------
 
   private emit(ev: RuntimeEvent): void {
@@ -209,6 +250,16 @@ export class QemuRuntime implements VmRuntime {
       throw new AppError('QEMU_UNREACHABLE', `QEMU did not answer ${what}`, { cause: err });
     }
   }
+}
+
+// snapshots (issue 10)
+/** How long a snapshot job may take (saving the RAM of a big guest to a slow disk takes a while). */
+const SNAPSHOT_JOB_TIMEOUT_MS = 10 * 60_000;
+
+/** The block node of each disk index: the format node argv.ts names `disk<i>` (-blockdev node-name). */
+function snapshotNodes(disks: readonly number[]): string[] {
+  if (disks.length === 0) throw new AppError('VALIDATION', 'A snapshot needs at least one disk');
+  return disks.map((i) => `disk${i}`);
 }
 
 /** The pid QEMU wrote (in its own directory: read without following a symlink, and only a little). */

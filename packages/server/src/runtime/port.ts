@@ -107,10 +107,66 @@ export interface VmRuntime {
   subscribe(listener: (ev: RuntimeEvent) => void): () => void;
   /** Lets go of every VM without stopping any (server shutdown: VMs keep running). */
   detachAll(): void;
+  // disk resize (issue 10)
+  /**
+   * Grows the live VM's disk number `diskIndex` (its place in the definition it was started with)
+   * to `bytes`; the guest sees the new size at once. Never shrinks: a size below the current one is
+   * refused (DISK_CANNOT_SHRINK).
+   */
+  resizeDisk(vmId: string, diskIndex: number, bytes: number): Promise<void>;
+  // snapshots (issue 10): internal snapshots of a live VM's disks, named by their index in the
+  // VmLaunch it was started with (every one qcow2); resolve once the work is done in QEMU.
+  /** Takes `tag` in every disk of `disks`; with `memory`, the RAM and device state too (in the first). */
+  saveSnapshot(vmId: string, tag: string, opts: { disks: readonly number[]; memory: boolean }): Promise<void>;
+  /** Goes back to `tag` (RAM state in the first disk) in every disk; the VM goes on from that moment. */
+  loadSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
+  /** Deletes `tag` from every disk of `disks` that has it. */
+  deleteSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
+}
+
+// snapshots (issue 10)
+/** An internal snapshot found in an image. */
+export interface ImageSnapshot {
+  name: string;
+  /** Bytes of saved VM state (0: disks only). */
+  vmStateBytes: number;
+  /** When it was taken (the image's own clock record), ISO-8601. */
+  date: string;
 }
 
 /** Reads and creates disk images (qemu-img today), always on untrusted images. */
 export interface ImageTool {
   info(file: string, format: DiskFormat): Promise<DiskInfo>;
-  create(file: string, format: DiskFormat, sizeGb: number): Promise<void>;
+  /** Creates a new image at a server-chosen path; aborting `signal` stops it. */
+  create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
+  // snapshots (issue 10)
+  /** The internal snapshots of an image (read like info: untrusted, unprivileged). */
+  snapshots(file: string, format: DiskFormat): Promise<ImageSnapshot[]>;
+  /**
+   * Creates, applies (reverts the image to) or deletes the internal snapshot `tag` of a managed or
+   * attached image no VM has open, on a descriptor the server opened under the storage rules.
+   */
+  snapshot(file: string, format: DiskFormat, op: 'create' | 'apply' | 'delete', tag: string): Promise<void>;
+  // disk resize (issue 10)
+  /**
+   * Grows the server's own image at `file` (no process may have it open) to `sizeGb`; never
+   * shrinks. Aborting `signal` stops it.
+   */
+  resize(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
+  // --- clones and backing chains (issue 10) ---
+  /**
+   * Creates a new qcow2 overlay at a server-chosen path whose backing file is `backing` (a managed
+   * disk, recorded with its format; its virtual size is read the safe way, it is never probed).
+   */
+  overlay(file: string, backing: { file: string; format: DiskFormat }, signal?: AbortSignal): Promise<void>;
+  /**
+   * Copies the image `source` (its whole backing chain, each layer checked under the storage rules
+   * and by `checkBacking`) into a new image of the same format at the server-chosen `target`, which
+   * is then self-contained. Progress in bytes of the virtual size; aborting `signal` stops it.
+   */
+  copy(
+    source: { file: string; format: DiskFormat },
+    target: string,
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; checkBacking?: (real: string, index: number) => void },
+  ): Promise<void>;
 }

@@ -23,8 +23,15 @@ export function refuseIsoLibrary(ctx: Pick<VmContext, 'config'>, real: string, w
  * qcow2 naming another VM's disk as its backing would read that disk.
  */
 export function backingRule(ctx: Pick<VmContext, 'config' | 'disks' | 'repo'>, top: string): (real: string) => void {
+  // clones and backing chains (issue 10): the layers come top first, so `above` is the image whose
+  // backing file `real` is. A managed disk recorded as a linked clone of exactly this managed disk
+  // may back onto it (the base can then be neither deleted nor started); nothing else may.
+  let above = top;
   return (real) => {
     refuseIsoLibrary(ctx, real, 'backing file');
+    const child = ctx.disks.byPath(above);
+    above = real;
+    if (child?.backingFile === real && ctx.disks.byPath(real)?.children?.includes(child.id)) return;
     const managed = ctx.disks.byPath(real);
     if (managed) {
       throw new AppError('IMAGE_NOT_ALLOWED', `${top} has the managed disk ${managed.name} as a backing file; a VM's disk is never another image's backing file`);

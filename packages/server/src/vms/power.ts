@@ -8,6 +8,7 @@ import type { ConsoleEndpoint, LaunchDisk, RuntimeEvent } from '../runtime/port.
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
+import { refuseBase } from '../disks/chain.js';
 import type { VmRecord } from './repo.js';
 
 const BUTTON_RESEND_MS = 1500;
@@ -306,6 +307,7 @@ export class PowerService {
         );
       }
       refuseIsoLibrary(ctx, real, 'disk');
+      if (managed) refuseBase(ctx.disks, managed, 'written by a running VM'); // clones and backing chains (issue 10)
       const layers = await openImageLayers(ctx.storage, real, format, {
         open: (file, index) => ctx.storage.openFile(file, 'disk', index === 0 ? fs.constants.O_RDWR : fs.constants.O_RDONLY),
         checkBacking: backingRule(ctx, real),

@@ -2,8 +2,8 @@
 import type {
   ApiToken, AttachDiskBody, AuditEntry, AuditList, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
   CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, DiskPathBody, Health, IsoListEnvelope, Iso,
-  IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, TokenListEnvelope, UpdateResourcesBody, Vm,
-  VmEnvelope, VmListEnvelope,
+  IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, Task, TaskEnvelope, TaskListEnvelope,
+  TokenListEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
 } from '@qemu-manager/contract';
 import { request } from './client';
 
@@ -77,6 +77,28 @@ export const auditApi = {
     if (opts.before !== undefined) q.set('before', String(opts.before));
     return (await request<AuditList>('GET', `/audit?${q}`, undefined, { signal })).entries;
   },
+};
+
+/** Which tasks to list: all of them, one VM's or one disk's. */
+export interface TaskFilter {
+  vm?: string;
+  disk?: string;
+  limit?: number;
+}
+
+/** Long operations. Newest first. Cancelling needs admin access. */
+export const tasksApi = {
+  list: async (filter: TaskFilter = {}, signal?: AbortSignal): Promise<Task[]> => {
+    const q = new URLSearchParams();
+    if (filter.vm) q.set('vm', filter.vm);
+    if (filter.disk) q.set('disk', filter.disk);
+    if (filter.limit !== undefined) q.set('limit', String(filter.limit));
+    const qs = q.toString();
+    return (await request<TaskListEnvelope>('GET', `/tasks${qs ? `?${qs}` : ''}`, undefined, { signal })).tasks;
+  },
+  get: async (id: string, signal?: AbortSignal): Promise<Task> =>
+    (await request<TaskEnvelope>('GET', `/tasks/${enc(id)}`, undefined, { signal })).task,
+  cancel: async (id: string): Promise<Task> => (await request<TaskEnvelope>('DELETE', `/tasks/${enc(id)}`)).task,
 };
 
 export const systemApi = {

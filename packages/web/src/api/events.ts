@@ -1,7 +1,7 @@
 // Server-Sent Events from /api/events keep the query cache live without polling.
 import type { QueryClient } from '@tanstack/react-query';
 import { SERVER_EVENT_TYPES, type ServerEvent, type ServerEventType } from '@qemu-manager/contract';
-import { qk, removeDisk, removeVm, upsertDisk, upsertVm } from './queries';
+import { qk, removeDisk, removeVm, upsertDisk, upsertTask, upsertVm } from './queries';
 
 export const EVENT_TYPES: readonly ServerEventType[] = SERVER_EVENT_TYPES;
 
@@ -24,6 +24,11 @@ export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
       return;
     case 'iso.changed':
       void qc.invalidateQueries({ queryKey: qk.isos });
+      return;
+    case 'task.created':
+    case 'task.updated':
+      // Events carry the whole task (progress included): no refetch per progress step.
+      upsertTask(qc, ev.task);
       return;
   }
 }

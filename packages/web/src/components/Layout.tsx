@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { authApi } from '../api/endpoints';
 import { liveStore } from '../api/events';
@@ -6,6 +6,7 @@ import { qk, useAuthStatus, useHealth } from '../api/queries';
 import { ErrorText } from './ErrorText';
 import { formatMiB } from '../lib/format';
 import { Link, paths } from '../router';
+import { TasksButton, TasksPanel } from '../features/tasks/TasksPanel';
 import { t } from '../i18n';
 
 const NAV = [
@@ -69,6 +70,8 @@ function LogoutButton() {
 
 export function Layout({ pathname, children }: { pathname: string; children: ReactNode }) {
   const nav = useRef<HTMLElement>(null);
+  const [tasksOpen, setTasksOpen] = useState(false);
+  const closeTasks = useCallback(() => setTasksOpen(false), []);
   // On a phone the nav is a scrolling row: keep the current page's entry in view.
   useEffect(() => {
     nav.current?.querySelector('.is-active')?.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
@@ -92,11 +95,13 @@ export function Layout({ pathname, children }: { pathname: string; children: Rea
         </nav>
         <div className="topbar-end">
           <HostSummary />
+          <TasksButton open={tasksOpen} onToggle={() => setTasksOpen((o) => !o)} />
           <LiveIndicator />
           <LogoutButton />
         </div>
       </header>
       <main className="main">{children}</main>
+      <TasksPanel open={tasksOpen} onClose={closeTasks} />
     </div>
   );
 }

@@ -1,6 +1,6 @@
 // Every user-visible English string lives here. To add a language, copy this file, translate
 // the values (keep the keys and function signatures) and select it in ./index.ts.
-import type { VmStatus, DiskStatus, TokenScope } from '@qemu-manager/contract';
+import type { VmStatus, DiskStatus, TaskKind, TaskStatus, TokenScope } from '@qemu-manager/contract';
 
 export const en = {
   app: {
@@ -312,6 +312,7 @@ export const en = {
       'POST /api/auth/logout': 'Logged out',
       'POST /api/tokens': 'Created API token',
       'DELETE /api/tokens/:id': 'Revoked API token',
+      'DELETE /api/tasks/:task_id': 'Cancelled task',
     } as Record<string, string>,
   },
   console: {
@@ -345,6 +346,51 @@ export const en = {
     backToVm: 'Settings',
     vncPort: (port: number) => `VNC ${port}`,
     start: 'Start machine',
+  },
+  tasks: {
+    button: 'Tasks',
+    buttonTitle: (running: number) =>
+      running === 0 ? 'Long operations: none running' : running === 1 ? 'Long operations: 1 running' : `Long operations: ${running} running`,
+    title: 'Tasks',
+    intro: 'Long operations such as creating, resizing or copying disks, newest first.',
+    recent: 'Recent tasks',
+    empty: 'No tasks yet.',
+    emptyHint: 'Creating a disk, for example, shows up here with its progress.',
+    recentEmpty: 'Nothing has run here yet.',
+    loadFailed: 'Could not load the tasks.',
+    kinds: {
+      'disk.create': 'Create disk',
+      'disk.resize': 'Resize disk',
+      'disk.clone': 'Clone disk',
+      'disk.convert': 'Convert disk',
+      'disk.import': 'Import disk',
+      'vm.snapshot': 'Take snapshot',
+      'vm.revert': 'Revert to snapshot',
+      'vm.snapshot.delete': 'Delete snapshot',
+      'vm.clone': 'Clone machine',
+    } satisfies Record<TaskKind, string>,
+    statuses: {
+      queued: 'Waiting',
+      running: 'Running',
+      succeeded: 'Done',
+      failed: 'Failed',
+      cancelled: 'Cancelled',
+    } satisfies Record<TaskStatus, string>,
+    vm: (name: string) => `Machine ${name}`,
+    disk: (name: string) => `Disk ${name}`,
+    gone: 'deleted',
+    noTarget: 'No machine or disk',
+    progress: (pct: number) => `${pct}%`,
+    bytes: (done: string, total: string) => `${done} of ${total}`,
+    bytesSoFar: (done: string) => `${done} so far`,
+    queuedAt: (when: string) => `Queued ${when}`,
+    startedAt: (when: string) => `Started ${when}`,
+    endedAt: (when: string) => `ended ${when}`,
+    took: (d: string) => `took ${d}`,
+    cancel: 'Cancel',
+    cancelFailed: (message: string) => `Could not cancel: ${message}`,
+    progressLabel: (kind: string) => `Progress of “${kind}”`,
+    showAll: 'All tasks',
   },
 };
 

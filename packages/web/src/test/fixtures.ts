@@ -1,4 +1,4 @@
-import type { Disk, Vm } from '@qemu-manager/contract';
+import type { Disk, Task, Vm } from '@qemu-manager/contract';
 
 export function vm(over: Partial<Vm> = {}): Vm {
   return {
@@ -31,6 +31,24 @@ export function disk(over: Partial<Disk> = {}): Disk {
     createdAtCompleted: '2025-11-28T14:00:01.000Z',
     error: null,
     attachedTo: null,
+    ...over,
+  };
+}
+
+export function task(over: Partial<Task> = {}): Task {
+  return {
+    id: '44444444-4444-4444-8444-444444444444',
+    kind: 'disk.create',
+    status: 'running',
+    progress: 0.25,
+    bytesDone: 256 * 1024 * 1024,
+    bytesTotal: 1024 * 1024 * 1024,
+    target: { vm: null, disk: '22222222-2222-4222-8222-222222222222' },
+    createdAt: '2025-11-28T14:00:00.000Z',
+    startedAt: '2025-11-28T14:00:01.000Z',
+    endedAt: null,
+    error: null,
+    result: null,
     ...over,
   };
 }

@@ -1,5 +1,6 @@
 import {
   CreateDiskBody,
+  CreatedDiskEnvelope,
   DiskEnvelope,
   DiskIdParams,
   DiskListEnvelope,
@@ -15,11 +16,11 @@ export function diskRoutes(disks: DiskService): FastifyPluginAsyncTypebox {
     const tags = ['disks'];
     app.get('/disks', { config: { scope: 'read' }, schema: { tags, response: { 200: DiskListEnvelope } } }, async () => ({ disks: disks.list() }));
 
-    app.post('/disks', { config: { scope: 'admin' }, schema: { tags, body: CreateDiskBody, response: { 201: DiskEnvelope, ...errors } } }, async (req, reply) => {
-      const disk = disks.create(req.body);
-      req.auditTarget = disk.id;
+    app.post('/disks', { config: { scope: 'admin' }, schema: { tags, body: CreateDiskBody, response: { 201: CreatedDiskEnvelope, ...errors } } }, async (req, reply) => {
+      const created = disks.create(req.body);
+      req.auditTarget = created.disk.id;
       reply.status(CREATED);
-      return { disk };
+      return created;
     });
 
     app.get(

@@ -1,4 +1,5 @@
-import type { QmpClient } from './client.js';
+import type { QmpClient, QmpEvent } from './client.js';
+import { QmpClosedError, QmpTimeoutError } from './errors.js';
 
 /**
  * Every QMP command the server sends, as a typed method. No QMP command name appears outside
@@ -90,4 +91,100 @@ export class QmpCommands {
   async queryBlockstats(): Promise<QmpBlockStats[]> {
     return this.qmp.execute<QmpBlockStats[]>('query-blockstats');
   }
+
+  // --- snapshots (issue 10) ------------------------------------------------------------------
+
+  /**
+   * The internal snapshot `name` in each root node of `devices`, in one transaction (all or none),
+   * disks only: no VM state, and the guest is not stopped.
+   */
+  async snapshotDisksInternal(devices: readonly string[], name: string): Promise<void> {
+    await this.qmp.execute('transaction', {
+      actions: devices.map((device) => ({ type: 'blockdev-snapshot-internal-sync', data: { device, name } })),
+    });
+  }
+
+  /** `snapshot-save` job: disks and VM state (into `vmstate`); the guest is stopped while QEMU saves. */
+  async snapshotSave(jobId: string, tag: string, vmstate: string, devices: readonly string[], timeoutMs: number): Promise<string | null> {
+    return this.runJob(jobId, () => this.qmp.execute('snapshot-save', { 'job-id': jobId, tag, vmstate, devices: [...devices] }), timeoutMs);
+  }
+
+  /** `snapshot-load` job: disks and VM state back to `tag`; a running guest goes on from there. */
+  async snapshotLoad(jobId: string, tag: string, vmstate: string, devices: readonly string[], timeoutMs: number): Promise<string | null> {
+    return this.runJob(jobId, () => this.qmp.execute('snapshot-load', { 'job-id': jobId, tag, vmstate, devices: [...devices] }), timeoutMs);
+  }
+
+  /** `snapshot-delete` job: removes `tag` from the nodes of `devices` that have it. */
+  async snapshotDelete(jobId: string, tag: string, devices: readonly string[], timeoutMs: number): Promise<string | null> {
+    return this.runJob(jobId, () => this.qmp.execute('snapshot-delete', { 'job-id': jobId, tag, devices: [...devices] }), timeoutMs);
+  }
+
+  async queryJobs(): Promise<QmpJob[]> {
+    return this.qmp.execute<QmpJob[]>('query-jobs');
+  }
+
+  async jobDismiss(id: string): Promise<void> {
+    await this.qmp.execute('job-dismiss', { id });
+  }
+
+  /**
+   * Starts a job with `start` and waits for it to conclude (JOB_STATUS_CHANGE, listened to before
+   * the start, so none is missed); then reads its error from query-jobs and dismisses it. Resolves
+   * with the job's error (null: it succeeded). Rejects if QMP closes or the job outlives `timeoutMs`.
+   */
+  private async runJob(id: string, start: () => Promise<unknown>, timeoutMs: number): Promise<string | null> {
+    let onEvent!: (ev: QmpEvent) => void;
+    let onClose!: () => void;
+    let timer: NodeJS.Timeout | undefined;
+    const concluded = new Promise<void>((resolve, reject) => {
+      onEvent = (ev) => {
+        if (ev.event === 'JOB_STATUS_CHANGE' && ev.data?.id === id && (ev.data.status === 'concluded' || ev.data.status === 'null')) resolve();
+      };
+      onClose = () => reject(new QmpClosedError(`QMP closed while job ${id} ran`));
+      timer = setTimeout(() => reject(new QmpTimeoutError(`job ${id} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      this.qmp.on('event', onEvent);
+      this.qmp.once('close', onClose);
+    });
+    concluded.catch(() => undefined); // observed below; a start that fails first must not leave it unhandled
+    try {
+      await start();
+      await concluded;
+    } finally {
+      clearTimeout(timer);
+      this.qmp.off('event', onEvent);
+      this.qmp.off('close', onClose);
+    }
+    const job = (await this.queryJobs()).find((j) => j.id === id);
+    if (job) await this.jobDismiss(id);
+    return job?.error ?? null;
+  }
+
+  // disk resize (issue 10)
+  /** The block devices and what is inserted in each (node name, virtual size). */
+  async queryBlock(): Promise<QmpBlockInfo[]> {
+    return this.qmp.execute<QmpBlockInfo[]>('query-block');
+  }
+
+  /** Resizes the image of the block node `nodeName` to `bytes`; the guest device sees it at once. */
+  async blockResize(nodeName: string, bytes: number): Promise<void> {
+    await this.qmp.execute('block_resize', { 'node-name': nodeName, size: bytes });
+  }
+}
+
+// disk resize (issue 10)
+/** One entry of `query-block` (the fields we read). */
+export interface QmpBlockInfo {
+  device: string;
+  qdev?: string;
+  inserted?: { 'node-name'?: string; image?: { 'virtual-size'?: number } };
+}
+
+/** A job of `query-jobs`. */
+export interface QmpJob {
+  id: string;
+  type: string;
+  status: string;
+  'current-progress': number;
+  'total-progress': number;
+  error?: string;
 }

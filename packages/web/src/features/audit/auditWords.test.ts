@@ -25,6 +25,7 @@ describe('describeAction', () => {
     expect(describeAction('POST /api/tokens')).toBe('Created API token');
     expect(describeAction('DELETE /api/tokens/:id')).toBe('Revoked API token');
     expect(describeAction('PUT /api/isos/:name')).toBe('Uploaded ISO');
+    expect(describeAction('DELETE /api/tasks/:task_id')).toBe('Cancelled task');
   });
   it('falls back to the raw action', () => {
     expect(describeAction('POST /api/something/new')).toBe('POST /api/something/new');

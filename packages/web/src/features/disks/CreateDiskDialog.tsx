@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { DiskFormat } from '@qemu-manager/contract';
 import { disksApi } from '../../api/endpoints';
-import { upsertDisk } from '../../api/queries';
+import { addCreatedDisk } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
@@ -20,7 +20,7 @@ export function CreateDiskDialog({ open, onClose }: { open: boolean; onClose: ()
   const create = useMutation({
     mutationFn: () => disksApi.create({ name, size: parseIntStrict(size)!, format }),
     onSuccess: (d) => {
-      upsertDisk(qc, d);
+      addCreatedDisk(qc, d);
       close();
     },
   });

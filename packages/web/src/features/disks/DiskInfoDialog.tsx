@@ -8,6 +8,7 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
 import { formatBytes, formatDateTime } from '../../lib/format';
 import { t } from '../../i18n';
+import { RecentTasks } from '../tasks/RecentTasks';
 
 export function DiskInfoDialog({ open, disk, onClose }: { open: boolean; disk: Disk; onClose: () => void }) {
   const detail = useQuery({ queryKey: qk.disk(disk.id), queryFn: ({ signal }) => disksApi.get(disk.id, signal), enabled: open });
@@ -36,6 +37,7 @@ export function DiskInfoDialog({ open, disk, onClose }: { open: boolean; disk: D
       {detail.isPending && open && d.status === 'ready' && <p className="muted small">{t.app.loading}</p>}
       <ErrorText error={detail.error} />
       {d.status === 'error' && <ErrorText error={d.error} />}
+      <RecentTasks disk={disk.id} variant="plain" />
     </Dialog>
   );
 }

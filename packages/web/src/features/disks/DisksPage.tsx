@@ -14,6 +14,8 @@ import { formatBytes } from '../../lib/format';
 import { useTitle } from '../../lib/useTitle';
 import { t } from '../../i18n';
 import { Link, paths } from '../../router';
+import { useAllTasks } from '../tasks/TasksPanel';
+import { activeTaskFor, bytesLabel, describeKind, taskPercent } from '../tasks/taskWords';
 import { CreateDiskDialog } from './CreateDiskDialog';
 import { DiskInfoDialog } from './DiskInfoDialog';
 import { canDeleteDisk, deleteDiskBlockedReason } from './diskRules';
@@ -54,6 +56,8 @@ function DiskRow({ disk }: { disk: Disk }) {
   const info = disk.info ?? detail.data?.info;
   const [showInfo, setShowInfo] = useState(false);
   const [confirm, setConfirm] = useState(false);
+  // The running task on this disk (creation, resize, ...) from the list the header keeps live.
+  const task = activeTaskFor(useAllTasks().data, { disk: disk.id });
   const owner = disk.attachedTo ? vms.data?.find((v) => v.id === disk.attachedTo) : undefined;
   const blocked = deleteDiskBlockedReason(disk, vms.data);
 
@@ -78,7 +82,14 @@ function DiskRow({ disk }: { disk: Disk }) {
       </span>
       <span role="cell" data-label={t.disks.columns.status} className="cell-status">
         <DiskStatusBadge status={disk.status} testId={`disk-status-${disk.name}`} />
-        {disk.status === 'creating' && <ProgressBar label={t.diskStatus.creating} />}
+        {task ? (
+          <span className="disk-task" data-testid={`disk-task-${disk.name}`} data-kind={task.kind}>
+            <span className="small muted">{describeKind(task.kind)}{bytesLabel(task) && ` · ${bytesLabel(task)}`}</span>
+            <ProgressBar value={taskPercent(task)} label={t.tasks.progressLabel(describeKind(task.kind))} />
+          </span>
+        ) : (
+          disk.status === 'creating' && <ProgressBar label={t.diskStatus.creating} />
+        )}
         {disk.status === 'error' && disk.error && <span className="field-error" data-testid={`disk-error-${disk.name}`}>{disk.error}</span>}
       </span>
       <span role="cell" className="cell-actions">

@@ -3,7 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import type { DiskFormat, Vm } from '@qemu-manager/contract';
 import { disksApi, vmsApi } from '../../api/endpoints';
 import { onServerEvent } from '../../api/events';
-import { upsertDisk, upsertVm, useHealth, useIsos, useVms } from '../../api/queries';
+import { addCreatedDisk, upsertVm, useHealth, useIsos, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
 import { Field } from '../../components/Field';
@@ -82,7 +82,7 @@ export function CreateVmDialog({ open, onClose }: { open: boolean; onClose: () =
     },
     createDisk: async (body) => {
       const d = await disksApi.create(body);
-      upsertDisk(qc, d);
+      addCreatedDisk(qc, d);
       return d;
     },
     waitForDisk: (d) => waitForDiskReady(d, { get: (id) => disksApi.get(id), subscribe: onServerEvent }),

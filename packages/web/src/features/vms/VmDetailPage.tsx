@@ -10,6 +10,7 @@ import { useTitle } from '../../lib/useTitle';
 import { t } from '../../i18n';
 import { Link, paths } from '../../router';
 import { LazyConsoleView } from '../console/lazy';
+import { RecentTasks } from '../tasks/RecentTasks';
 import { canOpenConsole } from './actions';
 import { ResourcesSection } from './ResourcesSection';
 import { VmActions } from './VmActions';
@@ -59,6 +60,7 @@ function VmDetail({ vm }: { vm: Vm }) {
         <div className="detail-col">
           <ConsoleSection vm={vm} />
           <VmInfoSection vm={vm} />
+          <RecentTasks vm={vm.id} />
         </div>
       </div>
       <LastCommandSection vm={vm} />
