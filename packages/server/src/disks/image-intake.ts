@@ -68,7 +68,10 @@ export async function checkSelfContained(storage: StorageRoots, file: string, fo
     }
     await imageLayers(storage, file, format);
   } catch (err) {
-    if (err instanceof AppError) throw new AppError(err.code, err.message.split(file).join(label));
+    if (err instanceof AppError) {
+      const said = err.message.split(file).join(label);
+      throw new AppError(err.code, said.startsWith(label) ? capitalized(said) : said);
+    }
     throw err;
   }
 }
