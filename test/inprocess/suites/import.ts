@@ -97,6 +97,13 @@ export function importSuite(): void {
           res.on('close', () => stalled.delete(res));
           return;
         }
+        if (name === 'chunked') {
+          // No Content-Length: only the byte count can stop it.
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          res.write(Buffer.alloc(700 * 1024));
+          res.end(Buffer.alloc(700 * 1024));
+          return;
+        }
         if (name === 'to-ftp') return void res.writeHead(301, { location: 'ftp://127.0.0.1/x' }).end();
         const body = served.get(name);
         if (!body) return void res.writeHead(404).end();
@@ -142,7 +149,7 @@ export function importSuite(): void {
       expect(diskDir().filter((f) => f.startsWith('.'))).toEqual([]);
     });
 
-    it('fails a wrong sha256, a backing file, a redirect away from http(s), a 404 and a stalled download, leaving nothing', async () => {
+    it('fails a wrong sha256, a backing file, a redirect away from http(s) and a 404, leaving nothing', async () => {
       served.set('r.img', Buffer.alloc(8192, 1));
       served.set('child.qcow2', qcow2(1, '/etc/passwd'));
       const before = diskDir();
@@ -160,6 +167,26 @@ export function importSuite(): void {
       expectError(await s.api('POST', '/disks/import', { name: 'x', url: 'file:///etc/passwd' }), 'VALIDATION', 400, 'url must be http:// or https://, not file:');
       expectError(await s.api('POST', '/disks/import', { name: 'x', url: 'not a url' }), 'VALIDATION', 400, 'url must be an absolute http:// or https:// URL');
       expectError(await s.api('POST', '/disks/import', { name: 'x', url: `${base}/r.img`, sha256: 'abc' }), 'VALIDATION', 400, /sha256/);
+    });
+
+    it('a download over MAX_UPLOAD_MB (declared or not) or idle for UPLOAD_IDLE_TIMEOUT_S fails, leaving nothing', async () => {
+      const small = await startInProcess({ env: { MAX_UPLOAD_MB: '1', UPLOAD_IDLE_TIMEOUT_S: '1' } });
+      try {
+        served.set('big.img', Buffer.alloc(2 << 20));
+        const run = async (name: string, url: string): Promise<Task> => {
+          const r = await small.api('POST', '/disks/import', { name, url });
+          expect(r.status, JSON.stringify(r.body)).toBe(202);
+          await small.built.tasks.idle();
+          return ((await small.api('GET', `/tasks/${(r.body as TaskEnvelope).task.id}`)).body as TaskEnvelope).task;
+        };
+        expect(await run('big', `${base}/big.img`)).toMatchObject({ status: 'failed', error: 'The download is larger than the limit of 1048576 bytes (MAX_UPLOAD_MB)' });
+        expect(await run('chunked', `${base}/chunked`)).toMatchObject({ status: 'failed', error: 'The download is larger than the limit of 1048576 bytes (MAX_UPLOAD_MB)' });
+        expect(await run('idle', `${base}/stall`)).toMatchObject({ status: 'failed', error: 'The download sent nothing for 1 s and was aborted', bytesDone: 4096 });
+        expect(fs.readdirSync(path.join(small.dataDir, 'disks'))).toEqual([]);
+        expect(small.built.disks.list()).toEqual([]);
+      } finally {
+        await small.close();
+      }
     });
 
     it('a cancel aborts the download and removes its file', async () => {

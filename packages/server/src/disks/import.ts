@@ -277,7 +277,8 @@ function get(url: URL, signal: AbortSignal, idleMs: number): Promise<{ req: http
       req.destroy(new Error(`${url.host} sent nothing for ${Math.round(idleMs / 1000)} s`));
     });
     req.once('response', (res) => resolve({ req, res }));
-    req.once('error', (err) => reject(signal.aborted ? new Error('cancelled') : new Error(`The download from ${url.host} failed: ${err.message}`)));
+    // Every error is handled (one after the answer came is the body pipeline's to report).
+    req.on('error', (err) => reject(signal.aborted ? new Error('cancelled') : new Error(`The download from ${url.host} failed: ${err.message}`)));
   });
 }
 
