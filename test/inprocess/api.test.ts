@@ -21,6 +21,8 @@ import { snapshotSuite } from './suites/snapshots.js';
 import { resizeSuite } from './suites/resize.js';
 // clones and backing chains (issue 10)
 import { cloneSuite } from './suites/clones.js';
+// import and convert (issue 10)
+import { importSuite } from './suites/import.js';
 
 vmSuite();
 storageSuite();
@@ -33,6 +35,7 @@ resizeSuite();
 // snapshots (issue 10)
 snapshotSuite();
 cloneSuite(); // clones and backing chains (issue 10)
+importSuite(); // import and convert (issue 10)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -433,12 +433,14 @@ export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snap
   async copy(
     source: { file: string; format: DiskFormat },
     target: string,
-    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void } = {},
+    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; format?: DiskFormat } = {},
   ): Promise<void> {
     this.calls.push({ method: 'copy', arg: source.file });
     const real = fs.realpathSync(source.file);
     const total = this.sizes.get(real) ?? this.sizes.get(`${real}.part`) ?? fs.statSync(real).size;
-    fs.copyFileSync(real, target, fs.constants.COPYFILE_EXCL);
+    // import and convert (issue 10): into another format, a fresh header of that format and size.
+    if (opts.format && opts.format !== source.format) fs.writeFileSync(target, imageHeader(opts.format, Math.max(1, Math.ceil(total / GiB))), { flag: 'wx', mode: 0o600 });
+    else fs.copyFileSync(real, target, fs.constants.COPYFILE_EXCL);
     opts.progress?.(Math.floor(total / 2), total);
     const killed = new Promise<never>((_resolve, reject) => opts.signal?.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
     await Promise.race([this.pass('copy'), killed]);

@@ -12,3 +12,5 @@ export * from './resize.js';
 export * from './snapshots.js';
 // clones and backing chains (issue 10)
 export * from './clones.js';
+// import and convert (issue 10)
+export * from './import.js';

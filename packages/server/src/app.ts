@@ -48,6 +48,10 @@ import { SnapshotService } from './vms/snapshots.js';
 // clones and backing chains (issue 10)
 import { CloneService } from './vms/clone.js';
 import { cloneRoutes } from './http/routes/clones.js';
+// import and convert (issue 10)
+import { DiskImports } from './disks/import.js';
+import { diskImportRoutes } from './http/routes/disk-import.js';
+import { DiskConvertService } from './vms/disk-convert.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -141,6 +145,18 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const resize = new DiskResizeService(ctx, images, tasks);
   // snapshots (issue 10)
   const snapshots = new SnapshotService(ctx, new SnapshotRepo(db), images, tasks);
+  // import and convert (issue 10)
+  const imports = new DiskImports({
+    repo: diskRepo,
+    images,
+    bus,
+    storage,
+    tasks,
+    dir: dirs.disks,
+    maxBytes: config.maxUploadBytes,
+    idleMs: config.http.uploadIdleTimeoutMs,
+  });
+  const converts = new DiskConvertService(ctx, tasks, images, dirs.disks);
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -185,6 +201,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       // snapshots (issue 10)
       await api.register(snapshotRoutes(snapshots));
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
+      await api.register(diskImportRoutes(imports, converts)); // import and convert (issue 10)
     },
     { prefix: '/api' },
   );

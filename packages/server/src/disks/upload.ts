@@ -5,26 +5,23 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
-import { detectFormat, imageLayers, nextLayer } from '../lib/image-check.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { nowIso } from '../lib/time.js';
 import { receiveUpload } from '../lib/upload.js';
 import type { ImageTool } from '../runtime/port.js';
+import { checkSelfContained, intakeFormat, type IntakeWords } from './image-intake.js';
 import type { DiskRepo } from './repo.js';
 import { EXTENSIONS } from './service.js';
 
 const NAME = new RegExp(DISK_NAME_PATTERN);
 const GiB = 1024 ** 3;
 const UPLOAD_PREFIX = '.upload-';
-
-/** What other image formats announce in their first bytes (named in the refusal). */
-function otherFormat(head: Buffer): string | null {
-  if (head.subarray(0, 8).toString('latin1') === 'vhdxfile') return 'vhdx';
-  if (head.length >= 0x44 && head.readUInt32LE(0x40) === 0xbeda107f) return 'vdi';
-  if (head.subarray(0, 8).toString('latin1') === 'conectix') return 'vpc';
-  if (head.subarray(0, 4).toString('latin1') === 'QED\0') return 'qed';
-  return null;
-}
+const UPLOAD_WORDS: IntakeWords = {
+  label: 'the uploaded image',
+  isoLabel: 'the uploaded file',
+  isoAdvice: 'upload it to the ISO library (PUT /api/isos/{name})',
+  backingAdvice: 'upload a self-contained image (qemu-img convert -O qcow2 <image> <new.qcow2>)',
+};
 
 /**
  * Disk image uploads (`PUT /api/disks/upload/{name}`): streamed to a hidden temp file in the disk
@@ -60,8 +57,8 @@ export class DiskUploads {
     const tmp = path.join(dir, `${UPLOAD_PREFIX}${crypto.randomUUID()}`);
     await receiveUpload(body, tmp, { maxBytes: this.deps.maxBytes, idleMs: this.deps.idleMs, declaredLength, what: 'disk image' });
     try {
-      const format = await this.formatOf(tmp);
-      await this.selfContained(tmp, format);
+      const format = await intakeFormat(tmp, UPLOAD_WORDS);
+      await checkSelfContained(this.deps.storage, tmp, format, UPLOAD_WORDS);
       const info = await images.info(tmp, format);
       const final = path.join(dir, `${name}.${EXTENSIONS[format]}`);
       const id = crypto.randomUUID();
@@ -81,49 +78,6 @@ export class DiskUploads {
       return disk;
     } finally {
       fs.rmSync(tmp, { force: true });
-    }
-  }
-
-  /**
-   * The image names no other file: no backing file (wherever it is), no external data file, no vmdk
-   * extent (the header checks), said of "the uploaded image", not of its temp name.
-   */
-  private async selfContained(tmp: string, format: 'raw' | 'qcow2' | 'vmdk'): Promise<void> {
-    const { storage } = this.deps;
-    try {
-      const opened = storage.openFile(tmp, 'disk', fs.constants.O_RDONLY);
-      try {
-        if (await nextLayer(opened.fd, opened.real, format)) {
-          throw new AppError('IMAGE_NOT_ALLOWED', 'The uploaded image has a backing file; upload a self-contained image (qemu-img convert -O qcow2 <image> <new.qcow2>)');
-        }
-      } finally {
-        fs.closeSync(opened.fd);
-      }
-      await imageLayers(storage, tmp, format);
-    } catch (err) {
-      if (err instanceof AppError) throw new AppError(err.code, err.message.split(tmp).join('the uploaded image'));
-      throw err;
-    }
-  }
-
-  /** raw, qcow2 or vmdk, from the header; an ISO or another format is refused with what to do. */
-  private async formatOf(file: string): Promise<'raw' | 'qcow2' | 'vmdk'> {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      const head = Buffer.alloc(512);
-      fs.readSync(fd, head, 0, head.length, 0);
-      const other = otherFormat(head);
-      if (other) {
-        throw new AppError(
-          'IMAGE_NOT_ALLOWED',
-          `The uploaded image is ${other}; raw, qcow2 and vmdk are accepted (convert it first: qemu-img convert -f ${other} -O qcow2 <image> <new.qcow2>)`,
-        );
-      }
-      const seen = await detectFormat(fd);
-      if (seen === 'iso') throw new AppError('IMAGE_NOT_ALLOWED', 'The uploaded file is an ISO 9660 image: upload it to the ISO library (PUT /api/isos/{name})');
-      return seen;
-    } finally {
-      fs.closeSync(fd);
     }
   }
 }

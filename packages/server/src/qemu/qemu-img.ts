@@ -153,7 +153,13 @@ export class QemuImg implements ImageTool {
   async copy(
     source: { file: string; format: ImageFormat },
     target: string,
-    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; checkBacking?: (real: string, index: number) => void } = {},
+    opts: {
+      signal?: AbortSignal;
+      progress?: (done: number, total: number) => void;
+      checkBacking?: (real: string, index: number) => void;
+      /** import and convert (issue 10): the target's format (default: the source's). */
+      format?: ImageFormat;
+    } = {},
   ): Promise<void> {
     const { signal } = opts;
     const total = (await this.info(source.file, source.format))['virtual-size'];
@@ -196,7 +202,8 @@ export class QemuImg implements ImageTool {
       }
       if (who) fs.lchownSync(sock, who.uid, who.gid);
       const json = JSON.stringify({ driver: src.format, file: { driver: 'nbd', server: { type: 'unix', path: sock } }, ...(src.format === 'qcow2' ? { backing: null } : {}) });
-      img = spawn(...withParentDeath(this.binary, ['convert', '-p', '-O', src.format, `json:${json}`, '/proc/self/fd/3']), {
+      const outFormat = opts.format ?? src.format;
+      img = spawn(...withParentDeath(this.binary, ['convert', '-p', '-O', outFormat, `json:${json}`, '/proc/self/fd/3']), {
         stdio: ['ignore', 'pipe', 'pipe', out],
         cwd: '/',
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
@@ -218,10 +225,10 @@ export class QemuImg implements ImageTool {
         this.log.warn({ file: src.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
         throw new Error('qemu-img convert failed (see the server log)');
       }
-      // Root takes the file back, and it must be what was asked for: self-contained, same format.
+      // Root takes the file back, and it must be what was asked for: self-contained, in the format asked.
       if (who) fs.fchownSync(out, 0, 0);
       fs.fchmodSync(out, 0o600);
-      if ((await nextLayer(out, target, src.format)) !== null) throw new Error('the copy names a backing file');
+      if ((await nextLayer(out, target, outFormat)) !== null) throw new Error('the copy names a backing file');
       opts.progress?.(total, total);
     } finally {
       signal?.removeEventListener('abort', kill);

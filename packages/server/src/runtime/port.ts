@@ -167,6 +167,12 @@ export interface ImageTool {
   copy(
     source: { file: string; format: DiskFormat },
     target: string,
-    opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void; checkBacking?: (real: string, index: number) => void },
+    opts: {
+      signal?: AbortSignal;
+      progress?: (done: number, total: number) => void;
+      checkBacking?: (real: string, index: number) => void;
+      /** import and convert (issue 10): the new image's format (default: the source's). */
+      format?: DiskFormat;
+    },
   ): Promise<void>;
 }
