@@ -469,7 +469,7 @@ export const en = {
     cloneVmName: 'Name of the new machine',
     cloneVmNameInvalid: 'Use letters, digits, “.”, “-” or “_”, starting with a letter or digit (at most 57).',
     cloneVmNameTaken: 'A machine with this name already exists.',
-    cloneVmDisks: (name: string) => `Its disks are named ${name}-disk1, ${name}-disk2, …`,
+    cloneVmDisks: (name: string) => `Its disks are named ${name}-disk0, ${name}-disk1, …`,
     cloneVmNotStopped: 'Stop the machine to clone it.',
     cloneVmModeHints: {
       full: 'Every disk is copied completely. The new machine is independent of this one.',

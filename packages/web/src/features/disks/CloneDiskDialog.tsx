@@ -7,7 +7,7 @@ import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
 import { Field } from '../../components/Field';
 import { t } from '../../i18n';
-import { TaskRunProgress, useTaskRun } from '../tasks/useTaskRun';
+import { resultId, TaskRunProgress, useTaskRun } from '../tasks/useTaskRun';
 import { CloneModeField } from './CloneModeField';
 import { newDiskNameError, suggestCloneName } from './storageRules';
 
@@ -18,8 +18,8 @@ export function CloneDiskDialog({ disk, ownerActive, onClose }: { disk: Disk; ow
   const [mode, setMode] = useState<CloneMode>(disk.format === 'qcow2' ? 'linked' : 'full');
   const run = useTaskRun((body: { name: string; mode: CloneMode }) => disksApi.clone(disk.id, body), () => onClose());
   // The copy's own entry may already be listed (disk.created) while the task ends: not "taken".
-  const made = run.task?.result?.disk as { id?: string } | undefined;
-  const nameErr = newDiskNameError(name, disks.data?.filter((d) => d.id !== made?.id));
+  const made = resultId(run.task, 'disk');
+  const nameErr = newDiskNameError(name, disks.data?.filter((d) => d.id !== made));
   const close = () => {
     run.reset();
     onClose();

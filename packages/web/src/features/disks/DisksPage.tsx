@@ -113,7 +113,7 @@ function DiskRow({ disk, all }: { disk: Disk; all: Disk[] | undefined }) {
         {blocked && disk.attachedTo && <span className="muted small locked-inline">{blocked}</span>}
       </span>
       <DiskInfoDialog open={showInfo} disk={disk} onClose={() => setShowInfo(false)} />
-      {resizing && <ResizeDiskDialog disk={disk} running={!!owner && owner.status !== 'stopped'} onClose={() => setResizing(false)} />}
+      {resizing && <ResizeDiskDialog disk={disk} virtualSize={info?.['virtual-size']} running={!!owner && owner.status !== 'stopped'} onClose={() => setResizing(false)} />}
       {cloning && <CloneDiskDialog disk={disk} ownerActive={!!owner && owner.status !== 'stopped'} onClose={() => setCloning(false)} />}
       <ConfirmDialog
         open={confirm}

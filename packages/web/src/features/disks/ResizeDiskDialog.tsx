@@ -12,7 +12,7 @@ import { TaskRunProgress, useTaskRun } from '../tasks/useTaskRun';
 import { resizeSizeError } from './storageRules';
 
 /** Grow a disk: current size, the new one, why only growing. Stays open until the task has ended. */
-export function ResizeDiskDialog({ disk, running, onClose }: { disk: Disk; running: boolean; onClose: () => void }) {
+export function ResizeDiskDialog({ disk, virtualSize, running, onClose }: { disk: Disk; virtualSize?: number; running: boolean; onClose: () => void }) {
   const [size, setSize] = useState(String(disk.size + 1));
   const run = useTaskRun((gb: number) => disksApi.resize(disk.id, gb), () => close());
   const sizeErr = resizeSizeError(disk.size, size);
@@ -25,7 +25,7 @@ export function ResizeDiskDialog({ disk, running, onClose }: { disk: Disk; runni
     e.preventDefault();
     if (!sizeErr) run.start(parseIntStrict(size)!);
   };
-  const virtual = disk.info?.['virtual-size'];
+  const virtual = virtualSize ?? disk.info?.['virtual-size'];
   return (
     <Dialog
       open

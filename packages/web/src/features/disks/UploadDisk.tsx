@@ -66,7 +66,7 @@ export function UploadDisk({ existing }: { existing: Disk[] | undefined }) {
   const pct = progress ? percent(progress.loaded, progress.total) : 0;
 
   return (
-    <section className={`card upload ${dragging ? 'is-dragging' : ''}`} data-testid="disk-upload"
+    <section className={`card upload disk-upload ${dragging ? 'is-dragging' : ''}`} data-testid="disk-upload"
       onDragOver={(e) => { e.preventDefault(); setDragging(true); }} onDragLeave={() => setDragging(false)} onDrop={onDrop}>
       <h2>{t.storage.upload}</h2>
       <p className="muted small">{t.storage.uploadHint}</p>

@@ -22,6 +22,14 @@ export interface TaskRun<A> {
   reset: () => void;
 }
 
+/** The id a task's result names under `key` (`{ vm: "<id>" }` or `{ vm: { id } }`), or null. */
+export function resultId(task: Pick<Task, 'result'> | undefined, key: string): string | null {
+  const v = task?.result?.[key];
+  if (typeof v === 'string' && v) return v;
+  if (v && typeof v === 'object' && typeof (v as { id?: unknown }).id === 'string') return (v as { id: string }).id;
+  return null;
+}
+
 /** What a finished task's failure says (null while it runs or when it succeeded). */
 export function taskFailure(task: Pick<Task, 'status' | 'error'> | undefined): string | null {
   if (!task) return null;

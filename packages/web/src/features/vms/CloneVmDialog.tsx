@@ -10,7 +10,7 @@ import { t } from '../../i18n';
 import { navigate, paths } from '../../router';
 import { CloneModeField } from '../disks/CloneModeField';
 import { suggestCloneName } from '../disks/storageRules';
-import { TaskRunProgress, useTaskRun } from '../tasks/useTaskRun';
+import { resultId, TaskRunProgress, useTaskRun } from '../tasks/useTaskRun';
 import { cloneVmNameError } from './snapshotTree';
 
 /** Clone a stopped machine, fully or linked. Mounted only while open; opens the new machine when done. */
@@ -20,11 +20,11 @@ export function CloneVmDialog({ vm, onClose }: { vm: Vm; onClose: () => void }) 
   const [mode, setMode] = useState<CloneMode>('linked');
   const run = useTaskRun((body: { name: string; mode: CloneMode }) => vmsApi.clone(vm.id, body), (task) => {
     onClose();
-    const made = task.result?.vm as { id?: string } | undefined;
-    if (made?.id) navigate(paths.vm(made.id));
+    const made = resultId(task, 'vm');
+    if (made) navigate(paths.vm(made));
   });
-  const made = run.task?.result?.vm as { id?: string } | undefined;
-  const nameErr = cloneVmNameError(name, vms.data?.filter((v) => v.id !== made?.id));
+  const made = resultId(run.task, 'vm');
+  const nameErr = cloneVmNameError(name, vms.data?.filter((v) => v.id !== made));
   const stopped = vm.status === 'stopped';
   const close = () => {
     run.reset();
