@@ -1,6 +1,6 @@
 // Typed wrappers around every endpoint the UI uses. Shapes come from the contract package.
 import type {
-  ApiToken, AttachDiskBody, AuditEntry, AuditList, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
+  ApiToken, AttachDiskBody, CloneDiskBody, CloneVmBody, CreateSnapshotBody, Snapshot, SnapshotListEnvelope, AuditEntry, AuditList, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
   CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, DiskPathBody, Health, IsoListEnvelope, Iso,
   IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, Task, TaskEnvelope, TaskListEnvelope,
   TokenListEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
@@ -38,6 +38,9 @@ export const vmsApi = {
   unmountIso: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/iso/unmount'))).vm,
   /** A single-use ticket for one console WebSocket to this VM (needed when authentication is on). */
   consoleTicket: (id: string): Promise<ConsoleTicket> => request<ConsoleTicket>('POST', vmPath(id, '/console')),
+  /** Clone a stopped VM (202 { task }; the task's result names the new VM). */
+  clone: async (id: string, body: CloneVmBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', vmPath(id, '/clone'), body)).task,
 };
 
 export const disksApi = {
@@ -47,6 +50,23 @@ export const disksApi = {
     (await request<DiskEnvelope>('GET', `/disks/${enc(id)}`, undefined, { signal })).disk,
   create: async (body: CreateDiskBody): Promise<Disk> => (await request<DiskEnvelope>('POST', '/disks', body)).disk,
   remove: (id: string): Promise<MessageBody> => request<MessageBody>('DELETE', `/disks/${enc(id)}`),
+  // storage (issue 10): each answers 202 { task }
+  resize: async (id: string, size: number): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', `/disks/${enc(id)}/resize`, { size })).task,
+  clone: async (id: string, body: CloneDiskBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', `/disks/${enc(id)}/clone`, body)).task,
+};
+
+/** A VM's internal (qcow2) snapshots; changes are tasks (202 { task }). */
+export const snapshotsApi = {
+  list: async (vmId: string, signal?: AbortSignal): Promise<Snapshot[]> =>
+    (await request<SnapshotListEnvelope>('GET', vmPath(vmId, '/snapshots'), undefined, { signal })).snapshots,
+  create: async (vmId: string, body: CreateSnapshotBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', vmPath(vmId, '/snapshots'), body)).task,
+  revert: async (vmId: string, name: string): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', vmPath(vmId, `/snapshots/${enc(name)}/revert`))).task,
+  remove: async (vmId: string, name: string): Promise<Task> =>
+    (await request<TaskEnvelope>('DELETE', vmPath(vmId, `/snapshots/${enc(name)}`))).task,
 };
 
 export const isosApi = {

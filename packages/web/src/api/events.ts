@@ -1,7 +1,8 @@
 // Server-Sent Events from /api/events keep the query cache live without polling.
 import type { QueryClient } from '@tanstack/react-query';
 import { SERVER_EVENT_TYPES, type ServerEvent, type ServerEventType } from '@qemu-manager/contract';
-import { qk, removeDisk, removeVm, upsertDisk, upsertTask, upsertVm } from './queries';
+import { TASK_DONE } from '@qemu-manager/contract';
+import { qk, removeDisk, removeVm, SNAPSHOT_TASK_KINDS, upsertDisk, upsertTask, upsertVm } from './queries';
 
 export const EVENT_TYPES: readonly ServerEventType[] = SERVER_EVENT_TYPES;
 
@@ -29,6 +30,10 @@ export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
     case 'task.updated':
       // Events carry the whole task (progress included): no refetch per progress step.
       upsertTask(qc, ev.task);
+      // Snapshots have no events of their own: reload a VM's list when one of its snapshot tasks ends.
+      if (ev.task.target.vm && SNAPSHOT_TASK_KINDS.includes(ev.task.kind) && TASK_DONE.includes(ev.task.status)) {
+        void qc.invalidateQueries({ queryKey: qk.snapshots(ev.task.target.vm) });
+      }
       return;
   }
 }

@@ -1,7 +1,7 @@
 // Query keys, cache helpers and the read hooks. Lists are kept live by ./events.ts.
 import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
-import type { Disk, Task, Vm } from '@qemu-manager/contract';
-import { authApi, disksApi, isosApi, systemApi, tasksApi, tokensApi, vmsApi, type TaskFilter } from './endpoints';
+import { TASK_DONE, type Disk, type Task, type Vm } from '@qemu-manager/contract';
+import { authApi, disksApi, isosApi, snapshotsApi, systemApi, tasksApi, tokensApi, vmsApi, type TaskFilter } from './endpoints';
 
 export const qk = {
   vms: ['vms'] as const,
@@ -17,6 +17,10 @@ export const qk = {
   tasks: ['tasks'] as const,
   taskList: (filter: TaskFilter = {}) =>
     ['tasks', 'list', { vm: filter.vm ?? null, disk: filter.disk ?? null, limit: filter.limit ?? null }] as const,
+  /** One task followed by a dialog that started it (storage, issue 10). */
+  task: (id: string) => ['tasks', 'one', id] as const,
+  /** A VM's snapshots (storage, issue 10). */
+  snapshots: (vmId: string) => ['snapshots', vmId] as const,
 };
 
 function upsertById<T extends { id: string }>(list: T[] | undefined, item: T): T[] | undefined {
@@ -144,3 +148,43 @@ export function upsertTask(qc: QueryClient, task: Task): void {
 /** Tasks, newest first: all of them, or one VM's or one disk's. Kept live by task events. */
 export const useTasks = (filter: TaskFilter = {}, enabled = true) =>
   useQuery({ queryKey: qk.taskList(filter), queryFn: ({ signal }) => tasksApi.list(filter, signal), enabled });
+
+// ---- storage (issue 10) ----
+
+/** The task kinds that change a VM's snapshot list. */
+export const SNAPSHOT_TASK_KINDS: readonly Task['kind'][] = ['vm.snapshot', 'vm.revert', 'vm.snapshot.delete'];
+
+/** A VM's snapshots, oldest first. Refreshed when one of its snapshot tasks ends (see events.ts). */
+export const useSnapshots = (vmId: string) =>
+  useQuery({ queryKey: qk.snapshots(vmId), queryFn: ({ signal }) => snapshotsApi.list(vmId, signal) });
+
+/** Of two versions of one task, the one further along (an ended one wins; otherwise the later update). */
+export function newerTask(a: Task | undefined, b: Task | undefined): Task | undefined {
+  if (!a || !b) return a ?? b;
+  const doneA = TASK_DONE.includes(a.status);
+  const doneB = TASK_DONE.includes(b.status);
+  if (doneA !== doneB) return doneA ? a : b;
+  return b.progress > a.progress || (b.status === 'running' && a.status === 'queued') ? b : a;
+}
+
+/**
+ * Follow one task until it ends: whatever the live task lists (kept up to date by events) say,
+ * plus a slow poll of the task itself in case its events are not in any loaded list.
+ */
+export function useTask(initial: Task | null) {
+  const qc = useQueryClient();
+  const id = initial?.id ?? '';
+  const polled = useQuery({
+    queryKey: qk.task(id),
+    queryFn: ({ signal }) => tasksApi.get(id, signal),
+    enabled: !!initial,
+    initialData: initial ?? undefined,
+    refetchInterval: (q) => (q.state.data && TASK_DONE.includes(q.state.data.status) ? false : 1000),
+  });
+  if (!initial) return undefined;
+  let best: Task | undefined = polled.data;
+  for (const [, list] of qc.getQueriesData<Task[]>({ queryKey: [...qk.tasks, 'list'] })) {
+    best = newerTask(best, list?.find((x) => x.id === id));
+  }
+  return best;
+}

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import type { Disk } from '@qemu-manager/contract';
 import { disksApi } from '../../api/endpoints';
-import { qk } from '../../api/queries';
+import { qk, useDisks } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { CopyButton } from '../../components/CopyButton';
 import { Dialog } from '../../components/Dialog';
@@ -9,10 +9,12 @@ import { ErrorText } from '../../components/ErrorText';
 import { formatBytes, formatDateTime } from '../../lib/format';
 import { t } from '../../i18n';
 import { RecentTasks } from '../tasks/RecentTasks';
+import { diskChain } from './storageRules';
 
 export function DiskInfoDialog({ open, disk, onClose }: { open: boolean; disk: Disk; onClose: () => void }) {
   const detail = useQuery({ queryKey: qk.disk(disk.id), queryFn: ({ signal }) => disksApi.get(disk.id, signal), enabled: open });
   const d = detail.data ?? disk;
+  const chain = diskChain(d, useDisks().data);
   const info = d.info;
   const extra = info ? Object.entries(info).filter(([k]) => !['virtual-size', 'actual-size', 'filename', 'format'].includes(k)) : [];
   return (
@@ -26,6 +28,18 @@ export function DiskInfoDialog({ open, disk, onClose }: { open: boolean; disk: D
         <dd data-testid="disk-info-virtual">{info ? `${formatBytes(info['virtual-size'])} (${info['virtual-size'].toLocaleString()} B)` : t.units.gb(d.size)}</dd>
         <dt>{t.disks.actualSize}</dt>
         <dd data-testid="disk-info-actual">{info?.['actual-size'] != null ? formatBytes(info['actual-size']) : t.common.none}</dd>
+        {chain.backsOnto && (
+          <>
+            <dt>{t.storage.backsOnto}</dt>
+            <dd data-testid="disk-info-backs-onto" title={d.backingFile ?? undefined}>{chain.backsOnto.name}</dd>
+          </>
+        )}
+        {chain.baseOf.length > 0 && (
+          <>
+            <dt>{t.storage.baseOf}</dt>
+            <dd data-testid="disk-info-base-of">{chain.baseOf.map((c) => c.name).join(', ')}</dd>
+          </>
+        )}
         <dt>{t.disks.createdAt}</dt>
         <dd>{formatDateTime(d.createdAt)}</dd>
         <dt>{t.disks.completedAt}</dt>

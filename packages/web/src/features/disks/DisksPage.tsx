@@ -19,6 +19,10 @@ import { activeTaskFor, bytesLabel, describeKind, taskPercent } from '../tasks/t
 import { CreateDiskDialog } from './CreateDiskDialog';
 import { DiskInfoDialog } from './DiskInfoDialog';
 import { canDeleteDisk, deleteDiskBlockedReason } from './diskRules';
+import { CloneDiskDialog } from './CloneDiskDialog';
+import { ResizeDiskDialog } from './ResizeDiskDialog';
+import { chainLabel, diskChain } from './storageRules';
+import { UploadDisk } from './UploadDisk';
 
 export function DisksPage() {
   const disks = useDisks();
@@ -41,21 +45,25 @@ export function DisksPage() {
             ))}
             <span role="columnheader" className="sr-only">{t.disks.columns.actions}</span>
           </div>
-          {sorted.map((d) => <DiskRow key={d.id} disk={d} />)}
+          {sorted.map((d) => <DiskRow key={d.id} disk={d} all={disks.data} />)}
         </div>
       )}
+      <UploadDisk existing={disks.data} />
       <CreateDiskDialog open={creating} onClose={() => setCreating(false)} />
     </section>
   );
 }
 
-function DiskRow({ disk }: { disk: Disk }) {
+function DiskRow({ disk, all }: { disk: Disk; all: Disk[] | undefined }) {
   const qc = useQueryClient();
   const vms = useVms();
   const detail = useDiskInfo(disk);
   const info = disk.info ?? detail.data?.info;
   const [showInfo, setShowInfo] = useState(false);
   const [confirm, setConfirm] = useState(false);
+  const [resizing, setResizing] = useState(false);
+  const [cloning, setCloning] = useState(false);
+  const chain = chainLabel(diskChain(disk, all));
   // The running task on this disk (creation, resize, ...) from the list the header keeps live.
   const task = activeTaskFor(useAllTasks().data, { disk: disk.id });
   const owner = disk.attachedTo ? vms.data?.find((v) => v.id === disk.attachedTo) : undefined;
@@ -65,6 +73,7 @@ function DiskRow({ disk }: { disk: Disk }) {
     <div className="table-row disk-row" role="row" data-testid={`disk-row-${disk.name}`} data-status={disk.status}>
       <span role="cell" className="cell-name">
         <span className="vm-name" title={disk.path}>{disk.name}</span>
+        {chain && <span className="muted small disk-chain" data-testid={`disk-chain-${disk.name}`}>{chain}</span>}
       </span>
       <span role="cell" data-label={t.disks.columns.format}>{info?.format ?? disk.format}</span>
       <span role="cell" data-label={t.disks.columns.size} className="num">
@@ -95,6 +104,8 @@ function DiskRow({ disk }: { disk: Disk }) {
       <span role="cell" className="cell-actions">
         <div className="vm-actions-buttons">
           <Button size="sm" variant="ghost" onClick={() => setShowInfo(true)} data-testid="disk-info">{t.disks.info}</Button>
+          <Button size="sm" variant="ghost" disabled={disk.status !== 'ready'} onClick={() => setResizing(true)} data-testid="disk-resize">{t.storage.resize}</Button>
+          <Button size="sm" variant="ghost" disabled={disk.status !== 'ready'} onClick={() => setCloning(true)} data-testid="disk-clone">{t.storage.clone}</Button>
           <Button size="sm" variant="ghost" disabled={!canDeleteDisk(disk)} title={blocked ?? undefined} onClick={() => setConfirm(true)} data-testid="disk-delete">
             {t.common.delete}
           </Button>
@@ -102,6 +113,8 @@ function DiskRow({ disk }: { disk: Disk }) {
         {blocked && disk.attachedTo && <span className="muted small locked-inline">{blocked}</span>}
       </span>
       <DiskInfoDialog open={showInfo} disk={disk} onClose={() => setShowInfo(false)} />
+      {resizing && <ResizeDiskDialog disk={disk} virtualSize={info?.['virtual-size']} running={!!owner && owner.status !== 'stopped'} onClose={() => setResizing(false)} />}
+      {cloning && <CloneDiskDialog disk={disk} ownerActive={!!owner && owner.status !== 'stopped'} onClose={() => setCloning(false)} />}
       <ConfirmDialog
         open={confirm}
         title={t.disks.deleteTitle(disk.name)}

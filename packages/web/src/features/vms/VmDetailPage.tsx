@@ -17,6 +17,8 @@ import { VmActions } from './VmActions';
 import { VmDisksSection } from './VmDisksSection';
 import { LastCommandSection, VmInfoSection } from './VmInfoSection';
 import { VmIsoSection } from './VmIsoSection';
+import { CloneVmDialog } from './CloneVmDialog';
+import { SnapshotsSection } from './SnapshotsSection';
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -37,6 +39,7 @@ function VmDetail({ vm }: { vm: Vm }) {
   const now = useNow();
   useTitle(vm.name);
   const up = vm.status !== 'stopped' ? uptimeLabel(vm.startedAt, now, t.vms) : null;
+  const [cloning, setCloning] = useState(false);
   return (
     <section className="page" data-testid="vm-detail-page">
       <nav className="breadcrumb"><Link to={paths.vms}>← {t.detail.back}</Link></nav>
@@ -49,13 +52,19 @@ function VmDetail({ vm }: { vm: Vm }) {
             {up && ` · ${up}`}
           </span>
         </div>
-        <VmActions vm={vm} context="page" />
+        <div className="detail-header-actions">
+          <VmActions vm={vm} context="page" />
+          <Button size="sm" variant="ghost" disabled={vm.status !== 'stopped'} title={vm.status !== 'stopped' ? t.storage.cloneVmNotStopped : undefined}
+            onClick={() => setCloning(true)} data-testid="vm-clone-open">{t.storage.cloneVm}</Button>
+        </div>
       </div>
+      {cloning && <CloneVmDialog vm={vm} onClose={() => setCloning(false)} />}
       <div className="detail-grid">
         <div className="detail-col">
           <ResourcesSection vm={vm} />
           <VmDisksSection vm={vm} />
           <VmIsoSection vm={vm} />
+          <SnapshotsSection vm={vm} />
         </div>
         <div className="detail-col">
           <ConsoleSection vm={vm} />
