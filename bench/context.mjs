@@ -27,7 +27,16 @@ export const CFG = {
   pings: 1000,
   uiRuns: 3,
   memoryMiB: 64,
+  // Storage rows (bench/storage.mjs)
+  storageRuns: int('BENCH_STORAGE_RUNS', 3),
+  linkedRuns: 10,
+  snapshotRuns: 3,
+  uploadMiB: 512,
 };
+/** BENCH_ONLY=storage,relay,…: only these sections (relay, lifecycle, load, storage, ui); default all. */
+const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+export const SECTIONS = ['relay', 'lifecycle', 'load', 'storage', 'ui'];
+export const wanted = (section) => only.length === 0 || only.includes(section);
 export const MiB = 1024 * 1024;
 export const FAKE_VM = '00000000-0000-4000-8000-000000000000';
 

@@ -2,22 +2,26 @@
 // server, direct TCP) and prints a table; raw results go to bench-results/latest.json.
 // Everything runs on loopback in a temporary DATA_DIR and is cleaned up, also on Ctrl-C.
 // The sections live in bench/: relay.mjs (console relay, console open), lifecycle.mjs (start/stop
-// latency), scale.mjs (the fleet), api-load.mjs (GET /api/vms, /api/health), ui.mjs, table.mjs.
+// latency), scale.mjs (the fleet), api-load.mjs (GET /api/vms, /api/health), storage.mjs (clones,
+// snapshot pause, disk upload), ui.mjs, table.mjs.
 //
 // Knobs (environment): BENCH_RUNS (start/stop pairs, 10), BENCH_VMS (defined VMs, 1000),
 // BENCH_SCALE (VMs started at once, 50), BENCH_LOAD_S (seconds per load round, 4),
 // BENCH_RELAY_MIB (echoed MiB per throughput run, 200), BENCH_KEEP=1 (keep the temp DATA_DIR),
 // BENCH_PROFILE=<dir> (run the server with --cpu-prof, profile written to <dir> when it exits),
-// BENCH_SERVER_MAIN=<path> (benchmark another build of the server's main.js).
+// BENCH_SERVER_MAIN=<path> (benchmark another build of the server's main.js),
+// BENCH_STORAGE_RUNS (full clones and uploads per side, 3), BENCH_ONLY=<sections> (comma-separated:
+// relay, lifecycle, load (define, GET throughput, scale), storage, ui; default all).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchThroughput } from '../bench/api-load.mjs';
-import { CFG, cleanup, log, results, root } from '../bench/context.mjs';
+import { CFG, cleanup, log, results, root, SECTIONS, wanted } from '../bench/context.mjs';
 import { benchStartStop } from '../bench/lifecycle.mjs';
 import { closeAgent, rssKiB } from '../bench/lib.mjs';
 import { benchConsoleOpen, benchRelay } from '../bench/relay.mjs';
 import { benchScale, defineVms, startableVms, startIdle, stopAll } from '../bench/scale.mjs';
 import { makeDataDir, serverUnderTest } from '../bench/server.mjs';
+import { benchStorage } from '../bench/storage.mjs';
 import { finish, writeResults } from '../bench/table.mjs';
 import { benchUi } from '../bench/ui.mjs';
 
@@ -30,6 +34,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 async function main() {
   const t0 = Date.now();
+  const unknown = (process.env.BENCH_ONLY ?? '').split(',').map((x) => x.trim()).filter((x) => x && !SECTIONS.includes(x));
+  if (unknown.length) throw new Error(`BENCH_ONLY: unknown section(s) ${unknown.join(', ')} (known: ${SECTIONS.join(', ')})`);
   log('building the server (tsc -b packages/server)…');
   const b = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-b', 'packages/server'], { cwd: root, stdio: 'inherit' });
   if (b.status !== 0) throw new Error('build failed');
@@ -37,26 +43,31 @@ async function main() {
   const dataDir = makeDataDir();
 
   // Console relay in isolation (no QEMU): first, on a quiet machine.
-  await benchRelay();
+  if (wanted('relay')) await benchRelay();
 
   const server = await serverUnderTest(dataDir);
-  await benchStartStop(server.base, dataDir);
+  if (wanted('lifecycle')) await benchStartStop(server.base, dataDir);
 
-  const defined = await defineVms(server.base, 1);
-  results.server.rssDefinedMiB = rssKiB(server.pid) / 1024;
-  const startable = await startableVms(defined);
+  if (wanted('load')) {
+    const defined = await defineVms(server.base, wanted('lifecycle') ? 1 : 0);
+    results.server.rssDefinedMiB = rssKiB(server.pid) / 1024;
+    const startable = await startableVms(defined);
 
-  // 10 running: console open and throughput.
-  const ten = startable.slice(0, CFG.throughputRunning);
-  const one = await startIdle(server.base, ten);
-  await benchConsoleOpen(server.base, one);
-  await benchThroughput(server.base, server.port, dataDir);
-  await stopAll(server.base, ten);
+    // 10 running: console open and throughput.
+    const ten = startable.slice(0, CFG.throughputRunning);
+    const one = await startIdle(server.base, ten);
+    await benchConsoleOpen(server.base, one);
+    await benchThroughput(server.base, server.port, dataDir);
+    await stopAll(server.base, ten);
 
-  // Scale: CFG.scaleRunning at once.
-  await benchScale(server, startable);
+    // Scale: CFG.scaleRunning at once.
+    await benchScale(server, startable);
+  }
 
-  await benchUi(server.base, server.web);
+  // Clones, snapshot pause, disk upload (no other VM running).
+  if (wanted('storage')) await benchStorage(server.base, dataDir);
+
+  if (wanted('ui')) await benchUi(server.base, server.web);
   finish(t0);
 }
 
