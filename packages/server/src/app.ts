@@ -139,7 +139,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     maxBytes: config.maxUploadBytes,
     idleMs: config.http.uploadIdleTimeoutMs,
   });
-  const clones = new CloneService(ctx, tasks, images, dirs.disks); // clones and backing chains (issue 10)
+  // Names clones, conversions and imports in flight will take: one set, so two of them never plan one name.
+  const reservedNames = new Set<string>();
+  const clones = new CloneService(ctx, tasks, images, dirs.disks, reservedNames); // clones and backing chains (issue 10)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)
   const resize = new DiskResizeService(ctx, images, tasks);
@@ -155,8 +157,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     dir: dirs.disks,
     maxBytes: config.maxUploadBytes,
     idleMs: config.http.uploadIdleTimeoutMs,
+    reserved: reservedNames,
   });
-  const converts = new DiskConvertService(ctx, tasks, images, dirs.disks);
+  const converts = new DiskConvertService(ctx, tasks, images, dirs.disks, reservedNames);
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');

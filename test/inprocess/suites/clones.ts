@@ -87,6 +87,7 @@ export function cloneSuite(): void {
     it('a full disk clone reports progress, writes to a temporary name, and ends as a self-contained disk', async () => {
       const src = await makeDisk('fsrc', 'raw');
       fs.writeFileSync(src.path, Buffer.alloc(8192, 0x5a));
+      const other = await makeDisk('fother', 'raw');
       const gate = s.images.hold('copy');
       const r = await s.api('POST', `/disks/${src.id}/clone`, { name: 'fcopy', mode: 'full' });
       expect(r.status, JSON.stringify(r.body)).toBe(202);
@@ -99,6 +100,9 @@ export function cloneSuite(): void {
       expect(running).toMatchObject({ status: 'running', bytesTotal: 1024 ** 3, bytesDone: 1024 ** 3 / 2, progress: 0.5 });
       // While it runs the name is taken, and the disk cannot be cloned again under it.
       expectError(await s.api('POST', `/disks/${src.id}/clone`, { name: 'fcopy', mode: 'full' }), 'NAME_TAKEN', 409, 'A disk named fcopy already exists');
+      // Nor can a conversion or an import plan that name meanwhile (one reservation for all of them).
+      expectError(await s.api('POST', `/disks/${other.id}/convert`, { format: 'qcow2', name: 'fcopy' }), 'NAME_TAKEN', 409, 'A disk named fcopy already exists');
+      expectError(await s.api('POST', '/disks/import', { name: 'fcopy', url: 'http://127.0.0.1:9/none.qcow2' }), 'NAME_TAKEN', 409, 'A disk named fcopy already exists');
       gate.release();
       const done = await finished(task);
       expect(done).toMatchObject({ status: 'succeeded', progress: 1 });

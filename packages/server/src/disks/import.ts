@@ -57,9 +57,6 @@ interface Source {
  * are registered, together, at the end: a failure, a cancel or a crash leaves nothing.
  */
 export class DiskImports {
-  /** Disk names imports in flight will take. */
-  private readonly reserved = new Set<string>();
-
   constructor(
     private readonly deps: {
       repo: DiskRepo;
@@ -70,6 +67,8 @@ export class DiskImports {
       dir: string;
       maxBytes: number;
       idleMs: number;
+      /** Names (`disk:<name>`) that tasks in flight will take: shared with clones and conversions. */
+      reserved: Set<string>;
     },
   ) {}
 
@@ -85,23 +84,23 @@ export class DiskImports {
       throw new AppError('VALIDATION', `url must be http:// or https://, not ${url.protocol}`);
     }
     const format: DiskFormat = body.format ?? 'qcow2';
-    if (repo.nameTaken(body.name) || this.reserved.has(body.name)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
+    if (repo.nameTaken(body.name) || this.deps.reserved.has(`disk:${body.name}`)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
     const file = path.join(dir, `${body.name}.${EXTENSIONS[format]}`);
     if (fs.existsSync(file) || fs.existsSync(file + PARTIAL)) {
       throw new AppError('NAME_TAKEN', `A file named ${path.basename(file)} already exists in the disk directory`);
     }
-    this.reserved.add(body.name);
+    this.deps.reserved.add(`disk:${body.name}`);
     try {
       const task = tasks.start('disk.import', {}, async (tctx) => {
         try {
           return await this.run(url, body.name, format, body.sha256?.toLowerCase() ?? null, tctx);
         } finally {
-          this.reserved.delete(body.name);
+          this.deps.reserved.delete(`disk:${body.name}`);
         }
       });
       return { task };
     } catch (err) {
-      this.reserved.delete(body.name);
+      this.deps.reserved.delete(`disk:${body.name}`);
       throw err;
     }
   }
@@ -144,7 +143,7 @@ export class DiskImports {
         sources.push({ file: downloaded, format: seen, bytes: 0, name, target: path.join(dir, `${name}.${EXTENSIONS[format]}`) });
       }
       for (const s of sources) {
-        if (repo.nameTaken(s.name) || (s.name !== name && this.reserved.has(s.name))) throw new AppError('NAME_TAKEN', `A disk named ${s.name} already exists`);
+        if (repo.nameTaken(s.name) || (s.name !== name && this.deps.reserved.has(`disk:${s.name}`))) throw new AppError('NAME_TAKEN', `A disk named ${s.name} already exists`);
         s.bytes = (await images.info(s.file, s.format))['virtual-size'];
       }
 

@@ -40,14 +40,13 @@ interface Planned {
  * in one transaction at the end: a failed, cancelled or interrupted clone leaves nothing behind.
  */
 export class CloneService {
-  /** Names of VMs and disks that clones in flight will take. */
-  private readonly reserved = new Set<string>();
-
   constructor(
     private readonly ctx: VmContext,
     private readonly tasks: TaskService,
     private readonly images: ImageTool,
     private readonly dir: string,
+    /** Names (`vm:<name>`, `disk:<name>`) that tasks in flight will take: shared with convert and import. */
+    private readonly reserved: Set<string>,
   ) {}
 
   async cloneVm(id: string, body: CloneVmBody): Promise<{ task: Task }> {

@@ -23,14 +23,13 @@ const PARTIAL = '.part';
  * complete and registered only then. A failed, cancelled or interrupted conversion leaves nothing.
  */
 export class DiskConvertService {
-  /** Disk names conversions in flight will take. */
-  private readonly reserved = new Set<string>();
-
   constructor(
     private readonly ctx: VmContext,
     private readonly tasks: TaskService,
     private readonly images: ImageTool,
     private readonly dir: string,
+    /** Names (`disk:<name>`) that tasks in flight will take: shared with clones and imports. */
+    private readonly reserved: Set<string>,
   ) {}
 
   async convert(diskId: string, body: ConvertDiskBody): Promise<{ task: Task }> {
@@ -50,12 +49,12 @@ export class DiskConvertService {
       if (layers.length > 1) {
         throw new AppError('IMAGE_NOT_ALLOWED', `Disk ${disk.name} is an overlay of ${layers[1]!.path}: a linked clone cannot be converted (make a full clone of its base)`);
       }
-      if (ctx.disks.nameTaken(body.name) || this.reserved.has(body.name)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
+      if (ctx.disks.nameTaken(body.name) || this.reserved.has(`disk:${body.name}`)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
       const file = path.join(this.dir, `${body.name}.${EXTENSIONS[body.format]}`);
       if (fs.existsSync(file) || fs.existsSync(file + PARTIAL)) {
         throw new AppError('NAME_TAKEN', `A file named ${path.basename(file)} already exists in the disk directory`);
       }
-      this.reserved.add(body.name);
+      this.reserved.add(`disk:${body.name}`);
       reserved = true;
       const task = this.tasks.start('disk.convert', { disk: diskId }, async (tctx) => {
         try {
@@ -80,13 +79,13 @@ export class DiskConvertService {
           if (created) ctx.bus.publish({ type: 'disk.created', disk: created });
           return { disk: id };
         } finally {
-          this.reserved.delete(body.name);
+          this.reserved.delete(`disk:${body.name}`);
           lock?.release();
         }
       });
       return { task };
     } catch (err) {
-      if (reserved) this.reserved.delete(body.name);
+      if (reserved) this.reserved.delete(`disk:${body.name}`);
       lock?.release();
       throw err;
     }
