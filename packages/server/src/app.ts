@@ -127,8 +127,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     log: app.log,
   };
   const power = new PowerService(ctx);
-  const vms = new VmService(ctx, power);
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
+  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }));
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const uploads = new DiskUploads({
     repo: diskRepo,

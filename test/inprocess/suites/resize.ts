@@ -104,6 +104,27 @@ export function resizeSuite(): void {
       expect((await getDisk(disk.id)).size).toBe(4);
     });
 
+    it('a disk of no VM being resized cannot be attached to a VM until the task ends (409 DISK_IN_USE, nothing attached)', async () => {
+      const disk = await newDisk('loose', 'qcow2', 2);
+      const vmId = await newVm('wants-loose', []);
+      const gate = s.images.hold('resize');
+      const r = await resize(disk.id, 3);
+      expect(r.status).toBe(202);
+      const { task } = r.body as ResizeDiskEnvelope;
+      await gate.reached;
+      expectError(
+        await s.api('POST', `/vms/${vmId}/disks/attach`, { diskPath: disk.path }),
+        'DISK_IN_USE',
+        409,
+        `Disk loose is busy with a disk.resize task (${task.id}); attach it when that task ends`,
+      );
+      expect((await s.api('GET', `/vms/${vmId}`)).body.vm.disks).toEqual([]);
+      gate.release();
+      await s.built.tasks.idle();
+      expect((await getDisk(disk.id)).size).toBe(3);
+      expect((await s.api('POST', `/vms/${vmId}/disks/attach`, { diskPath: disk.path })).status).toBe(200);
+    });
+
     it('a disk of a running VM is grown live by the runtime (its place in the VM), not by qemu-img; a refusal by QEMU fails the task', async () => {
       const first = await newDisk('live-a', 'qcow2', 1);
       const second = await newDisk('live-b', 'raw', 2);

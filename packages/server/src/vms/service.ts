@@ -26,6 +26,8 @@ export class VmService {
   constructor(
     private readonly ctx: VmContext,
     private readonly power: PowerService,
+    /** The task working on a managed disk now (a resize, clone or conversion of it), if any. */
+    private readonly diskTask: (diskId: string) => { kind: string; id: string } | null = () => null,
   ) {}
 
   list(): Vm[] {
@@ -110,6 +112,11 @@ export class VmService {
       const managed = ctx.disks.byPath(real);
       if (managed && managed.status !== 'ready') {
         throw new AppError('DISK_NOT_READY', `Disk ${managed.name} is ${managed.status}, not ready`);
+      }
+      // A disk being resized, cloned or converted is not given to a VM until that task ends.
+      const busy = managed ? this.diskTask(managed.id) : null;
+      if (managed && busy) {
+        throw new AppError('DISK_IN_USE', `Disk ${managed.name} is busy with a ${busy.kind} task (${busy.id}); attach it when that task ends`);
       }
       const owner = ctx.repo.diskOwner(real);
       if (owner === id) throw new AppError('DISK_IN_USE', `Disk is already attached to this VM: ${real}`);
