@@ -167,7 +167,8 @@ export class TaskService {
     };
     try {
       const result = await run(ctx);
-      if (signal.aborted) return this.end(id, live, 'cancelled', errorMessage(signal.reason), null);
+      // Work that completed although a cancel came (a step that cannot be stopped, such as QEMU's
+      // snapshot job) is reported as what it is: done, with its result.
       this.end(id, live, 'succeeded', null, result);
     } catch (err) {
       if (signal.aborted) return this.end(id, live, 'cancelled', errorMessage(signal.reason), null);
