@@ -60,6 +60,11 @@ export const ErrorCodes = [
   'SNAPSHOT_UNSUPPORTED',
   // clones and backing chains (issue 10): a disk other disks back onto
   'DISK_HAS_CHILDREN',
+  // backups (issue 13)
+  'BACKUP_NOT_FOUND',
+  'TARGET_NOT_FOUND',
+  'TARGET_IN_USE',
+  'SCHEDULE_NOT_FOUND',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

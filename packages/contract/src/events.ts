@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id } from './common.js';
+import { Backup } from './backups.js';
 import { Disk } from './disks.js';
 import { Task } from './tasks.js';
 import { Vm } from './vms.js';
@@ -19,6 +20,14 @@ export const TaskCreatedEvent = Type.Object({ type: Type.Literal('task.created')
 /** A task's status or progress changed; at most 4 a second per task, its last state always sent. */
 export const TaskUpdatedEvent = Type.Object({ type: Type.Literal('task.updated'), task: Task }, { additionalProperties: false });
 
+// backups (issue 13): a backup listed, removed (deleted or merged away), or a backup that failed
+export const BackupCreatedEvent = Type.Object({ type: Type.Literal('backup.created'), backup: Backup }, { additionalProperties: false });
+export const BackupDeletedEvent = Type.Object({ type: Type.Literal('backup.deleted'), id: Id }, { additionalProperties: false });
+export const BackupFailedEvent = Type.Object(
+  { type: Type.Literal('backup.failed'), vm: Id, vmName: Type.String(), task: Id, error: Type.String(), schedule: Type.Union([Id, Type.Null()]) },
+  { additionalProperties: false },
+);
+
 export const ServerEvent = Type.Union([
   VmCreatedEvent,
   VmUpdatedEvent,
@@ -29,6 +38,9 @@ export const ServerEvent = Type.Union([
   IsoChangedEvent,
   TaskCreatedEvent,
   TaskUpdatedEvent,
+  BackupCreatedEvent,
+  BackupDeletedEvent,
+  BackupFailedEvent,
 ]);
 export type ServerEvent = Static<typeof ServerEvent>;
 export type ServerEventType = ServerEvent['type'];
@@ -44,4 +56,7 @@ export const SERVER_EVENT_TYPES = [
   'iso.changed',
   'task.created',
   'task.updated',
+  'backup.created',
+  'backup.deleted',
+  'backup.failed',
 ] as const satisfies readonly ServerEventType[];

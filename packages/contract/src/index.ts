@@ -14,3 +14,5 @@ export * from './snapshots.js';
 export * from './clones.js';
 // import and convert (issue 10)
 export * from './import.js';
+// backups (issue 13)
+export * from './backups.js';

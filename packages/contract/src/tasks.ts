@@ -12,6 +12,13 @@ export const TaskKind = Type.Union([
   Type.Literal('vm.revert'),
   Type.Literal('vm.snapshot.delete'),
   Type.Literal('vm.clone'),
+  // backups (issue 13)
+  Type.Literal('backup.create'),
+  Type.Literal('backup.verify'),
+  Type.Literal('backup.restore'),
+  Type.Literal('backup.delete'),
+  Type.Literal('backup.import'),
+  Type.Literal('backup.schedule'),
 ]);
 export type TaskKind = Static<typeof TaskKind>;
 

@@ -54,6 +54,11 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   SNAPSHOT_UNSUPPORTED: 409, // a disk is not qcow2, the VM has no disk, or its disks changed since the snapshot
   // clones and backing chains (issue 10)
   DISK_HAS_CHILDREN: 409, // other disks back onto this one: it may not be deleted or written
+  // backups (issue 13)
+  BACKUP_NOT_FOUND: 404,
+  TARGET_NOT_FOUND: 404, // no backup target of that name
+  TARGET_IN_USE: 409, // a backup target that still holds backups or is named by a schedule
+  SCHEDULE_NOT_FOUND: 404,
 };
 
 export function statusOf(code: ErrorCode): number {

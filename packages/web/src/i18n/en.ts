@@ -368,6 +368,12 @@ export const en = {
       'vm.revert': 'Revert to snapshot',
       'vm.snapshot.delete': 'Delete snapshot',
       'vm.clone': 'Clone machine',
+      'backup.create': 'Back up',
+      'backup.verify': 'Verify backup',
+      'backup.restore': 'Restore backup',
+      'backup.delete': 'Delete backup',
+      'backup.import': 'Import backup',
+      'backup.schedule': 'Scheduled backup',
     } satisfies Record<TaskKind, string>,
     statuses: {
       queued: 'Waiting',
