@@ -7,17 +7,17 @@ const GD_AT_END = 0xffffffffffffffffn;
 
 /**
  * A stream-optimized vmdk laid out as VMware writes it (what an .ova carries), from one qemu-img
- * wrote (header first, grain directory offset in it, an end-of-stream marker last): the first
- * header says the grain directory is "at end", and the file ends with a footer marker, a footer
- * (the real header, magic first) and an end-of-stream marker. Grains and tables stay where they
- * were, so the footer's offsets still hold.
+ * wrote (header first, with the grain directory offset in it; no end-of-stream marker): the first
+ * header says the grain directory is "at end", and after the last grain come a footer marker, a
+ * footer (the real header, magic first) and an end-of-stream marker. Grains and tables stay where
+ * they were, so the footer's offsets still hold.
  * @param {Buffer} qemuStream
  * @returns {Buffer}
  */
 export function vmdkWithFooter(qemuStream) {
   if (qemuStream.length % 512 !== 0 || qemuStream.subarray(0, 4).toString('latin1') !== 'KDMV') throw new Error('not a vmdk qemu-img wrote');
   const header = Buffer.from(qemuStream.subarray(0, 512));
-  const body = Buffer.from(qemuStream.subarray(0, qemuStream.length - 512)); // without its end-of-stream marker
+  const body = Buffer.from(qemuStream);
   body.writeBigUInt64LE(GD_AT_END, 56);
   const marker = Buffer.alloc(512);
   marker.writeBigUInt64LE(1n, 0); // the footer is one sector

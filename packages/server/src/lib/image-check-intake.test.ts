@@ -4,6 +4,7 @@
  * qemu-img never writes (a differencing vdi, a vhdx with a parent, VMware's footer layout).
  */
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,7 @@ beforeAll(() => {
   img('create', '-q', '-f', 'raw', 'src.raw', '4M');
   const raw = read('src.raw');
   raw.write('marker in the middle', 1 << 20, 'latin1');
+  crypto.randomBytes(200 * 1024).copy(raw, 3 << 20); // incompressible grains near the end
   write('src.raw', raw);
   img('convert', '-f', 'raw', '-O', 'vdi', 'src.raw', 'dyn.vdi');
   img('convert', '-f', 'raw', '-O', 'vdi', '-o', 'static=on', 'src.raw', 'fixed.vdi');
