@@ -425,7 +425,7 @@ export const en = {
     taskFailed: (message: string) => `The task failed: ${message}`,
     taskCancelled: 'The task was cancelled.',
     upload: 'Upload disk image',
-    uploadHint: 'A raw, qcow2, vmdk, vdi or vhdx image that names no other file. vdi, vhdx and stream-optimized vmdk become qcow2.',
+    uploadHint: 'A raw, qcow2 or vmdk image that names no other file. Convert vdi or vhdx with qemu-img first.',
     choose: 'Choose a file…',
     drop: 'or drop an image file here',
     uploadName: 'Disk name',
