@@ -10,7 +10,7 @@ import type { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
 import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
-import { imageLayers, nextLayer, openImageLayers, type ImageFormat } from '../lib/image-check.js';
+import { imageLayers, nextLayer, openImageLayers, type ImageFormat, type SourceFormat } from '../lib/image-check.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 const QEMU_IMG_USER = 'qm-img';
@@ -76,14 +76,15 @@ export class QemuImg implements ImageTool {
    * `qemu-img info` of an image in a known format, read as described above. `filename` is the
    * path, `actual-size` comes from the server's own fstat, `backing-filename` from imageLayers.
    */
-  async info(file: string, format: ImageFormat): Promise<DiskInfo> {
-    const layers = await imageLayers(this.storage, file, format);
+  async info(file: string, format: SourceFormat): Promise<DiskInfo> {
+    // vdi and vhdx are read only here and as copy()'s source (uploads, imports: `intake`).
+    const layers = await imageLayers(this.storage, file, format, { intake: true });
     return this.limited(async () => {
       const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
       try {
         // The file served is checked again from its own descriptor, so a swap after imageLayers
         // cannot hand qemu-img a data file or a new kind of image.
-        await nextLayer(opened.fd, opened.real, format);
+        await nextLayer(opened.fd, opened.real, format, { intake: true });
         const out = await this.inspect(opened.fd, format, ['info', '--output=json', '-U'], opened.real);
         let parsed: Record<string, unknown>;
         try {
@@ -151,7 +152,7 @@ export class QemuImg implements ImageTool {
    * A source with a backing chain is refused: qemu-img cannot be given the chain over NBD.
    */
   async copy(
-    source: { file: string; format: ImageFormat },
+    source: { file: string; format: SourceFormat },
     target: string,
     opts: {
       signal?: AbortSignal;
@@ -163,7 +164,7 @@ export class QemuImg implements ImageTool {
   ): Promise<void> {
     const { signal } = opts;
     const total = (await this.info(source.file, source.format))['virtual-size'];
-    const layers = await openImageLayers(this.storage, source.file, source.format, opts.checkBacking ? { checkBacking: opts.checkBacking } : {});
+    const layers = await openImageLayers(this.storage, source.file, source.format, { ...(opts.checkBacking ? { checkBacking: opts.checkBacking } : {}), intake: true });
     if (layers.length > 1) {
       for (const l of layers) fs.closeSync(l.fd);
       throw new AppError('IMAGE_NOT_ALLOWED', `${layers[0]!.path} has the backing file ${layers[1]!.path}: a full copy of a backing chain is not supported (clone its base instead)`);
@@ -288,7 +289,7 @@ export class QemuImg implements ImageTool {
    * Serves `fd` over NBD (root qemu-nbd, raw, read-only) in a private directory and runs qemu-img
    * `args` on it as the unprivileged user; returns its stdout. Everything is killed at the deadline.
    */
-  private async inspect(fd: number, format: ImageFormat, args: string[], shown: string): Promise<string> {
+  private async inspect(fd: number, format: SourceFormat, args: string[], shown: string): Promise<string> {
     const who = await this.user();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
     let nbd: ChildProcess | undefined;

@@ -1,4 +1,5 @@
 import type { DiskFormat, DiskInfo } from '@qemu-manager/contract';
+import type { SourceFormat } from '../lib/image-check.js';
 
 /**
  * What the domain needs from a hypervisor, and nothing of how it is driven. `qemu/` is the first
@@ -136,7 +137,8 @@ export interface ImageSnapshot {
 
 /** Reads and creates disk images (qemu-img today), always on untrusted images. */
 export interface ImageTool {
-  info(file: string, format: DiskFormat): Promise<DiskInfo>;
+  /** `format` may also be vdi or vhdx: an upload's or import's image, read as a copy's source. */
+  info(file: string, format: SourceFormat): Promise<DiskInfo>;
   /** Creates a new image at a server-chosen path; aborting `signal` stops it. */
   create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
   // snapshots (issue 10)
@@ -165,7 +167,8 @@ export interface ImageTool {
    * is then self-contained. Progress in bytes of the virtual size; aborting `signal` stops it.
    */
   copy(
-    source: { file: string; format: DiskFormat },
+    /** vdi and vhdx only as the source of an upload's or import's conversion. */
+    source: { file: string; format: SourceFormat },
     target: string,
     opts: {
       signal?: AbortSignal;
