@@ -11,6 +11,8 @@ import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
 import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
 import { imageLayers, nextLayer, openImageLayers, type ImageFormat, type SourceFormat } from '../lib/image-check.js';
+import { ImageLender } from './img-lend.js';
+import { virtualSize } from './image-size.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 const QEMU_IMG_USER = 'qm-img';
@@ -30,7 +32,15 @@ interface QemuImgOptions {
   user?: string;
   /** Called once with that user before its first run (guest isolation keeps it off host services). */
   confine?: (identity: QemuIdentity) => Promise<void>;
+  /** The server's run directory: where the record of files lent to qemu-img lives (none: nothing is lent, NBD reads). */
+  runDir?: string;
 }
+
+/** Where, in the run directory, the files lent to qemu-img for a copy are recorded. */
+export const LENT_RECORD = 'img-lent.json';
+
+/** Extra `qemu-img convert` flags of a copy. */
+const COPY_FLAGS: string[] = [];
 
 /**
  * qemu-img, always through an argv array, and never as root on an existing image.
@@ -54,6 +64,7 @@ export class QemuImg implements ImageTool {
   private readonly userName: string;
   private readonly confine: (identity: QemuIdentity) => Promise<void>;
   private identity: Promise<QemuIdentity | null> | null = null;
+  private readonly lender: ImageLender | null;
   private running = 0;
   private readonly queue: Array<() => void> = [];
 
@@ -70,6 +81,7 @@ export class QemuImg implements ImageTool {
     this.maxQueued = opts.maxQueued ?? 16;
     this.userName = opts.user ?? QEMU_IMG_USER;
     this.confine = opts.confine ?? (() => Promise.resolve());
+    this.lender = opts.runDir ? new ImageLender(path.join(opts.runDir, LENT_RECORD), opts.storage) : null;
   }
 
   /**
@@ -126,13 +138,21 @@ export class QemuImg implements ImageTool {
   /**
    * A new qcow2 overlay at a server-chosen path over a managed disk: `-F` names the backing format
    * (never probed) and `-u` keeps qemu-img from opening the backing file at all; the size is the
-   * base's virtual size, read by `info` (the safe way).
+   * base's virtual size, read by the server from the base's header once its layers are checked.
    */
   async overlay(file: string, backing: { file: string; format: ImageFormat }, signal?: AbortSignal): Promise<void> {
-    const base = await this.info(backing.file, backing.format);
+    const layers = await openImageLayers(this.storage, backing.file, backing.format);
+    const base = layers[0]!;
+    let size: number | null;
+    try {
+      size = virtualSize(base.fd, base.format as ImageFormat); // opened without intake: raw, qcow2 or vmdk
+    } finally {
+      for (const l of layers) fs.closeSync(l.fd);
+    }
+    if (size === null) throw this.unreadable(base.path, 'its header gives no virtual size');
     const r = await run(
       this.binary,
-      ['create', '-q', '-f', 'qcow2', '-F', backing.format, '-b', base.filename, '-u', '--', file, String(base['virtual-size'])],
+      ['create', '-q', '-f', 'qcow2', '-F', backing.format, '-b', base.path, '-u', '--', file, String(size)],
       { timeoutMs: this.createTimeoutMs, ...(signal ? { signal } : {}) },
     );
     if (r.code !== 0) {
@@ -142,14 +162,21 @@ export class QemuImg implements ImageTool {
   }
 
   /**
-   * `qemu-img convert -p` of an existing image into a new one of the same format, read the safe
-   * way: the server opens and checks the source (openImageLayers, with the caller's backing rule),
-   * a root qemu-nbd serves that descriptor read-only as raw, and qemu-img runs as the unprivileged
-   * user with the format given explicitly; it writes the target through a descriptor the server
-   * created (O_EXCL, lent to that user only while it runs), and the result is checked to be a
-   * self-contained image before it is given back to root. Every helper process dies with the
-   * server (parent-death signal), so a crash leaves only the partial file, which the task removes.
-   * A source with a backing chain is refused: qemu-img cannot be given the chain over NBD.
+   * `qemu-img convert -p` of an existing image (its whole backing chain, flattened) into a new
+   * self-contained one, read the safe way. The server opens and checks every layer itself
+   * (openImageLayers: storage roots, formats, the caller's backing rule) and qemu-img is given each
+   * layer explicitly, as one nested json spec (`backing: {...}` per layer, `backing: null` under the
+   * base), so it never opens a name from an image header. qemu-img runs as the unprivileged user and
+   * reads each layer one of two ways: lent (ImageLender: the checked descriptor's group becomes
+   * qemu-img's, mode 0640, recorded first, given back when the copy ends, fails or is cancelled, or
+   * at the next start after a crash) and reopened through `/proc/self/fd/N` with the format given
+   * explicitly; or, for a file that cannot be lent (not the server's own), served as raw bytes by a
+   * root read-only `qemu-nbd` on a socket only that user may connect to. It writes the target
+   * through a descriptor the server created (O_EXCL, lent to that user only while it runs), and the
+   * result is checked to be a self-contained image before it is given back to root. The virtual size
+   * (for progress) comes from the top layer's header, read by the server. Every helper process dies
+   * with the server (parent-death signal), so a crash leaves only the partial file, which the task
+   * removes, and the lends, which the next start gives back.
    */
   async copy(
     source: { file: string; format: SourceFormat },
@@ -163,49 +190,61 @@ export class QemuImg implements ImageTool {
     } = {},
   ): Promise<void> {
     const { signal } = opts;
-    const total = (await this.info(source.file, source.format))['virtual-size'];
     const layers = await openImageLayers(this.storage, source.file, source.format, { ...(opts.checkBacking ? { checkBacking: opts.checkBacking } : {}), intake: true });
-    if (layers.length > 1) {
-      for (const l of layers) fs.closeSync(l.fd);
-      throw new AppError('IMAGE_NOT_ALLOWED', `${layers[0]!.path} has the backing file ${layers[1]!.path}: a full copy of a backing chain is not supported (clone its base instead)`);
-    }
-    const src = layers[0]!;
-    const who = await this.user();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+    const top = layers[0]!;
+    const gives: Array<() => void> = [];
+    const nbds: Array<{ proc: ChildProcess; exit: Promise<unknown> }> = [];
+    let dir: string | undefined;
     let out: number | undefined;
-    let nbd: ChildProcess | undefined;
     let img: ChildProcess | undefined;
     const kill = () => {
-      nbd?.kill('SIGKILL');
+      for (const n of nbds) n.proc.kill('SIGKILL');
       img?.kill('SIGKILL');
     };
     signal?.addEventListener('abort', kill, { once: true });
+    const giveBack = () => {
+      for (const g of gives.splice(0)) {
+        try {
+          g();
+        } catch (err) {
+          this.log.error({ err: String(err) }, 'a file lent to qemu-img could not be given back (the next start retries)');
+        }
+      }
+    };
     try {
+      // vdi and vhdx (intake only) keep their size where only qemu-img reads it: the safe info.
+      const total = top.format === 'vdi' || top.format === 'vhdx' ? (await this.info(source.file, top.format))['virtual-size'] : virtualSize(top.fd, top.format);
+      if (total === null) throw this.unreadable(top.path, 'its header gives no virtual size');
+      const who = await this.user();
       if (signal?.aborted) throw new Error('cancelled');
       out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-      if (who) {
-        fs.chmodSync(dir, 0o711);
-        fs.fchownSync(out, who.uid, who.gid);
+      if (who) fs.fchownSync(out, who.uid, who.gid);
+      // qemu-img's fd 3 is the target, then one fd per layer it reads directly.
+      const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe', out];
+      const files: Array<Record<string, unknown>> = [];
+      for (const l of layers) {
+        const give = who && this.lender ? this.lender.lend(l.fd, l.path, who.gid) : null;
+        if (give) gives.push(give);
+        if (!who || give) {
+          // Without a qemu-img user it runs as the server's own user, who may read the file anyway.
+          files.push({ driver: 'file', filename: `/proc/self/fd/${stdio.length}`, locking: 'off' });
+          stdio.push(l.fd);
+          continue;
+        }
+        if (!dir) {
+          dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+          fs.chmodSync(dir, 0o711);
+        }
+        files.push({ driver: 'nbd', server: { type: 'unix', path: await this.serve(l.fd, l.path, dir, who, nbds, signal) } });
       }
-      const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
-      const nbdErr: Buffer[] = [];
-      nbd = spawn(
-        ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
-        { stdio: ['ignore', 'ignore', 'pipe', src.fd] },
-      );
-      const nbdExit = exited(nbd);
-      nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
-      if (!(await this.socketUp(sock, nbd, signal))) {
-        this.log.warn({ file: src.path, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
-        nbd.kill('SIGKILL');
-        await nbdExit;
-        throw new Error(signal?.aborted ? 'cancelled' : 'the image could not be served (see the server log)');
+      let spec: Record<string, unknown> | null = null;
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const l = layers[i]!;
+        spec = { driver: l.format, file: files[i], ...(l.format === 'qcow2' ? { backing: spec } : {}) };
       }
-      if (who) fs.lchownSync(sock, who.uid, who.gid);
-      const json = JSON.stringify({ driver: src.format, file: { driver: 'nbd', server: { type: 'unix', path: sock } }, ...(src.format === 'qcow2' ? { backing: null } : {}) });
-      const outFormat = opts.format ?? src.format;
-      img = spawn(...withParentDeath(this.binary, ['convert', '-p', '-O', outFormat, `json:${json}`, '/proc/self/fd/3']), {
-        stdio: ['ignore', 'pipe', 'pipe', out],
+      const outFormat = opts.format ?? top.format;
+      img = spawn(...withParentDeath(this.binary, ['convert', '-p', ...COPY_FLAGS, '-O', outFormat, `json:${JSON.stringify(spec)}`, '/proc/self/fd/3']), {
+        stdio,
         cwd: '/',
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
         ...(who ? { uid: who.uid, gid: who.gid } : {}),
@@ -219,11 +258,12 @@ export class QemuImg implements ImageTool {
       });
       const err = collect(img.stderr!, 64 << 10);
       const result = await exited(img);
-      nbd.kill('SIGKILL');
-      await nbdExit;
+      kill();
+      await Promise.all(nbds.map((n) => n.exit));
+      giveBack();
       if (signal?.aborted) throw new Error('cancelled');
       if (result.code !== 0) {
-        this.log.warn({ file: src.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
+        this.log.warn({ file: top.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
         throw new Error('qemu-img convert failed (see the server log)');
       }
       // Root takes the file back, and it must be what was asked for: self-contained, in the format asked.
@@ -234,10 +274,52 @@ export class QemuImg implements ImageTool {
     } finally {
       signal?.removeEventListener('abort', kill);
       kill();
-      fs.closeSync(src.fd);
+      await Promise.all(nbds.map((n) => n.exit));
+      giveBack();
+      for (const l of layers) fs.closeSync(l.fd);
       if (out !== undefined) fs.closeSync(out);
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Serves one layer's descriptor as raw bytes (root qemu-nbd, read-only) on a socket of `who`'s; returns its path. */
+  private async serve(
+    fd: number,
+    shown: string,
+    dir: string,
+    who: QemuIdentity,
+    nbds: Array<{ proc: ChildProcess; exit: Promise<unknown> }>,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+    const nbdErr: Buffer[] = [];
+    const nbd = spawn(
+      ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
+      { stdio: ['ignore', 'ignore', 'pipe', fd] },
+    );
+    const entry = { proc: nbd, exit: exited(nbd) };
+    nbds.push(entry);
+    nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
+    if (!(await this.socketUp(sock, nbd, signal))) {
+      this.log.warn({ file: shown, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+      nbd.kill('SIGKILL');
+      await entry.exit;
+      throw new Error(signal?.aborted ? 'cancelled' : 'the image could not be served (see the server log)');
+    }
+    fs.lchownSync(sock, who.uid, who.gid);
+    return sock;
+  }
+
+  /**
+   * Gives back what a crash left lent to qemu-img (server start, before any copy); returns how many
+   * files went back. Nothing to do without a run directory (no lends are made then).
+   */
+  recoverLent(): number {
+    if (!this.lender) return 0;
+    const { restored, skipped } = this.lender.recover();
+    if (restored.length) this.log.warn({ files: restored }, 'files lent to qemu-img by a copy a restart cut short were given back');
+    if (skipped.length) this.log.warn({ files: skipped }, 'files lent to qemu-img by an interrupted copy are gone or were replaced; nothing given back for them');
+    return restored.length;
   }
 
   /** Waits for qemu-nbd's socket (no deadline of its own: a cancel or its exit ends the wait). */
