@@ -455,6 +455,14 @@ export function backupScheduleSuite(): void {
       await oldTasks.idle();
     });
 
+    it('more runs at once than task slots: runs take no slot, so their backups never wait behind them', async () => {
+      const ids = ['s1', 's2', 's3', 's4', 's5', 's6'].map((n) => schedules.create({ name: n, vms: [A], every: 'daily', retention: { keepLast: 100 } }).id);
+      const runs = ids.map((id) => schedules.run(id));
+      const done = await Promise.all(runs.map((t) => ended(t)));
+      expect(done.map((t) => t.status)).toEqual(Array(6).fill('succeeded'));
+      expect(backups.list({ vm: A })).toHaveLength(6);
+    });
+
     it('a change of timing counts due times from then on; /run while a run goes on answers that run; a cancel cancels its backup', async () => {
       const sc = schedules.create({ name: 'retime', vms: [A, B], every: 'daily', at: '09:00', retention: { keepLast: 1 } });
       clock = new Date('2024-03-06T10:35:00Z');
