@@ -23,6 +23,8 @@ import { resizeSuite } from './suites/resize.js';
 import { cloneSuite } from './suites/clones.js';
 // import and convert (issue 10)
 import { importSuite } from './suites/import.js';
+// backups: schedules and retention (issue 13)
+import { backupScheduleSuite } from './suites/backups-schedules.js';
 
 vmSuite();
 storageSuite();
@@ -36,6 +38,7 @@ resizeSuite();
 snapshotSuite();
 cloneSuite(); // clones and backing chains (issue 10)
 importSuite(); // import and convert (issue 10)
+backupScheduleSuite(); // backups: schedules and retention (issue 13)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -52,6 +52,12 @@ import { cloneRoutes } from './http/routes/clones.js';
 import { DiskImports } from './disks/import.js';
 import { diskImportRoutes } from './http/routes/disk-import.js';
 import { DiskConvertService } from './vms/disk-convert.js';
+// backups: schedules and retention (issue 13)
+import { BackupRepo } from './backups/repo.js';
+import { ScheduleRepo } from './backups/schedule-repo.js';
+import { BackupScheduler, NO_BACKUP_ENGINE } from './backups/scheduler.js';
+import { BackupSchedules, storedTargets } from './backups/schedules.js';
+import { backupScheduleRoutes } from './http/routes/backups-schedules.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -160,6 +166,29 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     reserved: reservedNames,
   });
   const converts = new DiskConvertService(ctx, tasks, images, dirs.disks, reservedNames);
+  // backups: schedules and retention (issue 13). runner: BackupService, pruner: the backup delete,
+  // resolveTarget: BackupTargets.resolve, once they are wired (stand-ins until then).
+  const backupRepo = new BackupRepo(db);
+  const scheduleRepo = new ScheduleRepo(db);
+  const resolveTarget = storedTargets(backupRepo, path.join(config.dataDir, 'backups'));
+  const scheduler = new BackupScheduler({
+    repo: scheduleRepo,
+    tasks,
+    runner: NO_BACKUP_ENGINE,
+    pruner: NO_BACKUP_ENGINE,
+    backups: (f) => backupRepo.list(f),
+    vm: (id) => vmRepo.get(id),
+    allVms: () => vmRepo.list(),
+    bus,
+    log: app.log,
+  });
+  const schedules = new BackupSchedules({
+    repo: scheduleRepo,
+    vmExists: (id) => vmRepo.get(id) !== null,
+    resolveTarget,
+    changed: () => scheduler.rearm(),
+    runNow: (s) => scheduler.run(s),
+  });
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -205,6 +234,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(snapshotRoutes(snapshots));
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
       await api.register(diskImportRoutes(imports, converts)); // import and convert (issue 10)
+      await api.register(backupScheduleRoutes(schedules)); // backups: schedules and retention (issue 13)
     },
     { prefix: '/api' },
   );
@@ -222,11 +252,13 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   // Live consoles would keep server.close() waiting: end them first.
   app.addHook('preClose', async () => proxy.close());
   app.addHook('onClose', async () => {
+    scheduler.stop(); // backups: schedules and retention (issue 13)
     power.close();
     runtime.detachAll();
     await tasks.shutdown();
     db.close();
     lock.release();
   });
+  scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   return { app, vms, power, disks, tasks };
 }
