@@ -52,6 +52,13 @@ import { cloneRoutes } from './http/routes/clones.js';
 import { DiskImports } from './disks/import.js';
 import { diskImportRoutes } from './http/routes/disk-import.js';
 import { DiskConvertService } from './vms/disk-convert.js';
+// backups: restore, verify, delete, import (issue 13)
+import { BackupRepo } from './backups/repo.js';
+import { BackupDelete } from './backups/delete.js';
+import { BackupImports } from './backups/import.js';
+import { BackupRestore } from './backups/restore.js';
+import { BackupVerify } from './backups/verify.js';
+import { backupOpsRoutes } from './http/routes/backups-ops.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -160,6 +167,14 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     reserved: reservedNames,
   });
   const converts = new DiskConvertService(ctx, tasks, images, dirs.disks, reservedNames);
+  // backups: restore, verify, delete, import (issue 13)
+  const backupOpsDeps = { repo: new BackupRepo(db), vm: ctx, images, tasks, bus, log: app.log, dataDir: config.dataDir, disksDir: dirs.disks, reserved: reservedNames };
+  const backupOps = {
+    imports: new BackupImports(backupOpsDeps),
+    verify: new BackupVerify(backupOpsDeps),
+    restore: new BackupRestore(backupOpsDeps),
+    remove: new BackupDelete(backupOpsDeps),
+  };
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -205,6 +220,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(snapshotRoutes(snapshots));
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
       await api.register(diskImportRoutes(imports, converts)); // import and convert (issue 10)
+      await api.register(backupOpsRoutes(backupOps)); // backups: restore, verify, delete, import (issue 13)
     },
     { prefix: '/api' },
   );
