@@ -462,7 +462,9 @@ export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snap
   async flatten(source: { file: string; root: string }, target: string, opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void } = {}): Promise<void> {
     await this.enter('flatten', source.file);
     if (opts.signal?.aborted) throw new Error('killed');
-    fs.copyFileSync(fs.realpathSync(source.file), target, fs.constants.COPYFILE_EXCL);
+    const bytes = fs.readFileSync(fs.realpathSync(source.file));
+    if (bytes.length >= 20 && bytes.readUInt32BE(0) === 0x514649fb) bytes.fill(0, 8, 20); // self-contained: no backing name
+    fs.writeFileSync(target, bytes, { flag: 'wx', mode: 0o600 });
     const size = fs.statSync(target).size;
     this.sizes.set(target, size);
     opts.progress?.(size, size);
