@@ -142,6 +142,12 @@ export function backupOpsSuite(): void {
       expect(await finished((rep.body as TaskEnvelope).task)).toMatchObject({ status: 'succeeded' });
       expect(fs.readFileSync(vm.disks[0].path).equals(fs.readFileSync(path.join(full.dir, 'disk0.qcow2')))).toBe(true);
 
+      // a disk a linked clone backs onto keeps its content
+      const lc = await s.api('POST', `/disks/${vm.disks[0].diskId}/clone`, { name: 'bsrc-linked', mode: 'linked' });
+      expect(lc.status, JSON.stringify(lc.body)).toBe(202);
+      expect(await finished((lc.body as TaskEnvelope).task)).toMatchObject({ status: 'succeeded' });
+      expectError(await s.api('POST', `/backups/${full.id}/restore`, { as: 'replace' }), 'DISK_HAS_CHILDREN', 409, /backing file of disk bsrc-linked/);
+
       // delete the full: merged into the incremental, which becomes full
       const del = await s.api('DELETE', `/backups/${full.id}`);
       expect(del.status).toBe(202);

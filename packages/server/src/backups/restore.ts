@@ -2,6 +2,7 @@ import type { RestoreBackupBody, Task } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { refuseBase } from '../disks/chain.js';
 import { AppError } from '../lib/errors.js';
 import { nextLayer } from '../lib/image-check.js';
 import { randomMac } from '../lib/mac.js';
@@ -118,6 +119,9 @@ export class BackupRestore {
         }
         if (!fs.existsSync(current.path)) throw new AppError('FILE_MISSING', `The disk file is missing: ${current.path}`);
         const real = ctx.storage.resolveFile(current.path, 'disk');
+        // A linked clone's base: overlays read it, so its content must not change under them.
+        const managed = ctx.disks.byPath(real);
+        if (managed) refuseBase(ctx.disks, managed, 'replaced by a restore');
         if (fs.existsSync(real + RESTORING)) throw new AppError('VM_BUSY', `${real + RESTORING} exists: another restore runs (or remove it)`);
         return { d, disk: real, target: real + RESTORING };
       });
