@@ -25,6 +25,8 @@ import { cloneSuite } from './suites/clones.js';
 import { importSuite } from './suites/import.js';
 // backups: schedules and retention (issue 13)
 import { backupScheduleSuite } from './suites/backups-schedules.js';
+// backups: restore, verify, delete, import (issue 13)
+import { backupOpsSuite } from './suites/backups-ops.js';
 
 vmSuite();
 storageSuite();
@@ -39,6 +41,7 @@ snapshotSuite();
 cloneSuite(); // clones and backing chains (issue 10)
 importSuite(); // import and convert (issue 10)
 backupScheduleSuite(); // backups: schedules and retention (issue 13)
+backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -335,7 +335,7 @@ function fdPath(fd: number | undefined): string | null {
   }
 }
 
-export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize' | 'overlay' | 'copy'> implements ImageTool {
+export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize' | 'overlay' | 'copy' | 'check' | 'flatten' | 'rebase'> implements ImageTool {
   /** The virtual size each created image was given, by file. */
   private readonly sizes = new Map<string, number>();
 
@@ -447,5 +447,35 @@ export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snap
     this.sizes.set(target, total);
     opts.progress?.(total, total);
   }
+
+  // --- backups: restore, verify, delete, import (issue 13) ---
+  /** Files (real paths) the fake check reports as corrupt. */
+  readonly corrupt = new Set<string>();
+
+  async check(file: string, _format: DiskFormat, _opts: { root: string }): Promise<{ ok: boolean; message: string }> {
+    await this.enter('check', file);
+    const real = fs.realpathSync(file);
+    return this.corrupt.has(real) ? { ok: false, message: 'qemu-img check found 1 corruption(s) and 0 leaked cluster(s)' } : { ok: true, message: 'no errors' };
+  }
+
+  /** A flattened copy: the top file's bytes (the fake does not read chains). */
+  async flatten(source: { file: string; root: string }, target: string, opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void } = {}): Promise<void> {
+    await this.enter('flatten', source.file);
+    if (opts.signal?.aborted) throw new Error('killed');
+    const bytes = fs.readFileSync(fs.realpathSync(source.file));
+    if (bytes.length >= 20 && bytes.readUInt32BE(0) === 0x514649fb) bytes.fill(0, 8, 20); // self-contained: no backing name
+    fs.writeFileSync(target, bytes, { flag: 'wx', mode: 0o600 });
+    const size = fs.statSync(target).size;
+    this.sizes.set(target, size);
+    opts.progress?.(size, size);
+  }
+
+  /** A re-based copy: the top file's bytes (the fake does not read chains). */
+  async rebase(source: { file: string; root: string }, _base: { file: string; name: string }, target: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.enter('rebase', source.file);
+    if (opts.signal?.aborted) throw new Error('killed');
+    fs.copyFileSync(fs.realpathSync(source.file), target, fs.constants.COPYFILE_EXCL);
+  }
 }
+
 

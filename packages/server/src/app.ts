@@ -58,6 +58,12 @@ import { ScheduleRepo } from './backups/schedule-repo.js';
 import { BackupScheduler, NO_BACKUP_ENGINE } from './backups/scheduler.js';
 import { BackupSchedules, storedTargets } from './backups/schedules.js';
 import { backupScheduleRoutes } from './http/routes/backups-schedules.js';
+// backups: restore, verify, delete, import (issue 13)
+import { BackupDelete } from './backups/delete.js';
+import { BackupImports } from './backups/import.js';
+import { BackupRestore } from './backups/restore.js';
+import { BackupVerify } from './backups/verify.js';
+import { backupOpsRoutes } from './http/routes/backups-ops.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -166,16 +172,24 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     reserved: reservedNames,
   });
   const converts = new DiskConvertService(ctx, tasks, images, dirs.disks, reservedNames);
+  // backups: restore, verify, delete, import (issue 13)
+  const backupRepo = new BackupRepo(db);
+  const backupOpsDeps = { repo: backupRepo, vm: ctx, images, tasks, bus, log: app.log, dataDir: config.dataDir, disksDir: dirs.disks, reserved: reservedNames };
+  const backupOps = {
+    imports: new BackupImports(backupOpsDeps),
+    verify: new BackupVerify(backupOpsDeps),
+    restore: new BackupRestore(backupOpsDeps),
+    remove: new BackupDelete(backupOpsDeps),
+  };
   // backups: schedules and retention (issue 13). runner: BackupService, pruner: the backup delete,
   // resolveTarget: BackupTargets.resolve, once they are wired (stand-ins until then).
-  const backupRepo = new BackupRepo(db);
   const scheduleRepo = new ScheduleRepo(db);
   const resolveTarget = storedTargets(backupRepo, path.join(config.dataDir, 'backups'));
   const scheduler = new BackupScheduler({
     repo: scheduleRepo,
     tasks,
     runner: NO_BACKUP_ENGINE,
-    pruner: NO_BACKUP_ENGINE,
+    pruner: { remove: (id) => backupOps.remove.start(id).task },
     backups: (f) => backupRepo.list(f),
     vm: (id) => vmRepo.get(id),
     allVms: () => vmRepo.list(),
@@ -235,6 +249,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
       await api.register(diskImportRoutes(imports, converts)); // import and convert (issue 10)
       await api.register(backupScheduleRoutes(schedules)); // backups: schedules and retention (issue 13)
+      await api.register(backupOpsRoutes(backupOps)); // backups: restore, verify, delete, import (issue 13)
     },
     { prefix: '/api' },
   );

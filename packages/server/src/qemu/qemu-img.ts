@@ -6,10 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
-import type { StorageRoots } from '../lib/storage.js';
+import { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
-import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
+import type { ChainOptions, ChainSource, ImageCheckResult, ImageSnapshot, ImageTool } from '../runtime/port.js';
 import { imageLayers, nextLayer, openImageLayers, type ImageFormat, type SourceFormat } from '../lib/image-check.js';
 import { ImageLender } from './img-lend.js';
 import { virtualSize } from './image-size.js';
@@ -553,6 +553,247 @@ export class QemuImg implements ImageTool {
       fs.closeSync(opened.fd);
     }
   }
+
+  // --- backups: restore, verify, delete, import (issue 13) ---------------------------------------
+
+  /**
+   * `qemu-img check` of one file under `root` (a backup target), read like info(): the server opens
+   * it below the root (no symlink followed), checks its header, a root qemu-nbd serves that
+   * descriptor read-only as raw, and qemu-img runs as the unprivileged user with the format given and
+   * `backing: null` (the file alone). Exit 0 is clean; 2 (corruptions) and 3 (leaks) are findings.
+   */
+  async check(file: string, format: ImageFormat, opts: { root: string }): Promise<ImageCheckResult> {
+    const roots = new StorageRoots([opts.root]);
+    return this.limited(async () => {
+      const opened = roots.openFile(file, 'disk', fs.constants.O_RDONLY);
+      try {
+        await nextLayer(opened.fd, opened.real, format);
+        const who = await this.user();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+        const nbds: ChildProcess[] = [];
+        try {
+          if (who) fs.chmodSync(dir, 0o711);
+          const sock = await this.backupServe(opened.fd, opened.real, dir, who, nbds);
+          const spec = { driver: format, ...(format === 'qcow2' ? { backing: null } : {}), file: { driver: 'nbd', server: { type: 'unix', path: sock } } };
+          const r = await this.backupRun(['check', '--output=json', '-U', `json:${JSON.stringify(spec)}`], [], who, { timeoutMs: this.createTimeoutMs });
+          if (r.signal === 'SIGKILL') throw this.tooSlow(opened.real);
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = JSON.parse(r.stdout) as Record<string, unknown>;
+          } catch {
+            // no JSON: qemu-img could not check it at all
+          }
+          const corruptions = num(parsed.corruptions) ?? 0;
+          const leaks = num(parsed.leaks) ?? 0;
+          if (r.code === 0 && corruptions === 0) return { ok: true, message: 'no errors' };
+          this.log.warn({ file: opened.real, code: r.code, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img check found problems');
+          if (r.code === 2 || r.code === 3 || corruptions || leaks) {
+            return { ok: false, message: `qemu-img check found ${corruptions} corruption(s) and ${leaks} leaked cluster(s)` };
+          }
+          return { ok: false, message: 'qemu-img check could not read it as a qcow2 image' };
+        } finally {
+          for (const n of nbds) n.kill('SIGKILL');
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      } finally {
+        fs.closeSync(opened.fd);
+      }
+    });
+  }
+
+  /**
+   * A backup chain flattened into a new self-contained qcow2 at `target`. The server opens every
+   * layer below the root and checks it (openImageLayers); qemu-img, as the unprivileged user, is
+   * given each layer explicitly as one nested json spec (`backing: null` under the base), so it
+   * never opens a name from a header. When the server is root, qemu-img cannot reopen root's files
+   * through /proc/self/fd, and a chain cannot be read over NBD (QEMU resolves each layer's relative
+   * backing name against an NBD node and fails), so each layer is first copied byte for byte (no
+   * parsing) into a private file of that user next to the target, and those copies are what it
+   * reads: the backup files themselves are never lent to it. The target is written through a
+   * descriptor the server created (O_EXCL), checked to be self-contained, and given back to root.
+   */
+  async flatten(source: ChainSource, target: string, opts: ChainOptions = {}): Promise<void> {
+    const who = await this.user();
+    await this.withChain(source, target, who, opts, async (chain, stdio, total) => {
+      const out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      try {
+        if (who) fs.fchownSync(out, who.uid, who.gid);
+        const r = await this.backupRun(['convert', '-p', '-O', 'qcow2', `json:${JSON.stringify(chain(4))}`, '/proc/self/fd/3'], [out, ...stdio], who, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          progress: (pct) => opts.progress?.(Math.round((pct / 100) * total), total),
+        });
+        if (opts.signal?.aborted) throw new Error('cancelled');
+        if (r.code !== 0) {
+          this.log.warn({ file: source.file, target, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img convert (flatten) failed');
+          throw new Error('qemu-img convert failed (see the server log)');
+        }
+        if (who) fs.fchownSync(out, 0, 0);
+        fs.fchmodSync(out, 0o600);
+        if ((await nextLayer(out, target, 'qcow2')) !== null) throw new Error('the copy names a backing file');
+        opts.progress?.(total, total);
+      } finally {
+        fs.closeSync(out);
+      }
+    });
+  }
+
+  /**
+   * `source`'s view re-based onto `base`: the top file is copied byte for byte to `target` (O_EXCL),
+   * then qemu-img (unprivileged) runs a safe `rebase` of it with its old chain and the new base chain
+   * both given explicitly (layers read as in flatten), writing every cluster where they differ; a
+   * second, header-only `rebase -u` records `base.name` (format qcow2). The result must name exactly
+   * that backing file before it is given back to root.
+   */
+  async rebase(source: ChainSource, base: { file: string; name: string }, target: string, opts: ChainOptions = {}): Promise<void> {
+    const who = await this.user();
+    const baseSource: ChainSource = { file: base.file, root: source.root, ...(source.checkBacking ? { checkBacking: source.checkBacking } : {}) };
+    await this.withChain(source, `${target}.old`, who, opts, async (oldChain, oldFds, total) => {
+      await this.withChain(baseSource, `${target}.base`, who, opts, async (baseChain, baseFds) => {
+        const top = new StorageRoots([source.root]).openFile(source.file, 'disk', fs.constants.O_RDONLY);
+        let out: number;
+        try {
+          opts.partial?.(target);
+          out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          try {
+            copyFd(top.fd, out);
+          } catch (err) {
+            fs.closeSync(out);
+            throw err;
+          }
+        } finally {
+          fs.closeSync(top.fd);
+        }
+        try {
+          if (who) fs.fchownSync(out, who.uid, who.gid);
+          // The old chain below the top: layers 1.. of `source`, at fds 4...; the new base after them.
+          // The target is fd 3 (in place of the top layer), the old layers 1.. at fd 3 + i, then the
+          // new base's layers: oldChain(4) numbers layer i at 4 + i, hence the shift by one.
+          const fds = [out, ...oldFds.slice(1), ...baseFds];
+          const old = oldChain(4) as { backing: unknown };
+          const shifted = { driver: 'qcow2', file: { driver: 'file', filename: '/proc/self/fd/3', locking: 'off' }, backing: renumber(old.backing, -1) };
+          const newBaseShifted = renumber(baseChain(4 + oldFds.length), -1);
+          const r = await this.backupRun(['rebase', '-q', '-F', 'qcow2', '-b', `json:${JSON.stringify(newBaseShifted)}`, `json:${JSON.stringify(shifted)}`], fds, who, {
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          if (opts.signal?.aborted) throw new Error('cancelled');
+          if (r.code !== 0) {
+            this.log.warn({ file: source.file, target, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img rebase failed');
+            throw new Error('qemu-img rebase failed (see the server log)');
+          }
+          const header = { driver: 'qcow2', file: { driver: 'file', filename: '/proc/self/fd/3', locking: 'off' } };
+          const u = await this.backupRun(['rebase', '-q', '-u', '-F', 'qcow2', '-b', base.name, `json:${JSON.stringify(header)}`], [out], who, { timeoutMs: this.createTimeoutMs });
+          if (u.code !== 0) {
+            this.log.warn({ target, code: u.code, stderr: cleanMessage(u.stderr).slice(0, 2000) }, 'qemu-img rebase -u failed');
+            throw new Error('qemu-img rebase failed (see the server log)');
+          }
+          if (who) fs.fchownSync(out, 0, 0);
+          fs.fchmodSync(out, 0o600);
+          const next = await nextLayer(out, target, 'qcow2');
+          if (!next || next.format !== 'qcow2' || next.file !== path.resolve(path.dirname(target), base.name)) throw new Error('the rebased file does not name the new backing file');
+          opts.progress?.(total, total);
+        } finally {
+          fs.closeSync(out);
+        }
+      });
+    });
+  }
+
+  /**
+   * Opens and checks the chain of `source` below its root, makes the private copies the
+   * unprivileged user reads (when root), and calls `fn` with a function giving the nested json spec
+   * (layer i at `/proc/self/fd/<first + i>`), the descriptors in that order, and the virtual size.
+   */
+  private async withChain(
+    source: ChainSource,
+    stem: string,
+    who: QemuIdentity | null,
+    opts: ChainOptions,
+    fn: (chain: (first: number) => Record<string, unknown>, fds: number[], total: number) => Promise<void>,
+  ): Promise<void> {
+    const roots = new StorageRoots([source.root]);
+    const layers = await openImageLayers(roots, source.file, 'qcow2', source.checkBacking ? { checkBacking: source.checkBacking } : {});
+    const copies: Array<{ file: string; fd: number }> = [];
+    try {
+      const total = qcow2Size(layers[0]!.fd);
+      if (who) {
+        for (const [i, l] of layers.entries()) {
+          const file = `${stem}.layer${i}`;
+          opts.partial?.(file);
+          const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          copies.push({ file, fd });
+          copyFd(l.fd, fd);
+          fs.fchownSync(fd, who.uid, who.gid);
+        }
+      }
+      const fds = who ? copies.map((c) => c.fd) : layers.map((l) => l.fd);
+      const chain = (first: number) => {
+        let spec: Record<string, unknown> | null = null;
+        for (let i = layers.length - 1; i >= 0; i--) {
+          spec = { driver: layers[i]!.format, file: { driver: 'file', filename: `/proc/self/fd/${first + i}`, locking: 'off' }, ...(layers[i]!.format === 'qcow2' ? { backing: spec } : {}) };
+        }
+        return spec!;
+      };
+      await fn(chain, fds, total);
+    } finally {
+      for (const l of layers) fs.closeSync(l.fd);
+      for (const c of copies) {
+        fs.closeSync(c.fd);
+        fs.rmSync(c.file, { force: true });
+      }
+    }
+  }
+
+  /** A root qemu-nbd serving `fd` read-only as raw on a socket of `who`'s in `dir`; returns its path. */
+  private async backupServe(fd: number, shown: string, dir: string, who: QemuIdentity | null, nbds: ChildProcess[]): Promise<string> {
+    const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+    const nbd = spawn(
+      ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
+      { stdio: ['ignore', 'ignore', 'pipe', fd] },
+    );
+    nbds.push(nbd);
+    const err = collect(nbd.stderr!, 64 << 10);
+    if (!(await this.socketUp(sock, nbd))) {
+      this.log.warn({ file: shown, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+      throw this.unreadable(shown, 'the image could not be served');
+    }
+    if (who) fs.lchownSync(sock, who.uid, who.gid);
+    return sock;
+  }
+
+  /** Runs qemu-img as `who` (or the server's user) with `fds` at 3, 4, ...; killed on abort or at the deadline. */
+  private async backupRun(
+    args: string[],
+    fds: number[],
+    who: QemuIdentity | null,
+    opts: { signal?: AbortSignal; timeoutMs?: number; progress?: (pct: number) => void },
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+    const child = spawn(...withParentDeath(this.binary, args), {
+      stdio: ['ignore', 'pipe', 'pipe', ...fds],
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      ...(who ? { uid: who.uid, gid: who.gid } : {}),
+    });
+    const kill = () => child.kill('SIGKILL');
+    const timer = opts.timeoutMs ? setTimeout(kill, opts.timeoutMs) : null;
+    if (opts.signal?.aborted) kill();
+    else opts.signal?.addEventListener('abort', kill, { once: true });
+    const out = collect(child.stdout!, 1 << 20);
+    let tail = '';
+    if (opts.progress) {
+      child.stdout!.on('data', (b: Buffer) => {
+        tail = (tail + b.toString('latin1')).slice(-200);
+        const all = [...tail.matchAll(/\((\d{1,3}(?:\.\d+)?)\/100%\)/g)];
+        const pct = all.length ? Number(all[all.length - 1]![1]) : NaN;
+        if (Number.isFinite(pct)) opts.progress?.(Math.min(pct, 100));
+      });
+    }
+    const err = collect(child.stderr!, 64 << 10);
+    const result = await exited(child).finally(() => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', kill);
+    });
+    return { ...result, stdout: out(), stderr: err() };
+  }
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -597,3 +838,38 @@ function withParentDeath(binary: string, args: string[]): [string, string[]] {
   return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
 }
 
+
+// --- backups: restore, verify, delete, import (issue 13) ---
+/** Copies every byte of `from` into `to` (both descriptors; holes read as zeros, no parsing). */
+function copyFd(from: number, to: number): void {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let pos = 0;
+  for (;;) {
+    const n = fs.readSync(from, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    let w = 0;
+    while (w < n) w += fs.writeSync(to, buf, w, n - w, pos + w);
+    pos += n;
+  }
+  fs.fsyncSync(to);
+}
+
+/** The virtual size a qcow2 header records (checked already by nextLayer). */
+function qcow2Size(fd: number): number {
+  const h = Buffer.alloc(32);
+  fs.readSync(fd, h, 0, 32, 0);
+  return Number(h.readBigUInt64BE(24));
+}
+
+/** A nested layer spec with every `/proc/self/fd/N` moved by `by`. */
+function renumber(spec: unknown, by: number): unknown {
+  if (spec === null || typeof spec !== 'object') return spec;
+  const o = { ...(spec as Record<string, unknown>) };
+  const file = o.file as Record<string, unknown> | undefined;
+  if (file && typeof file.filename === 'string') {
+    const m = /^\/proc\/self\/fd\/(\d+)$/.exec(file.filename);
+    if (m) o.file = { ...file, filename: `/proc/self/fd/${Number(m[1]) + by}` };
+  }
+  if ('backing' in o) o.backing = renumber(o.backing, by);
+  return o;
+}

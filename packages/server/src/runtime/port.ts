@@ -178,4 +178,41 @@ export interface ImageTool {
       format?: DiskFormat;
     },
   ): Promise<void>;
+  // backups: restore, verify, delete, import (issue 13). Backup files lie under a backup target
+  // (`root`), not under the storage roots; every layer is opened below `root` without following a
+  // symlink and checked by the server's header parser, and `checkBacking` refuses a layer by its real path.
+  /** `qemu-img check` of the file alone (its backing file is not opened), read unprivileged. */
+  check(file: string, format: DiskFormat, opts: { root: string }): Promise<ImageCheckResult>;
+  /**
+   * A new self-contained qcow2 at the server-chosen `target` with the content of `source` and its
+   * whole backing chain (a backup chain flattened). `partial` is told each temporary file first.
+   */
+  flatten(source: ChainSource, target: string, opts?: ChainOptions): Promise<void>;
+  /**
+   * A new qcow2 overlay at `target` holding `source`'s view (its chain) re-based onto `base`
+   * (whose chain lies under the same root): every cluster where the two differ is written, and
+   * the header names `base.name` (relative to target's directory), format qcow2.
+   */
+  rebase(source: ChainSource, base: { file: string; name: string }, target: string, opts?: ChainOptions): Promise<void>;
+}
+
+// backups: restore, verify, delete, import (issue 13)
+export interface ImageCheckResult {
+  ok: boolean;
+  /** What qemu-img found (corruptions, leaks), or why it could not check. */
+  message: string;
+}
+
+export interface ChainSource {
+  file: string;
+  /** The directory every layer must lie under (a backup target). */
+  root: string;
+  checkBacking?: (real: string, index: number) => void;
+}
+
+export interface ChainOptions {
+  signal?: AbortSignal;
+  progress?: (done: number, total: number) => void;
+  /** A temporary file the tool is about to create (removed by it, or by the task after a crash). */
+  partial?: (file: string) => void;
 }
