@@ -23,6 +23,8 @@ import { resizeSuite } from './suites/resize.js';
 import { cloneSuite } from './suites/clones.js';
 // import and convert (issue 10)
 import { importSuite } from './suites/import.js';
+// backups: engine and targets (issue 13)
+import { backupEngineSuite } from './suites/backups-engine.js';
 
 vmSuite();
 storageSuite();
@@ -36,6 +38,7 @@ resizeSuite();
 snapshotSuite();
 cloneSuite(); // clones and backing chains (issue 10)
 importSuite(); // import and convert (issue 10)
+backupEngineSuite(); // backups: engine and targets (issue 13)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -52,6 +52,12 @@ import { cloneRoutes } from './http/routes/clones.js';
 import { DiskImports } from './disks/import.js';
 import { diskImportRoutes } from './http/routes/disk-import.js';
 import { DiskConvertService } from './vms/disk-convert.js';
+// backups: engine and targets (issue 13)
+import { BackupRepo } from './backups/repo.js';
+import { BackupService } from './backups/service.js';
+import { BackupTargets } from './backups/targets.js';
+import { backupRoutes } from './http/routes/backups.js';
+import { backupTargetRoutes } from './http/routes/backups-targets.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -160,6 +166,11 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     reserved: reservedNames,
   });
   const converts = new DiskConvertService(ctx, tasks, images, dirs.disks, reservedNames);
+  // backups: engine and targets (issue 13)
+  const backupRepo = new BackupRepo(db);
+  const backupTargets = new BackupTargets(backupRepo, db, { dataDir: config.dataDir, ...dirs }, storage.list);
+  const backups = new BackupService(ctx, tasks, images, backupRepo, backupTargets, info.version);
+  const interruptedBackups = tasks.list({ limit: 1000 }).filter((t) => t.kind === 'backup.create' && (t.status === 'queued' || t.status === 'running'));
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -169,6 +180,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   if (interrupted) app.log.warn({ interrupted }, 'disk creations interrupted by a restart were marked failed');
   const reconciled = await power.reconcile();
   app.log.info({ ...reconciled, accel: info.accel, reason: info.accelReason }, 'state reconciled');
+  // backups: engine (issue 13): after the VMs are adopted, their left-over backup jobs go
+  const backupsRecovered = await backups.recover(interruptedBackups.map((t) => ({ id: t.id, kind: t.kind, vm: t.target.vm ?? null, error: tasks.get(t.id).error })));
+  if (backupsRecovered.partials || backupsRecovered.jobs || backupsRecovered.missing) app.log.warn(backupsRecovered, 'backups interrupted by a restart were cleared');
 
   // --- routes, console, UI ---
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
@@ -205,6 +219,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(snapshotRoutes(snapshots));
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
       await api.register(diskImportRoutes(imports, converts)); // import and convert (issue 10)
+      await api.register(backupTargetRoutes(backupTargets)); // backups: targets (issue 13)
+      await api.register(backupRoutes(backups)); // backups: engine (issue 13)
     },
     { prefix: '/api' },
   );
