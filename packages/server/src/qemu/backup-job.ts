@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
@@ -14,7 +13,7 @@ import { removeForeignDir } from './rundir.js';
 /**
  * Live backups (issue 13, engine) in QEMU. Each new target file (a qcow2 the server created) is
  * served by a root `qemu-nbd` as raw bytes (raw parses nothing, opens nothing else) from the
- * descriptor the server opened, on a unix socket in `run/<id>/backup-<backup id>/` (root's, 0711)
+ * descriptor the server opened, on a unix socket in `run/<id>/bk-<8 of the backup id>/` (root's, 0711)
  * owned by the VM's QEMU user and mode 0600: only that QEMU (and root) can connect, and QEMU gains
  * access to nothing but that one file's bytes. QEMU opens it as `qcow2` over `nbd` with
  * `backing: null` (it never follows the parent's name written in an incremental's header). Every
@@ -26,7 +25,8 @@ import { removeForeignDir } from './rundir.js';
 
 export const JOB_PREFIX = 'qm-backup-';
 const NODE_PREFIX = 'qmb';
-const SOCKET_DIR_PREFIX = 'backup-';
+/** `run/<id>/bk-<first 8 of the backup id>/d<disk>.sock`: short, a unix socket path has at most 107 bytes. */
+const SOCKET_DIR_PREFIX = 'bk-';
 /** Progress is read from query-jobs this often while the copy runs. */
 const PROGRESS_EVERY_MS = 500;
 
@@ -62,7 +62,7 @@ export async function backupDiskStates(commands: QmpCommands): Promise<BackupDis
 
 export async function runLiveBackup(deps: LiveBackupDeps, job: LiveBackup): Promise<void> {
   const { commands, log } = deps;
-  const dir = path.join(deps.runDir, `${SOCKET_DIR_PREFIX}${job.id}`);
+  const dir = path.join(deps.runDir, `${SOCKET_DIR_PREFIX}${job.id.slice(0, 8)}`);
   const servers: Array<{ child: ChildProcess; exit: Promise<void>; fd: number }> = [];
   const added: string[] = [];
   const jobIds = job.disks.map((d) => `${JOB_PREFIX}${job.id}-${d.index}`);
@@ -70,9 +70,16 @@ export async function runLiveBackup(deps: LiveBackupDeps, job: LiveBackup): Prom
   try {
     fs.mkdirSync(dir, { mode: 0o711 });
     fs.chmodSync(dir, 0o711);
+    const states = await backupDiskStates(commands);
     for (const d of job.disks) {
       const fd = fs.openSync(d.file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
-      const sock = path.join(dir, `disk${d.index}-${crypto.randomBytes(6).toString('hex')}.sock`);
+      // An NBD export has a fixed size, and QEMU grows a qcow2 by writing past its end: the new
+      // file gets a sparse tail with room for every cluster and its tables (holes cost nothing;
+      // qcow2 ignores what lies past the clusters it references).
+      const virtualSize = states.find((s) => s.index === d.index)?.virtualSize ?? 0;
+      const room = virtualSize + Math.ceil(virtualSize / 256) + (16 << 20);
+      if (fs.fstatSync(fd).size < room) fs.ftruncateSync(fd, room);
+      const sock = path.join(dir, `d${d.index}.sock`);
       const server = serve(deps.nbdBinary, fd, sock);
       servers.push(server);
       await socketUp(sock, server.child, job.signal);

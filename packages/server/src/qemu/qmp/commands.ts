@@ -194,7 +194,7 @@ export class QmpCommands {
   /**
    * One transaction: for each disk a `blockdev-backup` job into its target node (everything, or
    * what `bitmap` marks, the bitmap left as it is) and, in the same instant, a new persistent
-   * dirty bitmap. Jobs are grouped (one fails, all are cancelled) and stay until dismissed.
+   * dirty bitmap. Jobs stay until dismissed.
    */
   async backupTransaction(
     disks: ReadonlyArray<{ device: string; target: string; jobId: string; bitmap: string | null; newBitmap: string | null }>,
@@ -217,7 +217,9 @@ export class QmpCommands {
       });
       if (d.newBitmap) actions.push({ type: 'block-dirty-bitmap-add', data: { node: d.device, name: d.newBitmap, persistent: true } });
     }
-    await this.qmp.execute('transaction', { actions, properties: { 'completion-mode': 'grouped' } });
+    // (completion-mode grouped cannot be combined with block-dirty-bitmap-add: the caller waits for
+    // every job and fails the backup if any one failed.)
+    await this.qmp.execute('transaction', { actions });
   }
 
   async blockDirtyBitmapRemove(node: string, name: string): Promise<void> {
