@@ -27,6 +27,8 @@ import { importSuite } from './suites/import.js';
 import { backupScheduleSuite } from './suites/backups-schedules.js';
 // backups: restore, verify, delete, import (issue 13)
 import { backupOpsSuite } from './suites/backups-ops.js';
+// backups: engine and targets (issue 13)
+import { backupEngineSuite } from './suites/backups-engine.js';
 
 vmSuite();
 storageSuite();
@@ -42,6 +44,7 @@ cloneSuite(); // clones and backing chains (issue 10)
 importSuite(); // import and convert (issue 10)
 backupScheduleSuite(); // backups: schedules and retention (issue 13)
 backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
+backupEngineSuite(); // backups: engine and targets (issue 13)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

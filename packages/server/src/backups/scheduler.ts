@@ -1,6 +1,6 @@
 import { selectRetained, type CreateBackupBody, type Task, type TaskKind } from '@qemu-manager/contract';
 import type { EventBus } from '../events/bus.js';
-import { AppError, errorMessage } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import { TaskFailure, type TaskRun } from '../tasks/service.js';
 import type { ScheduleRecord, ScheduleRepo } from './schedule-repo.js';
@@ -273,16 +273,3 @@ export class BackupScheduler {
     return this.d.now ? this.d.now() : new Date();
   }
 }
-
-/**
- * Stand-ins until the backup engine and the delete are wired (app.ts swaps in BackupService and the
- * delete service): every backup a run asks for fails with this message, so nothing is pruned.
- */
-export const NO_BACKUP_ENGINE: BackupRunner & BackupPruner = {
-  start: () => {
-    throw new AppError('INTERNAL', 'Backups cannot be made: the backup engine is not part of this server');
-  },
-  remove: () => {
-    throw new AppError('INTERNAL', 'Backups cannot be deleted: the backup delete is not part of this server');
-  },
-};

@@ -186,16 +186,3 @@ export class BackupSchedules {
     return this.d.now ? this.d.now() : new Date();
   }
 }
-
-/**
- * Resolves a target name from the targets table (`default` is `$DATA_DIR/backups`): a stand-in for
- * backups/targets.ts `BackupTargets.resolve` until it is wired.
- */
-export function storedTargets(repo: { target(name: string): { name: string; path: string } | null }, defaultPath: string): (name: string) => { name: string; path: string } {
-  return (name) => {
-    if (name === 'default') return { name, path: defaultPath };
-    const t = repo.target(name);
-    if (!t) throw new AppError('TARGET_NOT_FOUND', `Backup target not found: ${name}`);
-    return { name: t.name, path: t.path };
-  };
-}

@@ -794,6 +794,25 @@ export class QemuImg implements ImageTool {
     });
     return { ...result, stdout: out(), stderr: err() };
   }
+  // --- backups: engine (issue 13) ---
+
+  /**
+   * A new qcow2 at a server-chosen path, `virtualSize` bytes: the file a backup job writes. For an
+   * incremental, `-F qcow2 -b <relative name>` records the parent backup's file as the backing
+   * file and `-u` keeps qemu-img from opening it (root opens no untrusted image). Runs as the
+   * server's user (no untrusted input: a new file).
+   */
+  async backupTarget(file: string, virtualSize: number, backing: string | null, signal?: AbortSignal): Promise<void> {
+    if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0) throw new Error(`invalid virtual size ${virtualSize}`);
+    const args = ['create', '-q', '-f', 'qcow2', ...(backing ? ['-F', 'qcow2', '-b', backing, '-u'] : []), '--', file, String(virtualSize)];
+    const r = await run(this.binary, args, { timeoutMs: this.createTimeoutMs, ...(signal ? { signal } : {}) });
+    if (r.code !== 0) {
+      const why = cleanMessage(r.stderr);
+      this.log.warn({ file, code: r.code, signal: r.signal, stderr: why.slice(0, 2000) }, 'qemu-img create (backup target) failed');
+      if (/no space/i.test(why)) throw new Error('qemu-img create failed: no space left on the backup target');
+      throw new Error(r.signal === 'SIGKILL' ? 'qemu-img create was stopped' : 'qemu-img create failed (see the server log)');
+    }
+  }
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

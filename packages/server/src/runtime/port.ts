@@ -123,6 +123,53 @@ export interface VmRuntime {
   loadSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
   /** Deletes `tag` from every disk of `disks` that has it. */
   deleteSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
+  // backups: engine (issue 13): disks named by their index in the VmLaunch the VM was started with
+  /** Each disk's virtual size and the dirty bitmaps its image node has. */
+  backupDisks(vmId: string): Promise<BackupDiskState[]>;
+  /**
+   * Copies every disk of `job` at one point in time (one transaction) into its new target file
+   * (a qcow2 the server created), and in the same instant adds each `newBitmap` (persistent) to
+   * its disk. The VM keeps running. Resolves once every file is complete and closed; a failure (or
+   * the signal) leaves the files to the caller and the new bitmaps in place (removeBitmaps).
+   */
+  backup(vmId: string, job: LiveBackup): Promise<void>;
+  /** Removes these dirty bitmaps (missing ones are skipped). */
+  removeBitmaps(vmId: string, bitmaps: ReadonlyArray<{ index: number; name: string }>): Promise<void>;
+  /** At server start: cancels backup jobs a crash left in an adopted VM and removes their target nodes. */
+  recoverBackups(vmId: string): Promise<number>;
+}
+
+// backups: engine (issue 13)
+export interface BackupBitmap {
+  name: string;
+  persistent: boolean;
+  /** False when the image says it was not saved properly (a QEMU that crashed): unusable. */
+  consistent: boolean;
+}
+
+export interface BackupDiskState {
+  index: number;
+  virtualSize: number;
+  bitmaps: BackupBitmap[];
+}
+
+export interface LiveBackupDisk {
+  index: number;
+  /** The new qcow2 file to write (for an incremental, an overlay naming the parent's file). */
+  file: string;
+  /** Copy only what this bitmap marks (an incremental); null: everything. */
+  bitmap: string | null;
+  /** A new persistent bitmap to start at the point in time (null: none, e.g. a raw disk). */
+  newBitmap: string | null;
+}
+
+export interface LiveBackup {
+  id: string;
+  disks: readonly LiveBackupDisk[];
+  /** Bytes a second the copy may go at (unlimited when absent). */
+  speedLimit?: number;
+  signal: AbortSignal;
+  progress(done: number, total: number): void;
 }
 
 // snapshots (issue 10)
@@ -194,6 +241,13 @@ export interface ImageTool {
    * the header names `base.name` (relative to target's directory), format qcow2.
    */
   rebase(source: ChainSource, base: { file: string; name: string }, target: string, opts?: ChainOptions): Promise<void>;
+  // backups: engine (issue 13)
+  /**
+   * Creates the new qcow2 file of a backup at a server-chosen path: `virtualSize` bytes, and for an
+   * incremental the relative backing name of the parent backup's file (format qcow2 recorded,
+   * never opened).
+   */
+  backupTarget(file: string, virtualSize: number, backing: string | null, signal?: AbortSignal): Promise<void>;
 }
 
 // backups: restore, verify, delete, import (issue 13)
