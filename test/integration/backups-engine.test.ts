@@ -149,6 +149,24 @@ describe('live backups of a running VM', () => {
     expect(manifest.disks[0].sha256).toBe(execFileSync('sha256sum', [incFile], { encoding: 'utf8' }).split(' ')[0]);
     expect(events.events.filter((e) => e.type === 'backup.created').map((e) => e.backup.id)).toEqual([full.id, inc.id]);
 
+    // Through the API: both verify, and restored as new VMs the incremental gives A+B (not C), the full A only.
+    for (const b of [full, inc]) {
+      const v = await task(await server.api('POST', `/backups/${b.id}/verify`));
+      expect(v, JSON.stringify(v)).toMatchObject({ status: 'succeeded' });
+    }
+    for (const [b, name, want] of [
+      [inc, 'from-inc', ['BKMARK_A', 'BKMARK_B', '\0'.repeat(8)]],
+      [full, 'from-full', ['BKMARK_A', '\0'.repeat(8), '\0'.repeat(8)]],
+    ] as const) {
+      const t = await task(await server.api('POST', `/backups/${b.id}/restore`, { as: 'new', name }));
+      expect(t, JSON.stringify(t)).toMatchObject({ status: 'succeeded', kind: 'backup.restore' });
+      const restored = (await server.api('GET', '/vms')).body.vms.find((v: { name: string }) => v.name === name);
+      expect(restored.id).not.toBe(vmId);
+      const disk0 = restored.disks[0].path as string;
+      expect(JSON.parse(execFileSync('qemu-img', ['info', '--output=json', disk0], { encoding: 'utf8' }))['backing-filename']).toBeUndefined();
+      expect(markers(disk0).map((m) => m.slice(0, 8))).toEqual(want);
+    }
+
     // the VM ran throughout: running over the API, and the guest keeps ticking
     expect(await status()).toBe('running');
     const before = ticks();

@@ -145,6 +145,7 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
 
     // Each file: the header says exactly what was asked (self-contained, or the parent's file), then hashed.
     const disks: BackupDisk[] = [];
+    let allocated = 0;
     for (const p of plan) {
       const fd = fs.openSync(p.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
@@ -157,13 +158,14 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
         if (next && next.format !== 'qcow2') throw new Error(`The backup file disk${p.index}.qcow2 records the backing format ${next.format}`);
         fs.fsyncSync(fd);
         const st = fs.fstatSync(fd);
+        allocated += st.blocks * 512;
         disks.push({
           index: p.index,
           file: `disk${p.index}.qcow2`,
           source: p.source,
           sourceFormat: p.format,
           virtualSize: p.virtualSize,
-          sizeBytes: st.blocks * 512,
+          sizeBytes: st.size, // the file's length: what its sha256 covers and a verify compares
           sha256: await sha256(fd, tctx.signal),
           backing: p.backing,
         });
@@ -196,7 +198,7 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
       createdAt,
       kind,
       parent: parent?.id ?? null,
-      sizeBytes: disks.reduce((n, d) => n + d.sizeBytes, 0),
+      sizeBytes: allocated, // what the files take on the target (a live backup's file is sparse)
       verifiedAt: null,
       state: 'ok',
       frozen,
