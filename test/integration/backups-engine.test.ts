@@ -173,6 +173,28 @@ describe('live backups of a running VM', () => {
     await waitFor(() => ticks() > before + 1, 30_000, 'more ticks');
   }, 300_000);
 
+  it('a schedule with keepLast 2, run 4 times: 2 backups of the VM remain and each still gives A+B+C with qemu-img alone', async () => {
+    const sc = await server.api('POST', '/backup-schedules', { name: 'nightly', vms: [vmId], every: 'daily', at: '03:00', retention: { keepLast: 2 } });
+    expect(sc.status, JSON.stringify(sc.body)).toBe(201);
+    for (let i = 0; i < 4; i++) {
+      const run = await task(await server.api('POST', `/backup-schedules/${sc.body.schedule.id}/run`));
+      expect(run, JSON.stringify(run)).toMatchObject({ status: 'succeeded', kind: 'backup.schedule' });
+    }
+    const kept = (await server.api('GET', `/backups?vm=${vmId}&target=default`)).body.backups as Array<{ id: string; kind: string; parent: string | null; disks: Array<{ file: string }> }>;
+    expect(kept).toHaveLength(2);
+    const ids = new Set(kept.map((b) => b.id));
+    for (const b of kept) {
+      if (b.parent !== null) expect(ids.has(b.parent), `${b.id} backs onto a kept backup`).toBe(true);
+      const file = path.join(server.dataDir, 'backups', vmId, b.id, 'disk0.qcow2');
+      expect(markers(file).map((m) => m.slice(0, 8))).toEqual(['BKMARK_A', 'BKMARK_B', 'BKMARK_C']);
+      expect(await task(await server.api('POST', `/backups/${b.id}/verify`))).toMatchObject({ status: 'succeeded' });
+    }
+    // only the kept backups' directories are left
+    expect(fs.readdirSync(path.join(server.dataDir, 'backups', vmId)).sort()).toEqual([...ids].sort());
+    expect((await server.api('DELETE', `/backup-schedules/${sc.body.schedule.id}`)).status).toBeLessThan(300);
+    expect(await status()).toBe('running');
+  }, 300_000);
+
   it('a full target (8 MiB tmpfs): the backup fails with "no space", nothing is left in it, the VM is untouched', async () => {
     const mnt = path.join(tmp, 'small');
     fs.mkdirSync(mnt);

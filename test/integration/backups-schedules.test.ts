@@ -59,6 +59,6 @@ describe('backup schedules across restarts', () => {
     expect(Date.parse(again.nextRunAt)).toBeGreaterThan(Date.now());
   });
 
-  // Needs backups/service.ts (the engine), the backup delete and restore on main: the lead enables it.
-  it.todo('retention with real qemu-img: 4 runs of a schedule with keepLast 2 leave 2 backups of the VM, and every remaining chain restores (qemu-img convert of each kept backup gives the disk content)');
+  // The real run of a schedule with retention (engine, delete/merge, qemu-img) is in
+  // backups-engine.test.ts, on its running guest.
 });
