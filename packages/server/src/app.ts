@@ -223,6 +223,14 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   // backups: engine (issue 13): after the VMs are adopted, their left-over backup jobs go
   const backupsRecovered = await backups.recover(interruptedBackups.map((t) => ({ id: t.id, kind: t.kind, vm: t.target.vm ?? null, error: tasks.get(t.id).error })));
   if (backupsRecovered.partials || backupsRecovered.jobs || backupsRecovered.missing) app.log.warn(backupsRecovered, 'backups interrupted by a restart were cleared');
+  for (const dir of backupsRecovered.unlisted) {
+    try {
+      backupOps.imports.start(dir); // a task: every file is checked before it is listed again
+      app.log.warn({ dir }, 'a complete backup a crash left unlisted is being listed again');
+    } catch (err) {
+      app.log.warn({ dir, err: err instanceof Error ? err.message : String(err) }, 'a backup directory with no row could not be listed again');
+    }
+  }
 
   // --- routes, console, UI ---
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);

@@ -194,5 +194,24 @@ export function backupEngineSuite(): void {
       expect(fs.readdirSync(vmDir)).toEqual([]);
       expect((await backupOf(id)).state).toBe('missing');
     });
+
+    it('at start: a complete backup directory a crash left with no row is listed again through the import', async () => {
+      const vm = await makeVm('bk-unlisted');
+      const d = await makeDisk('bk-unlisted-0');
+      await attach(vm, d);
+      const t = await ended(await s.api('POST', `/vms/${vm.id}/backups`, {}));
+      const id = (t.result as { backup: string }).backup;
+      const dataDir = s.dataDir;
+      await s.app.close();
+      // The crash: the directory was renamed into place, the row never written.
+      const db = openDb(path.join(dataDir, 'db.sqlite'));
+      db.prepare('DELETE FROM backups WHERE id = ?').run(id);
+      db.close();
+      s = await startInProcess({ dataDir });
+      await s.built.tasks.idle();
+      const tasks = (await s.api('GET', '/tasks')).body.tasks as Task[];
+      expect(tasks.find((x) => x.kind === 'backup.import')).toMatchObject({ status: 'succeeded' });
+      expect(await backupOf(id)).toMatchObject({ id, state: 'ok', vm: vm.id });
+    });
   });
 }

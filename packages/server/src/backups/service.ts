@@ -76,9 +76,14 @@ export class BackupService {
    * keep running), marks listed backups whose directory is gone `missing`, and emits
    * `backup.failed` for each backup task the restart interrupted.
    */
-  async recover(interrupted: ReadonlyArray<{ id: string; kind: string; vm: string | null; error: string | null }>): Promise<{ partials: number; jobs: number; missing: number }> {
+  async recover(
+    interrupted: ReadonlyArray<{ id: string; kind: string; vm: string | null; error: string | null }>,
+  ): Promise<{ partials: number; jobs: number; missing: number; unlisted: string[] }> {
     const { ctx } = this;
     let partials = 0;
+    // Complete directories with no row: a crash between the final rename and the insert. They are
+    // listed again through the import (which checks every file), oldest first so parents come first.
+    const unlisted: Array<{ dir: string; at: number }> = [];
     for (const t of this.targets.all()) {
       let vmDirs: string[] = [];
       try {
@@ -96,7 +101,13 @@ export class BackupService {
           continue;
         }
         for (const e of entries) {
-          if (!e.startsWith('.partial-')) continue;
+          if (!e.startsWith('.partial-')) {
+            const done = path.join(dir, e);
+            if (!e.startsWith('.') && !this.repo.byDir(done) && fs.existsSync(path.join(done, 'manifest.json'))) {
+              unlisted.push({ dir: done, at: fs.statSync(path.join(done, 'manifest.json')).mtimeMs });
+            }
+            continue;
+          }
           fs.rmSync(path.join(dir, e), { recursive: true, force: true });
           partials++;
         }
@@ -123,7 +134,7 @@ export class BackupService {
       const vm = ctx.repo.get(t.vm);
       ctx.bus.publish({ type: 'backup.failed', vm: t.vm, vmName: vm?.name ?? '', task: t.id, error: t.error ?? 'Interrupted by a server restart', schedule: null });
     }
-    return { partials, jobs, missing };
+    return { partials, jobs, missing, unlisted: unlisted.sort((a, b) => a.at - b.at).map((u) => u.dir) };
   }
 
   private failed(vmId: string, vmName: string, task: string, err: unknown, schedule: string | null): void {
