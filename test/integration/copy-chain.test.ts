@@ -126,4 +126,23 @@ describe('full copies of backing chains', () => {
     expect([outside, base, mid, top].map((f) => [owner(f), fs.readFileSync(f).toString('base64')])).toEqual(sums);
     expect(fs.existsSync(path.join(dataDir, 'run', 'img-lent.json'))).toBe(false);
   }, 60_000);
+  it('a chain of files the server does not own (no lend, NBD cannot carry a chain) fails the clone in words, leaving nothing', async () => {
+    const disks = path.join(dataDir, 'disks');
+    const base = path.join(disks, 'n-base.qcow2');
+    const top = path.join(disks, 'n-top.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, '64M']);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'n-base.qcow2', top]);
+    for (const f of [base, top]) fs.chownSync(f, 65534, 65534);
+    const vm = (await server.api('POST', '/vms', { name: 'foreign', cpus: 1, memory: 64 })).body.vm;
+    expect((await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: top, format: 'qcow2' })).status).toBe(200);
+    const files = fs.readdirSync(disks).sort();
+    const before = [base, top].map(owner);
+    const r = await server.api('POST', `/vms/${vm.id}/clone`, { name: 'foreign-copy', mode: 'full' });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const t = await taskDone(server, r.body.task.id);
+    expect(t).toMatchObject({ status: 'failed', error: expect.stringMatching(/is part of a backing chain and is not the server's own file \(owner uid 65534\)/) });
+    expect(fs.readdirSync(disks).sort()).toEqual(files);
+    expect([base, top].map(owner)).toEqual(before);
+    expect((await server.api('GET', '/vms')).body.vms.map((v: any) => v.name)).not.toContain('foreign-copy');
+  }, 60_000);
 });

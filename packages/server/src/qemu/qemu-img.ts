@@ -231,6 +231,11 @@ export class QemuImg implements ImageTool {
           stdio.push(l.fd);
           continue;
         }
+        // QEMU cannot resolve a layer's relative backing name over NBD ("Cannot generate a base
+        // directory for NBD nodes"): a chain is copied only when every layer can be lent.
+        if (layers.length > 1) {
+          throw new AppError('IMAGE_NOT_ALLOWED', `${l.path} is part of a backing chain and is not the server's own file (owner uid ${fs.fstatSync(l.fd).uid}); a full copy of such a chain is not supported: flatten it by hand (qemu-img convert) and attach the result`);
+        }
         if (!dir) {
           dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
           fs.chmodSync(dir, 0o711);
