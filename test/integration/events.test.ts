@@ -5,6 +5,9 @@
 import { ServerEvent, SERVER_EVENT_TYPES } from '@qemu-manager/contract';
 import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestServer, makeDataDir, waitFor } from './harness.js';
 
@@ -88,6 +91,31 @@ describe('server events', () => {
     // Running: pid, startedAt and lastCommand are filled in.
     expect((await server.api('POST', `/vms/${vmId}/start`)).status).toBe(200);
     expect((await server.api('POST', `/vms/${vmId}/stop`)).status).toBe(200);
+
+    // Backups: one that fails (its VM directory in the target is a file), one made and deleted.
+    const bdisk = await server.api('POST', '/disks', { name: 'ev-bk', size: 1, format: 'qcow2' });
+    await waitFor(async () => (await server.api('GET', `/disks/${bdisk.body.disk.id}`)).body.disk?.status === 'ready', 20_000, 'backup disk ready');
+    expect((await server.api('POST', `/vms/${vmId}/disks/attach`, { diskPath: bdisk.body.disk.path })).status).toBe(200);
+    const targetDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-ev-target-'));
+    try {
+      expect((await server.api('POST', '/backup-targets', { name: 'ev', path: targetDir })).status).toBe(201);
+      fs.writeFileSync(path.join(targetDir, vmId), 'in the way');
+      const failing = await server.api('POST', `/vms/${vmId}/backups`, { target: 'ev' });
+      expect(failing.status, JSON.stringify(failing.body)).toBe(202);
+      await waitFor(() => events.events.some((e) => e.type === 'backup.failed' && e.task === failing.body.task.id), 20_000, 'backup.failed');
+      fs.rmSync(path.join(targetDir, vmId));
+      const made = await server.api('POST', `/vms/${vmId}/backups`, { target: 'ev' });
+      expect(made.status, JSON.stringify(made.body)).toBe(202);
+      const created = await waitFor(() => events.events.find((e) => e.type === 'backup.created'), 60_000, 'backup.created');
+      const backupId = created.type === 'backup.created' ? created.backup.id : '';
+      expect((await server.api('DELETE', `/backups/${backupId}`)).status).toBe(202);
+      await waitFor(() => events.events.some((e) => e.type === 'backup.deleted' && e.id === backupId), 20_000, 'backup.deleted');
+      expect((await server.api('DELETE', '/backup-targets/ev')).status).toBeLessThan(300);
+    } finally {
+      fs.rmSync(targetDir, { recursive: true, force: true });
+    }
+    expect((await server.api('POST', `/vms/${vmId}/disks/detach`, { diskPath: bdisk.body.disk.path })).status).toBe(200);
+    expect((await server.api('DELETE', `/disks/${bdisk.body.disk.id}`)).status).toBe(200);
     expect((await server.api('DELETE', `/vms/${vmId}`)).status).toBe(200);
 
     const disk = await server.api('POST', '/disks', { name: 'ev-disk', size: 1, format: 'qcow2' });
