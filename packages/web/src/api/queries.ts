@@ -215,3 +215,16 @@ export const useBackupSchedules = () =>
 /** The last failed scheduled backup of a VM seen as an event in this page's life, or null. */
 export const useBackupFailure = (vmId: string) =>
   useQuery<{ error: string; at: string; task: string } | null>({ queryKey: qk.backupFailure(vmId), queryFn: () => null, staleTime: Infinity, gcTime: Infinity });
+
+/**
+ * Reload what a finished backup task may have changed (lists, targets' counts, schedules' last run).
+ * Events do this too; this covers a task whose events this page did not get.
+ */
+export function useRefreshBackups(): () => void {
+  const qc = useQueryClient();
+  return () => {
+    void qc.invalidateQueries({ queryKey: qk.backups });
+    void qc.invalidateQueries({ queryKey: qk.backupTargets });
+    void qc.invalidateQueries({ queryKey: qk.backupSchedules });
+  };
+}

@@ -529,6 +529,7 @@ export const en = {
     previewEmpty: 'No backups of these machines on this target yet.',
     previewKeep: 'keep',
     previewPrune: 'prune',
+    previewMerged: 'merged into the kept backup that builds on it, not lost',
     previewCounts: (keep: number, prune: number) => `${keep} kept, ${prune} pruned`,
     scheduleSubmitNew: 'Create schedule',
     scheduleSubmitEdit: 'Save',

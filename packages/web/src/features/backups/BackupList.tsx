@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { Backup, Vm } from '@qemu-manager/contract';
 import { backupsApi } from '../../api/endpoints';
-import { useVms } from '../../api/queries';
+import { useRefreshBackups, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorText } from '../../components/ErrorText';
@@ -30,7 +30,8 @@ function BackupItem({ backup: b, all, vm, vmsLoaded, showVm, now }: { backup: Ba
   const [restoring, setRestoring] = useState(false);
   const [deleting, setDeleting] = useState(false);
   // Verify and delete are tasks: the row follows them, and shows the refusal or failure in words.
-  const run = useTaskRun((id: string) => backupsApi.verify(id));
+  const refresh = useRefreshBackups();
+  const run = useTaskRun((id: string) => backupsApi.verify(id), refresh);
   const date = formatDateTime(b.createdAt);
   const details = [
     kindLabel(b, all),

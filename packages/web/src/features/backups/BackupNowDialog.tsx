@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { CreateBackupBody, Vm } from '@qemu-manager/contract';
 import { backupsApi } from '../../api/endpoints';
-import { useBackupTargets } from '../../api/queries';
+import { useBackupTargets, useRefreshBackups } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
@@ -16,7 +16,11 @@ export function BackupNowDialog({ vm, onClose }: { vm: Vm; onClose: () => void }
   const targets = useBackupTargets();
   const [target, setTarget] = useState('default');
   const [mode, setMode] = useState<Mode>('auto');
-  const run = useTaskRun((body: CreateBackupBody) => backupsApi.create(vm.id, body), () => onClose());
+  const refresh = useRefreshBackups();
+  const run = useTaskRun((body: CreateBackupBody) => backupsApi.create(vm.id, body), () => {
+    refresh();
+    onClose();
+  });
   const names = targets.data?.map((x) => x.name) ?? ['default'];
   const close = () => {
     run.reset();

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { BackupTarget } from '@qemu-manager/contract';
 import { backupsApi, backupTargetsApi } from '../../api/endpoints';
-import { qk, useBackups, useBackupTargets, useVms } from '../../api/queries';
+import { qk, useBackups, useBackupTargets, useRefreshBackups, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { EmptyState } from '../../components/EmptyState';
@@ -67,7 +67,7 @@ function TargetsCard() {
       <h2>{t.backups.targets}</h2>
       <ListStatus failed={targets.isError} loading={targets.isPending} error={targets.error} failedText={t.backups.targetsLoadFailed} retry={targets.refetch} testId="targets-error" />
       {targets.data && (
-        <ul className="item-list" data-testid="target-list">
+        <ul className="item-list backup-meta-list" data-testid="target-list">
           {targets.data.map((x) => (
             <li key={x.name} className="item" data-testid={`target-${x.name}`}>
               <div className="item-main">
@@ -162,7 +162,7 @@ function AllBackupsCard() {
 function ImportCard() {
   const [path, setPath] = useState('');
   const [touched, setTouched] = useState(false);
-  const run = useTaskRun((p: string) => backupsApi.import(p));
+  const run = useTaskRun((p: string) => backupsApi.import(p), useRefreshBackups());
   const err = touched || path ? importPathError(path) : null;
   const submit = (e: FormEvent) => {
     e.preventDefault();

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { Backup, RestoreBackupBody, Vm } from '@qemu-manager/contract';
 import { backupsApi } from '../../api/endpoints';
-import { useVms } from '../../api/queries';
+import { useRefreshBackups, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
@@ -20,7 +20,9 @@ export function RestoreBackupDialog({ backup, vm, onClose }: { backup: Backup; v
   const vms = useVms();
   const [as, setAs] = useState<'new' | 'replace'>('new');
   const [name, setName] = useState(() => suggestRestoreName(backup.vmName, (vms.data ?? []).map((v) => v.name)));
+  const refresh = useRefreshBackups();
   const run = useTaskRun((body: RestoreBackupBody) => backupsApi.restore(backup.id, body), (task) => {
+    refresh();
     onClose();
     const made = resultId(task, 'vm');
     if (made && as === 'new') navigate(paths.vm(made));

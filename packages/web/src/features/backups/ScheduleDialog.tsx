@@ -133,10 +133,10 @@ export function ScheduleDialog({ schedule, all, onClose }: { schedule: BackupSch
               <p className="small"><strong>{g.vmName}</strong> <span className="muted">{t.backups.previewCounts(g.keep, g.prune)}</span></p>
               <ul className="preview-rows">
                 {g.rows.map((r) => (
-                  <li key={r.backup.id} className={r.keep ? 'is-keep' : 'is-prune'} data-testid="preview-row" data-backup={r.backup.id} data-keep={r.keep}>
+                  <li key={r.backup.id} className={r.keep ? 'is-keep' : 'is-prune'} data-testid="preview-row" data-backup={r.backup.id} data-keep={r.keep} data-merged={r.merged}>
                     <span className={`badge ${r.keep ? 'badge-ok' : 'badge-task-failed'}`}>{r.keep ? t.backups.previewKeep : t.backups.previewPrune}</span>
                     <span>{formatDateTime(r.backup.createdAt)}</span>
-                    <span className="muted small">{kindLabel(r.backup, g.rows.map((x) => x.backup))} · {formatBytes(r.backup.sizeBytes)}{r.reasons.length > 0 && ` · ${r.reasons.join(', ')}`}</span>
+                    <span className="muted small">{kindLabel(r.backup, g.rows.map((x) => x.backup))} · {formatBytes(r.backup.sizeBytes)}{r.reasons.length > 0 && ` · ${r.reasons.join(', ')}`}{r.merged && ` · ${t.backups.previewMerged}`}</span>
                   </li>
                 ))}
               </ul>

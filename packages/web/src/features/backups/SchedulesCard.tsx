@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { BackupSchedule, Retention } from '@qemu-manager/contract';
 import { backupSchedulesApi } from '../../api/endpoints';
-import { qk, useBackupSchedules, useVms } from '../../api/queries';
+import { qk, useBackupSchedules, useRefreshBackups, useVms } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorText } from '../../components/ErrorText';
@@ -34,7 +34,7 @@ export function SchedulesCard() {
         </>
       )}
       {schedules.data && schedules.data.length > 0 && (
-        <ul className="item-list" data-testid="schedule-list">
+        <ul className="item-list backup-meta-list" data-testid="schedule-list">
           {[...schedules.data].sort((a, b) => a.name.localeCompare(b.name)).map((s) => <ScheduleItem key={s.id} schedule={s} onEdit={() => setEditing(s)} />)}
         </ul>
       )}
@@ -53,7 +53,7 @@ function ScheduleItem({ schedule: s, onEdit }: { schedule: BackupSchedule; onEdi
   const vms = useVms();
   const now = useNow(30_000);
   const [deleting, setDeleting] = useState(false);
-  const run = useTaskRun((_: null) => backupSchedulesApi.run(s.id));
+  const run = useTaskRun((_: null) => backupSchedulesApi.run(s.id), useRefreshBackups());
   const toggle = useMutation({
     mutationFn: () => backupSchedulesApi.update(s.id, { enabled: !s.enabled }),
     onSuccess: () => void qc.invalidateQueries({ queryKey: qk.backupSchedules }),

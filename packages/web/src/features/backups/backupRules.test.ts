@@ -175,7 +175,10 @@ describe('retention', () => {
     const all = [a1, a2, a3, b1, elsewhere];
     const groups = retentionPreview(all, { vms: 'all', target: 'default' }, { keepLast: 2 }, 'UTC');
     expect(groups.map((g) => [g.vmName, g.keep, g.prune])).toEqual([['alpha', 2, 1], ['beta', 1, 0]]);
-    expect(groups[0]!.rows.map((r) => [r.backup.id, r.keep, r.reasons])).toEqual([[a3.id, true, ['last 2']], [a2.id, true, ['last 2']], [a1.id, false, []]]);
+    expect(groups[0]!.rows.map((r) => [r.backup.id, r.keep, r.reasons, r.merged])).toEqual([[a3.id, true, ['last 2'], false], [a2.id, true, ['last 2'], false], [a1.id, false, [], false]]);
+    // keepLast 1 keeps only the incremental: the full it builds on is pruned by merging it in.
+    const one = retentionPreview(all, { vms: [VM_A], target: 'default' }, { keepLast: 1 }, 'UTC')[0]!;
+    expect(one.rows.map((r) => [r.keep, r.merged])).toEqual([[true, false], [false, true], [false, false]]);
     expect(retentionPreview(all, { vms: [VM_B], target: 'default' }, { keepLast: 2 }).map((g) => g.vmName)).toEqual(['beta']);
     expect(retentionPreview(all, { vms: 'all', target: 'nas' }, {}).map((g) => [g.vmName, g.keep])).toEqual([['alpha', 1]]);
     expect(retentionPreview(undefined, { vms: 'all', target: 'default' }, {})).toEqual([]);

@@ -226,6 +226,8 @@ export interface PreviewRow {
   keep: boolean;
   /** The rules that keep it, in words ("last 2", "daily"). */
   reasons: string[];
+  /** Pruned, but a kept backup builds on it: its data is merged into that one, not lost. */
+  merged: boolean;
 }
 export interface PreviewGroup {
   vm: string;
@@ -252,10 +254,17 @@ export function retentionPreview(
   for (const [vm, list] of byVm) {
     const sel = selectRetained(list, retention, timeZone);
     const keep = new Set(sel.keep);
+    // Every backup a kept one builds on, however far down its chain.
+    const needed = new Set<string>();
+    const byId = new Map(list.map((b) => [b.id, b]));
+    for (const id of keep) {
+      for (let p = byId.get(id)?.parent; p && !needed.has(p); p = byId.get(p)?.parent) needed.add(p);
+    }
     const rows = sortBackups(list).map((backup) => ({
       backup,
       keep: keep.has(backup.id),
       reasons: (sel.reasons[backup.id] ?? []).map((r) => ruleWords(r, retention)),
+      merged: !keep.has(backup.id) && needed.has(backup.id),
     }));
     groups.push({ vm, vmName: list[0]!.vmName, rows, keep: keep.size, prune: rows.length - keep.size });
   }
