@@ -23,6 +23,12 @@ import { resizeSuite } from './suites/resize.js';
 import { cloneSuite } from './suites/clones.js';
 // import and convert (issue 10)
 import { importSuite } from './suites/import.js';
+// backups: schedules and retention (issue 13)
+import { backupScheduleSuite } from './suites/backups-schedules.js';
+// backups: restore, verify, delete, import (issue 13)
+import { backupOpsSuite } from './suites/backups-ops.js';
+// backups: engine and targets (issue 13)
+import { backupEngineSuite } from './suites/backups-engine.js';
 
 vmSuite();
 storageSuite();
@@ -36,6 +42,9 @@ resizeSuite();
 snapshotSuite();
 cloneSuite(); // clones and backing chains (issue 10)
 importSuite(); // import and convert (issue 10)
+backupScheduleSuite(); // backups: schedules and retention (issue 13)
+backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
+backupEngineSuite(); // backups: engine and targets (issue 13)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../../packages/server/src/lib/errors.js';
 import type {
+  BackupDiskState,
+  LiveBackup,
   BlockJob,
   ConsoleEndpoint,
   ImageSnapshot,
@@ -90,7 +92,9 @@ type RuntimeMethod =
   // snapshots (issue 10)
   | 'saveSnapshot' | 'loadSnapshot' | 'deleteSnapshot'
   // disk resize (issue 10)
-  | 'resizeDisk';
+  | 'resizeDisk'
+  // backups: engine (issue 13)
+  | 'backupDisks' | 'backup' | 'removeBitmaps' | 'recoverBackups';
 
 interface FakeVm extends RuntimeProcess {
   state: RunState;
@@ -293,6 +297,56 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
     return disks.map((i) => def?.disks[i]?.file ?? `disk${i}`);
   }
 
+  // --- backups: engine (issue 13): dirty bitmaps per VM and disk index; backup writes a byte ---
+
+  /** The bitmaps of each running VM's disks: `vmId` → disk index → name → consistent. */
+  readonly bitmaps = new Map<string, Map<number, Map<string, boolean>>>();
+  /** Every live backup: the VM and what each disk was asked (bitmap copied by, new bitmap). */
+  readonly backups: Array<{ vmId: string; disks: LiveBackup['disks'] }> = [];
+  /** Backup jobs `recoverBackups` finds (set by a test as a crashed server would leave them). */
+  leftJobs = new Map<string, number>();
+
+  async backupDisks(vmId: string): Promise<BackupDiskState[]> {
+    this.live(vmId);
+    await this.enter('backupDisks', vmId);
+    const def = this.launches.filter((l) => l.vmId === vmId).at(-1);
+    return (def?.disks ?? []).map((_d, index) => ({
+      index,
+      virtualSize: GiB,
+      bitmaps: [...(this.bitmaps.get(vmId)?.get(index) ?? new Map<string, boolean>())].map(([name, consistent]) => ({ name, persistent: true, consistent })),
+    }));
+  }
+
+  async backup(vmId: string, job: LiveBackup): Promise<void> {
+    this.live(vmId);
+    const disks = this.bitmaps.get(vmId) ?? new Map<number, Map<string, boolean>>();
+    this.bitmaps.set(vmId, disks);
+    for (const d of job.disks) {
+      if (d.bitmap && !disks.get(d.index)?.has(d.bitmap)) throw new AppError('QEMU_ERROR', `QEMU refused the backup: Dirty bitmap '${d.bitmap}' not found`);
+      if (d.newBitmap) disks.set(d.index, (disks.get(d.index) ?? new Map<string, boolean>()).set(d.newBitmap, true));
+    }
+    this.backups.push({ vmId, disks: job.disks });
+    job.progress(0, GiB * job.disks.length);
+    const killed = new Promise<never>((_resolve, reject) => job.signal.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
+    await Promise.race([this.enter('backup', vmId), killed]);
+    for (const d of job.disks) fs.appendFileSync(d.file, Buffer.from('data'));
+    job.progress(GiB * job.disks.length, GiB * job.disks.length);
+  }
+
+  async removeBitmaps(vmId: string, bitmaps: ReadonlyArray<{ index: number; name: string }>): Promise<void> {
+    this.live(vmId);
+    await this.enter('removeBitmaps', vmId);
+    for (const b of bitmaps) this.bitmaps.get(vmId)?.get(b.index)?.delete(b.name);
+  }
+
+  async recoverBackups(vmId: string): Promise<number> {
+    this.live(vmId);
+    await this.enter('recoverBackups', vmId);
+    const n = this.leftJobs.get(vmId) ?? 0;
+    this.leftJobs.delete(vmId);
+    return n;
+  }
+
   /** As the QEMU adapter: a command to a VM that does not run is VM_NOT_RUNNING. */
   private live(vmId: string): FakeVm {
     const vm = this.vms.get(vmId);
@@ -335,7 +389,7 @@ function fdPath(fd: number | undefined): string | null {
   }
 }
 
-export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize' | 'overlay' | 'copy'> implements ImageTool {
+export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snapshot' | 'resize' | 'overlay' | 'copy' | 'check' | 'flatten' | 'rebase' | 'backupTarget'> implements ImageTool {
   /** The virtual size each created image was given, by file. */
   private readonly sizes = new Map<string, number>();
 
@@ -447,5 +501,56 @@ export class FakeImages extends Controls<'create' | 'info' | 'snapshots' | 'snap
     this.sizes.set(target, total);
     opts.progress?.(total, total);
   }
+
+  // --- backups: restore, verify, delete, import (issue 13) ---
+  /** Files (real paths) the fake check reports as corrupt. */
+  readonly corrupt = new Set<string>();
+
+  async check(file: string, _format: DiskFormat, _opts: { root: string }): Promise<{ ok: boolean; message: string }> {
+    await this.enter('check', file);
+    const real = fs.realpathSync(file);
+    return this.corrupt.has(real) ? { ok: false, message: 'qemu-img check found 1 corruption(s) and 0 leaked cluster(s)' } : { ok: true, message: 'no errors' };
+  }
+
+  /** A flattened copy: the top file's bytes (the fake does not read chains). */
+  async flatten(source: { file: string; root: string }, target: string, opts: { signal?: AbortSignal; progress?: (done: number, total: number) => void } = {}): Promise<void> {
+    await this.enter('flatten', source.file);
+    if (opts.signal?.aborted) throw new Error('killed');
+    const bytes = fs.readFileSync(fs.realpathSync(source.file));
+    if (bytes.length >= 20 && bytes.readUInt32BE(0) === 0x514649fb) bytes.fill(0, 8, 20); // self-contained: no backing name
+    fs.writeFileSync(target, bytes, { flag: 'wx', mode: 0o600 });
+    const size = fs.statSync(target).size;
+    this.sizes.set(target, size);
+    opts.progress?.(size, size);
+  }
+
+  /** A re-based copy: the top file's bytes (the fake does not read chains). */
+  async rebase(source: { file: string; root: string }, _base: { file: string; name: string }, target: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.enter('rebase', source.file);
+    if (opts.signal?.aborted) throw new Error('killed');
+    fs.copyFileSync(fs.realpathSync(source.file), target, fs.constants.COPYFILE_EXCL);
+  }
+
+  // backups: engine (issue 13)
+  /** A real qcow2 header of `virtualSize`, naming `backing` (relative, format qcow2) when given. */
+  async backupTarget(file: string, virtualSize: number, backing: string | null, signal?: AbortSignal): Promise<void> {
+    await this.enter('backupTarget', file);
+    if (signal?.aborted) throw new Error('killed');
+    const b = imageHeader('qcow2', 1);
+    b.writeBigUInt64BE(BigInt(virtualSize), 24);
+    if (backing) {
+      const name = Buffer.from(backing);
+      const fmt = Buffer.from('qcow2');
+      b.writeUInt32BE(0xe2792aca, 104);
+      b.writeUInt32BE(fmt.length, 108);
+      fmt.copy(b, 112);
+      b.writeBigUInt64BE(1024n, 8);
+      b.writeUInt32BE(name.length, 16);
+      name.copy(b, 1024);
+    }
+    fs.writeFileSync(file, b, { flag: 'wx', mode: 0o600 });
+    this.sizes.set(file, virtualSize);
+  }
 }
+
 

@@ -2,7 +2,8 @@
  * Clones and backing chains (issue 10) with real qemu-img, qemu-nbd and QEMU: a linked clone boots
  * the test guest and writes its own marker while the base image stays byte-for-byte the same; the
  * base cannot be deleted or started; a full clone is a self-contained, equal, independent copy; a
- * server killed in the middle of a full clone leaves a failed "interrupted" task and nothing else.
+ * server killed in the middle of a full clone leaves a failed "interrupted" task and nothing else,
+ * and the source it had lent to qm-img for the copy is given back by the restart.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -170,6 +171,12 @@ describe('a server killed in the middle of a full clone', () => {
     // 3 GiB of allocated, non-zero data: a copy that takes a while.
     await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 1G', '-c', 'write -P 0x5b 1G 1G', '-c', 'write -P 0x5c 2G 1G', big.path]);
     const bigSum = await sha256sum(big.path);
+    const stat = (f: string) => {
+      const st = fs.statSync(f);
+      return { uid: st.uid, gid: st.gid, mode: st.mode & 0o7777 };
+    };
+    const bigOwner = stat(big.path);
+    expect(bigOwner).toEqual({ uid: 0, gid: 0, mode: 0o600 });
     const disksBefore = (await server.api('GET', '/disks')).body.disks;
     const imgDirsAtStart = imgDirs();
     const c = await server.api('POST', `/disks/${big.id}/clone`, { name: 'bigcopy', mode: 'full' });
@@ -182,7 +189,12 @@ describe('a server killed in the middle of a full clone', () => {
     expect(running.bytesDone).toBeLessThan(running.bytesTotal);
     expect(fs.existsSync(part)).toBe(true);
     const tools = toolsUnder(server.proc!.pid!);
-    expect(tools.length).toBeGreaterThanOrEqual(2); // qemu-nbd and qemu-img (under setpriv's exec)
+    expect(tools.length).toBeGreaterThanOrEqual(1); // qemu-img (under setpriv's exec); no qemu-nbd for a lent file
+    // The source is lent read-only to qm-img's group for the copy, and recorded with what it was.
+    const imgGid = Number(execFileSync('id', ['-g', 'qm-img'], { encoding: 'utf8' }).trim());
+    expect(stat(big.path)).toEqual({ uid: 0, gid: imgGid, mode: 0o640 });
+    const record = JSON.parse(fs.readFileSync(path.join(dataDir, 'run', 'img-lent.json'), 'utf8'));
+    expect(record).toEqual([expect.objectContaining({ path: big.path, ...bigOwner, ino: fs.statSync(big.path).ino })]);
 
     // The socket dir of the copy the kill cuts short (the server cannot remove it any more): removed below.
     const cutShort = [...imgDirs()].filter((d) => !imgDirsAtStart.has(d));
@@ -197,6 +209,10 @@ describe('a server killed in the middle of a full clone', () => {
     expect((await server.api('GET', '/disks')).body.disks).toEqual(disksBefore);
     expect((await server.api('GET', '/vms')).body.vms).toEqual([]);
     expect(await sha256sum(big.path)).toBe(bigSum);
+    // The restart gave the lent file back exactly as it was.
+    expect(stat(big.path)).toEqual(bigOwner);
+    expect(fs.existsSync(path.join(dataDir, 'run', 'img-lent.json'))).toBe(false);
+    expect(server.log).toContain('were given back');
     for (const d of cutShort) fs.rmSync(path.join(os.tmpdir(), d), { recursive: true, force: true });
   }, 240_000);
 });

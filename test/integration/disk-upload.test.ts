@@ -1,8 +1,9 @@
 /**
  * Disk image uploads against a real server and real qemu-img: raw, qcow2 and vmdk images made by
  * qemu-img are listed as ready managed disks with their content intact; images that refer to other
- * files (a backing file, an external data file, vmdk extents) or are another format are refused,
- * leaving no file and no record.
+ * files (a backing file, an external data file, vmdk extents, a vdi or vhdx parent) or are another
+ * format are refused, leaving no file and no record; vdi, vhdx and stream-optimized vmdk images
+ * become qcow2 disks with the same content.
  */
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -10,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vhdxLayout, vmdkWithFooter, VHDX_FILE_PARAMETERS } from '../kit/images.mjs';
 import { TestServer, makeDataDir } from './harness.js';
 
 let server: TestServer;
@@ -53,12 +55,46 @@ describe('disk image uploads', () => {
     expect(diskDir().filter((f) => f.startsWith('.upload-'))).toEqual([]);
   });
 
+  it('vdi, vhdx and stream-optimized vmdk (either layout) are converted to qcow2 <name>.qcow2 with the same content', async () => {
+    fs.writeFileSync(path.join(work, 'c.raw'), crypto.randomBytes(3 << 20));
+    img('convert', '-f', 'raw', '-O', 'vdi', 'c.raw', 'c.vdi');
+    img('convert', '-f', 'raw', '-O', 'vdi', '-o', 'static=on', 'c.raw', 'c-fixed.vdi');
+    img('convert', '-f', 'raw', '-O', 'vhdx', 'c.raw', 'c.vhdx');
+    img('convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'c.raw', 'c-stream.vmdk');
+    fs.writeFileSync(path.join(work, 'c-footer.vmdk'), vmdkWithFooter(fs.readFileSync(path.join(work, 'c-stream.vmdk'))));
+    for (const [name, file] of [
+      ['up-vdi', 'c.vdi'],
+      ['up-vdi-fixed', 'c-fixed.vdi'],
+      ['up-vhdx', 'c.vhdx'],
+      ['up-stream', 'c-stream.vmdk'],
+      ['up-footer', 'c-footer.vmdk'],
+    ] as const) {
+      const r = await upload(name, path.join(work, file));
+      expect(r.status, `${file}: ${JSON.stringify(r.body)}`).toBe(201);
+      expect(r.body.disk).toMatchObject({ name, format: 'qcow2', size: 1, status: 'ready', path: path.join(server.dataDir, 'disks', `${name}.qcow2`) });
+      const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', r.body.disk.path], { encoding: 'utf8' }));
+      expect(info).toMatchObject({ format: 'qcow2', 'virtual-size': 3 << 20 });
+      expect(info['backing-filename']).toBeUndefined();
+      execFileSync('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', path.join(work, 'c.raw'), r.body.disk.path]); // throws unless equal
+    }
+    expect(diskDir().filter((f) => f.startsWith('.upload-'))).toEqual([]);
+  });
+
   it('refuses images that refer to other files, and other formats, with nothing left behind', async () => {
     img('create', '-q', '-f', 'raw', 'base.raw', '64M');
     img('create', '-q', '-f', 'qcow2', '-b', path.join(work, 'base.raw'), '-F', 'raw', 'child.qcow2');
     img('create', '-q', '-f', 'qcow2', '-o', `data_file=${path.join(work, 'data.bin')}`, 'datafile.qcow2', '64M');
     img('create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', 'flat.vmdk', '64M');
-    img('create', '-q', '-f', 'vdi', 'box.vdi', '64M');
+    img('create', '-q', '-f', 'qed', 'box.qed', '64M');
+    img('convert', '-f', 'raw', '-O', 'vdi', 'base.raw', 'box.vdi');
+    const diff = fs.readFileSync(path.join(work, 'box.vdi'));
+    diff.writeUInt32LE(4, 0x4c); // a differencing vdi: it names a parent
+    fs.writeFileSync(path.join(work, 'diff.vdi'), diff);
+    img('convert', '-f', 'raw', '-O', 'vhdx', 'base.raw', 'box.vhdx');
+    const vhdx = fs.readFileSync(path.join(work, 'box.vhdx'));
+    const params = vhdxLayout(vhdx).item(VHDX_FILE_PARAMETERS).data;
+    vhdx.writeUInt32LE(vhdx.readUInt32LE(params + 4) | 2, params + 4); // HasParent
+    fs.writeFileSync(path.join(work, 'child.vhdx'), vhdx);
     const before = diskDir();
     const disksBefore = (await server.api('GET', '/disks')).body.disks.length;
     const refused = async (name: string, file: string, message: RegExp) => {
@@ -69,7 +105,9 @@ describe('disk image uploads', () => {
     await refused('child', 'child.qcow2', /backing file/);
     await refused('datafile', 'datafile.qcow2', /external data file/);
     await refused('flat', 'flat.vmdk', /./); // a descriptor whose extent is another file
-    await refused('box', 'box.vdi', /^The uploaded image is vdi/);
+    await refused('box', 'box.qed', /^The uploaded image is qed/);
+    await refused('diff', 'diff.vdi', /^The uploaded image is a differencing vdi/);
+    await refused('childx', 'child.vhdx', /^The uploaded image is a differencing vhdx/);
     expect(diskDir()).toEqual(before);
     expect((await server.api('GET', '/disks')).body.disks.length).toBe(disksBefore);
   });

@@ -3,7 +3,8 @@
  * served by a loopback node:http server in the test. A qcow2 and a raw image (behind redirects)
  * are imported and converted to qcow2 with their content intact; a wrong sha256 and a qcow2 with a
  * backing file fail and leave nothing; an .ova made here (tar of an OVF text and two vmdk disks
- * made by qemu-img) becomes its disks; a server killed in the middle of a slow download leaves a
+ * made by qemu-img) becomes its disks, and so does one whose vmdk has its header in a footer
+ * (VMware's layout); a vdi and a vhdx are converted to qcow2; a server killed in the middle of a slow download leaves a
  * failed "interrupted" task and nothing else. Convert: qcow2 → raw and raw → vmdk, compared equal.
  */
 import { execFile } from 'node:child_process';
@@ -15,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vmdkWithFooter } from '../kit/images.mjs';
 import { makeDataDir, TestServer, waitFor } from './harness.js';
 
 const run = promisify(execFile);
@@ -168,6 +170,43 @@ describe('disk import and convert', () => {
     expect(await same(path.join(work, 'r.raw'), 'raw', d1.path, 'qcow2')).toBe(true);
     expect(diskDir().filter((f) => f.startsWith('.') || f.endsWith('.part'))).toEqual([]);
   }, 120_000);
+
+  it('imports a vdi and a vhdx converted to qcow2, and an .ova whose vmdk has its header in a footer (as VMware writes it); a differencing vdi fails, leaving nothing', async () => {
+    fs.writeFileSync(path.join(work, 'in.raw'), crypto.randomBytes(5 << 20));
+    await img(work, 'convert', '-f', 'raw', '-O', 'vdi', 'in.raw', 'in.vdi');
+    await img(work, 'convert', '-f', 'raw', '-O', 'vhdx', 'in.raw', 'in.vhdx');
+    for (const [name, file] of [
+      ['imp-vdi', 'in.vdi'],
+      ['imp-vhdx', 'in.vhdx'],
+    ] as const) {
+      const t = await imported({ name, url: `${base}/f/${file}` });
+      expect(t, JSON.stringify(t)).toMatchObject({ status: 'succeeded', progress: 1 });
+      const d = await disk(t.result.disk);
+      expect(d).toMatchObject({ name, format: 'qcow2', size: 1, status: 'ready', path: path.join(server.dataDir, 'disks', `${name}.qcow2`) });
+      expect(await formatOf(d.path)).toBe('qcow2');
+      expect(await same(path.join(work, 'in.raw'), 'raw', d.path, 'qcow2')).toBe(true);
+    }
+    // VMware's layout, built from qemu-img's stream-optimized vmdk (which writes its header first).
+    await img(work, 'convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', 'in.raw', 'so.vmdk');
+    fs.writeFileSync(path.join(work, 'vm-disk1.vmdk'), vmdkWithFooter(fs.readFileSync(path.join(work, 'so.vmdk'))));
+    expect(fs.readFileSync(path.join(work, 'vm-disk1.vmdk')).readBigUInt64LE(56)).toBe(0xffffffffffffffffn);
+    fs.writeFileSync(path.join(work, 'vm.ovf'), '<?xml version="1.0"?>\n<Envelope><References><File ovf:href="vm-disk1.vmdk"/></References></Envelope>\n');
+    await run('tar', ['--format=ustar', '-cf', 'vm.ova', 'vm.ovf', 'vm-disk1.vmdk'], { cwd: work });
+    const ova = await imported({ name: 'vmw', url: `${base}/f/vm.ova` });
+    expect(ova, JSON.stringify(ova)).toMatchObject({ status: 'succeeded', progress: 1 });
+    const [d0] = await Promise.all(ova.result.disks.map(disk));
+    expect(d0).toMatchObject({ name: 'vmw-disk0', format: 'qcow2', status: 'ready' });
+    expect(await same(path.join(work, 'in.raw'), 'raw', d0.path, 'qcow2')).toBe(true);
+
+    const before = diskDir();
+    const vdi = fs.readFileSync(path.join(work, 'in.vdi'));
+    vdi.writeUInt32LE(4, 0x4c); // differencing: it names a parent
+    fs.writeFileSync(path.join(work, 'diff.vdi'), vdi);
+    const diff = await imported({ name: 'imp-diff', url: `${base}/f/diff.vdi` });
+    expect(diff).toMatchObject({ status: 'failed', error: expect.stringMatching(/^The downloaded image is a differencing vdi/) });
+    expect(diskDir()).toEqual(before);
+    expect(diskDir().filter((f) => f.startsWith('.') || f.endsWith('.part'))).toEqual([]);
+  }, 180_000);
 
   it('converts qcow2 → raw and raw → vmdk, each equal to its source', async () => {
     const a = await server.api('POST', `/disks/${qcow2Disk.id}/convert`, { format: 'raw', name: 'conv-raw' });

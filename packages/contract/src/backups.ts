@@ -126,6 +126,10 @@ export const CreateBackupBody = Type.Object(
   {
     target: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'a target name (default: default)' })),
     mode: Type.Optional(BackupKind),
+    // backups: engine (issue 13)
+    speedLimit: Type.Optional(
+      Type.Integer({ minimum: 65536, maximum: 1e12, description: 'bytes a second the copy of a running VM may read (QEMU job speed); default unlimited' }),
+    ),
   },
   { additionalProperties: false },
 );

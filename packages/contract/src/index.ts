@@ -16,3 +16,5 @@ export * from './clones.js';
 export * from './import.js';
 // backups (issue 13)
 export * from './backups.js';
+// backups: schedules and retention (issue 13)
+export * from './retention.js';

@@ -23,6 +23,8 @@ export const VM_ACTIONS = [
   'unmountIso',
   // disk resize (issue 10): qemu-img when stopped, QMP block_resize when live
   'resizeDisk',
+  // backups: engine (issue 13): a running VM live (QMP blockdev-backup), a stopped one with qemu-img
+  'backup',
 ] as const;
 export type VmAction = (typeof VM_ACTIONS)[number];
 
@@ -87,6 +89,8 @@ export const VM_STATE_TABLE: Readonly<Record<VmAction, VmActionRule>> = {
   unmountIso: { when: { stopped: true, starting: B, running: true, paused: true, stopping: B }, through: [], locks: true },
   // disk resize (issue 10): offline with qemu-img, live with block_resize; not while between states.
   resizeDisk: { when: { stopped: true, starting: B, running: true, paused: true, stopping: B }, through: [], locks: true },
+  // backups: engine (issue 13): held for the whole copy; the VM keeps running, a stop waits for it.
+  backup: { when: { stopped: true, starting: B, running: true, paused: true, stopping: B }, through: [], locks: true },
 };
 
 /** What the server answers to `action` on a VM in `status`: true, or the 409 code. */

@@ -52,6 +52,23 @@ import { cloneRoutes } from './http/routes/clones.js';
 import { DiskImports } from './disks/import.js';
 import { diskImportRoutes } from './http/routes/disk-import.js';
 import { DiskConvertService } from './vms/disk-convert.js';
+// backups: schedules and retention (issue 13)
+import { BackupRepo } from './backups/repo.js';
+import { ScheduleRepo } from './backups/schedule-repo.js';
+import { BackupScheduler } from './backups/scheduler.js';
+import { BackupSchedules } from './backups/schedules.js';
+import { backupScheduleRoutes } from './http/routes/backups-schedules.js';
+// backups: restore, verify, delete, import (issue 13)
+import { BackupDelete } from './backups/delete.js';
+import { BackupImports } from './backups/import.js';
+import { BackupRestore } from './backups/restore.js';
+import { BackupVerify } from './backups/verify.js';
+import { backupOpsRoutes } from './http/routes/backups-ops.js';
+// backups: engine and targets (issue 13)
+import { BackupService } from './backups/service.js';
+import { BackupTargets } from './backups/targets.js';
+import { backupRoutes } from './http/routes/backups.js';
+import { backupTargetRoutes } from './http/routes/backups-targets.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -160,6 +177,40 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     reserved: reservedNames,
   });
   const converts = new DiskConvertService(ctx, tasks, images, dirs.disks, reservedNames);
+  // backups: engine and targets; restore, verify, delete, import; schedules and retention (issue 13)
+  const backupRepo = new BackupRepo(db);
+  // backups: engine and targets (issue 13)
+  const backupTargets = new BackupTargets(backupRepo, db, { dataDir: config.dataDir, ...dirs }, storage.list);
+  const backups = new BackupService(ctx, tasks, images, backupRepo, backupTargets, info.version);
+  const interruptedBackups = tasks.list({ limit: 1000 }).filter((t) => t.kind === 'backup.create' && (t.status === 'queued' || t.status === 'running'));
+  const backupOpsDeps = { repo: backupRepo, vm: ctx, images, tasks, bus, log: app.log, dataDir: config.dataDir, disksDir: dirs.disks, reserved: reservedNames };
+  const backupOps = {
+    imports: new BackupImports(backupOpsDeps),
+    verify: new BackupVerify(backupOpsDeps),
+    restore: new BackupRestore(backupOpsDeps),
+    remove: new BackupDelete(backupOpsDeps),
+  };
+  // schedules: the engine makes each backup, the delete prunes (merging what later backups need).
+  const scheduleRepo = new ScheduleRepo(db);
+  const resolveTarget = (name: string) => backupTargets.resolve(name);
+  const scheduler = new BackupScheduler({
+    repo: scheduleRepo,
+    tasks,
+    runner: backups,
+    pruner: { remove: (id) => backupOps.remove.start(id).task },
+    backups: (f) => backupRepo.list(f),
+    vm: (id) => vmRepo.get(id),
+    allVms: () => vmRepo.list(),
+    bus,
+    log: app.log,
+  });
+  const schedules = new BackupSchedules({
+    repo: scheduleRepo,
+    vmExists: (id) => vmRepo.get(id) !== null,
+    resolveTarget,
+    changed: () => scheduler.rearm(),
+    runNow: (s) => scheduler.run(s),
+  });
 
   const interruptedTasks = tasks.recover();
   if (interruptedTasks) app.log.warn({ interrupted: interruptedTasks }, 'tasks interrupted by a restart were marked failed');
@@ -169,6 +220,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   if (interrupted) app.log.warn({ interrupted }, 'disk creations interrupted by a restart were marked failed');
   const reconciled = await power.reconcile();
   app.log.info({ ...reconciled, accel: info.accel, reason: info.accelReason }, 'state reconciled');
+  // backups: engine (issue 13): after the VMs are adopted, their left-over backup jobs go
+  const backupsRecovered = await backups.recover(interruptedBackups.map((t) => ({ id: t.id, kind: t.kind, vm: t.target.vm ?? null, error: tasks.get(t.id).error })));
+  if (backupsRecovered.partials || backupsRecovered.jobs || backupsRecovered.missing) app.log.warn(backupsRecovered, 'backups interrupted by a restart were cleared');
 
   // --- routes, console, UI ---
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
@@ -205,6 +259,10 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(snapshotRoutes(snapshots));
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)
       await api.register(diskImportRoutes(imports, converts)); // import and convert (issue 10)
+      await api.register(backupScheduleRoutes(schedules)); // backups: schedules and retention (issue 13)
+      await api.register(backupOpsRoutes(backupOps)); // backups: restore, verify, delete, import (issue 13)
+      await api.register(backupTargetRoutes(backupTargets)); // backups: targets (issue 13)
+      await api.register(backupRoutes(backups)); // backups: engine (issue 13)
     },
     { prefix: '/api' },
   );
@@ -222,11 +280,13 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   // Live consoles would keep server.close() waiting: end them first.
   app.addHook('preClose', async () => proxy.close());
   app.addHook('onClose', async () => {
+    scheduler.stop(); // backups: schedules and retention (issue 13)
     power.close();
     runtime.detachAll();
     await tasks.shutdown();
     db.close();
     lock.release();
   });
+  scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   return { app, vms, power, disks, tasks };
 }

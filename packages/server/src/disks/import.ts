@@ -8,7 +8,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
-import type { ImageFormat } from '../lib/image-check.js';
+import type { SourceFormat } from '../lib/image-check.js';
 import type { StorageRoots } from '../lib/storage.js';
 import { nowIso } from '../lib/time.js';
 import type { ImageTool } from '../runtime/port.js';
@@ -37,7 +37,8 @@ const words = (label: string): IntakeWords => ({
 /** One image to convert: the downloaded file, or one vmdk member extracted from an .ova. */
 interface Source {
   file: string;
-  format: ImageFormat;
+  /** vdi and vhdx too: every import is converted into `format`. */
+  format: SourceFormat;
   bytes: number;
   name: string;
   target: string;

@@ -1,4 +1,4 @@
-import { DISK_NAME_PATTERN, type Disk } from '@qemu-manager/contract';
+import { DISK_NAME_PATTERN, type Disk, type DiskFormat } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,13 +22,18 @@ const UPLOAD_WORDS: IntakeWords = {
   isoAdvice: 'upload it to the ISO library (PUT /api/isos/{name})',
   backingAdvice: 'upload a self-contained image (qemu-img convert -O qcow2 <image> <new.qcow2>)',
 };
+/** What a converted upload becomes. */
+const CONVERTED: DiskFormat = 'qcow2';
 
 /**
  * Disk image uploads (`PUT /api/disks/upload/{name}`): streamed to a hidden temp file in the disk
  * directory, its format read from its own header (never guessed from the name), checked by the
  * server's header checks (no backing file, no external data file, no vmdk extents: the image must
  * be self-contained) and then by `qemu-img info` run the unprivileged way, and only then linked to
- * `<name>.<ext>` and listed as a ready managed disk. A refused or broken upload leaves nothing.
+ * `<name>.<ext>` and listed as a ready managed disk. A vdi, a vhdx or a stream-optimized vmdk
+ * (which no VM can run on as it is) is first converted to qcow2 by the image tool's safe copy into
+ * a second hidden temp file, and that one is linked (`<name>.qcow2`). A refused or broken upload
+ * leaves nothing.
  */
 export class DiskUploads {
   constructor(
@@ -56,18 +61,27 @@ export class DiskUploads {
     if (repo.nameTaken(name)) throw new AppError('NAME_TAKEN', `A disk named ${name} already exists`);
     const tmp = path.join(dir, `${UPLOAD_PREFIX}${crypto.randomUUID()}`);
     await receiveUpload(body, tmp, { maxBytes: this.deps.maxBytes, idleMs: this.deps.idleMs, declaredLength, what: 'disk image' });
+    const converted = `${tmp}.${EXTENSIONS[CONVERTED]}`;
     try {
-      const format = await intakeFormat(tmp, UPLOAD_WORDS);
-      await checkSelfContained(this.deps.storage, tmp, format, UPLOAD_WORDS);
-      const info = await images.info(tmp, format);
+      const seen = await intakeFormat(tmp, UPLOAD_WORDS);
+      const { mustConvert } = await checkSelfContained(this.deps.storage, tmp, seen, UPLOAD_WORDS);
+      const info = await images.info(tmp, seen);
+      const format: DiskFormat = mustConvert ? CONVERTED : (seen as DiskFormat);
       const final = path.join(dir, `${name}.${EXTENSIONS[format]}`);
+      const taken = () => new AppError('NAME_TAKEN', `A file named ${path.basename(final)} already exists in the disk directory`);
+      if (fs.existsSync(final)) throw taken();
+      let source = tmp;
+      if (mustConvert) {
+        await images.copy({ file: tmp, format: seen }, converted, { format: CONVERTED });
+        fs.rmSync(tmp, { force: true }); // no need for twice the space
+        source = converted;
+        if (repo.nameTaken(name)) throw new AppError('NAME_TAKEN', `A disk named ${name} was created meanwhile`);
+      }
       const id = crypto.randomUUID();
       try {
-        fs.linkSync(tmp, final); // never overwrites: a file of that name is a refusal
+        fs.linkSync(source, final); // never overwrites: a file of that name is a refusal
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw new AppError('NAME_TAKEN', `A file named ${path.basename(final)} already exists in the disk directory`);
-        }
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw taken();
         throw err;
       }
       const size = Math.max(1, Math.ceil(info['virtual-size'] / GiB));
@@ -78,6 +92,7 @@ export class DiskUploads {
       return disk;
     } finally {
       fs.rmSync(tmp, { force: true });
+      fs.rmSync(converted, { force: true });
     }
   }
 }

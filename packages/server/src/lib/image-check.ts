@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from './errors.js';
+import { checkVdi, checkVhdx } from './image-check-intake.js';
+import { readAt, refuse, show } from './image-bytes.js';
 import { looksLikeIso } from './iso.js';
 import type { OpenedFile, StorageRoots } from './storage.js';
 
@@ -15,7 +17,13 @@ import type { OpenedFile, StorageRoots } from './storage.js';
  *   a `:` before the first `/`), and its format must be recorded in the header (no probing). A qcow2
  *   with an external data file is refused, wherever the data file is.
  * - vmdk: only a self-contained sparse vmdk (`KDMV`, descriptor embedded, no parent). A text
- *   descriptor (whose extents are other files) is refused.
+ *   descriptor (whose extents are other files) is refused. A stream-optimized vmdk whose header
+ *   is in a footer at the end (gdOffset "at end", as VMware writes them) is read where QEMU reads
+ *   it: the footer is checked like the header (markers, magic) and its header is the one used.
+ * - vdi and vhdx, only when the caller says the image is the source of a conversion (`intake`,
+ *   uploads and imports; never a VM's disk nor a managed disk): a dynamic or fixed vdi (a
+ *   differencing vdi names a parent: refused), a vhdx whose file parameters have no parent and
+ *   that has no parent locator. Both refer to no other file.
  * - any other format: refused (convert the image).
  * Every layer is opened with StorageRoots.openFile (or the caller's opener), so each one is a regular
  * file whose real path lies under a storage root, reached without following a symlink after the
@@ -23,11 +31,17 @@ import type { OpenedFile, StorageRoots } from './storage.js';
  */
 export type ImageFormat = 'raw' | 'qcow2' | 'vmdk';
 const IMAGE_FORMATS: readonly ImageFormat[] = ['raw', 'qcow2', 'vmdk'];
+/** Formats taken only as the source of a conversion (upload, import): never a VM's or a managed disk's. */
+export type IntakeFormat = 'vdi' | 'vhdx';
+const INTAKE_FORMATS: readonly IntakeFormat[] = ['vdi', 'vhdx'];
+/** What an image read as the source of a copy may be. */
+export type SourceFormat = ImageFormat | IntakeFormat;
 
 interface ImageLayer {
   /** The real, absolute path of the layer (under a storage root). */
   path: string;
-  format: ImageFormat;
+  /** raw, qcow2 or vmdk; the image itself may be vdi or vhdx when opened with `intake`. */
+  format: SourceFormat;
 }
 
 /** Backing chains longer than this are refused (QEMU itself has no useful limit). */
@@ -45,6 +59,11 @@ const QCOW2_MAX_BACKING_NAME = 1023;
 const VMDK_DESC_OFFSET = 0x200;
 const VMDK_DESC_SIZE = 20 * 512;
 const VMDK_GD_AT_END = 0xffffffffffffffffn;
+const VMDK_MARKER_EOS = 0;
+const VMDK_MARKER_FOOTER = 3;
+const VMDK_FLAG_COMPRESS = 1 << 16;
+const VMDK_HEADER_BYTES = 80;
+/** vdi (VirtualBox): the pre-header text, then the header proper at 0x40, all in the first sector. */
 
 /** One layer opened and checked: `fd` is the very descriptor whose bytes were checked. */
 interface OpenedLayer extends ImageLayer {
@@ -60,6 +79,11 @@ interface LayerOptions {
   open?: (file: string, index: number) => OpenedFile;
   /** Called with each backing layer's real path (index 1 on) once opened: throws to refuse it. */
   checkBacking?: (real: string, index: number) => void;
+  /**
+   * The image is the source of a conversion (an upload, an import): it may also be a vdi or a vhdx
+   * (which have no backing layers here). Never set for what a VM or a managed disk opens.
+   */
+  intake?: boolean;
 }
 
 /**
@@ -71,7 +95,7 @@ export async function openImageLayers(storage: StorageRoots, file: string, forma
   const open = opts.open ?? ((f: string) => storage.openFile(f, 'disk', fs.constants.O_RDONLY));
   const layers: OpenedLayer[] = [];
   try {
-    let current: { file: string; format: ImageFormat } | null = { file, format: knownFormat(format, file) };
+    let current: { file: string; format: SourceFormat } | null = { file, format: knownFormat(format, file, opts.intake === true) };
     while (current) {
       if (layers.length >= MAX_LAYERS) {
         throw refuse(`Image ${file} has more than ${MAX_LAYERS} layers in its backing chain`);
@@ -83,7 +107,7 @@ export async function openImageLayers(storage: StorageRoots, file: string, forma
       layers.push(layer);
       if (loops) throw refuse(`Image ${file} has a backing chain that loops through ${opened.real}`);
       if (index > 0) opts.checkBacking?.(opened.real, index);
-      current = await nextLayer(opened.fd, opened.real, current.format);
+      current = await nextLayer(opened.fd, opened.real, current.format, { intake: opts.intake === true && index === 0 });
     }
     return layers;
   } catch (err) {
@@ -103,8 +127,9 @@ export async function imageLayers(storage: StorageRoots, file: string, format: s
  * A format the server reads itself. Anything else (vdi, qed, vpc, vhdx..., which an earlier
  * version may have recorded by probing) is refused: nothing would check what it refers to.
  */
-function knownFormat(format: string, file: string): ImageFormat {
+function knownFormat(format: string, file: string, intake = false): SourceFormat {
   if ((IMAGE_FORMATS as readonly string[]).includes(format)) return format as ImageFormat;
+  if (intake && (INTAKE_FORMATS as readonly string[]).includes(format)) return format as IntakeFormat;
   throw refuse(
     `${file} is recorded as a ${show(format)} image; only raw, qcow2 and vmdk are accepted ` +
       `(convert it, e.g. qemu-img convert -f ${/^[a-z0-9]{1,16}$/.test(format) ? format : '<format>'} -O qcow2 ${file} <new.qcow2>, and attach the new image)`,
@@ -136,15 +161,21 @@ export async function detectFormat(fd: number): Promise<ImageFormat | 'iso'> {
  * What one opened layer refers to next (its backing file), after checking it refers to nothing else;
  * throws as imageLayers does. For a check on the very descriptor a tool is then given.
  */
-export async function nextLayer(fd: number, real: string, format: string): Promise<{ file: string; format: ImageFormat } | null> {
-  switch (knownFormat(format, real)) {
+export async function nextLayer(fd: number, real: string, format: string, opts: { intake?: boolean } = {}): Promise<{ file: string; format: ImageFormat } | null> {
+  switch (knownFormat(format, real, opts.intake === true)) {
     case 'raw':
       return null;
     case 'vmdk':
-      await checkVmdk(fd, real);
+      await vmdkHeader(fd, real);
       return null;
     case 'qcow2':
       return qcow2Backing(fd, real);
+    case 'vdi':
+      await checkVdi(fd, real);
+      return null;
+    case 'vhdx':
+      await checkVhdx(fd, real);
+      return null;
   }
 }
 
@@ -219,34 +250,54 @@ async function qcow2Backing(fd: number, real: string): Promise<{ file: string; f
   return { file: path.resolve(path.dirname(real), name), format: backingFormat as ImageFormat };
 }
 
-async function checkVmdk(fd: number, real: string): Promise<void> {
-  const h = await readAt(fd, 0, 80);
+/**
+ * Checks a sparse vmdk as QEMU opens one and returns the header QEMU then uses: the first one, or,
+ * when it says its grain directory is at the end (stream-optimized, as VMware writes them), the one
+ * in the footer (a footer marker 1536 bytes before the end, the header with its magic 1024 before,
+ * an end-of-stream marker in the last sector), checked the same way.
+ */
+async function vmdkHeader(fd: number, real: string): Promise<{ header: Buffer; atEnd: boolean }> {
+  const h = await readAt(fd, 0, VMDK_HEADER_BYTES);
   if (h.length < 4 || h.readUInt32BE(0) !== VMDK4_MAGIC) {
     throw refuse(`${real} is not a self-contained (sparse) vmdk; vmdk descriptors that refer to other files are not accepted`);
   }
-  if (h.length < 80) throw refuse(`${real} has a truncated vmdk header`);
-  const capacity = h.readBigUInt64LE(12);
-  const gdOffset = h.readBigUInt64LE(56);
+  if (h.length < VMDK_HEADER_BYTES) throw refuse(`${real} has a truncated vmdk header`);
   // A zero capacity makes QEMU read the embedded descriptor as a full one, with its own extents.
-  if (capacity === 0n) throw refuse(`${real} is a vmdk whose embedded descriptor lists extents; only self-contained vmdk images are accepted`);
-  // The header proper is then in a footer at the end of the file; not accepted (convert the image).
-  if (gdOffset === VMDK_GD_AT_END) throw refuse(`${real} is a vmdk with its header at the end (stream-optimized); convert it to qcow2 first`);
+  if (h.readBigUInt64LE(12) === 0n) throw refuse(`${real} is a vmdk whose embedded descriptor lists extents; only self-contained vmdk images are accepted`);
+  let header = h;
+  const atEnd = h.readBigUInt64LE(56) === VMDK_GD_AT_END;
+  if (atEnd) {
+    const size = fs.fstatSync(fd).size;
+    // QEMU finds the footer from the size in sectors: a size that is not whole sectors is refused.
+    if (size % 512 !== 0 || size < 512 + 1536) throw refuse(`${real} is a stream-optimized vmdk with a truncated or misplaced footer`);
+    const f = await readAt(fd, size - 1536, 1536);
+    if (
+      f.length !== 1536 ||
+      f.readUInt32LE(8) !== 0 ||
+      f.readUInt32LE(12) !== VMDK_MARKER_FOOTER ||
+      f.readUInt32BE(512) !== VMDK4_MAGIC ||
+      f.readBigUInt64LE(1024) !== 0n ||
+      f.readUInt32LE(1032) !== 0 ||
+      f.readUInt32LE(1036) !== VMDK_MARKER_EOS
+    ) {
+      throw refuse(`${real} is a stream-optimized vmdk with an invalid footer`);
+    }
+    header = f.subarray(512, 512 + VMDK_HEADER_BYTES);
+    if (header.readBigUInt64LE(12) === 0n) throw refuse(`${real} is a vmdk whose footer has a zero capacity`);
+    if (header.readBigUInt64LE(56) === VMDK_GD_AT_END) throw refuse(`${real} is a vmdk whose footer does not say where its grain directory is`);
+  }
   const desc = await readAt(fd, VMDK_DESC_OFFSET, VMDK_DESC_SIZE);
   if (desc.includes('parentFileNameHint')) throw refuse(`${real} is a vmdk with a parent image; only self-contained vmdk images are accepted`);
+  return { header, atEnd };
 }
 
-function refuse(message: string): AppError {
-  return new AppError('IMAGE_NOT_ALLOWED', message);
+/**
+ * Whether a (checked) sparse vmdk is stream-optimized: its header in a footer, or its grains
+ * compressed. QEMU opens such an image read-only or append-only, so a VM cannot run on it.
+ */
+export async function vmdkStreamOptimized(fd: number, real: string): Promise<boolean> {
+  const { header, atEnd } = await vmdkHeader(fd, real);
+  return atEnd || (header.readUInt32LE(8) & VMDK_FLAG_COMPRESS) !== 0 || header.readUInt16LE(77) !== 0;
 }
 
-/** An image's own bytes, quoted and cut short, safe to put in a message. */
-function show(s: string): string {
-  return JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
-}
-
-function readAt(fd: number, position: number, length: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const buf = Buffer.alloc(length);
-    fs.read(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(buf.subarray(0, n))));
-  });
-}
+export { crc32c } from './image-check-intake.js';

@@ -30,7 +30,8 @@ export async function qemuAdapters(config: Config, dirs: AdapterDirs, storage: S
   allowTraverse(identities, dirs.run);
   allowTraverse(identities, dirs.isos); // a medium inserted while the VM runs is opened by QEMU by path
   const isolation = await GuestIsolation.setUp({ setting: config.guestIsolation, poolEnabled: identities.enabled }, log);
-  const images = new QemuImg(config.qemuImgBinary, { storage, log, confine: (who) => isolation.confine(who) });
+  const images = new QemuImg(config.qemuImgBinary, { storage, log, confine: (who) => isolation.confine(who), runDir: dirs.run });
+  images.recoverLent(); // files a copy had lent to qemu-img when the server died go back first
   const runtime = new QemuRuntime({
     qemuBinary: config.qemuBinary,
     runRoot: dirs.run,

@@ -6,11 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
-import type { StorageRoots } from '../lib/storage.js';
+import { StorageRoots } from '../lib/storage.js';
 import { ensureSystemUser, type QemuIdentity } from './identity.js';
 import type { Logger } from '../lib/log.js';
-import type { ImageSnapshot, ImageTool } from '../runtime/port.js';
-import { imageLayers, nextLayer, openImageLayers, type ImageFormat } from '../lib/image-check.js';
+import type { ChainOptions, ChainSource, ImageCheckResult, ImageSnapshot, ImageTool } from '../runtime/port.js';
+import { imageLayers, nextLayer, openImageLayers, type ImageFormat, type SourceFormat } from '../lib/image-check.js';
+import { ImageLender } from './img-lend.js';
+import { virtualSize } from './image-size.js';
 
 /** The unprivileged system user that reads images when the server runs as root. */
 const QEMU_IMG_USER = 'qm-img';
@@ -30,7 +32,15 @@ interface QemuImgOptions {
   user?: string;
   /** Called once with that user before its first run (guest isolation keeps it off host services). */
   confine?: (identity: QemuIdentity) => Promise<void>;
+  /** The server's run directory: where the record of files lent to qemu-img lives (none: nothing is lent, NBD reads). */
+  runDir?: string;
 }
+
+/** Where, in the run directory, the files lent to qemu-img for a copy are recorded. */
+export const LENT_RECORD = 'img-lent.json';
+
+/** Extra `qemu-img convert` flags of a copy. */
+const COPY_FLAGS: string[] = [];
 
 /**
  * qemu-img, always through an argv array, and never as root on an existing image.
@@ -54,6 +64,7 @@ export class QemuImg implements ImageTool {
   private readonly userName: string;
   private readonly confine: (identity: QemuIdentity) => Promise<void>;
   private identity: Promise<QemuIdentity | null> | null = null;
+  private readonly lender: ImageLender | null;
   private running = 0;
   private readonly queue: Array<() => void> = [];
 
@@ -70,20 +81,22 @@ export class QemuImg implements ImageTool {
     this.maxQueued = opts.maxQueued ?? 16;
     this.userName = opts.user ?? QEMU_IMG_USER;
     this.confine = opts.confine ?? (() => Promise.resolve());
+    this.lender = opts.runDir ? new ImageLender(path.join(opts.runDir, LENT_RECORD), opts.storage) : null;
   }
 
   /**
    * `qemu-img info` of an image in a known format, read as described above. `filename` is the
    * path, `actual-size` comes from the server's own fstat, `backing-filename` from imageLayers.
    */
-  async info(file: string, format: ImageFormat): Promise<DiskInfo> {
-    const layers = await imageLayers(this.storage, file, format);
+  async info(file: string, format: SourceFormat): Promise<DiskInfo> {
+    // vdi and vhdx are read only here and as copy()'s source (uploads, imports: `intake`).
+    const layers = await imageLayers(this.storage, file, format, { intake: true });
     return this.limited(async () => {
       const opened = this.storage.openFile(file, 'disk', fs.constants.O_RDONLY);
       try {
         // The file served is checked again from its own descriptor, so a swap after imageLayers
         // cannot hand qemu-img a data file or a new kind of image.
-        await nextLayer(opened.fd, opened.real, format);
+        await nextLayer(opened.fd, opened.real, format, { intake: true });
         const out = await this.inspect(opened.fd, format, ['info', '--output=json', '-U'], opened.real);
         let parsed: Record<string, unknown>;
         try {
@@ -125,13 +138,21 @@ export class QemuImg implements ImageTool {
   /**
    * A new qcow2 overlay at a server-chosen path over a managed disk: `-F` names the backing format
    * (never probed) and `-u` keeps qemu-img from opening the backing file at all; the size is the
-   * base's virtual size, read by `info` (the safe way).
+   * base's virtual size, read by the server from the base's header once its layers are checked.
    */
   async overlay(file: string, backing: { file: string; format: ImageFormat }, signal?: AbortSignal): Promise<void> {
-    const base = await this.info(backing.file, backing.format);
+    const layers = await openImageLayers(this.storage, backing.file, backing.format);
+    const base = layers[0]!;
+    let size: number | null;
+    try {
+      size = virtualSize(base.fd, base.format as ImageFormat); // opened without intake: raw, qcow2 or vmdk
+    } finally {
+      for (const l of layers) fs.closeSync(l.fd);
+    }
+    if (size === null) throw this.unreadable(base.path, 'its header gives no virtual size');
     const r = await run(
       this.binary,
-      ['create', '-q', '-f', 'qcow2', '-F', backing.format, '-b', base.filename, '-u', '--', file, String(base['virtual-size'])],
+      ['create', '-q', '-f', 'qcow2', '-F', backing.format, '-b', base.path, '-u', '--', file, String(size)],
       { timeoutMs: this.createTimeoutMs, ...(signal ? { signal } : {}) },
     );
     if (r.code !== 0) {
@@ -141,17 +162,24 @@ export class QemuImg implements ImageTool {
   }
 
   /**
-   * `qemu-img convert -p` of an existing image into a new one of the same format, read the safe
-   * way: the server opens and checks the source (openImageLayers, with the caller's backing rule),
-   * a root qemu-nbd serves that descriptor read-only as raw, and qemu-img runs as the unprivileged
-   * user with the format given explicitly; it writes the target through a descriptor the server
-   * created (O_EXCL, lent to that user only while it runs), and the result is checked to be a
-   * self-contained image before it is given back to root. Every helper process dies with the
-   * server (parent-death signal), so a crash leaves only the partial file, which the task removes.
-   * A source with a backing chain is refused: qemu-img cannot be given the chain over NBD.
+   * `qemu-img convert -p` of an existing image (its whole backing chain, flattened) into a new
+   * self-contained one, read the safe way. The server opens and checks every layer itself
+   * (openImageLayers: storage roots, formats, the caller's backing rule) and qemu-img is given each
+   * layer explicitly, as one nested json spec (`backing: {...}` per layer, `backing: null` under the
+   * base), so it never opens a name from an image header. qemu-img runs as the unprivileged user and
+   * reads each layer one of two ways: lent (ImageLender: the checked descriptor's group becomes
+   * qemu-img's, mode 0640, recorded first, given back when the copy ends, fails or is cancelled, or
+   * at the next start after a crash) and reopened through `/proc/self/fd/N` with the format given
+   * explicitly; or, for a file that cannot be lent (not the server's own), served as raw bytes by a
+   * root read-only `qemu-nbd` on a socket only that user may connect to. It writes the target
+   * through a descriptor the server created (O_EXCL, lent to that user only while it runs), and the
+   * result is checked to be a self-contained image before it is given back to root. The virtual size
+   * (for progress) comes from the top layer's header, read by the server. Every helper process dies
+   * with the server (parent-death signal), so a crash leaves only the partial file, which the task
+   * removes, and the lends, which the next start gives back.
    */
   async copy(
-    source: { file: string; format: ImageFormat },
+    source: { file: string; format: SourceFormat },
     target: string,
     opts: {
       signal?: AbortSignal;
@@ -162,49 +190,61 @@ export class QemuImg implements ImageTool {
     } = {},
   ): Promise<void> {
     const { signal } = opts;
-    const total = (await this.info(source.file, source.format))['virtual-size'];
-    const layers = await openImageLayers(this.storage, source.file, source.format, opts.checkBacking ? { checkBacking: opts.checkBacking } : {});
-    if (layers.length > 1) {
-      for (const l of layers) fs.closeSync(l.fd);
-      throw new AppError('IMAGE_NOT_ALLOWED', `${layers[0]!.path} has the backing file ${layers[1]!.path}: a full copy of a backing chain is not supported (clone its base instead)`);
-    }
-    const src = layers[0]!;
-    const who = await this.user();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+    const layers = await openImageLayers(this.storage, source.file, source.format, { ...(opts.checkBacking ? { checkBacking: opts.checkBacking } : {}), intake: true });
+    const top = layers[0]!;
+    const gives: Array<() => void> = [];
+    const nbds: Array<{ proc: ChildProcess; exit: Promise<unknown> }> = [];
+    let dir: string | undefined;
     let out: number | undefined;
-    let nbd: ChildProcess | undefined;
     let img: ChildProcess | undefined;
     const kill = () => {
-      nbd?.kill('SIGKILL');
+      for (const n of nbds) n.proc.kill('SIGKILL');
       img?.kill('SIGKILL');
     };
     signal?.addEventListener('abort', kill, { once: true });
+    const giveBack = () => {
+      for (const g of gives.splice(0)) {
+        try {
+          g();
+        } catch (err) {
+          this.log.error({ err: String(err) }, 'a file lent to qemu-img could not be given back (the next start retries)');
+        }
+      }
+    };
     try {
+      // vdi and vhdx (intake only) keep their size where only qemu-img reads it: the safe info.
+      const total = top.format === 'vdi' || top.format === 'vhdx' ? (await this.info(source.file, top.format))['virtual-size'] : virtualSize(top.fd, top.format);
+      if (total === null) throw this.unreadable(top.path, 'its header gives no virtual size');
+      const who = await this.user();
       if (signal?.aborted) throw new Error('cancelled');
       out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-      if (who) {
-        fs.chmodSync(dir, 0o711);
-        fs.fchownSync(out, who.uid, who.gid);
+      if (who) fs.fchownSync(out, who.uid, who.gid);
+      // qemu-img's fd 3 is the target, then one fd per layer it reads directly.
+      const stdio: Array<'ignore' | 'pipe' | number> = ['ignore', 'pipe', 'pipe', out];
+      const files: Array<Record<string, unknown>> = [];
+      for (const l of layers) {
+        const give = who && this.lender ? this.lender.lend(l.fd, l.path, who.gid) : null;
+        if (give) gives.push(give);
+        if (!who || give) {
+          // Without a qemu-img user it runs as the server's own user, who may read the file anyway.
+          files.push({ driver: 'file', filename: `/proc/self/fd/${stdio.length}`, locking: 'off' });
+          stdio.push(l.fd);
+          continue;
+        }
+        if (!dir) {
+          dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+          fs.chmodSync(dir, 0o711);
+        }
+        files.push({ driver: 'nbd', server: { type: 'unix', path: await this.serve(l.fd, l.path, dir, who, nbds, signal) } });
       }
-      const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
-      const nbdErr: Buffer[] = [];
-      nbd = spawn(
-        ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
-        { stdio: ['ignore', 'ignore', 'pipe', src.fd] },
-      );
-      const nbdExit = exited(nbd);
-      nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
-      if (!(await this.socketUp(sock, nbd, signal))) {
-        this.log.warn({ file: src.path, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
-        nbd.kill('SIGKILL');
-        await nbdExit;
-        throw new Error(signal?.aborted ? 'cancelled' : 'the image could not be served (see the server log)');
+      let spec: Record<string, unknown> | null = null;
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const l = layers[i]!;
+        spec = { driver: l.format, file: files[i], ...(l.format === 'qcow2' ? { backing: spec } : {}) };
       }
-      if (who) fs.lchownSync(sock, who.uid, who.gid);
-      const json = JSON.stringify({ driver: src.format, file: { driver: 'nbd', server: { type: 'unix', path: sock } }, ...(src.format === 'qcow2' ? { backing: null } : {}) });
-      const outFormat = opts.format ?? src.format;
-      img = spawn(...withParentDeath(this.binary, ['convert', '-p', '-O', outFormat, `json:${json}`, '/proc/self/fd/3']), {
-        stdio: ['ignore', 'pipe', 'pipe', out],
+      const outFormat = opts.format ?? top.format;
+      img = spawn(...withParentDeath(this.binary, ['convert', '-p', ...COPY_FLAGS, '-O', outFormat, `json:${JSON.stringify(spec)}`, '/proc/self/fd/3']), {
+        stdio,
         cwd: '/',
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
         ...(who ? { uid: who.uid, gid: who.gid } : {}),
@@ -218,11 +258,12 @@ export class QemuImg implements ImageTool {
       });
       const err = collect(img.stderr!, 64 << 10);
       const result = await exited(img);
-      nbd.kill('SIGKILL');
-      await nbdExit;
+      kill();
+      await Promise.all(nbds.map((n) => n.exit));
+      giveBack();
       if (signal?.aborted) throw new Error('cancelled');
       if (result.code !== 0) {
-        this.log.warn({ file: src.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
+        this.log.warn({ file: top.path, target, code: result.code, signal: result.signal, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-img convert failed');
         throw new Error('qemu-img convert failed (see the server log)');
       }
       // Root takes the file back, and it must be what was asked for: self-contained, in the format asked.
@@ -233,10 +274,52 @@ export class QemuImg implements ImageTool {
     } finally {
       signal?.removeEventListener('abort', kill);
       kill();
-      fs.closeSync(src.fd);
+      await Promise.all(nbds.map((n) => n.exit));
+      giveBack();
+      for (const l of layers) fs.closeSync(l.fd);
       if (out !== undefined) fs.closeSync(out);
-      fs.rmSync(dir, { recursive: true, force: true });
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /** Serves one layer's descriptor as raw bytes (root qemu-nbd, read-only) on a socket of `who`'s; returns its path. */
+  private async serve(
+    fd: number,
+    shown: string,
+    dir: string,
+    who: QemuIdentity,
+    nbds: Array<{ proc: ChildProcess; exit: Promise<unknown> }>,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+    const nbdErr: Buffer[] = [];
+    const nbd = spawn(
+      ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
+      { stdio: ['ignore', 'ignore', 'pipe', fd] },
+    );
+    const entry = { proc: nbd, exit: exited(nbd) };
+    nbds.push(entry);
+    nbd.stderr!.on('data', (b: Buffer) => nbdErr.push(b));
+    if (!(await this.socketUp(sock, nbd, signal))) {
+      this.log.warn({ file: shown, stderr: cleanMessage(Buffer.concat(nbdErr).toString('utf8')).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+      nbd.kill('SIGKILL');
+      await entry.exit;
+      throw new Error(signal?.aborted ? 'cancelled' : 'the image could not be served (see the server log)');
+    }
+    fs.lchownSync(sock, who.uid, who.gid);
+    return sock;
+  }
+
+  /**
+   * Gives back what a crash left lent to qemu-img (server start, before any copy); returns how many
+   * files went back. Nothing to do without a run directory (no lends are made then).
+   */
+  recoverLent(): number {
+    if (!this.lender) return 0;
+    const { restored, skipped } = this.lender.recover();
+    if (restored.length) this.log.warn({ files: restored }, 'files lent to qemu-img by a copy a restart cut short were given back');
+    if (skipped.length) this.log.warn({ files: skipped }, 'files lent to qemu-img by an interrupted copy are gone or were replaced; nothing given back for them');
+    return restored.length;
   }
 
   /** Waits for qemu-nbd's socket (no deadline of its own: a cancel or its exit ends the wait). */
@@ -288,7 +371,7 @@ export class QemuImg implements ImageTool {
    * Serves `fd` over NBD (root qemu-nbd, raw, read-only) in a private directory and runs qemu-img
    * `args` on it as the unprivileged user; returns its stdout. Everything is killed at the deadline.
    */
-  private async inspect(fd: number, format: ImageFormat, args: string[], shown: string): Promise<string> {
+  private async inspect(fd: number, format: SourceFormat, args: string[], shown: string): Promise<string> {
     const who = await this.user();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
     let nbd: ChildProcess | undefined;
@@ -470,6 +553,266 @@ export class QemuImg implements ImageTool {
       fs.closeSync(opened.fd);
     }
   }
+
+  // --- backups: restore, verify, delete, import (issue 13) ---------------------------------------
+
+  /**
+   * `qemu-img check` of one file under `root` (a backup target), read like info(): the server opens
+   * it below the root (no symlink followed), checks its header, a root qemu-nbd serves that
+   * descriptor read-only as raw, and qemu-img runs as the unprivileged user with the format given and
+   * `backing: null` (the file alone). Exit 0 is clean; 2 (corruptions) and 3 (leaks) are findings.
+   */
+  async check(file: string, format: ImageFormat, opts: { root: string }): Promise<ImageCheckResult> {
+    const roots = new StorageRoots([opts.root]);
+    return this.limited(async () => {
+      const opened = roots.openFile(file, 'disk', fs.constants.O_RDONLY);
+      try {
+        await nextLayer(opened.fd, opened.real, format);
+        const who = await this.user();
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-img-'));
+        const nbds: ChildProcess[] = [];
+        try {
+          if (who) fs.chmodSync(dir, 0o711);
+          const sock = await this.backupServe(opened.fd, opened.real, dir, who, nbds);
+          const spec = { driver: format, ...(format === 'qcow2' ? { backing: null } : {}), file: { driver: 'nbd', server: { type: 'unix', path: sock } } };
+          const r = await this.backupRun(['check', '--output=json', '-U', `json:${JSON.stringify(spec)}`], [], who, { timeoutMs: this.createTimeoutMs });
+          if (r.signal === 'SIGKILL') throw this.tooSlow(opened.real);
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = JSON.parse(r.stdout) as Record<string, unknown>;
+          } catch {
+            // no JSON: qemu-img could not check it at all
+          }
+          const corruptions = num(parsed.corruptions) ?? 0;
+          const leaks = num(parsed.leaks) ?? 0;
+          if (r.code === 0 && corruptions === 0) return { ok: true, message: 'no errors' };
+          this.log.warn({ file: opened.real, code: r.code, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img check found problems');
+          if (r.code === 2 || r.code === 3 || corruptions || leaks) {
+            return { ok: false, message: `qemu-img check found ${corruptions} corruption(s) and ${leaks} leaked cluster(s)` };
+          }
+          return { ok: false, message: 'qemu-img check could not read it as a qcow2 image' };
+        } finally {
+          for (const n of nbds) n.kill('SIGKILL');
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      } finally {
+        fs.closeSync(opened.fd);
+      }
+    });
+  }
+
+  /**
+   * A backup chain flattened into a new self-contained qcow2 at `target`. The server opens every
+   * layer below the root and checks it (openImageLayers); qemu-img, as the unprivileged user, is
+   * given each layer explicitly as one nested json spec (`backing: null` under the base), so it
+   * never opens a name from a header. When the server is root, qemu-img cannot reopen root's files
+   * through /proc/self/fd, and a chain cannot be read over NBD (QEMU resolves each layer's relative
+   * backing name against an NBD node and fails), so each layer is first copied byte for byte (no
+   * parsing) into a private file of that user next to the target, and those copies are what it
+   * reads: the backup files themselves are never lent to it. The target is written through a
+   * descriptor the server created (O_EXCL), checked to be self-contained, and given back to root.
+   */
+  async flatten(source: ChainSource, target: string, opts: ChainOptions = {}): Promise<void> {
+    const who = await this.user();
+    await this.withChain(source, target, who, opts, async (chain, stdio, total) => {
+      const out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+      try {
+        if (who) fs.fchownSync(out, who.uid, who.gid);
+        const r = await this.backupRun(['convert', '-p', '-O', 'qcow2', `json:${JSON.stringify(chain(4))}`, '/proc/self/fd/3'], [out, ...stdio], who, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          progress: (pct) => opts.progress?.(Math.round((pct / 100) * total), total),
+        });
+        if (opts.signal?.aborted) throw new Error('cancelled');
+        if (r.code !== 0) {
+          this.log.warn({ file: source.file, target, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img convert (flatten) failed');
+          throw new Error('qemu-img convert failed (see the server log)');
+        }
+        if (who) fs.fchownSync(out, 0, 0);
+        fs.fchmodSync(out, 0o600);
+        if ((await nextLayer(out, target, 'qcow2')) !== null) throw new Error('the copy names a backing file');
+        opts.progress?.(total, total);
+      } finally {
+        fs.closeSync(out);
+      }
+    });
+  }
+
+  /**
+   * `source`'s view re-based onto `base`: the top file is copied byte for byte to `target` (O_EXCL),
+   * then qemu-img (unprivileged) runs a safe `rebase` of it with its old chain and the new base chain
+   * both given explicitly (layers read as in flatten), writing every cluster where they differ; a
+   * second, header-only `rebase -u` records `base.name` (format qcow2). The result must name exactly
+   * that backing file before it is given back to root.
+   */
+  async rebase(source: ChainSource, base: { file: string; name: string }, target: string, opts: ChainOptions = {}): Promise<void> {
+    const who = await this.user();
+    const baseSource: ChainSource = { file: base.file, root: source.root, ...(source.checkBacking ? { checkBacking: source.checkBacking } : {}) };
+    await this.withChain(source, `${target}.old`, who, opts, async (oldChain, oldFds, total) => {
+      await this.withChain(baseSource, `${target}.base`, who, opts, async (baseChain, baseFds) => {
+        const top = new StorageRoots([source.root]).openFile(source.file, 'disk', fs.constants.O_RDONLY);
+        let out: number;
+        try {
+          opts.partial?.(target);
+          out = fs.openSync(target, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          try {
+            copyFd(top.fd, out);
+          } catch (err) {
+            fs.closeSync(out);
+            throw err;
+          }
+        } finally {
+          fs.closeSync(top.fd);
+        }
+        try {
+          if (who) fs.fchownSync(out, who.uid, who.gid);
+          // The old chain below the top: layers 1.. of `source`, at fds 4...; the new base after them.
+          // The target is fd 3 (in place of the top layer), the old layers 1.. at fd 3 + i, then the
+          // new base's layers: oldChain(4) numbers layer i at 4 + i, hence the shift by one.
+          const fds = [out, ...oldFds.slice(1), ...baseFds];
+          const old = oldChain(4) as { backing: unknown };
+          const shifted = { driver: 'qcow2', file: { driver: 'file', filename: '/proc/self/fd/3', locking: 'off' }, backing: renumber(old.backing, -1) };
+          const newBaseShifted = renumber(baseChain(4 + oldFds.length), -1);
+          const r = await this.backupRun(['rebase', '-q', '-F', 'qcow2', '-b', `json:${JSON.stringify(newBaseShifted)}`, `json:${JSON.stringify(shifted)}`], fds, who, {
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          if (opts.signal?.aborted) throw new Error('cancelled');
+          if (r.code !== 0) {
+            this.log.warn({ file: source.file, target, code: r.code, signal: r.signal, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img rebase failed');
+            throw new Error('qemu-img rebase failed (see the server log)');
+          }
+          const header = { driver: 'qcow2', file: { driver: 'file', filename: '/proc/self/fd/3', locking: 'off' } };
+          const u = await this.backupRun(['rebase', '-q', '-u', '-F', 'qcow2', '-b', base.name, `json:${JSON.stringify(header)}`], [out], who, { timeoutMs: this.createTimeoutMs });
+          if (u.code !== 0) {
+            this.log.warn({ target, code: u.code, stderr: cleanMessage(u.stderr).slice(0, 2000) }, 'qemu-img rebase -u failed');
+            throw new Error('qemu-img rebase failed (see the server log)');
+          }
+          if (who) fs.fchownSync(out, 0, 0);
+          fs.fchmodSync(out, 0o600);
+          const next = await nextLayer(out, target, 'qcow2');
+          if (!next || next.format !== 'qcow2' || next.file !== path.resolve(path.dirname(target), base.name)) throw new Error('the rebased file does not name the new backing file');
+          opts.progress?.(total, total);
+        } finally {
+          fs.closeSync(out);
+        }
+      });
+    });
+  }
+
+  /**
+   * Opens and checks the chain of `source` below its root, makes the private copies the
+   * unprivileged user reads (when root), and calls `fn` with a function giving the nested json spec
+   * (layer i at `/proc/self/fd/<first + i>`), the descriptors in that order, and the virtual size.
+   */
+  private async withChain(
+    source: ChainSource,
+    stem: string,
+    who: QemuIdentity | null,
+    opts: ChainOptions,
+    fn: (chain: (first: number) => Record<string, unknown>, fds: number[], total: number) => Promise<void>,
+  ): Promise<void> {
+    const roots = new StorageRoots([source.root]);
+    const layers = await openImageLayers(roots, source.file, 'qcow2', source.checkBacking ? { checkBacking: source.checkBacking } : {});
+    const copies: Array<{ file: string; fd: number }> = [];
+    try {
+      const total = qcow2Size(layers[0]!.fd);
+      if (who) {
+        for (const [i, l] of layers.entries()) {
+          const file = `${stem}.layer${i}`;
+          opts.partial?.(file);
+          const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          copies.push({ file, fd });
+          copyFd(l.fd, fd);
+          fs.fchownSync(fd, who.uid, who.gid);
+        }
+      }
+      const fds = who ? copies.map((c) => c.fd) : layers.map((l) => l.fd);
+      const chain = (first: number) => {
+        let spec: Record<string, unknown> | null = null;
+        for (let i = layers.length - 1; i >= 0; i--) {
+          spec = { driver: layers[i]!.format, file: { driver: 'file', filename: `/proc/self/fd/${first + i}`, locking: 'off' }, ...(layers[i]!.format === 'qcow2' ? { backing: spec } : {}) };
+        }
+        return spec!;
+      };
+      await fn(chain, fds, total);
+    } finally {
+      for (const l of layers) fs.closeSync(l.fd);
+      for (const c of copies) {
+        fs.closeSync(c.fd);
+        fs.rmSync(c.file, { force: true });
+      }
+    }
+  }
+
+  /** A root qemu-nbd serving `fd` read-only as raw on a socket of `who`'s in `dir`; returns its path. */
+  private async backupServe(fd: number, shown: string, dir: string, who: QemuIdentity | null, nbds: ChildProcess[]): Promise<string> {
+    const sock = path.join(dir, `${crypto.randomBytes(12).toString('hex')}.sock`);
+    const nbd = spawn(
+      ...withParentDeath(this.nbdBinary, ['--read-only', '--shared=1', '--image-opts', '--socket', sock, 'driver=raw,file.driver=file,file.filename=/proc/self/fd/3,file.locking=off']),
+      { stdio: ['ignore', 'ignore', 'pipe', fd] },
+    );
+    nbds.push(nbd);
+    const err = collect(nbd.stderr!, 64 << 10);
+    if (!(await this.socketUp(sock, nbd))) {
+      this.log.warn({ file: shown, stderr: cleanMessage(err()).slice(0, 2000) }, 'qemu-nbd did not serve the image');
+      throw this.unreadable(shown, 'the image could not be served');
+    }
+    if (who) fs.lchownSync(sock, who.uid, who.gid);
+    return sock;
+  }
+
+  /** Runs qemu-img as `who` (or the server's user) with `fds` at 3, 4, ...; killed on abort or at the deadline. */
+  private async backupRun(
+    args: string[],
+    fds: number[],
+    who: QemuIdentity | null,
+    opts: { signal?: AbortSignal; timeoutMs?: number; progress?: (pct: number) => void },
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+    const child = spawn(...withParentDeath(this.binary, args), {
+      stdio: ['ignore', 'pipe', 'pipe', ...fds],
+      cwd: '/',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C' },
+      ...(who ? { uid: who.uid, gid: who.gid } : {}),
+    });
+    const kill = () => child.kill('SIGKILL');
+    const timer = opts.timeoutMs ? setTimeout(kill, opts.timeoutMs) : null;
+    if (opts.signal?.aborted) kill();
+    else opts.signal?.addEventListener('abort', kill, { once: true });
+    const out = collect(child.stdout!, 1 << 20);
+    let tail = '';
+    if (opts.progress) {
+      child.stdout!.on('data', (b: Buffer) => {
+        tail = (tail + b.toString('latin1')).slice(-200);
+        const all = [...tail.matchAll(/\((\d{1,3}(?:\.\d+)?)\/100%\)/g)];
+        const pct = all.length ? Number(all[all.length - 1]![1]) : NaN;
+        if (Number.isFinite(pct)) opts.progress?.(Math.min(pct, 100));
+      });
+    }
+    const err = collect(child.stderr!, 64 << 10);
+    const result = await exited(child).finally(() => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', kill);
+    });
+    return { ...result, stdout: out(), stderr: err() };
+  }
+  // --- backups: engine (issue 13) ---
+
+  /**
+   * A new qcow2 at a server-chosen path, `virtualSize` bytes: the file a backup job writes. For an
+   * incremental, `-F qcow2 -b <relative name>` records the parent backup's file as the backing
+   * file and `-u` keeps qemu-img from opening it (root opens no untrusted image). Runs as the
+   * server's user (no untrusted input: a new file).
+   */
+  async backupTarget(file: string, virtualSize: number, backing: string | null, signal?: AbortSignal): Promise<void> {
+    if (!Number.isSafeInteger(virtualSize) || virtualSize <= 0) throw new Error(`invalid virtual size ${virtualSize}`);
+    const args = ['create', '-q', '-f', 'qcow2', ...(backing ? ['-F', 'qcow2', '-b', backing, '-u'] : []), '--', file, String(virtualSize)];
+    const r = await run(this.binary, args, { timeoutMs: this.createTimeoutMs, ...(signal ? { signal } : {}) });
+    if (r.code !== 0) {
+      const why = cleanMessage(r.stderr);
+      this.log.warn({ file, code: r.code, signal: r.signal, stderr: why.slice(0, 2000) }, 'qemu-img create (backup target) failed');
+      if (/no space/i.test(why)) throw new Error('qemu-img create failed: no space left on the backup target');
+      throw new Error(r.signal === 'SIGKILL' ? 'qemu-img create was stopped' : 'qemu-img create failed (see the server log)');
+    }
+  }
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -514,3 +857,38 @@ function withParentDeath(binary: string, args: string[]): [string, string[]] {
   return SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', binary, ...args]] : [binary, args];
 }
 
+
+// --- backups: restore, verify, delete, import (issue 13) ---
+/** Copies every byte of `from` into `to` (both descriptors; holes read as zeros, no parsing). */
+function copyFd(from: number, to: number): void {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let pos = 0;
+  for (;;) {
+    const n = fs.readSync(from, buf, 0, buf.length, pos);
+    if (n === 0) break;
+    let w = 0;
+    while (w < n) w += fs.writeSync(to, buf, w, n - w, pos + w);
+    pos += n;
+  }
+  fs.fsyncSync(to);
+}
+
+/** The virtual size a qcow2 header records (checked already by nextLayer). */
+function qcow2Size(fd: number): number {
+  const h = Buffer.alloc(32);
+  fs.readSync(fd, h, 0, 32, 0);
+  return Number(h.readBigUInt64BE(24));
+}
+
+/** A nested layer spec with every `/proc/self/fd/N` moved by `by`. */
+function renumber(spec: unknown, by: number): unknown {
+  if (spec === null || typeof spec !== 'object') return spec;
+  const o = { ...(spec as Record<string, unknown>) };
+  const file = o.file as Record<string, unknown> | undefined;
+  if (file && typeof file.filename === 'string') {
+    const m = /^\/proc\/self\/fd\/(\d+)$/.exec(file.filename);
+    if (m) o.file = { ...file, filename: `/proc/self/fd/${Number(m[1]) + by}` };
+  }
+  if ('backing' in o) o.backing = renumber(o.backing, by);
+  return o;
+}

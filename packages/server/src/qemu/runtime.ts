@@ -1,11 +1,14 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { AppError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
 import type { StorageRoots } from '../lib/storage.js';
 import type {
+  BackupDiskState,
   BlockJob,
   ConsoleEndpoint,
+  LiveBackup,
   Launched,
   RunState,
   RuntimeEvent,
@@ -21,6 +24,7 @@ import type { QmpCommands, QmpRunState } from './qmp/commands.js';
 import { QmpCommandError } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
+import { backupDiskStates, recoverLiveBackups, runLiveBackup } from './backup-job.js'; // backups: engine (issue 13)
 
 /** The CD-ROM drive's id in the QEMU command line (argv.ts). */
 const CD_DRIVE = 'cd0';
@@ -249,6 +253,33 @@ export class QemuRuntime implements VmRuntime {
       if (err instanceof QmpCommandError) throw new AppError('QEMU_ERROR', `QEMU refused ${what}: ${err.desc}`);
       throw new AppError('QEMU_UNREACHABLE', `QEMU did not answer ${what}`, { cause: err });
     }
+  }
+
+  // --- backups: engine (issue 13): qemu/backup-job.ts -----------------------------------------
+
+  backupDisks(vmId: string): Promise<BackupDiskState[]> {
+    const c = this.commands(vmId);
+    return this.call('the block node query', () => backupDiskStates(c));
+  }
+
+  async backup(vmId: string, job: LiveBackup): Promise<void> {
+    const commands = this.commands(vmId);
+    const nbdBinary = path.isAbsolute(this.opts.qemuBinary) ? path.join(path.dirname(this.opts.qemuBinary), 'qemu-nbd') : 'qemu-nbd';
+    await runLiveBackup({ commands, runDir: this.supervisor.runDir(vmId), identity: this.supervisor.identity(vmId), nbdBinary, log: this.opts.log }, job);
+  }
+
+  async removeBitmaps(vmId: string, bitmaps: ReadonlyArray<{ index: number; name: string }>): Promise<void> {
+    const c = this.commands(vmId);
+    const present = await this.backupDisks(vmId);
+    for (const b of bitmaps) {
+      if (!present.find((d) => d.index === b.index)?.bitmaps.some((x) => x.name === b.name)) continue;
+      await this.call('the bitmap removal', () => c.blockDirtyBitmapRemove(`disk${b.index}`, b.name));
+    }
+  }
+
+  recoverBackups(vmId: string): Promise<number> {
+    const c = this.commands(vmId);
+    return this.call('the backup job recovery', () => recoverLiveBackups(c, this.supervisor.runDir(vmId), this.opts.log));
   }
 }
 

@@ -1,4 +1,5 @@
 import type { DiskFormat, DiskInfo } from '@qemu-manager/contract';
+import type { SourceFormat } from '../lib/image-check.js';
 
 /**
  * What the domain needs from a hypervisor, and nothing of how it is driven. `qemu/` is the first
@@ -122,6 +123,53 @@ export interface VmRuntime {
   loadSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
   /** Deletes `tag` from every disk of `disks` that has it. */
   deleteSnapshot(vmId: string, tag: string, opts: { disks: readonly number[] }): Promise<void>;
+  // backups: engine (issue 13): disks named by their index in the VmLaunch the VM was started with
+  /** Each disk's virtual size and the dirty bitmaps its image node has. */
+  backupDisks(vmId: string): Promise<BackupDiskState[]>;
+  /**
+   * Copies every disk of `job` at one point in time (one transaction) into its new target file
+   * (a qcow2 the server created), and in the same instant adds each `newBitmap` (persistent) to
+   * its disk. The VM keeps running. Resolves once every file is complete and closed; a failure (or
+   * the signal) leaves the files to the caller and the new bitmaps in place (removeBitmaps).
+   */
+  backup(vmId: string, job: LiveBackup): Promise<void>;
+  /** Removes these dirty bitmaps (missing ones are skipped). */
+  removeBitmaps(vmId: string, bitmaps: ReadonlyArray<{ index: number; name: string }>): Promise<void>;
+  /** At server start: cancels backup jobs a crash left in an adopted VM and removes their target nodes. */
+  recoverBackups(vmId: string): Promise<number>;
+}
+
+// backups: engine (issue 13)
+export interface BackupBitmap {
+  name: string;
+  persistent: boolean;
+  /** False when the image says it was not saved properly (a QEMU that crashed): unusable. */
+  consistent: boolean;
+}
+
+export interface BackupDiskState {
+  index: number;
+  virtualSize: number;
+  bitmaps: BackupBitmap[];
+}
+
+export interface LiveBackupDisk {
+  index: number;
+  /** The new qcow2 file to write (for an incremental, an overlay naming the parent's file). */
+  file: string;
+  /** Copy only what this bitmap marks (an incremental); null: everything. */
+  bitmap: string | null;
+  /** A new persistent bitmap to start at the point in time (null: none, e.g. a raw disk). */
+  newBitmap: string | null;
+}
+
+export interface LiveBackup {
+  id: string;
+  disks: readonly LiveBackupDisk[];
+  /** Bytes a second the copy may go at (unlimited when absent). */
+  speedLimit?: number;
+  signal: AbortSignal;
+  progress(done: number, total: number): void;
 }
 
 // snapshots (issue 10)
@@ -136,7 +184,8 @@ export interface ImageSnapshot {
 
 /** Reads and creates disk images (qemu-img today), always on untrusted images. */
 export interface ImageTool {
-  info(file: string, format: DiskFormat): Promise<DiskInfo>;
+  /** `format` may also be vdi or vhdx: an upload's or import's image, read as a copy's source. */
+  info(file: string, format: SourceFormat): Promise<DiskInfo>;
   /** Creates a new image at a server-chosen path; aborting `signal` stops it. */
   create(file: string, format: DiskFormat, sizeGb: number, signal?: AbortSignal): Promise<void>;
   // snapshots (issue 10)
@@ -165,7 +214,8 @@ export interface ImageTool {
    * is then self-contained. Progress in bytes of the virtual size; aborting `signal` stops it.
    */
   copy(
-    source: { file: string; format: DiskFormat },
+    /** vdi and vhdx only as the source of an upload's or import's conversion. */
+    source: { file: string; format: SourceFormat },
     target: string,
     opts: {
       signal?: AbortSignal;
@@ -175,4 +225,48 @@ export interface ImageTool {
       format?: DiskFormat;
     },
   ): Promise<void>;
+  // backups: restore, verify, delete, import (issue 13). Backup files lie under a backup target
+  // (`root`), not under the storage roots; every layer is opened below `root` without following a
+  // symlink and checked by the server's header parser, and `checkBacking` refuses a layer by its real path.
+  /** `qemu-img check` of the file alone (its backing file is not opened), read unprivileged. */
+  check(file: string, format: DiskFormat, opts: { root: string }): Promise<ImageCheckResult>;
+  /**
+   * A new self-contained qcow2 at the server-chosen `target` with the content of `source` and its
+   * whole backing chain (a backup chain flattened). `partial` is told each temporary file first.
+   */
+  flatten(source: ChainSource, target: string, opts?: ChainOptions): Promise<void>;
+  /**
+   * A new qcow2 overlay at `target` holding `source`'s view (its chain) re-based onto `base`
+   * (whose chain lies under the same root): every cluster where the two differ is written, and
+   * the header names `base.name` (relative to target's directory), format qcow2.
+   */
+  rebase(source: ChainSource, base: { file: string; name: string }, target: string, opts?: ChainOptions): Promise<void>;
+  // backups: engine (issue 13)
+  /**
+   * Creates the new qcow2 file of a backup at a server-chosen path: `virtualSize` bytes, and for an
+   * incremental the relative backing name of the parent backup's file (format qcow2 recorded,
+   * never opened).
+   */
+  backupTarget(file: string, virtualSize: number, backing: string | null, signal?: AbortSignal): Promise<void>;
+}
+
+// backups: restore, verify, delete, import (issue 13)
+export interface ImageCheckResult {
+  ok: boolean;
+  /** What qemu-img found (corruptions, leaks), or why it could not check. */
+  message: string;
+}
+
+export interface ChainSource {
+  file: string;
+  /** The directory every layer must lie under (a backup target). */
+  root: string;
+  checkBacking?: (real: string, index: number) => void;
+}
+
+export interface ChainOptions {
+  signal?: AbortSignal;
+  progress?: (done: number, total: number) => void;
+  /** A temporary file the tool is about to create (removed by it, or by the task after a crash). */
+  partial?: (file: string) => void;
 }

@@ -172,8 +172,8 @@ export class TaskService {
       this.end(id, live, 'succeeded', null, result);
     } catch (err) {
       if (signal.aborted) return this.end(id, live, 'cancelled', errorMessage(signal.reason), null);
-      if (!isAppError(err)) this.log.warn({ taskId: id, err: errorMessage(err) }, 'task failed');
-      this.end(id, live, 'failed', errorMessage(err), null);
+      if (!isAppError(err) && !(err instanceof TaskFailure)) this.log.warn({ taskId: id, err: errorMessage(err) }, 'task failed');
+      this.end(id, live, 'failed', errorMessage(err), err instanceof TaskFailure ? err.result : null);
     }
   }
 
@@ -225,5 +225,46 @@ export class TaskService {
     const task = this.repo.get(id);
     if (!task) throw new AppError('TASK_NOT_FOUND', `Task not found: ${id}`);
     return task;
+  }
+
+  // --- backups: schedules and retention (issue 13) ---------------------------------------------
+
+  /** Resolves with the task once it has ended (at once when it already has). */
+  async wait(id: string): Promise<Task> {
+    const live = this.live.get(id);
+    if (live) await live.done;
+    return this.require(id);
+  }
+
+  /**
+   * Starts a task that only coordinates others (starts tasks and waits for them, like a backup
+   * schedule's run): it takes no slot, so coordinators waiting for their tasks never hold the
+   * slots those tasks need. Cancel, progress, recovery and events as for any task.
+   */
+  startCoordinator(kind: TaskKind, target: { vm?: string; disk?: string }, run: TaskRun): Task {
+    const id = crypto.randomUUID();
+    this.repo.insert({ id, kind, vm: target.vm ?? null, disk: target.disk ?? null, bytesTotal: null, createdAt: nowIso() });
+    const live: Live = { controller: new AbortController(), partial: [], lastEmit: 0, trailing: null, done: Promise.resolve(), ended: false };
+    this.live.set(id, live);
+    live.done = Promise.resolve()
+      .then(() => this.perform(id, live, run))
+      .finally(() => this.live.delete(id));
+    const task = this.require(id);
+    this.bus.publish({ type: 'task.created', task });
+    return task;
+  }
+}
+
+/**
+ * A task that failed but has a result to show (e.g. a schedule's run: what each VM got). Thrown by a
+ * run, it fails the task with its message and keeps its result (backups: schedules and retention).
+ */
+export class TaskFailure extends Error {
+  constructor(
+    message: string,
+    readonly result: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'TaskFailure';
   }
 }

@@ -130,12 +130,10 @@ export class CloneService {
     if (managed && managed.status !== 'ready') throw new AppError('DISK_NOT_READY', `Disk ${managed.name} is ${managed.status}, not ready`);
     const sourceFormat = (managed?.format ?? recordedFormat) as DiskFormat;
     // The same checks as a start: every layer under the roots, no backing file that is anybody's disk.
-    const layers = await imageLayers(ctx.storage, real, sourceFormat, { checkBacking: backingRule(ctx, real) });
+    // A full clone of a chain (a linked clone) is flattened by the copy, which checks every layer again.
+    await imageLayers(ctx.storage, real, sourceFormat, { checkBacking: backingRule(ctx, real) });
     if (mode === 'linked' && !managed) {
       throw new AppError('IMAGE_NOT_ALLOWED', `${real} is not a managed disk: a linked clone backs onto managed disks only (make a full clone)`);
-    }
-    if (mode === 'full' && layers.length > 1) {
-      throw new AppError('IMAGE_NOT_ALLOWED', `${real} has the backing file ${layers[1]!.path}: a full clone of a linked clone is not supported (clone its base, or make a linked clone)`);
     }
     if (ctx.disks.nameTaken(name) || this.reserved.has(`disk:${name}`) || others.some((o) => o.name === name)) {
       throw new AppError('NAME_TAKEN', `A disk named ${name} already exists`);

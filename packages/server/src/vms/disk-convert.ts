@@ -16,9 +16,9 @@ const PARTIAL = '.part';
 /**
  * Disk conversion (issue 10): `POST /api/disks/{disk_id}/convert { format, name }` makes a new
  * managed disk `name` in `format` with the source's content. The source must not be written
- * meanwhile: it is a ready, self-contained disk, attached to no VM or to a stopped one (whose
+ * meanwhile: it is a ready disk (a linked clone is converted flattened into a self-contained one), attached to no VM or to a stopped one (whose
  * configure lock is held until the task ends, so it cannot start). The copy is the image tool's
- * safe one (the source read unprivileged over a read-only export, the new file lent to the tool
+ * safe one (every layer read unprivileged, lent read-only or over a read-only export, the new file lent to the tool
  * only while it runs, then checked self-contained); it is written to `<file>.part`, renamed when
  * complete and registered only then. A failed, cancelled or interrupted conversion leaves nothing.
  */
@@ -45,10 +45,8 @@ export class DiskConvertService {
       const busy = this.tasks.activeFor({ disk: diskId });
       if (busy) throw new AppError('DISK_IN_USE', `Disk ${disk.name} is in use by a ${busy.kind} task (${busy.id}); wait for it or cancel it`);
       if (!fs.existsSync(disk.path)) throw new AppError('FILE_MISSING', `The disk file is missing: ${disk.path}`);
-      const layers = await imageLayers(ctx.storage, disk.path, disk.format, { checkBacking: backingRule(ctx, disk.path) });
-      if (layers.length > 1) {
-        throw new AppError('IMAGE_NOT_ALLOWED', `Disk ${disk.name} is an overlay of ${layers[1]!.path}: a linked clone cannot be converted (make a full clone of its base)`);
-      }
+      // A linked clone is converted flattened (the copy reads its whole chain, every layer checked again).
+      await imageLayers(ctx.storage, disk.path, disk.format, { checkBacking: backingRule(ctx, disk.path) });
       if (ctx.disks.nameTaken(body.name) || this.reserved.has(`disk:${body.name}`)) throw new AppError('NAME_TAKEN', `A disk named ${body.name} already exists`);
       const file = path.join(this.dir, `${body.name}.${EXTENSIONS[body.format]}`);
       if (fs.existsSync(file) || fs.existsSync(file + PARTIAL)) {

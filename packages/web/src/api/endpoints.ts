@@ -1,6 +1,6 @@
 // Typed wrappers around every endpoint the UI uses. Shapes come from the contract package.
 import type {
-  ApiToken, AttachDiskBody, CloneDiskBody, CloneVmBody, CreateSnapshotBody, Snapshot, SnapshotListEnvelope, AuditEntry, AuditList, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
+  ApiToken, AttachDiskBody, CloneDiskBody, ConvertDiskBody, ImportDiskBody, CloneVmBody, CreateSnapshotBody, Snapshot, SnapshotListEnvelope, AuditEntry, AuditList, AuthStatus, ConsoleTicket, CreatedToken, CreateTokenBody,
   CreateDiskBody, CreateVmBody, Disk, DiskEnvelope, DiskListEnvelope, DiskPathBody, Health, IsoListEnvelope, Iso,
   IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, Task, TaskEnvelope, TaskListEnvelope,
   TokenListEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
@@ -60,6 +60,12 @@ export const disksApi = {
     (await request<TaskEnvelope>('POST', `/disks/${enc(id)}/resize`, { size })).task,
   clone: async (id: string, body: CloneDiskBody): Promise<Task> =>
     (await request<TaskEnvelope>('POST', `/disks/${enc(id)}/clone`, body)).task,
+  /** Download an image (or an .ova) into new disk(s); the task's result names them. */
+  importFromUrl: async (body: ImportDiskBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', '/disks/import', body)).task,
+  /** A new disk with this one's content in another format; this one stays. */
+  convert: async (id: string, body: ConvertDiskBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', `/disks/${enc(id)}/convert`, body)).task,
 };
 
 /** A VM's internal (qcow2) snapshots; changes are tasks (202 { task }). */

@@ -169,6 +169,87 @@ export class QmpCommands {
   async blockResize(nodeName: string, bytes: number): Promise<void> {
     await this.qmp.execute('block_resize', { 'node-name': nodeName, size: bytes });
   }
+
+  // --- backups: engine (issue 13) -------------------------------------------------------------
+
+  /** Every named block node (flat), with its image size and dirty bitmaps. */
+  async queryNamedBlockNodes(): Promise<QmpBlockNode[]> {
+    return this.qmp.execute<QmpBlockNode[]>('query-named-block-nodes', { flat: true });
+  }
+
+  /** Adds a node: a qcow2 over an NBD export on a unix socket, no backing file opened. */
+  async blockdevAddQcow2OverNbd(nodeName: string, socket: string): Promise<void> {
+    await this.qmp.execute('blockdev-add', {
+      'node-name': nodeName,
+      driver: 'qcow2',
+      backing: null,
+      file: { driver: 'nbd', server: { type: 'unix', path: socket } },
+    });
+  }
+
+  async blockdevDel(nodeName: string): Promise<void> {
+    await this.qmp.execute('blockdev-del', { 'node-name': nodeName });
+  }
+
+  /**
+   * One transaction: for each disk a `blockdev-backup` job into its target node (everything, or
+   * what `bitmap` marks, the bitmap left as it is) and, in the same instant, a new persistent
+   * dirty bitmap. Jobs stay until dismissed.
+   */
+  async backupTransaction(
+    disks: ReadonlyArray<{ device: string; target: string; jobId: string; bitmap: string | null; newBitmap: string | null }>,
+    speed: number | undefined,
+  ): Promise<void> {
+    const actions: unknown[] = [];
+    for (const d of disks) {
+      actions.push({
+        type: 'blockdev-backup',
+        data: {
+          'job-id': d.jobId,
+          device: d.device,
+          target: d.target,
+          sync: d.bitmap ? 'bitmap' : 'full',
+          ...(d.bitmap ? { bitmap: d.bitmap, 'bitmap-mode': 'never' } : {}),
+          ...(speed ? { speed } : {}),
+          'auto-finalize': true,
+          'auto-dismiss': false,
+        },
+      });
+      if (d.newBitmap) actions.push({ type: 'block-dirty-bitmap-add', data: { node: d.device, name: d.newBitmap, persistent: true } });
+    }
+    // (completion-mode grouped cannot be combined with block-dirty-bitmap-add: the caller waits for
+    // every job and fails the backup if any one failed.)
+    await this.qmp.execute('transaction', { actions });
+  }
+
+  async blockDirtyBitmapRemove(node: string, name: string): Promise<void> {
+    await this.qmp.execute('block-dirty-bitmap-remove', { node, name });
+  }
+
+  async jobCancel(id: string): Promise<void> {
+    await this.qmp.execute('job-cancel', { id });
+  }
+
+  /** Listens to QMP events until the returned function is called. */
+  onEvent(listener: (ev: QmpEvent) => void): () => void {
+    this.qmp.on('event', listener);
+    return () => this.qmp.off('event', listener);
+  }
+
+  /** Calls `listener` once if the QMP connection closes before the returned function is called. */
+  onClose(listener: () => void): () => void {
+    this.qmp.once('close', listener);
+    return () => this.qmp.off('close', listener);
+  }
+}
+
+// backups: engine (issue 13)
+/** One entry of `query-named-block-nodes` (the fields we read). */
+export interface QmpBlockNode {
+  'node-name': string;
+  drv: string;
+  image?: { 'virtual-size'?: number };
+  'dirty-bitmaps'?: Array<{ name: string; persistent?: boolean; inconsistent?: boolean; recording?: boolean; busy?: boolean }>;
 }
 
 // disk resize (issue 10)

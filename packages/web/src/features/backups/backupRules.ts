@@ -263,7 +263,8 @@ export function retentionPreview(
     const rows = sortBackups(list).map((backup) => ({
       backup,
       keep: keep.has(backup.id),
-      reasons: (sel.reasons[backup.id] ?? []).map((r) => ruleWords(r, retention)),
+      // Only a kept backup's reasons are shown: the rule that keeps it.
+      reasons: keep.has(backup.id) ? (sel.reasons[backup.id] ?? []).map((r) => ruleWords(r, retention)) : [],
       merged: !keep.has(backup.id) && needed.has(backup.id),
     }));
     groups.push({ vm, vmName: list[0]!.vmName, rows, keep: keep.size, prune: rows.length - keep.size });
@@ -271,8 +272,10 @@ export function retentionPreview(
   return groups.sort((a, b) => a.vmName.localeCompare(b.vmName));
 }
 
-function ruleWords(rule: string, retention: Retention): string {
+/** "keepDaily 1/7: 2025-11-01" (the rule first, then its count and period) in words: "daily (7)". */
+function ruleWords(reason: string, retention: Retention): string {
   const words = t.backups.ruleReasons as Record<string, (n: number) => string>;
+  const rule = /^[A-Za-z]+/.exec(reason)?.[0] ?? '';
   const n = retention[rule as keyof Retention];
-  return Object.prototype.hasOwnProperty.call(words, rule) && n !== undefined ? words[rule]!(n) : rule;
+  return Object.prototype.hasOwnProperty.call(words, rule) && n !== undefined ? words[rule]!(n) : reason;
 }

@@ -1,13 +1,11 @@
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import type { CloneMode, Disk } from '@qemu-manager/contract';
 import { disksApi } from '../../api/endpoints';
 import { useDisks } from '../../api/queries';
-import { Button } from '../../components/Button';
-import { Dialog } from '../../components/Dialog';
-import { ErrorText } from '../../components/ErrorText';
 import { Field } from '../../components/Field';
 import { t } from '../../i18n';
-import { resultId, TaskRunProgress, useTaskRun } from '../tasks/useTaskRun';
+import { TaskDialog } from '../tasks/TaskDialog';
+import { resultId, useTaskRun } from '../tasks/useTaskRun';
 import { CloneModeField } from './CloneModeField';
 import { newDiskNameError, suggestCloneName } from './storageRules';
 
@@ -20,41 +18,23 @@ export function CloneDiskDialog({ disk, ownerActive, onClose }: { disk: Disk; ow
   // The copy's own entry may already be listed (disk.created) while the task ends: not "taken".
   const made = resultId(run.task, 'disk');
   const nameErr = newDiskNameError(name, disks.data?.filter((d) => d.id !== made));
-  const close = () => {
-    run.reset();
-    onClose();
-  };
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    if (!nameErr) run.start({ name, mode });
-  };
   return (
-    <Dialog
-      open
-      onClose={close}
+    <TaskDialog
+      id="clone-disk"
       title={t.storage.cloneTitle(disk.name)}
-      testId="clone-disk-dialog"
-      locked={run.busy}
-      size="sm"
-      footer={
-        <>
-          <Button onClick={close} disabled={run.busy}>{t.common.cancel}</Button>
-          <Button variant="primary" type="submit" form="clone-disk-form" busy={run.busy} disabled={!!nameErr} data-testid="clone-disk-submit">
-            {run.busy ? t.storage.cloning : t.storage.cloneSubmit}
-          </Button>
-        </>
-      }
+      run={run}
+      invalid={!!nameErr}
+      onSubmit={() => run.start({ name, mode })}
+      onClose={onClose}
+      submitLabel={t.storage.cloneSubmit}
+      busyLabel={t.storage.cloning}
     >
-      <form id="clone-disk-form" className="form" onSubmit={submit} noValidate>
-        <Field label={t.storage.cloneName} error={nameErr}>
-          <input data-testid="clone-disk-name" value={name} autoFocus autoComplete="off" spellCheck={false} disabled={run.busy}
-            onChange={(e) => { setName(e.target.value); run.reset(); }} />
-        </Field>
-        <CloneModeField value={mode} onChange={(m) => { setMode(m); run.reset(); }} hints={t.storage.modeHints} disabled={run.busy} testId="clone-disk-mode" />
-        {ownerActive && <p className="locked-reason">{t.storage.cloneNotStopped}</p>}
-        <TaskRunProgress task={run.task} testId="clone-disk-progress" />
-        <ErrorText error={run.error} testId="clone-disk-error" />
-      </form>
-    </Dialog>
+      <Field label={t.storage.cloneName} error={nameErr}>
+        <input data-testid="clone-disk-name" value={name} autoFocus autoComplete="off" spellCheck={false} disabled={run.busy}
+          onChange={(e) => { setName(e.target.value); run.reset(); }} />
+      </Field>
+      <CloneModeField value={mode} onChange={(m) => { setMode(m); run.reset(); }} hints={t.storage.modeHints} disabled={run.busy} testId="clone-disk-mode" />
+      {ownerActive && <p className="locked-reason">{t.storage.cloneNotStopped}</p>}
+    </TaskDialog>
   );
 }

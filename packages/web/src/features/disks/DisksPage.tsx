@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import type { Disk } from '@qemu-manager/contract';
 import { disksApi } from '../../api/endpoints';
@@ -20,6 +20,10 @@ import { CreateDiskDialog } from './CreateDiskDialog';
 import { DiskInfoDialog } from './DiskInfoDialog';
 import { canDeleteDisk, deleteDiskBlockedReason } from './diskRules';
 import { CloneDiskDialog } from './CloneDiskDialog';
+import { ConvertDiskDialog } from './ConvertDiskDialog';
+import { revealDisk } from './DiskLinks';
+import { ImportDiskDialog } from './ImportDiskDialog';
+import { diskAnchor } from './importRules';
 import { ResizeDiskDialog } from './ResizeDiskDialog';
 import { chainLabel, diskChain } from './storageRules';
 import { UploadDisk } from './UploadDisk';
@@ -28,12 +32,24 @@ export function DisksPage() {
   const disks = useDisks();
   useTitle(t.disks.title);
   const [creating, setCreating] = useState(false);
+  const [importing, setImporting] = useState(false);
+  // Arriving at /disks#disk-<id> (a link to a disk): show that row once the list has it.
+  const loaded = !!disks.data;
+  useEffect(() => {
+    const id = location.hash.startsWith('#disk-') ? location.hash.slice('#disk-'.length) : '';
+    if (loaded && id) revealDisk(decodeURIComponent(id));
+  }, [loaded]);
   const sorted = disks.data ? [...disks.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
   return (
     <section className="page" data-testid="disks-page">
       <PageHeader
         title={t.disks.title}
-        action={<Button variant="primary" onClick={() => setCreating(true)} data-testid="create-disk-open">{t.disks.create}</Button>}
+        action={
+          <div className="page-actions">
+            <Button onClick={() => setImporting(true)} data-testid="import-disk-open">{t.importDisk.open}</Button>
+            <Button variant="primary" onClick={() => setCreating(true)} data-testid="create-disk-open">{t.disks.create}</Button>
+          </div>
+        }
       />
       <ListStatus failed={disks.isError} loading={disks.isPending} error={disks.error} failedText={t.disks.loadFailed} retry={disks.refetch} testId="disk-list-error" />
       {disks.data?.length === 0 && <EmptyState title={t.disks.empty} hint={t.disks.emptyHint} testId="disk-list-empty" />}
@@ -50,6 +66,7 @@ export function DisksPage() {
       )}
       <UploadDisk existing={disks.data} />
       <CreateDiskDialog open={creating} onClose={() => setCreating(false)} />
+      {importing && <ImportDiskDialog onClose={() => setImporting(false)} />}
     </section>
   );
 }
@@ -63,6 +80,7 @@ function DiskRow({ disk, all }: { disk: Disk; all: Disk[] | undefined }) {
   const [confirm, setConfirm] = useState(false);
   const [resizing, setResizing] = useState(false);
   const [cloning, setCloning] = useState(false);
+  const [converting, setConverting] = useState(false);
   const chain = chainLabel(diskChain(disk, all));
   // The running task on this disk (creation, resize, ...) from the list the header keeps live.
   const task = activeTaskFor(useAllTasks().data, { disk: disk.id });
@@ -70,7 +88,7 @@ function DiskRow({ disk, all }: { disk: Disk; all: Disk[] | undefined }) {
   const blocked = deleteDiskBlockedReason(disk, vms.data);
 
   return (
-    <div className="table-row disk-row" role="row" data-testid={`disk-row-${disk.name}`} data-status={disk.status}>
+    <div className="table-row disk-row" role="row" id={diskAnchor(disk.id)} tabIndex={-1} data-testid={`disk-row-${disk.name}`} data-status={disk.status}>
       <span role="cell" className="cell-name">
         <span className="vm-name" title={disk.path}>{disk.name}</span>
         {chain && <span className="muted small disk-chain" data-testid={`disk-chain-${disk.name}`}>{chain}</span>}
@@ -106,6 +124,7 @@ function DiskRow({ disk, all }: { disk: Disk; all: Disk[] | undefined }) {
           <Button size="sm" variant="ghost" onClick={() => setShowInfo(true)} data-testid="disk-info">{t.disks.info}</Button>
           <Button size="sm" variant="ghost" disabled={disk.status !== 'ready'} onClick={() => setResizing(true)} data-testid="disk-resize">{t.storage.resize}</Button>
           <Button size="sm" variant="ghost" disabled={disk.status !== 'ready'} onClick={() => setCloning(true)} data-testid="disk-clone">{t.storage.clone}</Button>
+          <Button size="sm" variant="ghost" disabled={disk.status !== 'ready'} onClick={() => setConverting(true)} data-testid="disk-convert">{t.convertDisk.open}</Button>
           <Button size="sm" variant="ghost" disabled={!canDeleteDisk(disk)} title={blocked ?? undefined} onClick={() => setConfirm(true)} data-testid="disk-delete">
             {t.common.delete}
           </Button>
@@ -114,6 +133,7 @@ function DiskRow({ disk, all }: { disk: Disk; all: Disk[] | undefined }) {
       </span>
       <DiskInfoDialog open={showInfo} disk={disk} onClose={() => setShowInfo(false)} />
       {resizing && <ResizeDiskDialog disk={disk} virtualSize={info?.['virtual-size']} running={!!owner && owner.status !== 'stopped'} onClose={() => setResizing(false)} />}
+      {converting && <ConvertDiskDialog disk={disk} ownerActive={!!owner && owner.status !== 'stopped'} onClose={() => setConverting(false)} />}
       {cloning && <CloneDiskDialog disk={disk} ownerActive={!!owner && owner.status !== 'stopped'} onClose={() => setCloning(false)} />}
       <ConfirmDialog
         open={confirm}

@@ -9,9 +9,9 @@ import { Field } from '../../components/Field';
 import { ProgressBar } from '../../components/ProgressBar';
 import { formatBytes, percent } from '../../lib/format';
 import { t } from '../../i18n';
-import { newDiskNameError, suggestDiskName } from './storageRules';
+import { newDiskNameError, suggestDiskName, uploadFileError } from './storageRules';
 
-/** Upload a disk image (raw, qcow2, vmdk) with a progress bar; the server reads its format itself. */
+/** Upload a disk image (raw, qcow2, vmdk, vdi, vhdx; an .ova goes through import) with a progress bar; the server reads its format itself. */
 export function UploadDisk({ existing }: { existing: Disk[] | undefined }) {
   const qc = useQueryClient();
   const input = useRef<HTMLInputElement>(null);
@@ -30,7 +30,7 @@ export function UploadDisk({ existing }: { existing: Disk[] | undefined }) {
     if (file) setPicked({ file, name: suggestDiskName(file.name) });
   };
   const nameError = picked ? newDiskNameError(picked.name, existing) : null;
-  const sizeError = picked && picked.file.size === 0 ? t.storage.uploadEmpty : null;
+  const sizeError = picked ? uploadFileError(picked.file) : null;
 
   const start = async () => {
     if (!picked || nameError || sizeError) return;
@@ -71,7 +71,7 @@ export function UploadDisk({ existing }: { existing: Disk[] | undefined }) {
       <h2>{t.storage.upload}</h2>
       <p className="muted small">{t.storage.uploadHint}</p>
       <div className="upload-pick">
-        <input ref={input} type="file" accept=".qcow2,.img,.raw,.vmdk,application/octet-stream" className="sr-only" id="disk-file" data-testid="disk-file-input"
+        <input ref={input} type="file" accept=".qcow2,.img,.raw,.vmdk,.vdi,.vhdx,application/octet-stream" className="sr-only" id="disk-file" data-testid="disk-file-input"
           disabled={uploading} onChange={(e) => pick(e.target.files?.[0])} />
         <label htmlFor="disk-file" className={`btn btn-secondary ${uploading ? 'is-disabled' : ''}`}>{t.storage.choose}</label>
         <span className="muted">{picked ? `${picked.file.name} · ${formatBytes(picked.file.size)}` : t.storage.drop}</span>

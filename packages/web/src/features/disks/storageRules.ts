@@ -57,8 +57,15 @@ export function chainLabel(chain: Chain): string | null {
 
 /** Turn an image's file name into a valid disk name: "Debian 12 (cloud).qcow2" -> "Debian_12_cloud". */
 export function suggestDiskName(fileName: string): string {
-  let stem = fileName.replace(/\.(qcow2|img|raw|vmdk|bin)$/i, '');
+  let stem = fileName.replace(/\.(qcow2|img|raw|vmdk|vdi|vhdx|bin)$/i, '');
   stem = stem.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/_+/g, '_').replace(/^[^A-Za-z0-9]+/, '').replace(/[_.-]+$/, '');
   if (!stem) stem = 'disk';
   return stem.slice(0, 63).replace(/[_.-]+$/, '') || 'disk';
+}
+
+/** Why this picked file cannot be uploaded as a disk (empty, or an .ova: that goes through import), or null. */
+export function uploadFileError(file: Pick<File, 'name' | 'size'>): string | null {
+  if (file.size === 0) return t.storage.uploadEmpty;
+  if (/\.ova$/i.test(file.name)) return t.storage.uploadOva;
+  return null;
 }
