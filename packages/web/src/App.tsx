@@ -8,6 +8,7 @@ import { LazyAuditPage } from './features/audit/lazy';
 import { LoginPage } from './features/auth/LoginPage';
 import { Layout } from './components/Layout';
 import { ConsolePage } from './features/console/ConsolePage';
+import { BackupsPage } from './features/backups/BackupsPage';
 import { DisksPage } from './features/disks/DisksPage';
 import { IsosPage } from './features/isos/IsosPage';
 import { LazyTokensPage } from './features/tokens/lazy';
@@ -43,6 +44,7 @@ function Routes() {
   else if ((params = matchPath('/vms/:id', pathname))) page = <VmDetailPage key={params.id} id={params.id!} />;
   else if (matchPath('/disks', pathname)) page = <DisksPage />;
   else if (matchPath('/isos', pathname)) page = <IsosPage />;
+  else if (matchPath('/backups', pathname)) page = <BackupsPage />;
   else if (matchPath('/tokens', pathname)) page = <LazyTokensPage />;
   else if (matchPath('/audit', pathname)) page = <LazyAuditPage />;
   else

@@ -5,6 +5,11 @@ import type {
   IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, Task, TaskEnvelope, TaskListEnvelope,
   TokenListEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
 } from '@qemu-manager/contract';
+import type {
+  Backup, BackupEnvelope, BackupListEnvelope, BackupSchedule, BackupScheduleEnvelope, BackupScheduleListEnvelope, BackupTarget,
+  BackupTargetEnvelope, BackupTargetListEnvelope, CreateBackupBody, CreateBackupScheduleBody, CreateBackupTargetBody,
+  PatchBackupScheduleBody, RestoreBackupBody,
+} from '@qemu-manager/contract';
 import { request } from './client';
 
 const enc = encodeURIComponent;
@@ -129,4 +134,50 @@ export const tasksApi = {
 
 export const systemApi = {
   health: (signal?: AbortSignal): Promise<Health> => request<Health>('GET', '/health', undefined, { signal }),
+};
+
+// ---- backups (issue 13): changes are tasks (202 { task }) except targets and schedules ----
+
+/** Which backups to list: all, one VM's, one target's. */
+export interface BackupFilter {
+  vm?: string;
+  target?: string;
+}
+
+export const backupsApi = {
+  list: async (filter: BackupFilter = {}, signal?: AbortSignal): Promise<Backup[]> => {
+    const q = new URLSearchParams();
+    if (filter.vm) q.set('vm', filter.vm);
+    if (filter.target) q.set('target', filter.target);
+    const qs = q.toString();
+    return (await request<BackupListEnvelope>('GET', `/backups${qs ? `?${qs}` : ''}`, undefined, { signal })).backups;
+  },
+  get: async (id: string, signal?: AbortSignal): Promise<Backup> =>
+    (await request<BackupEnvelope>('GET', `/backups/${enc(id)}`, undefined, { signal })).backup,
+  create: async (vmId: string, body: CreateBackupBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', vmPath(vmId, '/backups'), body)).task,
+  verify: async (id: string): Promise<Task> => (await request<TaskEnvelope>('POST', `/backups/${enc(id)}/verify`)).task,
+  restore: async (id: string, body: RestoreBackupBody): Promise<Task> =>
+    (await request<TaskEnvelope>('POST', `/backups/${enc(id)}/restore`, body)).task,
+  remove: async (id: string): Promise<Task> => (await request<TaskEnvelope>('DELETE', `/backups/${enc(id)}`)).task,
+  import: async (path: string): Promise<Task> => (await request<TaskEnvelope>('POST', '/backups/import', { path })).task,
+};
+
+export const backupTargetsApi = {
+  list: async (signal?: AbortSignal): Promise<BackupTarget[]> =>
+    (await request<BackupTargetListEnvelope>('GET', '/backup-targets', undefined, { signal })).targets,
+  create: async (body: CreateBackupTargetBody): Promise<BackupTarget> =>
+    (await request<BackupTargetEnvelope>('POST', '/backup-targets', body)).target,
+  remove: (name: string): Promise<unknown> => request<unknown>('DELETE', `/backup-targets/${enc(name)}`),
+};
+
+export const backupSchedulesApi = {
+  list: async (signal?: AbortSignal): Promise<BackupSchedule[]> =>
+    (await request<BackupScheduleListEnvelope>('GET', '/backup-schedules', undefined, { signal })).schedules,
+  create: async (body: CreateBackupScheduleBody): Promise<BackupSchedule> =>
+    (await request<BackupScheduleEnvelope>('POST', '/backup-schedules', body)).schedule,
+  update: async (id: string, body: PatchBackupScheduleBody): Promise<BackupSchedule> =>
+    (await request<BackupScheduleEnvelope>('PATCH', `/backup-schedules/${enc(id)}`, body)).schedule,
+  remove: (id: string): Promise<unknown> => request<unknown>('DELETE', `/backup-schedules/${enc(id)}`),
+  run: async (id: string): Promise<Task> => (await request<TaskEnvelope>('POST', `/backup-schedules/${enc(id)}/run`)).task,
 };

@@ -2,7 +2,8 @@
 import type { QueryClient } from '@tanstack/react-query';
 import { SERVER_EVENT_TYPES, type ServerEvent, type ServerEventType } from '@qemu-manager/contract';
 import { TASK_DONE } from '@qemu-manager/contract';
-import { qk, removeDisk, removeVm, SNAPSHOT_TASK_KINDS, upsertDisk, upsertTask, upsertVm } from './queries';
+import type { Backup } from '@qemu-manager/contract';
+import { BACKUP_TASK_KINDS, qk, removeDisk, removeVm, SNAPSHOT_TASK_KINDS, upsertDisk, upsertTask, upsertVm } from './queries';
 
 export const EVENT_TYPES: readonly ServerEventType[] = SERVER_EVENT_TYPES;
 
@@ -34,6 +35,29 @@ export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
       if (ev.task.target.vm && SNAPSHOT_TASK_KINDS.includes(ev.task.kind) && TASK_DONE.includes(ev.task.status)) {
         void qc.invalidateQueries({ queryKey: qk.snapshots(ev.task.target.vm) });
       }
+      // A verify changes a backup's state with no backup event; a schedule run changes its schedule.
+      if (BACKUP_TASK_KINDS.includes(ev.task.kind) && TASK_DONE.includes(ev.task.status)) {
+        void qc.invalidateQueries({ queryKey: [...qk.backups, 'list'] });
+        void qc.invalidateQueries({ queryKey: qk.backupTargets });
+        if (ev.task.kind === 'backup.schedule') void qc.invalidateQueries({ queryKey: qk.backupSchedules });
+      }
+      return;
+    // backups (issue 13)
+    case 'backup.created':
+      void qc.invalidateQueries({ queryKey: [...qk.backups, 'list'] });
+      void qc.invalidateQueries({ queryKey: qk.backupTargets });
+      return;
+    case 'backup.deleted':
+      for (const [key, list] of qc.getQueriesData<Backup[]>({ queryKey: [...qk.backups, 'list'] })) {
+        if (list?.some((b) => b.id === ev.id)) qc.setQueryData<Backup[]>(key, list.filter((b) => b.id !== ev.id));
+      }
+      // A merge changes the child it went into.
+      void qc.invalidateQueries({ queryKey: [...qk.backups, 'list'] });
+      void qc.invalidateQueries({ queryKey: qk.backupTargets });
+      return;
+    case 'backup.failed':
+      qc.setQueryData(qk.backupFailure(ev.vm), { error: ev.error, at: new Date().toISOString(), task: ev.task });
+      if (ev.schedule) void qc.invalidateQueries({ queryKey: qk.backupSchedules });
       return;
   }
 }

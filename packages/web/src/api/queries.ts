@@ -1,7 +1,7 @@
 // Query keys, cache helpers and the read hooks. Lists are kept live by ./events.ts.
 import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { TASK_DONE, type Disk, type Task, type Vm } from '@qemu-manager/contract';
-import { authApi, disksApi, isosApi, snapshotsApi, systemApi, tasksApi, tokensApi, vmsApi, type TaskFilter } from './endpoints';
+import { authApi, backupSchedulesApi, backupsApi, backupTargetsApi, disksApi, isosApi, snapshotsApi, systemApi, tasksApi, tokensApi, vmsApi, type BackupFilter, type TaskFilter } from './endpoints';
 
 export const qk = {
   vms: ['vms'] as const,
@@ -21,6 +21,14 @@ export const qk = {
   task: (id: string) => ['tasks', 'one', id] as const,
   /** A VM's snapshots (storage, issue 10). */
   snapshots: (vmId: string) => ['snapshots', vmId] as const,
+  // backups (issue 13)
+  /** Every backup list, whatever its filter (the prefix of backupList). */
+  backups: ['backups'] as const,
+  backupList: (filter: BackupFilter = {}) => ['backups', 'list', { vm: filter.vm ?? null, target: filter.target ?? null }] as const,
+  /** The last `backup.failed` event seen for a VM (a scheduled run that failed). */
+  backupFailure: (vmId: string) => ['backups', 'failed', vmId] as const,
+  backupTargets: ['backup-targets'] as const,
+  backupSchedules: ['backup-schedules'] as const,
 };
 
 function upsertById<T extends { id: string }>(list: T[] | undefined, item: T): T[] | undefined {
@@ -187,4 +195,36 @@ export function useTask(initial: Task | null) {
     best = newerTask(best, list?.find((x) => x.id === id));
   }
   return best;
+}
+
+// ---- backups (issue 13) ----
+
+/** The task kinds that change a backup list (a new, verified, merged or removed backup). */
+export const BACKUP_TASK_KINDS: readonly Task['kind'][] = ['backup.create', 'backup.verify', 'backup.restore', 'backup.delete', 'backup.import', 'backup.schedule'];
+
+/** Backups, as the server lists them; refreshed by the backup events and when a backup task ends. */
+export const useBackups = (filter: BackupFilter = {}, enabled = true) =>
+  useQuery({ queryKey: qk.backupList(filter), queryFn: ({ signal }) => backupsApi.list(filter, signal), enabled, retry: (n, err) => (err as { status?: number }).status !== 404 && n < 1 });
+
+export const useBackupTargets = () =>
+  useQuery({ queryKey: qk.backupTargets, queryFn: ({ signal }) => backupTargetsApi.list(signal), retry: (n, err) => (err as { status?: number }).status !== 404 && n < 1 });
+
+export const useBackupSchedules = () =>
+  useQuery({ queryKey: qk.backupSchedules, queryFn: ({ signal }) => backupSchedulesApi.list(signal), retry: (n, err) => (err as { status?: number }).status !== 404 && n < 1 });
+
+/** The last failed scheduled backup of a VM seen as an event in this page's life, or null. */
+export const useBackupFailure = (vmId: string) =>
+  useQuery<{ error: string; at: string; task: string } | null>({ queryKey: qk.backupFailure(vmId), queryFn: () => null, staleTime: Infinity, gcTime: Infinity });
+
+/**
+ * Reload what a finished backup task may have changed (lists, targets' counts, schedules' last run).
+ * Events do this too; this covers a task whose events this page did not get.
+ */
+export function useRefreshBackups(): () => void {
+  const qc = useQueryClient();
+  return () => {
+    void qc.invalidateQueries({ queryKey: qk.backups });
+    void qc.invalidateQueries({ queryKey: qk.backupTargets });
+    void qc.invalidateQueries({ queryKey: qk.backupSchedules });
+  };
 }

@@ -19,6 +19,7 @@ import { LastCommandSection, VmInfoSection } from './VmInfoSection';
 import { VmIsoSection } from './VmIsoSection';
 import { CloneVmDialog } from './CloneVmDialog';
 import { SnapshotsSection } from './SnapshotsSection';
+import { BackupsSection } from '../backups/BackupsSection';
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -65,6 +66,7 @@ function VmDetail({ vm }: { vm: Vm }) {
           <VmDisksSection vm={vm} />
           <VmIsoSection vm={vm} />
           <SnapshotsSection vm={vm} />
+          <BackupsSection vm={vm} />
         </div>
         <div className="detail-col">
           <ConsoleSection vm={vm} />
