@@ -19,7 +19,7 @@ const DONE = new Set(['succeeded', 'failed', 'cancelled']);
  * Follows GET /api/events: every event with its arrival time (nowMs). `next(pred, from)` resolves
  * with the first event at index >= `from` that matches.
  */
-function eventStream(base) {
+export function eventStream(base) {
   const events = [];
   const waiters = new Set();
   let req;
@@ -78,7 +78,7 @@ function eventStream(base) {
  * { ms: request sent → task.updated succeeded received, answerMs, serverMs: the task's own
  * createdAt → endedAt, task } and throws unless it succeeded.
  */
-async function runTask(base, stream, method, p, body) {
+export async function runTask(base, stream, method, p, body) {
   const from = stream.events.length;
   const t0 = nowMs();
   const r = await api(base, method, p, body, 202);
@@ -90,7 +90,7 @@ async function runTask(base, stream, method, p, body) {
 }
 
 /** Runs a program to its end; resolves with the wall time in ms, throws on a non-zero exit. */
-function timed(cmd, args) {
+export function timed(cmd, args) {
   return new Promise((resolve, reject) => {
     const t0 = nowMs();
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -104,7 +104,7 @@ function timed(cmd, args) {
 }
 
 /** A 1 GiB raw file with random data in every other MiB (512 MiB allocated), as a qcow2. */
-function makeSourceImage(dir) {
+export function makeSourceImage(dir) {
   const raw = path.join(dir, 'source.raw');
   const qcow2 = path.join(dir, 'source.qcow2');
   const fd = fs.openSync(raw, 'w', 0o600);
@@ -161,7 +161,7 @@ function putBytes(url, totalBytes, chunk) {
 }
 
 /** PUT a file as the raw body (for the clone source: a real qcow2 upload). */
-function putFile(url, file) {
+export function putFile(url, file) {
   return new Promise((resolve, reject) => {
     const size = fs.statSync(file).size;
     const req = http.request(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': size } }, (res) => {
@@ -176,7 +176,7 @@ function putFile(url, file) {
 }
 
 /** The test guest ISO (test/guest/): the cached build, or a fresh one; null when it cannot be had. */
-function testGuestIso() {
+export function testGuestIso() {
   const iso = path.join(root, '.cache/test-guest/testguest.iso');
   if (fs.existsSync(iso)) return { iso };
   log('building the test guest ISO (test/guest/build.sh)…');

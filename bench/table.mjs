@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { p99, rps } from './api-load.mjs';
+import { backupRows } from './backup.mjs';
 import { CFG, results, root } from './context.mjs';
 import { fmt, median } from './lib.mjs';
 
@@ -122,6 +123,7 @@ function table() {
       notes.push(`snapshot row skipped: ${st.skipped}`);
     }
   }
+  backupRows(s.backup, add, yes); // backup rows (bench/backup.mjs)
   if (s.ui) {
     const u = s.ui;
     if (u.js) add(`Web UI first-load JS, gzip -9 (${u.js.files.length} file(s))`, `${fmt(u.js.gzipBytes / 1024)} KiB`, `${fmt(u.js.bytes / 1024)} KiB raw`, '—', '(info)', '—');

@@ -11,7 +11,8 @@
 // BENCH_PROFILE=<dir> (run the server with --cpu-prof, profile written to <dir> when it exits),
 // BENCH_SERVER_MAIN=<path> (benchmark another build of the server's main.js),
 // BENCH_STORAGE_RUNS (full clones and uploads per side, 3), BENCH_ONLY=<sections> (comma-separated:
-// relay, lifecycle, load (define, GET throughput, scale), storage, ui; default all).
+// relay, lifecycle, load (define, GET throughput, scale), storage, backup, ui; default all),
+// BENCH_BACKUP_RUNS (full + incremental backup pairs, 3).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchThroughput } from '../bench/api-load.mjs';
@@ -22,6 +23,7 @@ import { benchConsoleOpen, benchRelay } from '../bench/relay.mjs';
 import { benchScale, defineVms, startableVms, startIdle, stopAll } from '../bench/scale.mjs';
 import { makeDataDir, serverUnderTest } from '../bench/server.mjs';
 import { benchStorage } from '../bench/storage.mjs';
+import { benchBackup } from '../bench/backup.mjs';
 import { finish, writeResults } from '../bench/table.mjs';
 import { benchUi } from '../bench/ui.mjs';
 
@@ -66,6 +68,8 @@ async function main() {
 
   // Clones, snapshot pause, disk upload (no other VM running).
   if (wanted('storage')) await benchStorage(server.base, dataDir);
+
+  if (wanted('backup')) await benchBackup(server.base, dataDir); // backup rows (bench/backup.mjs)
 
   if (wanted('ui')) await benchUi(server.base, server.web);
   finish(t0);

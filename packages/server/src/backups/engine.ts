@@ -146,6 +146,23 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
     // Each file: the header says exactly what was asked (self-contained, or the parent's file), then hashed.
     const disks: BackupDisk[] = [];
     let allocated = 0;
+    // A live backup's file has a sparse tail (room for the NBD export to grow into): cut at the
+    // end of the last cluster qcow2 uses, as the unprivileged qemu-img check reads it, so the hash
+    // (and a verify) does not read a GiB of holes. Cut only when the check is clean and the end
+    // lies inside the file; otherwise the file stays as it is.
+    if (live) {
+      for (const p of plan) {
+        const c = await deps.images.check(p.file, 'qcow2', { root: req.target.path });
+        const end = c.ok ? c.imageEndOffset : undefined;
+        if (end === undefined || end <= 0) continue;
+        const fd = fs.openSync(p.file, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
+        try {
+          if (end < fs.fstatSync(fd).size) fs.ftruncateSync(fd, end);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+    }
     for (const p of plan) {
       const fd = fs.openSync(p.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {

@@ -220,13 +220,31 @@ async function socketUp(sock: string, child: ChildProcess, signal: AbortSignal):
   const started = Date.now();
   while (!signal.aborted && Date.now() - started < 10_000 && child.exitCode === null && child.signalCode === null) {
     try {
-      if (fs.lstatSync(sock).isSocket()) return;
+      if (fs.lstatSync(sock).isSocket() && listening(sock)) return;
     } catch {
       // not there yet
     }
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(signal.aborted ? 'cancelled' : 'qemu-nbd did not serve the backup target');
+}
+
+/**
+ * Whether the unix socket at `sock` listens yet: qemu-nbd binds (the file appears) before it
+ * listens, and QEMU connecting in between is refused (seen in the backup bench). Where
+ * /proc/net/unix cannot be read, the file alone counts.
+ */
+function listening(sock: string): boolean {
+  let table: string;
+  try {
+    table = fs.readFileSync('/proc/net/unix', 'utf8');
+  } catch {
+    return true;
+  }
+  return table.split('\n').some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f[7] === sock && f[3] === '00010000';
+  });
 }
 
 async function qmp<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -590,7 +590,8 @@ export class QemuImg implements ImageTool {
           }
           const corruptions = num(parsed.corruptions) ?? 0;
           const leaks = num(parsed.leaks) ?? 0;
-          if (r.code === 0 && corruptions === 0) return { ok: true, message: 'no errors' };
+          const end = num(parsed['image-end-offset']);
+          if (r.code === 0 && corruptions === 0) return { ok: true, message: 'no errors', ...(end !== undefined ? { imageEndOffset: end } : {}) };
           this.log.warn({ file: opened.real, code: r.code, stderr: cleanMessage(r.stderr).slice(0, 2000) }, 'qemu-img check found problems');
           if (r.code === 2 || r.code === 3 || corruptions || leaks) {
             return { ok: false, message: `qemu-img check found ${corruptions} corruption(s) and ${leaks} leaked cluster(s)` };

@@ -255,6 +255,8 @@ export interface ImageCheckResult {
   ok: boolean;
   /** What qemu-img found (corruptions, leaks), or why it could not check. */
   message: string;
+  /** qcow2: where the last cluster in use ends (qemu-img check's image-end-offset), when it says (backups: bench). */
+  imageEndOffset?: number;
 }
 
 export interface ChainSource {
