@@ -183,7 +183,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const backupTargets = new BackupTargets(backupRepo, db, { dataDir: config.dataDir, ...dirs }, storage.list);
   const backups = new BackupService(ctx, tasks, images, backupRepo, backupTargets, info.version);
   const interruptedBackups = tasks.list({ limit: 1000 }).filter((t) => t.kind === 'backup.create' && (t.status === 'queued' || t.status === 'running'));
-  const backupOpsDeps = { repo: backupRepo, vm: ctx, images, tasks, bus, log: app.log, dataDir: config.dataDir, disksDir: dirs.disks, reserved: reservedNames };
+  const backupOpsDeps = { repo: backupRepo, vm: ctx, images, tasks, bus, log: app.log, dataDir: config.dataDir, disksDir: dirs.disks, targets: backupTargets, reserved: reservedNames };
   const backupOps = {
     imports: new BackupImports(backupOpsDeps),
     verify: new BackupVerify(backupOpsDeps),

@@ -2,7 +2,7 @@ import type { Task } from '@qemu-manager/contract';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AppError } from '../lib/errors.js';
-import { backupTargets, checkDiskFile, checkManifestDisks, readManifest, type BackupOpsDeps } from './ops-common.js';
+import { checkDiskFile, checkManifestDisks, readManifest, type BackupOpsDeps } from './ops-common.js';
 import { publicBackup, type BackupRecord } from './repo.js';
 
 const PLAIN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
@@ -22,8 +22,9 @@ export class BackupImports {
     const { deps } = this;
     if (input.includes('\0') || !path.isAbsolute(input)) throw new AppError('PATH_NOT_ALLOWED', `The backup path must be absolute: ${input}`);
     const lexical = path.resolve(input);
-    const target = backupTargets(deps).find((t) => lexical.startsWith(t.path + path.sep));
-    if (!target) throw new AppError('PATH_NOT_ALLOWED', `${input} is not inside a backup target (${backupTargets(deps).map((t) => t.path).join(', ')})`);
+    const targets = deps.targets.all();
+    const target = targets.find((t) => lexical.startsWith(t.path + path.sep));
+    if (!target) throw new AppError('PATH_NOT_ALLOWED', `${input} is not inside a backup target (${targets.map((t) => t.path).join(', ')})`);
     const parts = path.relative(target.path, lexical).split(path.sep);
     if (parts.length !== 2 || !parts.every((p) => PLAIN.test(p))) {
       throw new AppError('PATH_NOT_ALLOWED', `${input} is not a backup directory <target>/<vm id>/<backup id> of the target ${target.name}`);

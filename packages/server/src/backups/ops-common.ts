@@ -27,6 +27,8 @@ export interface BackupOpsDeps {
   log: Logger;
   dataDir: string;
   disksDir: string;
+  /** The backup targets (`default` and the admin's), by their real paths. */
+  targets: { all(): Target[] };
   /** Names (`vm:<name>`, `disk:<name>`) in flight, shared with clones, conversions and imports. */
   reserved: Set<string>;
 }
@@ -45,24 +47,6 @@ export interface Target {
   name: string;
   /** Its real path. */
   path: string;
-}
-
-/**
- * The backup targets: `default` ($DATA_DIR/backups) and those the admin added. A small function of
- * this part's own until the backup engine's targets module is on main (then it is swapped for it).
- */
-export function backupTargets(deps: Pick<BackupOpsDeps, 'repo' | 'dataDir'>): Target[] {
-  const dir = path.join(deps.dataDir, 'backups');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const list: Target[] = [{ name: 'default', path: fs.realpathSync(dir) }];
-  for (const t of deps.repo.targets()) {
-    try {
-      list.push({ name: t.name, path: fs.realpathSync(t.path) });
-    } catch {
-      // a target whose directory is gone holds nothing we can read now
-    }
-  }
-  return list;
 }
 
 /** The target directory a backup directory lies in (`<target>/<vm>/<id>`). */
