@@ -29,6 +29,8 @@ import { backupScheduleSuite } from './suites/backups-schedules.js';
 import { backupOpsSuite } from './suites/backups-ops.js';
 // backups: engine and targets (issue 13)
 import { backupEngineSuite } from './suites/backups-engine.js';
+// service and autostart (issue 15)
+import { serviceSuite } from './suites/service.js';
 
 vmSuite();
 storageSuite();
@@ -45,6 +47,7 @@ importSuite(); // import and convert (issue 10)
 backupScheduleSuite(); // backups: schedules and retention (issue 13)
 backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
 backupEngineSuite(); // backups: engine and targets (issue 13)
+serviceSuite(); // service and autostart (issue 15)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -18,3 +18,5 @@ export * from './import.js';
 export * from './backups.js';
 // backups: schedules and retention (issue 13)
 export * from './retention.js';
+// service and autostart (issue 15)
+export * from './host.js';

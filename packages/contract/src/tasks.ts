@@ -19,6 +19,9 @@ export const TaskKind = Type.Union([
   Type.Literal('backup.delete'),
   Type.Literal('backup.import'),
   Type.Literal('backup.schedule'),
+  // service and autostart (issue 15)
+  Type.Literal('vm.autostart'),
+  Type.Literal('host.shutdown-vms'),
 ]);
 export type TaskKind = Static<typeof TaskKind>;
 

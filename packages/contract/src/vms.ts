@@ -31,6 +31,17 @@ export const VmDisk = Type.Object(
 );
 export type VmDisk = Static<typeof VmDisk>;
 
+/** Autostart (extension, issue 15): started after a host boot in `order`, `delayS` before the next. */
+export const VmAutostart = Type.Object(
+  {
+    enabled: Type.Boolean({ description: 'Start this VM when the server comes up after a host boot' }),
+    order: Type.Integer({ minimum: 0, maximum: 10000, description: 'Lower starts first (ties by name); host shutdown goes in the reverse order' }),
+    delayS: Type.Integer({ minimum: 0, maximum: 3600, description: 'Seconds to wait after this VM started before starting the next' }),
+  },
+  { additionalProperties: false },
+);
+export type VmAutostart = Static<typeof VmAutostart>;
+
 export const Vm = Type.Object(
   {
     id: Id,
@@ -48,6 +59,7 @@ export const Vm = Type.Object(
     }),
     startedAt: Type.Union([Timestamp, Type.Null()], { description: 'When the running QEMU started (extension)' }),
     pid: Type.Union([Type.Integer(), Type.Null()], { description: 'QEMU pid while running (extension)' }),
+    autostart: VmAutostart, // autostart (issue 15)
   },
   { additionalProperties: false, $id: 'Vm' },
 );

@@ -69,6 +69,10 @@ import { BackupService } from './backups/service.js';
 import { BackupTargets } from './backups/targets.js';
 import { backupRoutes } from './http/routes/backups.js';
 import { backupTargetRoutes } from './http/routes/backups-targets.js';
+// service and autostart (issue 15)
+import { Autostart } from './host/autostart.js';
+import { HostShutdown } from './host/shutdown.js';
+import { hostRoutes } from './http/routes/host.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -232,6 +236,10 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     }
   }
 
+  // service and autostart (issue 15): after a host boot, the autostart VMs start (in the background)
+  const autostart = new Autostart({ ctx, power, tasks, log: app.log, bootIdFile: config.bootIdFile, recordFile: path.join(config.dataDir, 'host-boot-id') });
+  const hostShutdown = new HostShutdown({ ctx, power, tasks });
+
   // --- routes, console, UI ---
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
   await app.register(
@@ -271,6 +279,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(backupOpsRoutes(backupOps)); // backups: restore, verify, delete, import (issue 13)
       await api.register(backupTargetRoutes(backupTargets)); // backups: targets (issue 13)
       await api.register(backupRoutes(backups)); // backups: engine (issue 13)
+      await api.register(hostRoutes(autostart, hostShutdown)); // service and autostart (issue 15)
     },
     { prefix: '/api' },
   );
@@ -289,6 +298,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   app.addHook('preClose', async () => proxy.close());
   app.addHook('onClose', async () => {
     scheduler.stop(); // backups: schedules and retention (issue 13)
+    await autostart.close(); // service and autostart (issue 15)
     power.close();
     runtime.detachAll();
     await tasks.shutdown();
@@ -296,5 +306,6 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     lock.release();
   });
   scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
+  autostart.begin(); // service and autostart (issue 15)
   return { app, vms, power, disks, tasks };
 }

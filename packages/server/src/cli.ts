@@ -11,6 +11,7 @@ import { AuthService } from './auth/service.js';
 import { AuthStore } from './auth/store.js';
 import { loadConfig } from './config.js';
 import { openDb } from './store/sqlite.js';
+import { HOST_USAGE, HostUsageError, hostCommand } from './cli-host.js'; // service and autostart (issue 15)
 
 async function readPassword(): Promise<string> {
   const stdin = process.stdin;
@@ -39,7 +40,8 @@ async function readPassword(): Promise<string> {
 
 const USAGE =
   'usage: admin set-password\n' +
-  '       admin create-token --name NAME --scope admin|read [--expires-in SECONDS]';
+  '       admin create-token --name NAME --scope admin|read [--expires-in SECONDS]\n' +
+  HOST_USAGE;
 
 /** A command line the CLI refuses: printed with the usage, exit status 2. */
 class UsageError extends Error {}
@@ -86,6 +88,16 @@ function flagOf(path: string): string {
 async function main(): Promise<number> {
   process.umask(0o077); // the database and its -wal/-shm files: owner only
   const [cmd, ...args] = process.argv.slice(2);
+  // service and autostart (issue 15): `service install|uninstall`, `host shutdown-vms`
+  if (cmd === 'service' || cmd === 'host') {
+    try {
+      return await hostCommand(cmd, args);
+    } catch (err) {
+      if (!(err instanceof HostUsageError)) throw err;
+      console.error(`${err.message}\n${USAGE}`);
+      return 2;
+    }
+  }
   let run: (auth: AuthService, dataDir: string) => Promise<number>;
   try {
     if (cmd === 'set-password') {

@@ -38,6 +38,8 @@ export interface Config {
   http: HttpLimits;
   /** Optional host-wide totals over all defined VMs (null: not limited). */
   totals: { maxVmMemoryMiB: number | null; memoryOvercommit: number | null };
+  /** BOOT_ID_FILE: where the host's boot id is read (autostart runs once per host boot; issue 15). */
+  bootIdFile: string;
 }
 
 /**
@@ -117,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     tls: tlsSetting(env.TLS_CERT, env.TLS_KEY),
     trustProxy: trustProxySetting(env.TRUST_PROXY),
     vncTcp: env.VNC_TCP === '1' || env.VNC_TCP === 'true',
+    bootIdFile: env.BOOT_ID_FILE || '/proc/sys/kernel/random/boot_id', // service and autostart (issue 15)
     guestIsolation: onOff(env, 'GUEST_ISOLATION'),
     http: {
       headersTimeoutMs: intEnv(env, 'HEADERS_TIMEOUT_MS', 15_000, 100, 600_000),

@@ -16,6 +16,10 @@ interface VmRow {
   started_at: string | null;
   last_command: string | null;
   created_at: string;
+  // autostart (issue 15)
+  autostart_enabled: number;
+  autostart_order: number;
+  autostart_delay_s: number;
 }
 
 interface VmDiskRow {
@@ -54,6 +58,7 @@ function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
     startedAt: r.started_at,
     pid: r.pid,
     pidStart: r.pid_start,
+    autostart: { enabled: r.autostart_enabled === 1, order: r.autostart_order, delayS: r.autostart_delay_s }, // autostart (issue 15)
   };
 }
 

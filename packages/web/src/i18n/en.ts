@@ -374,6 +374,8 @@ export const en = {
       'backup.delete': 'Delete backup',
       'backup.import': 'Import backup',
       'backup.schedule': 'Scheduled backup',
+      'vm.autostart': 'Autostart machine',
+      'host.shutdown-vms': 'Shut down all machines',
     } satisfies Record<TaskKind, string>,
     statuses: {
       queued: 'Waiting',

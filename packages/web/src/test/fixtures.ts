@@ -15,6 +15,7 @@ export function vm(over: Partial<Vm> = {}): Vm {
     lastCommand: null,
     startedAt: null,
     pid: null,
+    autostart: { enabled: false, order: 0, delayS: 0 }, // autostart (issue 15)
     ...over,
   };
 }
