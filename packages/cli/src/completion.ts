@@ -18,7 +18,7 @@ export function completionScript(program: Command, shell: 'bash' | 'zsh'): strin
     .join('\n');
   const fn = `# qemu-manager ${shell} completion
 _qemu_manager() {
-    local cur words_ noun verb opts i
+    local cur noun verb opts i
     cur="\${COMP_WORDS[COMP_CWORD]}"
     noun=""; verb=""
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -34,7 +34,6 @@ _qemu_manager() {
 ${cases}
         *) opts="${globals}" ;;
         esac
-        if [ -n "$verb" ] || [ "\${cur#-}" != "$cur" ]; then :; fi
     fi
     COMPREPLY=( $(compgen -W "$opts" -- "$cur") )
 }
