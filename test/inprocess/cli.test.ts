@@ -41,7 +41,13 @@ interface Result {
   err: string;
 }
 
-async function cli(args: string[], env: Record<string, string> = { QM_URL: url, QM_TOKEN: token }, signal?: AbortSignal, onOut?: (s: string) => void): Promise<Result> {
+async function cli(
+  args: string[],
+  env: Record<string, string> = { QM_URL: url, QM_TOKEN: token },
+  signal?: AbortSignal,
+  onOut?: (s: string) => void,
+  isTTY = false,
+): Promise<Result> {
   let out = '';
   let err = '';
   const io: Io = {
@@ -52,7 +58,7 @@ async function cli(args: string[], env: Record<string, string> = { QM_URL: url, 
     err: (s) => (err += s),
     env,
     home,
-    isTTY: false,
+    isTTY,
     ...(signal ? { signal } : {}),
   };
   const code = await run(args, io);
@@ -167,6 +173,15 @@ describe('qemu-manager CLI', () => {
     expectShape(TaskEnvelope, resized);
     expect(resized.task.status).toBe('succeeded');
     expect((await json(['disk', 'ls'])).disks.find((d: any) => d.name === 'cli-disk').size).toBe(2);
+    // Progress is drawn on a terminal only (stderr), and --json output stays the same.
+    const quiet = await cli(['disk', 'create', 'bar-off', '--size', '1', '--wait', '--json']);
+    expect(quiet.err).toBe('');
+    const drawn = await cli(['disk', 'create', 'bar-on', '--size', '1', '--wait', '--json'], undefined, undefined, undefined, true);
+    expect(drawn.code).toBe(0);
+    expect(drawn.err).toMatch(/disk\.create succeeded\s+\[#{30}\] 100%/);
+    expectShape(CreatedDiskEnvelope, JSON.parse(drawn.out));
+    await json(['disk', 'rm', 'bar-off']);
+    await json(['disk', 'rm', 'bar-on']);
     const detached = await json(['disk', 'detach', 'disk-vm', 'cli-disk']);
     expect(detached.vm.disks).toEqual([]);
 
