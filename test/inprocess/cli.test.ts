@@ -7,6 +7,7 @@
 import {
   BackupListEnvelope,
   CreatedDiskEnvelope,
+  CreatedToken,
   DiskListEnvelope,
   IsoEnvelope,
   IsoListEnvelope,
@@ -16,6 +17,7 @@ import {
   StartEnvelope,
   TaskEnvelope,
   TaskListEnvelope,
+  TokenListEnvelope,
   VmEnvelope,
   VmListEnvelope,
 } from '@qemu-manager/contract';
@@ -145,6 +147,10 @@ describe('qemu-manager CLI', () => {
     expect(human.out.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+CPUS/);
     expect(human.out).toMatch(new RegExp(`cli-vm\\s+stopped\\s+1\\s+64 MiB.*${id}`));
 
+    const set = await json(['vm', 'set', 'cli-vm', '--cpus', '2', '--memory', '128']);
+    expectShape(VmEnvelope, set);
+    expect(set.vm).toMatchObject({ cpus: 2, memory: 128 });
+    expect((await cli(['vm', 'set', 'cli-vm'])).code).toBe(2);
     const started = await json(['vm', 'start', 'cli-vm']);
     expectShape(StartEnvelope, started);
     expect(started.vm.status).toBe('running');
@@ -242,6 +248,18 @@ describe('qemu-manager CLI', () => {
     expect((await json(['backup', 'verify', id, '--wait'])).task.status).toBe('succeeded');
     expect((await json(['backup', 'rm', id, '--wait'])).task.status).toBe('succeeded');
     expect((await json(['backup', 'ls'])).backups).toEqual([]);
+  });
+
+  it('token create, ls, rm (by name); the new token works, the revoked one does not', async () => {
+    const made = await json(['token', 'create', 'cli-made', '--scope', 'read']);
+    expectShape(CreatedToken, made);
+    const listed = await json(['token', 'ls']);
+    expectShape(TokenListEnvelope, listed);
+    expect(listed.tokens.map((t: any) => t.name)).toEqual(expect.arrayContaining(['cli-test', 'cli-made']));
+    expect((await cli(['vm', 'ls'], { QM_URL: url, QM_TOKEN: made.token })).code).toBe(0);
+    expect((await cli(['token', 'create', 'x', '--scope', 'root'])).code).toBe(2);
+    expectShape(MessageBody, await json(['token', 'rm', 'cli-made']));
+    expect((await cli(['vm', 'ls'], { QM_URL: url, QM_TOKEN: made.token })).code).toBe(1);
   });
 
   it('events follows the stream: one JSON line per event, each a ServerEvent', async () => {

@@ -9,6 +9,8 @@ import type {
   CreateDiskBody,
   CreatedDiskEnvelope,
   CreateSnapshotBody,
+  CreateTokenBody,
+  CreatedToken,
   CreateVmBody,
   Disk,
   DiskListEnvelope,
@@ -24,6 +26,9 @@ import type {
   Task,
   TaskEnvelope,
   TaskListEnvelope,
+  TokenListEnvelope,
+  TokenScope,
+  UpdateResourcesBody,
   Vm,
   VmEnvelope,
   VmListEnvelope,
@@ -203,6 +208,19 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const v = await vmOf(api, ref);
       const data = await api.json<MessageBody>('DELETE', `/vms/${enc(v.id)}${o.force ? '?force=true' : ''}`);
       print(json, data, () => `${data.message}\n`);
+    });
+
+  vm.command('set <vm>')
+    .description('change CPUs and/or memory (stopped VM)')
+    .option('--cpus <n>', 'virtual CPUs', int(1))
+    .option('--memory <mib>', 'memory in MiB', int(1))
+    .action(async (ref: string, o: { cpus?: number; memory?: number }, cmd: Command) => {
+      if (o.cpus === undefined && o.memory === undefined) throw new CommanderError(2, 'qemu-manager.usage', 'error: give --cpus and/or --memory\n');
+      const { api, json } = ctx(cmd);
+      const v = await vmOf(api, ref);
+      const body: UpdateResourcesBody = { ...(o.cpus !== undefined ? { cpus: o.cpus } : {}), ...(o.memory !== undefined ? { memory: o.memory } : {}) };
+      const data = await api.json<VmEnvelope>('PATCH', `/vms/${enc(v.id)}/resources`, body);
+      print(json, data, () => `${data.vm.name}: ${data.vm.cpus} CPU(s), ${data.vm.memory} MiB\n`);
     });
 
   // ---- disk
@@ -480,6 +498,43 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         await taskStarted(api, json, data.task, o.wait, `backup ${verb} ${id}`);
       });
   }
+
+  // ---- token (API tokens, over the API; `admin create-token` makes one without the API)
+  const tok = program.command('token').description('API tokens');
+  tok
+    .command('ls')
+    .description('list API tokens')
+    .action(async (_o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const data = await api.get<TokenListEnvelope>('/tokens');
+      print(json, data, () =>
+        table(
+          ['NAME', 'SCOPE', 'CREATED', 'EXPIRES', 'LAST USED', 'REVOKED', 'ID'],
+          data.tokens.map((t) => [t.name, t.scope, t.createdAt, t.expiresAt, t.lastUsedAt, t.revokedAt, t.id]),
+        ),
+      );
+    });
+  tok
+    .command('create <name>')
+    .description('create an API token (printed once)')
+    .addOption(new Option('--scope <scope>', 'what it may do').choices(['read', 'admin']).makeOptionMandatory())
+    .option('--expires-in <s>', 'seconds until it expires', int(1))
+    .action(async (name: string, o: { scope: TokenScope; expiresIn?: number }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const body: CreateTokenBody = { name, scope: o.scope, ...(o.expiresIn !== undefined ? { expiresIn: o.expiresIn } : {}) };
+      const data = await api.json<CreatedToken>('POST', '/tokens', body);
+      print(json, data, () => `${data.token}\n`);
+    });
+  tok
+    .command('rm <token>')
+    .description('revoke an API token (name or id)')
+    .action(async (ref: string, _o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const { tokens } = await api.get<TokenListEnvelope>('/tokens');
+      const t = tokens.find((x) => x.id === ref) ?? tokens.find((x) => x.name === ref && x.revokedAt === null);
+      const data = await api.json<MessageBody>('DELETE', `/tokens/${enc(t?.id ?? ref)}`);
+      print(json, data, () => `${data.message}\n`);
+    });
 
   // ---- events
   program
