@@ -94,6 +94,16 @@ export default tseslint.config(
   // Routes call services, never an adapter.
   layer(['http/routes/**'], ['**/qemu/**', '**/runtime/**', '**/app.js']),
   {
+    // The CLI talks to the server over HTTP only (its admin commands run the server's built cli.js).
+    files: ['packages/cli/src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/server/**', '@qemu-manager/server'], message: 'the CLI talks to the server over HTTP only' }] },
+      ],
+    },
+  },
+  {
     files: ['packages/web/src/**/*.ts', 'packages/web/src/**/*.tsx'],
     plugins: { 'react-hooks': reactHooks },
     rules: {

@@ -1,0 +1,327 @@
+/**
+ * The `qemu-manager` CLI against the real server (buildApp on a loopback port, fake hypervisor):
+ * every command's --json output parsed and checked against the contract's schemas, names resolved
+ * to ids, exit statuses (0 ok, 1 API error, 2 usage), the config file's mode rule, the event stream,
+ * the admin delegation and the completion script loaded in bash. Real QEMU: test/integration/cli.test.ts.
+ */
+import {
+  BackupListEnvelope,
+  CreatedDiskEnvelope,
+  CreatedToken,
+  DiskListEnvelope,
+  IsoEnvelope,
+  IsoListEnvelope,
+  MessageBody,
+  ServerEvent,
+  SnapshotListEnvelope,
+  StartEnvelope,
+  TaskEnvelope,
+  TaskListEnvelope,
+  TokenListEnvelope,
+  VmEnvelope,
+  VmListEnvelope,
+} from '@qemu-manager/contract';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, type Io } from '../../packages/cli/src/program.js';
+import { repoRoot } from '../kit/index.mjs';
+import { makeTempDir, startInProcess, type InProcessServer } from './app.js';
+import { expectShape } from './check.js';
+
+const BIN = path.join(repoRoot, 'packages/cli/bin/qemu-manager.mjs');
+
+let srv: InProcessServer;
+let url: string;
+let token: string;
+let home: string;
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+}
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = { QM_URL: url, QM_TOKEN: token },
+  signal?: AbortSignal,
+  onOut?: (s: string) => void,
+  isTTY = false,
+): Promise<Result> {
+  let out = '';
+  let err = '';
+  const io: Io = {
+    out: (s) => {
+      out += s;
+      onOut?.(out);
+    },
+    err: (s) => (err += s),
+    env,
+    home,
+    isTTY,
+    ...(signal ? { signal } : {}),
+  };
+  const code = await run(args, io);
+  return { code, out, err };
+}
+
+async function json(args: string[]): Promise<any> {
+  const r = await cli([...args, '--json']);
+  expect(r, r.err).toMatchObject({ code: 0 });
+  return JSON.parse(r.out);
+}
+
+function spawnBin(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  srv = await startInProcess({ env: { AUTH: 'required', ADMIN_PASSWORD: 'cli-test-password' } });
+  await srv.app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = srv.app.server.address();
+  if (typeof addr !== 'object' || addr === null) throw new Error('no address');
+  url = `http://127.0.0.1:${addr.port}`;
+  home = makeTempDir('qm-cli-home-');
+  // The admin commands go to the server's admin CLI on the data dir (a real process through the bin).
+  const made = spawnSync(process.execPath, [BIN, 'admin', 'create-token', '--name', 'cli-test', '--scope', 'admin'], {
+    env: { ...process.env, DATA_DIR: srv.dataDir },
+    encoding: 'utf8',
+  });
+  expect(made.status, made.stderr).toBe(0);
+  token = made.stdout.trim();
+  expect(token).toMatch(/^qmt_/);
+}, 120_000); // the bin builds packages/cli first when its dist is missing or stale
+
+afterAll(async () => {
+  await srv?.close();
+  if (home) fs.rmSync(home, { recursive: true, force: true });
+});
+
+describe('qemu-manager CLI', () => {
+  it('exit statuses: 2 for a bad flag or command, 1 for an API error with its message and code, 0 for help', async () => {
+    expect((await cli(['vm', 'ls', '--bogus'])).code).toBe(2);
+    expect((await cli(['vm', 'frobnicate'])).code).toBe(2);
+    expect((await cli(['vm', 'create', 'x', '--cpus', 'two', '--memory', '64'])).code).toBe(2);
+    expect((await cli(['--help'])).code).toBe(0);
+    const missing = await cli(['vm', 'show', 'no-such-vm']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/VM_NOT_FOUND/);
+    const noToken = await cli(['vm', 'ls'], { QM_URL: url });
+    expect(noToken.code).toBe(1);
+    expect(noToken.err).toMatch(/\(UNAUTHORIZED\)|\(AUTH_REQUIRED\)|\([A-Z_]+\)/);
+    const unreachable = await cli(['vm', 'ls'], { QM_URL: 'http://127.0.0.1:1', QM_TOKEN: token });
+    expect(unreachable).toMatchObject({ code: 1 });
+    expect(unreachable.err).toMatch(/cannot reach/);
+  });
+
+  it('the bin as a process: a bad flag exits 2, a VM that does not exist exits 1', async () => {
+    // Not spawnSync: the server answering it runs in this process.
+    const env = { ...process.env, QM_URL: url, QM_TOKEN: token, HOME: home };
+    const bad = await spawnBin(['vm', 'ls', '--nope'], env);
+    expect(bad.status).toBe(2);
+    const none = await spawnBin(['vm', 'show', 'ghost', '--json'], env);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/VM_NOT_FOUND/);
+  });
+
+  it('vm create, ls, show by name and id, start, reboot, shutdown, stop, rm', async () => {
+    const created = await json(['vm', 'create', 'cli-vm', '--cpus', '1', '--memory', '64']);
+    expectShape(VmEnvelope, created);
+    const id: string = created.vm.id;
+    const list = await json(['vm', 'ls']);
+    expectShape(VmListEnvelope, list);
+    expect(list.vms.map((v: any) => v.name)).toContain('cli-vm');
+    expect((await json(['vm', 'show', 'cli-vm'])).vm.id).toBe(id);
+    expect((await json(['vm', 'show', id])).vm.name).toBe('cli-vm');
+    const human = await cli(['vm', 'ls']);
+    expect(human.out.split('\n')[0]).toMatch(/^NAME\s+STATUS\s+CPUS/);
+    expect(human.out).toMatch(new RegExp(`cli-vm\\s+stopped\\s+1\\s+64 MiB.*${id}`));
+
+    const set = await json(['vm', 'set', 'cli-vm', '--cpus', '2', '--memory', '128']);
+    expectShape(VmEnvelope, set);
+    expect(set.vm).toMatchObject({ cpus: 2, memory: 128 });
+    expect((await cli(['vm', 'set', 'cli-vm'])).code).toBe(2);
+    const started = await json(['vm', 'start', 'cli-vm']);
+    expectShape(StartEnvelope, started);
+    expect(started.vm.status).toBe('running');
+    expectShape(StartEnvelope, await json(['vm', 'reboot', 'cli-vm', '--timeout', '5', '--force']));
+    const down = await json(['vm', 'shutdown', 'cli-vm', '--timeout', '5', '--force']);
+    expectShape(VmEnvelope, down);
+    expect(down.vm.status).toBe('stopped');
+    await json(['vm', 'start', id]);
+    expectShape(MessageBody, await json(['vm', 'stop', 'cli-vm']));
+    expect((await json(['vm', 'show', 'cli-vm'])).vm.status).toBe('stopped');
+    expectShape(MessageBody, await json(['vm', 'rm', 'cli-vm']));
+    expect((await cli(['vm', 'show', 'cli-vm'])).code).toBe(1);
+  });
+
+  it('disk create --wait, ls, attach and detach by name, resize --wait, rm; task ls, wait and cancel', async () => {
+    const vm = (await json(['vm', 'create', 'disk-vm', '--cpus', '1', '--memory', '64'])).vm;
+    const created = await json(['disk', 'create', 'cli-disk', '--size', '1', '--format', 'qcow2', '--wait']);
+    expectShape(CreatedDiskEnvelope, created);
+    expect(created.disk.status).toBe('ready');
+    const disks = await json(['disk', 'ls']);
+    expectShape(DiskListEnvelope, disks);
+    const attached = await json(['disk', 'attach', 'disk-vm', 'cli-disk']);
+    expectShape(VmEnvelope, attached);
+    expect(attached.vm.disks.map((d: any) => d.path)).toEqual([created.disk.path]);
+    const resized = await json(['disk', 'resize', 'cli-disk', '--size', '2', '--wait']);
+    expectShape(TaskEnvelope, resized);
+    expect(resized.task.status).toBe('succeeded');
+    expect((await json(['disk', 'ls'])).disks.find((d: any) => d.name === 'cli-disk').size).toBe(2);
+    // Progress is drawn on a terminal only (stderr), and --json output stays the same.
+    const quiet = await cli(['disk', 'create', 'bar-off', '--size', '1', '--wait', '--json']);
+    expect(quiet.err).toBe('');
+    const drawn = await cli(['disk', 'create', 'bar-on', '--size', '1', '--wait', '--json'], undefined, undefined, undefined, true);
+    expect(drawn.code).toBe(0);
+    expect(drawn.err).toMatch(/disk\.create succeeded\s+\[#{30}\] 100%/);
+    expectShape(CreatedDiskEnvelope, JSON.parse(drawn.out));
+    await json(['disk', 'rm', 'bar-off']);
+    await json(['disk', 'rm', 'bar-on']);
+    const detached = await json(['disk', 'detach', 'disk-vm', 'cli-disk']);
+    expect(detached.vm.disks).toEqual([]);
+
+    const tasks = await json(['task', 'ls', '--limit', '10']);
+    expectShape(TaskListEnvelope, tasks);
+    expect(tasks.tasks.map((t: any) => t.kind)).toEqual(expect.arrayContaining(['disk.create']));
+    const waited = await json(['task', 'wait', resized.task.id]);
+    expectShape(TaskEnvelope, waited);
+    const cancel = await cli(['task', 'cancel', resized.task.id]);
+    expect(cancel.code).toBe(1);
+    expect(cancel.err).toMatch(/TASK_FINISHED/);
+    expect((await cli(['task', 'wait', '00000000-0000-4000-8000-000000000000'])).err).toMatch(/TASK_NOT_FOUND/);
+
+    expectShape(MessageBody, await json(['disk', 'rm', 'cli-disk']));
+    expect((await cli(['disk', 'rm', 'cli-disk'])).code).toBe(1);
+    await json(['vm', 'rm', vm.id]);
+  });
+
+  it('iso upload, ls, mount by library name, eject', async () => {
+    const file = path.join(home, 'tiny.iso');
+    const img = Buffer.alloc(64 * 1024);
+    img.write('\x01CD001', 0x8000, 'latin1');
+    fs.writeFileSync(file, img);
+    const up = await json(['iso', 'upload', file]);
+    expectShape(IsoEnvelope, up);
+    expect(up.iso).toMatchObject({ name: 'tiny.iso', size: img.length });
+    const list = await json(['iso', 'ls']);
+    expectShape(IsoListEnvelope, list);
+    expect(list.isos.map((i: any) => i.name)).toContain('tiny.iso');
+    await json(['vm', 'create', 'iso-vm', '--cpus', '1', '--memory', '64']);
+    const mounted = await json(['iso', 'mount', 'iso-vm', 'tiny.iso']);
+    expectShape(VmEnvelope, mounted);
+    expect(mounted.vm.iso).toBe(up.iso.path);
+    expect((await json(['iso', 'eject', 'iso-vm'])).vm.iso).toBeNull();
+    await json(['vm', 'rm', 'iso-vm']);
+  });
+
+  it('snapshot create --wait, ls, revert, rm; backup create --wait, ls, verify, rm', async () => {
+    await json(['vm', 'create', 'snap-vm', '--cpus', '1', '--memory', '64']);
+    await json(['disk', 'create', 'snap-disk', '--size', '1', '--wait']);
+    await json(['disk', 'attach', 'snap-vm', 'snap-disk']);
+    const made = await json(['snapshot', 'create', 'snap-vm', 'first', '--description', 'from the CLI', '--wait']);
+    expect(made.task.status).toBe('succeeded');
+    const snaps = await json(['snapshot', 'ls', 'snap-vm']);
+    expectShape(SnapshotListEnvelope, snaps);
+    expect(snaps.snapshots.map((s: any) => [s.name, s.description])).toEqual([['first', 'from the CLI']]);
+    expect((await json(['snapshot', 'revert', 'snap-vm', 'first', '--wait'])).task.status).toBe('succeeded');
+    expect((await json(['snapshot', 'rm', 'snap-vm', 'first', '--wait'])).task.status).toBe('succeeded');
+    expect((await json(['snapshot', 'ls', 'snap-vm'])).snapshots).toEqual([]);
+
+    const b = await json(['backup', 'create', 'snap-vm', '--wait']);
+    expect(b.task.status).toBe('succeeded');
+    const backups = await json(['backup', 'ls', '--vm', 'snap-vm']);
+    expectShape(BackupListEnvelope, backups);
+    expect(backups.backups).toHaveLength(1);
+    const id: string = backups.backups[0].id;
+    expect((await cli(['backup', 'restore', id])).code).toBe(2); // neither --replace nor --as-new
+    expect((await json(['backup', 'verify', id, '--wait'])).task.status).toBe('succeeded');
+    expect((await json(['backup', 'rm', id, '--wait'])).task.status).toBe('succeeded');
+    expect((await json(['backup', 'ls'])).backups).toEqual([]);
+  });
+
+  it('token create, ls, rm (by name); the new token works, the revoked one does not', async () => {
+    const made = await json(['token', 'create', 'cli-made', '--scope', 'read']);
+    expectShape(CreatedToken, made);
+    const listed = await json(['token', 'ls']);
+    expectShape(TokenListEnvelope, listed);
+    expect(listed.tokens.map((t: any) => t.name)).toEqual(expect.arrayContaining(['cli-test', 'cli-made']));
+    expect((await cli(['vm', 'ls'], { QM_URL: url, QM_TOKEN: made.token })).code).toBe(0);
+    expect((await cli(['token', 'create', 'x', '--scope', 'root'])).code).toBe(2);
+    expectShape(MessageBody, await json(['token', 'rm', 'cli-made']));
+    expect((await cli(['vm', 'ls'], { QM_URL: url, QM_TOKEN: made.token })).code).toBe(1);
+  });
+
+  it('events follows the stream: one JSON line per event, each a ServerEvent', async () => {
+    const ac = new AbortController();
+    let seen = '';
+    const following = cli(['events', '--json'], undefined, ac.signal, (out) => {
+      seen = out;
+      if (out.includes('"vm.created"') || out.includes('ev-vm')) ac.abort();
+    });
+    // The stream is open once the server counts the subscriber; then an event is made.
+    for (let i = 0; i < 100 && !ac.signal.aborted; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (i === 4) await json(['vm', 'create', 'ev-vm', '--cpus', '1', '--memory', '64']);
+    }
+    ac.abort();
+    const r = await following;
+    expect(r.code, r.err).toBe(0);
+    const lines = seen.trim().split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expectShape(ServerEvent, JSON.parse(l));
+    expect(lines.some((l) => l.includes('ev-vm'))).toBe(true);
+  });
+
+  it('the config file: refused when group/other can read it, used (url and token) when it is 0600', async () => {
+    const dir = path.join(home, '.config', 'qemu-manager');
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, JSON.stringify({ url, token }), { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    const refused = await cli(['vm', 'ls'], {});
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/refusing to read .*config\.json.*mode 644.*chmod 600/);
+    fs.chmodSync(file, 0o600);
+    const ok = await cli(['vm', 'ls', '--json'], {});
+    expect(ok.code, ok.err).toBe(0);
+    expectShape(VmListEnvelope, JSON.parse(ok.out));
+    // Flags win over the file.
+    expect((await cli(['vm', 'ls', '--token', 'qmt_bad'], {})).code).toBe(1);
+    fs.rmSync(file);
+  });
+
+  it('completion: the bash script loads and completes nouns, verbs and flags; the zsh one is printed', async () => {
+    const bash = await cli(['completion', 'bash']);
+    expect(bash.code).toBe(0);
+    const script = path.join(home, 'completion.bash');
+    fs.writeFileSync(script, bash.out);
+    const complete = (words: string[]) => {
+      const r = spawnSync(
+        'bash',
+        ['-c', `source "$1" && COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}) && COMP_CWORD=${words.length - 1} && _qemu_manager && echo "\${COMPREPLY[*]}"`, 'x', script],
+        { encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim().split(' ').sort();
+    };
+    expect(complete(['qemu-manager', 'v'])).toEqual(['vm']);
+    expect(complete(['qemu-manager', 'vm', 'sh'])).toEqual(['show', 'shutdown']);
+    expect(complete(['qemu-manager', 'disk', 'create', '--'])).toEqual(expect.arrayContaining(['--size', '--format', '--wait', '--json']));
+    const loaded = spawnSync('bash', ['-c', 'source <(node "$1" completion bash) && complete -p qemu-manager', 'x', BIN], { encoding: 'utf8' });
+    expect(loaded.stdout).toMatch(/complete -F _qemu_manager qemu-manager/);
+    const zsh = await cli(['completion', 'zsh']);
+    expect(zsh.out).toMatch(/^#compdef qemu-manager/);
+    expect((await cli(['completion', 'fish'])).code).toBe(2);
+  });
+});
