@@ -175,7 +175,8 @@ export async function startServer(opts) {
   const port = opts.port ?? (await freePort());
   const url = opts.url ?? `${opts.https ? 'https' : 'http'}://127.0.0.1:${port}`;
   /** @type {NodeJS.ProcessEnv} */
-  const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: opts.dataDir };
+  // UI_PORT off unless a test asks for it: test servers must not compete for the fixed default 3001.
+  const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: opts.dataDir, UI_PORT: '' };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;

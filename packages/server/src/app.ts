@@ -27,6 +27,7 @@ import type { AdapterDirs, Adapters } from './runtime/adapters.js';
 import { lockDataDir } from './store/lock.js';
 import { openDb } from './store/sqlite.js';
 import { systemRoutes } from './http/routes/system.js';
+import { registerApiDocs } from './http/api-docs.js';
 import { taskRoutes } from './http/routes/tasks.js';
 import { diskUploadRoutes } from './http/routes/disk-upload.js';
 import { DiskUploads } from './disks/upload.js';
@@ -283,6 +284,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     },
     { prefix: '/api' },
   );
+  await registerApiDocs(app); // GET /api/docs: interactive docs of /api/openapi.json (issue 15)
   if (webDir) await registerStaticUi(app, webDir);
   const proxy = createVncProxy({ resolveTarget: (id) => power.vncTarget(id), log: app.log });
   registerConsoleUpgrade(app, {

@@ -17,6 +17,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ACCEL: 'hvf' })).toThrow(/ACCEL must be/);
     expect(() => loadConfig({ STORAGE_ROOTS: 'relative/dir' })).toThrow(/absolute/);
   });
+  it('UI_PORT: 3001 by default, another port when set, off when empty or equal to PORT', () => {
+    expect(loadConfig({}).uiPort).toBe(3001);
+    expect(loadConfig({ UI_PORT: '8081' }).uiPort).toBe(8081);
+    expect(loadConfig({ UI_PORT: '' }).uiPort).toBeNull();
+    expect(loadConfig({ PORT: '3001' }).uiPort).toBeNull();
+    expect(loadConfig({ PORT: '7000', UI_PORT: '7000' }).uiPort).toBeNull();
+    expect(() => loadConfig({ UI_PORT: '0' })).toThrow(/UI_PORT must be an integer from 1 to 65535/);
+    expect(() => loadConfig({ UI_PORT: 'ui' })).toThrow(/UI_PORT must be an integer/);
+  });
 });
 
 describe('TRUST_PROXY', () => {

@@ -8,6 +8,8 @@ export type AccelSetting = 'auto' | 'kvm' | 'tcg';
 export interface Config {
   host: string;
   port: number;
+  /** UI_PORT: a second port on HOST serving the same app (the web UI at http://localhost:3001 by default); null = off. */
+  uiPort: number | null;
   dataDir: string;
   /** Extra storage roots (absolute, resolved) besides dataDir/disks and dataDir/isos. */
   storageRoots: string[];
@@ -103,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return {
     host: env.HOST || '127.0.0.1',
     port: intEnv(env, 'PORT', 5000, 0, 65535),
+    uiPort: uiPortSetting(env),
     dataDir,
     storageRoots,
     accel,
@@ -135,6 +138,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       memoryOvercommit: ratioSetting('MEMORY_OVERCOMMIT', env.MEMORY_OVERCOMMIT),
     },
   };
+}
+
+/** UI_PORT: unset = 3001; empty = off; else a port (1-65535). The same port as PORT means off. */
+export function uiPortSetting(env: NodeJS.ProcessEnv): number | null {
+  if (env.UI_PORT === '') return null;
+  const port = env.UI_PORT === undefined ? 3001 : intEnv(env, 'UI_PORT', 3001, 1, 65535);
+  return port === intEnv(env, 'PORT', 5000, 0, 65535) ? null : port;
 }
 
 /**

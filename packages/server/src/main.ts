@@ -1,5 +1,6 @@
 import { StartupError, buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { listenUiPort } from './http/ui-listener.js';
 import { prepareDataDir } from './store/sqlite.js';
 
 /** Starts the server. VMs are separate processes: stopping the server leaves them running. */
@@ -26,12 +27,15 @@ async function main(): Promise<void> {
   }
   const { app } = built;
   await app.listen({ host: config.host, port: config.port });
+  // The second listener (UI_PORT): a port that is taken is a warning, never a reason not to start.
+  const uiListener = await listenUiPort(app, config);
   let closing = false;
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       if (closing) return;
       closing = true;
       app.log.info({ sig }, 'shutting down; running VMs keep running');
+      uiListener?.close();
       app.close().then(
         () => process.exit(0),
         () => process.exit(1),

@@ -14,7 +14,7 @@ import { IsosPage } from './features/isos/IsosPage';
 import { LazyTokensPage } from './features/tokens/lazy';
 import { VmDetailPage } from './features/vms/VmDetailPage';
 import { VmListPage } from './features/vms/VmListPage';
-import { t } from './i18n';
+import { t, useLanguage } from './i18n';
 import { Link, matchPath, paths, usePathname } from './router';
 
 export function createQueryClient(): QueryClient {
@@ -70,6 +70,8 @@ function LiveUpdates({ children }: { children: ReactNode }) {
 
 function AccessGate() {
   const auth = useAuthStatus();
+  // A language switch renders the page anew in the new words (no reload; the data cache stays).
+  const lang = useLanguage();
   if (auth.isPending) return <p className="muted center gate">{t.auth.checking}</p>;
   if (auth.isError && !auth.data) {
     return (
@@ -83,7 +85,7 @@ function AccessGate() {
   if (auth.data.authRequired && !auth.data.authenticated) return <LoginPage />;
   return (
     <LiveUpdates>
-      <Routes />
+      <Routes key={lang} />
     </LiveUpdates>
   );
 }

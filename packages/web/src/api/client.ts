@@ -1,5 +1,5 @@
 // The one place that talks HTTP and turns error bodies into ApiError.
-import { t } from '../i18n';
+import { errorWords, getLanguage, t } from '../i18n';
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -36,7 +36,7 @@ export function toApiError(status: number, bodyText: string): ApiError {
 
 /** Words for any thrown value, for showing next to whatever caused it. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
+  if (err instanceof ApiError) return getLanguage() === 'en' ? err.message : errorWords(err.code, err.message);
   if (err instanceof Error && err.message) return err.message;
   if (typeof err === 'string' && err) return err;
   return t.errors.unexpected;

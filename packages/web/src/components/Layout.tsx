@@ -7,15 +7,15 @@ import { ErrorText } from './ErrorText';
 import { formatMiB } from '../lib/format';
 import { Link, paths } from '../router';
 import { TasksButton, TasksPanel } from '../features/tasks/TasksPanel';
-import { t } from '../i18n';
+import { LANGS, setLanguage, t, useLanguage, type Lang } from '../i18n';
 
 const NAV = [
-  { to: paths.vms, label: t.app.nav.vms, testId: 'nav-vms', match: (p: string) => p === '/' || p.startsWith('/vms') },
-  { to: paths.disks, label: t.app.nav.disks, testId: 'nav-disks', match: (p: string) => p.startsWith('/disks') },
-  { to: paths.isos, label: t.app.nav.isos, testId: 'nav-isos', match: (p: string) => p.startsWith('/isos') },
-  { to: paths.backups, label: t.app.nav.backups, testId: 'nav-backups', match: (p: string) => p.startsWith('/backups') },
-  { to: paths.tokens, label: t.app.nav.tokens, testId: 'nav-tokens', match: (p: string) => p.startsWith('/tokens') },
-  { to: paths.audit, label: t.app.nav.audit, testId: 'nav-audit', match: (p: string) => p.startsWith('/audit') },
+  { to: paths.vms, label: () => t.app.nav.vms, testId: 'nav-vms', match: (p: string) => p === '/' || p.startsWith('/vms') },
+  { to: paths.disks, label: () => t.app.nav.disks, testId: 'nav-disks', match: (p: string) => p.startsWith('/disks') },
+  { to: paths.isos, label: () => t.app.nav.isos, testId: 'nav-isos', match: (p: string) => p.startsWith('/isos') },
+  { to: paths.backups, label: () => t.app.nav.backups, testId: 'nav-backups', match: (p: string) => p.startsWith('/backups') },
+  { to: paths.tokens, label: () => t.app.nav.tokens, testId: 'nav-tokens', match: (p: string) => p.startsWith('/tokens') },
+  { to: paths.audit, label: () => t.app.nav.audit, testId: 'nav-audit', match: (p: string) => p.startsWith('/audit') },
 ];
 
 export function LiveIndicator() {
@@ -41,6 +41,28 @@ function HostSummary() {
     <span className="host-summary" title={data.qemu.accelReason} data-testid="host-summary">
       {t.app.hostSummary(data.qemu.accel, data.host.cpus, formatMiB(data.host.memoryMiB))}
     </span>
+  );
+}
+
+/** The UI language switch: the new words appear at once, and the choice is remembered. */
+function LanguageSwitch() {
+  const lang = useLanguage();
+  return (
+    <label className="lang-switch">
+      <select
+        value={lang}
+        onChange={(e) => setLanguage(e.target.value as Lang)}
+        aria-label={t.app.language}
+        title={t.app.language}
+        data-testid="language-switch"
+      >
+        {LANGS.map((l) => (
+          <option key={l} value={l} lang={l}>
+            {t.app.languages[l]}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 
@@ -90,7 +112,7 @@ export function Layout({ pathname, children }: { pathname: string; children: Rea
         <nav className="nav" aria-label={t.app.navLabel} ref={nav}>
           {NAV.map((n) => (
             <Link key={n.to} to={n.to} data-testid={n.testId} className={n.match(pathname) ? 'is-active' : ''} aria-current={n.match(pathname) ? 'page' : undefined}>
-              {n.label}
+              {n.label()}
             </Link>
           ))}
         </nav>
@@ -98,6 +120,7 @@ export function Layout({ pathname, children }: { pathname: string; children: Rea
           <HostSummary />
           <TasksButton open={tasksOpen} onToggle={() => setTasksOpen((o) => !o)} />
           <LiveIndicator />
+          <LanguageSwitch />
           <LogoutButton />
         </div>
       </header>

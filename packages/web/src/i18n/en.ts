@@ -1,6 +1,6 @@
 // Every user-visible English string lives here. To add a language, copy this file, translate
 // the values (keep the keys and function signatures) and select it in ./index.ts.
-import type { VmStatus, DiskStatus, TaskKind, TaskStatus, TokenScope } from '@qemu-manager/contract';
+import type { VmStatus, DiskStatus, ErrorCode, TaskKind, TaskStatus, TokenScope } from '@qemu-manager/contract';
 
 export const en = {
   app: {
@@ -17,6 +17,9 @@ export const en = {
     backToList: 'Back to machines',
     loading: 'Loading…',
     hostSummary: (accel: string, cpus: number, mem: string) => `${accel.toUpperCase()} · ${cpus} CPUs · ${mem}`,
+    language: 'Language',
+    /** Each language by its own name, the same in every catalogue. */
+    languages: { en: 'English', it: 'Italiano' },
   },
   auth: {
     title: 'Log in',
@@ -59,6 +62,33 @@ export const en = {
     unexpected: 'Something went wrong.',
     timeout: 'The operation took too long.',
   },
+  /**
+   * The UI's words for the common API error codes, shown instead of the server's message (which
+   * stays English) when the UI is not in English; in English the server's more precise message is shown.
+   */
+  errorCodes: {
+    NETWORK: 'Cannot reach the server. Check that it is running and try again.',
+    NOT_FOUND: 'Not found.',
+    VM_NOT_FOUND: 'This machine does not exist.',
+    DISK_NOT_FOUND: 'This disk does not exist.',
+    VM_NOT_STOPPED: 'Stop the machine first.',
+    VM_NOT_RUNNING: 'The machine is not running.',
+    VM_BUSY: 'The machine is busy with another operation; try again in a moment.',
+    NAME_TAKEN: 'This name is already taken.',
+    DISK_IN_USE: 'The disk is in use.',
+    ISO_IN_USE: 'The ISO is in a machine’s drive.',
+    DISK_NOT_READY: 'The disk is not ready yet.',
+    VALIDATION: 'Some values are not valid.',
+    BAD_REQUEST: 'The request is not valid.',
+    UNAUTHORIZED: 'Log in first.',
+    FORBIDDEN: 'You do not have access to this.',
+    PAYLOAD_TOO_LARGE: 'The file is larger than the server accepts.',
+    RATE_LIMITED: 'Too many attempts; wait a moment and try again.',
+    LIMIT_EXCEEDED: 'This would go beyond the host’s limits.',
+    TIMEOUT: 'The operation took too long.',
+    QEMU_START_FAILED: 'QEMU could not start the machine.',
+    INTERNAL: 'Something went wrong on the server.',
+  } satisfies Partial<Record<ErrorCode | 'NETWORK', string>>,
   status: {
     stopped: 'Stopped',
     starting: 'Starting…',
@@ -175,6 +205,7 @@ export const en = {
     consoleNewTab: 'Open in new tab',
     consoleNotRunning: 'The console is available while the machine runs.',
     consoleHint: 'See the screen here, or open it in its own tab.',
+    openVnc: 'Open VNC console',
   },
   disks: {
     title: 'Disks',

@@ -1,11 +1,12 @@
-// Pure formatting helpers. Binary units throughout (KiB, MiB, GiB) because that is what QEMU uses.
+// Formatting helpers. Binary units throughout (KiB, MiB, GiB) because that is what QEMU uses.
+// Numbers and dates follow the UI language (Intl), unless a locale is given.
+import { locale as uiLocale } from '../i18n';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 
 function trim(n: number): string {
-  // One decimal below 10, none above; drop a trailing ".0".
-  const s = n < 10 ? n.toFixed(1) : Math.round(n).toString();
-  return s.endsWith('.0') ? s.slice(0, -2) : s;
+  // One decimal below 10, none above; no trailing ".0"; the language's decimal sign ("1,5" in Italian).
+  return new Intl.NumberFormat(uiLocale(), { maximumFractionDigits: n < 10 ? 1 : 0, useGrouping: false }).format(n);
 }
 
 /** 1536 -> "1.5 KiB"; 0 -> "0 B"; negative or non-finite -> "—". */
@@ -58,7 +59,7 @@ export function formatDateTime(iso: string | null | undefined, locale?: string):
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '—';
-  return d.toLocaleString(locale, { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return d.toLocaleString(locale ?? uiLocale(), { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
 /** Local date and time to the second, for "exactly when" tooltips. */
@@ -66,7 +67,7 @@ export function formatExactTime(iso: string | null | undefined, locale?: string)
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '—';
-  return d.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'medium' });
+  return d.toLocaleString(locale ?? uiLocale(), { dateStyle: 'medium', timeStyle: 'medium' });
 }
 
 /** The file name part of a host path: "/data/isos/a.iso" -> "a.iso". */

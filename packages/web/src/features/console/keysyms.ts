@@ -97,7 +97,13 @@ export const COMBOS: KeyCombo[] = [
   { id: 'ctrl-alt-backspace', label: 'Ctrl+Alt+Backspace', keys: [CTRL, ALT, [XK.BackSpace, 'Backspace']] },
   { id: 'alt-tab', label: 'Alt+Tab', keys: [ALT, [XK.Tab, 'Tab']] },
   { id: 'alt-f4', label: 'Alt+F4', keys: [ALT, [XK.F4, 'F4']] },
-  { id: 'super', label: t.console.superKey, keys: [[XK.Super_L, 'MetaLeft']] },
+  {
+    id: 'super',
+    get label() {
+      return t.console.superKey; // read when shown: follows a language switch
+    },
+    keys: [[XK.Super_L, 'MetaLeft']],
+  },
   { id: 'escape', label: 'Esc', keys: [[XK.Escape, 'Escape']] },
 ];
 

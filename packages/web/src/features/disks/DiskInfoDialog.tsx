@@ -7,7 +7,7 @@ import { CopyButton } from '../../components/CopyButton';
 import { Dialog } from '../../components/Dialog';
 import { ErrorText } from '../../components/ErrorText';
 import { formatBytes, formatDateTime } from '../../lib/format';
-import { t } from '../../i18n';
+import { locale, t } from '../../i18n';
 import { RecentTasks } from '../tasks/RecentTasks';
 import { diskChain } from './storageRules';
 
@@ -25,7 +25,7 @@ export function DiskInfoDialog({ open, disk, onClose }: { open: boolean; disk: D
         <dt>{t.disks.format}</dt>
         <dd>{info?.format ?? d.format}</dd>
         <dt>{t.disks.virtualSize}</dt>
-        <dd data-testid="disk-info-virtual">{info ? `${formatBytes(info['virtual-size'])} (${info['virtual-size'].toLocaleString()} B)` : t.units.gb(d.size)}</dd>
+        <dd data-testid="disk-info-virtual">{info ? `${formatBytes(info['virtual-size'])} (${info['virtual-size'].toLocaleString(locale())} B)` : t.units.gb(d.size)}</dd>
         <dt>{t.disks.actualSize}</dt>
         <dd data-testid="disk-info-actual">{info?.['actual-size'] != null ? formatBytes(info['actual-size']) : t.common.none}</dd>
         {chain.backsOnto && (

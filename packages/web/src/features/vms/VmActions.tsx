@@ -12,19 +12,12 @@ import { Link, navigate, paths } from '../../router';
 import { canDelete, canOpenConsole, canStop, powerActionsFor, primaryActionFor, type PowerAction } from './actions';
 import { useVmAction } from './useVmAction';
 
-const LABEL: Record<PowerAction, string> = {
-  start: t.actions.start,
-  stop: t.actions.stop,
-  shutdown: t.actions.shutdown,
-  reboot: t.actions.reboot,
-  reset: t.actions.reset,
-  pause: t.actions.pause,
-  resume: t.actions.resume,
-};
+/** Read while rendering, so a language switch shows at once. */
+const label = (a: PowerAction): string => t.actions[a];
 
 interface Props {
   vm: Vm;
-  /** 'row' adds a Settings item; 'page' navigates to the list after deletion. */
+  /** 'row' adds a Settings (⚙️) button; 'page' names the console button "Open VNC console" and navigates to the list after deletion. */
   context: 'row' | 'page';
 }
 
@@ -38,12 +31,11 @@ export function VmActions({ vm, context }: Props) {
 
   const items: MenuItem[] = others.map((a) => ({
     key: a,
-    label: LABEL[a],
+    label: label(a),
     onSelect: () => action.run(a),
     danger: a === 'stop' || a === 'reset',
     testId: `action-${a}`,
   }));
-  if (context === 'row') items.push({ key: 'settings', label: t.actions.settings, onSelect: () => navigate(paths.vm(vm.id)), testId: 'action-settings' });
   if (canDelete(vm.status)) items.push({ key: 'delete', label: t.actions.delete, onSelect: () => setConfirmDelete(true), danger: true, testId: 'action-delete' });
 
   const timedOut = action.failed === 'shutdown' && (action.error as { code?: string } | null)?.code === 'TIMEOUT';
@@ -59,17 +51,22 @@ export function VmActions({ vm, context }: Props) {
             onClick={() => action.run(primary)}
             data-testid={`action-${primary}`}
           >
-            {LABEL[primary]}
+            {label(primary)}
           </Button>
         )}
         {!primary && action.pending && (
           <Button size="sm" busy>
-            {LABEL[action.pending]}
+            {label(action.pending)}
           </Button>
         )}
         {canOpenConsole(vm.status) && (
           <Link to={paths.console(vm.id)} className="btn btn-secondary btn-sm" data-testid="action-console">
-            {t.actions.console}
+            {context === 'page' ? t.detail.openVnc : t.actions.console}
+          </Link>
+        )}
+        {context === 'row' && (
+          <Link to={paths.vm(vm.id)} className="btn btn-ghost btn-sm" title={t.actions.settings} data-testid="action-settings">
+            <span aria-hidden="true">⚙️</span> {t.actions.settings}
           </Link>
         )}
         <Menu label="⋯" ariaLabel={t.common.more} items={action.pending ? [] : items} testId="action-menu" />
@@ -78,7 +75,7 @@ export function VmActions({ vm, context }: Props) {
         <ErrorText
           className="vm-action-error"
           testId={`vm-error-${vm.name}`}
-          error={timedOut ? t.actions.shutdownTimeout : t.actions.failed(LABEL[action.failed], (action.error).message)}
+          error={timedOut ? t.actions.shutdownTimeout : t.actions.failed(label(action.failed), (action.error).message)}
           onDismiss={action.reset}
         >
           {timedOut && canStop(vm.status) && (

@@ -22,7 +22,7 @@ export function VmInfoSection({ vm }: { vm: Vm }) {
           </>
         )}
         <dt>{t.detail.created}</dt>
-        <dd>{formatDateTime(vm.createdAt)}</dd>
+        <dd data-testid="vm-created">{formatDateTime(vm.createdAt)}</dd>
         {running && vm.startedAt && (
           <>
             <dt>{t.detail.started}</dt>
