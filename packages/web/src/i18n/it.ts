@@ -399,6 +399,8 @@ export const it: Messages = {
       'backup.delete': 'Elimina backup',
       'backup.import': 'Importa backup',
       'backup.schedule': 'Backup pianificato',
+      'vm.autostart': 'Avvio automatico della macchina',
+      'host.shutdown-vms': 'Spegni tutte le macchine',
     },
     statuses: {
       queued: 'In attesa',
