@@ -7,7 +7,7 @@ import type { BackupDiskState, LiveBackup } from '../runtime/port.js';
 import type { QemuIdentity } from './identity.js';
 import type { QmpEvent } from './qmp/client.js';
 import type { QmpCommands } from './qmp/commands.js';
-import { QmpCommandError } from './qmp/errors.js';
+import { qmpCall } from './qmp/errors.js';
 import { removeForeignDir } from './rundir.js';
 
 /**
@@ -247,12 +247,4 @@ function listening(sock: string): boolean {
   });
 }
 
-async function qmp<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof AppError) throw err;
-    if (err instanceof QmpCommandError) throw new AppError('QEMU_ERROR', `QEMU refused ${what}: ${err.desc}`);
-    throw new AppError('QEMU_UNREACHABLE', `QEMU did not answer ${what}`, { cause: err });
-  }
-}
+const qmp = qmpCall;

@@ -21,7 +21,7 @@ import type { GuestIsolation } from './guest-isolation.js';
 import type { IdentityPool } from './identity.js';
 import type { QmpEvent } from './qmp/client.js';
 import type { QmpCommands, QmpRunState } from './qmp/commands.js';
-import { QmpCommandError } from './qmp/errors.js';
+import { qmpCall } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
 import { backupDiskStates, recoverLiveBackups, runLiveBackup } from './backup-job.js'; // backups: engine (issue 13)
@@ -245,14 +245,8 @@ export class QemuRuntime implements VmRuntime {
   }
 
   /** Runs a QMP call; QEMU's refusal is QEMU_ERROR, no answer QEMU_UNREACHABLE. */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof AppError) throw err;
-      if (err instanceof QmpCommandError) throw new AppError('QEMU_ERROR', `QEMU refused ${what}: ${err.desc}`);
-      throw new AppError('QEMU_UNREACHABLE', `QEMU did not answer ${what}`, { cause: err });
-    }
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return qmpCall(what, fn);
   }
 
   // --- backups: engine (issue 13): qemu/backup-job.ts -----------------------------------------

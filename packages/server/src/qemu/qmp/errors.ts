@@ -1,3 +1,5 @@
+import { AppError } from '../../lib/errors.js';
+
 /** Base class of every error raised by the QMP client. */
 export class QmpError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -30,3 +32,14 @@ export class QmpClosedError extends QmpError {
 
 /** No answer arrived within the command's timeout. */
 export class QmpTimeoutError extends QmpError {}
+
+/** Runs a QMP call for the server: QEMU's refusal is QEMU_ERROR, no answer QEMU_UNREACHABLE. */
+export async function qmpCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    if (err instanceof QmpCommandError) throw new AppError('QEMU_ERROR', `QEMU refused ${what}: ${err.desc}`);
+    throw new AppError('QEMU_UNREACHABLE', `QEMU did not answer ${what}`, { cause: err });
+  }
+}
