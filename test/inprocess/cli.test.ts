@@ -124,6 +124,24 @@ describe('qemu-manager CLI', () => {
     expect(unreachable.err).toMatch(/cannot reach/);
   });
 
+  it('service install/uninstall --root go to the admin CLI: the units appear under the root only, then go', () => {
+    const root = makeTempDir('qm-cli-root-');
+    try {
+      const env = { ...process.env, DATA_DIR: srv.dataDir };
+      const inst = spawnSync(process.execPath, [BIN, 'service', 'install', '--root', root], { env, encoding: 'utf8' });
+      expect(inst.status, inst.stderr).toBe(0);
+      const units = path.join(root, 'etc/systemd/system');
+      expect(fs.readdirSync(units).sort()).toEqual(['qemu-manager-guests.service', 'qemu-manager.service']);
+      expect(fs.readFileSync(path.join(units, 'qemu-manager.service'), 'utf8')).toMatch(/^KillMode=process$/m);
+      const un = spawnSync(process.execPath, [BIN, 'service', 'uninstall', '--root', root], { env, encoding: 'utf8' });
+      expect(un.status, un.stderr).toBe(0);
+      expect(fs.readdirSync(units)).toEqual([]);
+      expect(spawnSync(process.execPath, [BIN, 'host', 'shutdown-vms', '--bogus'], { env, encoding: 'utf8' }).status).toBe(2);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('the bin as a process: a bad flag exits 2, a VM that does not exist exits 1', async () => {
     // Not spawnSync: the server answering it runs in this process.
     const env = { ...process.env, QM_URL: url, QM_TOKEN: token, HOME: home };

@@ -574,26 +574,33 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
     });
 
-  // ---- admin (local, on the data dir)
-  const admin = program.command('admin').description('local admin commands on the data dir (as npm run admin)');
-  for (const verb of ['set-password', 'create-token']) {
-    admin
+  // ---- admin, service, host (local, on the data dir: the server's admin CLI runs them)
+  const delegate = async (argv: string[]) => {
+    if (!fs.existsSync(ADMIN_CLI)) throw new ConfigError(`${ADMIN_CLI} is not built: run npx tsc -b packages/server`);
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = spawn(process.execPath, [ADMIN_CLI, ...argv], { stdio: 'inherit', env: io.env });
+      child.on('error', reject);
+      child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+    });
+    setExit(code);
+  };
+  const local = (parent: Command, verb: string, description: string, argv: (args: string[]) => string[]) =>
+    parent
       .command(verb)
-      .description(verb === 'set-password' ? 'set the admin password (read from stdin)' : 'create an API token: --name N --scope admin|read [--expires-in S]')
+      .description(description)
       .allowUnknownOption()
       .allowExcessArguments()
       .helpOption(false)
       .argument('[args...]')
-      .action(async (args: string[]) => {
-        if (!fs.existsSync(ADMIN_CLI)) throw new ConfigError(`${ADMIN_CLI} is not built: run npx tsc -b packages/server`);
-        const code = await new Promise<number>((resolve, reject) => {
-          const child = spawn(process.execPath, [ADMIN_CLI, verb, ...args], { stdio: 'inherit', env: io.env });
-          child.on('error', reject);
-          child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
-        });
-        setExit(code);
-      });
-  }
+      .action((args: string[]) => delegate(argv(args)));
+  const admin = program.command('admin').description('local admin commands on the data dir (as npm run admin)');
+  local(admin, 'set-password', 'set the admin password (read from stdin)', (a) => ['set-password', ...a]);
+  local(admin, 'create-token', 'create an API token: --name N --scope admin|read [--expires-in S]', (a) => ['create-token', ...a]);
+  const service = program.command('service').description('the systemd units (as npm run admin -- service …)');
+  local(service, 'install', 'write and enable the units: [--user NAME] [--root DIR]', (a) => ['service', 'install', ...a]);
+  local(service, 'uninstall', 'disable and remove the units: [--root DIR]', (a) => ['service', 'uninstall', ...a]);
+  const host = program.command('host').description('the host (as npm run admin -- host …)');
+  local(host, 'shutdown-vms', 'shut every running VM down gracefully, then power off the rest: [--timeout S]', (a) => ['host', 'shutdown-vms', ...a]);
 
   // ---- completion
   program
