@@ -5,6 +5,7 @@ import type {
   IsoPathBody, LoginBody, MessageBody, ShutdownBody, StartEnvelope, Task, TaskEnvelope, TaskListEnvelope,
   TokenListEnvelope, UpdateResourcesBody, Vm, VmEnvelope, VmListEnvelope,
 } from '@qemu-manager/contract';
+import type { AutostartBody } from '@qemu-manager/contract';
 import type {
   Backup, BackupEnvelope, BackupListEnvelope, BackupSchedule, BackupScheduleEnvelope, BackupScheduleListEnvelope, BackupTarget,
   BackupTargetEnvelope, BackupTargetListEnvelope, CreateBackupBody, CreateBackupScheduleBody, CreateBackupTargetBody,
@@ -46,6 +47,9 @@ export const vmsApi = {
   /** Clone a stopped VM (202 { task }; the task's result names the new VM). */
   clone: async (id: string, body: CloneVmBody): Promise<Task> =>
     (await request<TaskEnvelope>('POST', vmPath(id, '/clone'), body)).task,
+  /** The whole autostart setting (admin; issue 15). */
+  setAutostart: async (id: string, body: AutostartBody): Promise<Vm> =>
+    (await request<VmEnvelope>('PUT', vmPath(id, '/autostart'), body)).vm,
 };
 
 export const disksApi = {

@@ -703,6 +703,22 @@ export const en = {
     busy: 'Converting…',
     done: 'New disk:',
   },
+  autostart: {
+    title: 'Autostart',
+    intro: 'Start this machine by itself when the server comes up after the host boots. Lower order starts first; host shutdown goes in the reverse order.',
+    enabled: 'Start after a host boot',
+    order: 'Order',
+    orderHint: 'Lower starts first; ties go by name.',
+    orderInvalid: (max: number) => `A whole number from 0 to ${max}.`,
+    delay: 'Delay after start (seconds)',
+    delayHint: 'Wait this long before starting the next machine.',
+    delayInvalid: (max: number) => `A whole number of seconds from 0 to ${max}.`,
+    adminOnly: 'Only an administrator can change autostart.',
+    summaryOff: 'Does not start by itself.',
+    summaryOn: (order: number, delayS: number) => `Starts after a host boot, order ${order}, then waits ${delayS} s.`,
+    marker: 'Auto',
+    markerTitle: (order: number, delayS: number) => `Starts after a host boot (order ${order}, delay ${delayS} s)`,
+  },
 };
 
 export type Messages = typeof en;

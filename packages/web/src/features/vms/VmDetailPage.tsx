@@ -13,6 +13,7 @@ import { LazyConsoleView } from '../console/lazy';
 import { RecentTasks } from '../tasks/RecentTasks';
 import { canOpenConsole } from './actions';
 import { ResourcesSection } from './ResourcesSection';
+import { AutostartSection } from './AutostartSection';
 import { VmActions } from './VmActions';
 import { VmDisksSection } from './VmDisksSection';
 import { LastCommandSection, VmInfoSection } from './VmInfoSection';
@@ -71,6 +72,7 @@ function VmDetail({ vm }: { vm: Vm }) {
         <div className="detail-col">
           <ConsoleSection vm={vm} />
           <VmInfoSection vm={vm} />
+          <AutostartSection vm={vm} />
           <RecentTasks vm={vm.id} />
         </div>
       </div>

@@ -13,6 +13,7 @@ import { t } from '../../i18n';
 import { Link, paths } from '../../router';
 import { CreateVmDialog } from './CreateVmDialog';
 import { VmActions } from './VmActions';
+import { autostartMarker } from './autostartForm';
 
 export function VmListPage() {
   const vms = useVms();
@@ -53,10 +54,16 @@ export function VmListPage() {
 function VmRow({ vm }: { vm: Vm }) {
   const now = useNow();
   const up = vm.status !== 'stopped' ? uptimeLabel(vm.startedAt, now, t.vms) : null;
+  const auto = autostartMarker(vm.autostart);
   return (
     <div className="table-row vm-row" role="row" data-testid={`vm-row-${vm.name}`} data-status={vm.status}>
       <span role="cell" className="cell-name">
         <Link to={paths.vm(vm.id)} className="vm-name" data-testid={`vm-link-${vm.name}`}>{vm.name}</Link>
+        {auto && (
+          <span className="badge badge-autostart" title={t.autostart.markerTitle(auto.order, auto.delayS)} data-testid={`vm-autostart-${vm.name}`}>
+            {t.autostart.marker} {auto.order}
+          </span>
+        )}
         {up && <span className="muted small">{up}</span>}
       </span>
       <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
