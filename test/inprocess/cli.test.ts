@@ -6,6 +6,11 @@
  */
 import {
   BackupListEnvelope,
+  BackupScheduleEnvelope,
+  BackupScheduleListEnvelope,
+  BackupTargetEnvelope,
+  BackupTargetListEnvelope,
+  DiskEnvelope,
   CreatedDiskEnvelope,
   CreatedToken,
   DiskListEnvelope,
@@ -22,7 +27,10 @@ import {
   VmListEnvelope,
 } from '@qemu-manager/contract';
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type Io } from '../../packages/cli/src/program.js';
@@ -267,6 +275,170 @@ describe('qemu-manager CLI', () => {
     expect((await json(['backup', 'rm', id, '--wait'])).task.status).toBe('succeeded');
     expect((await json(['backup', 'ls'])).backups).toEqual([]);
   });
+
+  it('disk upload (bar on a TTY), clone --linked --wait, convert --format --wait, import URL --sha256 --format --wait', async () => {
+    const file = path.join(home, 'up.img');
+    const img = Buffer.alloc(256 * 1024, 7);
+    fs.writeFileSync(file, img);
+    const up = await cli(['disk', 'upload', 'cli-up', file, '--json'], undefined, undefined, undefined, true);
+    expect(up.code, up.err).toBe(0);
+    expect(up.err).toMatch(/upload cli-up\s+\[#{30}\] 100%/);
+    const uploaded = JSON.parse(up.out);
+    expectShape(DiskEnvelope, uploaded);
+    expect(uploaded.disk).toMatchObject({ name: 'cli-up', format: 'raw', status: 'ready' });
+    expect(fs.readFileSync(uploaded.disk.path).equals(img)).toBe(true);
+    expect((await cli(['disk', 'upload', 'cli-up', file])).err).toMatch(/NAME_TAKEN/);
+    expect((await cli(['disk', 'upload', 'x', path.join(home, 'missing.img')])).code).toBe(2);
+
+    await json(['disk', 'create', 'cli-src', '--size', '1', '--wait']);
+    const linked = await json(['disk', 'clone', 'cli-src', 'cli-linked', '--linked', '--wait']);
+    expectShape(TaskEnvelope, linked);
+    expect(linked.task).toMatchObject({ kind: 'disk.clone', status: 'succeeded' });
+    const started = await json(['disk', 'clone', 'cli-src', 'cli-full']);
+    expect(started.task.kind).toBe('disk.clone'); // without --wait: the task as it started
+    expect((await json(['task', 'wait', started.task.id])).task.status).toBe('succeeded');
+    const converted = await json(['disk', 'convert', 'cli-src', 'cli-raw', '--format', 'raw', '--wait']);
+    expect(converted.task).toMatchObject({ kind: 'disk.convert', status: 'succeeded' });
+    expect((await cli(['disk', 'convert', 'cli-src', 'cli-raw2'])).code).toBe(2); // --format is required
+    const byName = new Map<string, any>((await json(['disk', 'ls'])).disks.map((d: any) => [d.name, d]));
+    expect(byName.get('cli-linked')).toMatchObject({ format: 'qcow2', status: 'ready' });
+    expect(byName.get('cli-full')).toMatchObject({ status: 'ready' });
+    expect(byName.get('cli-raw')).toMatchObject({ format: 'raw', status: 'ready' });
+
+    // import from a loopback HTTP server of the test
+    const served = http.createServer((_req, res) => res.end(img));
+    await new Promise<void>((r) => served.listen(0, '127.0.0.1', r));
+    try {
+      const src = `http://127.0.0.1:${(served.address() as AddressInfo).port}/image.img`;
+      const sha = crypto.createHash('sha256').update(img).digest('hex');
+      const imported = await json(['disk', 'import', 'cli-imp', src, '--sha256', sha, '--format', 'raw', '--wait']);
+      expectShape(TaskEnvelope, imported);
+      expect(imported.task).toMatchObject({ kind: 'disk.import', status: 'succeeded' });
+      expect((await json(['disk', 'ls'])).disks.find((d: any) => d.name === 'cli-imp')).toMatchObject({ format: 'raw', status: 'ready' });
+      const bad = await cli(['disk', 'import', 'cli-imp2', src, '--sha256', 'a'.repeat(64), '--wait']);
+      expect(bad.code).toBe(1);
+      expect(bad.err).toMatch(/TASK_FAILED/);
+      expect((await json(['disk', 'ls'])).disks.map((d: any) => d.name)).not.toContain('cli-imp2');
+      expect((await cli(['disk', 'import', 'x', src, '--format', 'vdi'])).code).toBe(2);
+    } finally {
+      served.close();
+    }
+    for (const d of ['cli-up', 'cli-linked', 'cli-full', 'cli-raw', 'cli-imp', 'cli-src']) await json(['disk', 'rm', d]);
+  });
+
+  it('vm clone --linked --wait; vm autostart shows, sets --on --order --delay, keeps what is not given, --off', async () => {
+    await json(['vm', 'create', 'clone-src', '--cpus', '1', '--memory', '64']);
+    await json(['disk', 'create', 'clone-src-disk', '--size', '1', '--wait']);
+    await json(['disk', 'attach', 'clone-src', 'clone-src-disk']);
+    const cloned = await json(['vm', 'clone', 'clone-src', 'clone-new', '--linked', '--wait']);
+    expectShape(TaskEnvelope, cloned);
+    expect(cloned.task).toMatchObject({ kind: 'vm.clone', status: 'succeeded' });
+    const copy = (await json(['vm', 'show', 'clone-new'])).vm;
+    expect(copy.disks).toHaveLength(1);
+    expect(copy.cpus).toBe(1);
+
+    const shown = await json(['vm', 'autostart', 'clone-new']);
+    expectShape(VmEnvelope, shown);
+    expect(shown.vm.autostart).toEqual({ enabled: false, order: 0, delayS: 0 });
+    const on = await json(['vm', 'autostart', 'clone-new', '--on', '--order', '5', '--delay', '30']);
+    expectShape(VmEnvelope, on);
+    expect(on.vm.autostart).toEqual({ enabled: true, order: 5, delayS: 30 });
+    expect((await json(['vm', 'autostart', 'clone-new', '--order', '2'])).vm.autostart).toEqual({ enabled: true, order: 2, delayS: 30 });
+    expect((await json(['vm', 'show', 'clone-new'])).vm.autostart).toEqual({ enabled: true, order: 2, delayS: 30 });
+    const human = await cli(['vm', 'autostart', 'clone-new', '--off']);
+    expect(human).toMatchObject({ code: 0, out: 'clone-new: autostart off, order 2, delay 30 s\n' });
+    expect((await cli(['vm', 'autostart', 'clone-new', '--on', '--off'])).code).toBe(2);
+    expect((await cli(['vm', 'autostart', 'clone-new', '--delay', 'soon'])).code).toBe(2);
+    const tooLong = await cli(['vm', 'autostart', 'clone-new', '--delay', '99999']);
+    expect(tooLong.code).toBe(1);
+    expect(tooLong.err).toMatch(/VALIDATION/);
+    expect((await json(['vm', 'show', 'clone-new'])).vm.autostart).toEqual({ enabled: false, order: 2, delayS: 30 });
+    expect((await cli(['vm', 'autostart', 'ghost', '--on'])).err).toMatch(/VM_NOT_FOUND/);
+  });
+
+  it('backup target ls, add, rm; backup schedule create, ls, run --wait, rm; backup import of a copied backup', async () => {
+    const dir = makeTempDir('qm-cli-target-');
+    try {
+      const added = await json(['backup', 'target', 'add', 'cli-target', dir]);
+      expectShape(BackupTargetEnvelope, added);
+      expect(added.target).toMatchObject({ name: 'cli-target', default: false, backups: 0 });
+      const targets = await json(['backup', 'target', 'ls']);
+      expectShape(BackupTargetListEnvelope, targets);
+      expect(targets.targets.map((t: any) => t.name).sort()).toEqual(['cli-target', 'default']);
+      expect((await cli(['backup', 'target', 'add', 'rel', 'no/such/dir'])).code).toBe(1);
+
+      const vm = (await json(['vm', 'create', 'sched-vm', '--cpus', '1', '--memory', '64'])).vm;
+      await json(['disk', 'create', 'sched-disk', '--size', '1', '--wait']);
+      await json(['disk', 'attach', 'sched-vm', 'sched-disk']);
+      expect((await cli(['backup', 'schedule', 'create', 'nightly', '--every', 'daily', '--keep-last', '3'])).code).toBe(2); // neither --all nor --vm
+      const noRule = await cli(['backup', 'schedule', 'create', 'nightly', '--every', 'daily', '--vm', 'sched-vm']);
+      expect(noRule.code).toBe(1);
+      expect(noRule.err).toMatch(/retention needs at least one rule/);
+      const made = await json(['backup', 'schedule', 'create', 'nightly', '--every', 'daily', '--at', '03:00', '--vm', 'sched-vm', '--target', 'cli-target', '--keep-last', '3', '--keep-weekly', '2']);
+      expectShape(BackupScheduleEnvelope, made);
+      expect(made.schedule).toMatchObject({ name: 'nightly', vms: [vm.id], target: 'cli-target', at: '03:00', retention: { keepLast: 3, keepWeekly: 2 }, enabled: true });
+      const listed = await json(['backup', 'schedule', 'ls']);
+      expectShape(BackupScheduleListEnvelope, listed);
+      expect(listed.schedules.map((x: any) => x.name)).toEqual(['nightly']);
+      expect((await cli(['backup', 'target', 'rm', 'cli-target'])).err).toMatch(/TARGET_IN_USE/);
+      const ran = await json(['backup', 'schedule', 'run', 'nightly', '--wait']);
+      expectShape(TaskEnvelope, ran);
+      expect(ran.task.status).toBe('succeeded');
+      const backups = (await json(['backup', 'ls', '--vm', 'sched-vm'])).backups;
+      expect(backups.map((b: any) => b.target)).toEqual(['cli-target']);
+      expectShape(MessageBody, await json(['backup', 'schedule', 'rm', made.schedule.id]));
+      expect((await json(['backup', 'schedule', 'ls'])).schedules).toEqual([]);
+
+      // A copy of that backup's directory under a new id (as if brought from another host) is imported.
+      const fresh = crypto.randomUUID();
+      const from = path.join(dir, vm.id, backups[0].id);
+      const to = path.join(dir, vm.id, fresh);
+      fs.cpSync(from, to, { recursive: true });
+      const manifest = JSON.parse(fs.readFileSync(path.join(to, 'manifest.json'), 'utf8'));
+      manifest.id = fresh;
+      fs.writeFileSync(path.join(to, 'manifest.json'), JSON.stringify(manifest));
+      const imported = await json(['backup', 'import', to, '--wait']);
+      expectShape(TaskEnvelope, imported);
+      expect(imported.task).toMatchObject({ kind: 'backup.import', status: 'succeeded' });
+      expect((await json(['backup', 'ls', '--vm', 'sched-vm'])).backups.map((b: any) => b.id).sort()).toEqual([backups[0].id, fresh].sort());
+      const outside = await cli(['backup', 'import', '/etc']);
+      expect(outside.code).toBe(1);
+      expect(outside.err).toMatch(/PATH_NOT_ALLOWED/);
+
+      for (const b of [backups[0].id, fresh]) await json(['backup', 'rm', b, '--wait']);
+      expectShape(MessageBody, await json(['backup', 'target', 'rm', 'cli-target']));
+      expect((await json(['backup', 'target', 'ls'])).targets.map((t: any) => t.name)).toEqual(['default']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('npm install -g from the checkout works offline: the installed qemu-manager runs from anywhere', async () => {
+    const prefix = makeTempDir('qm-cli-global-');
+    try {
+      // No registry is reachable and the cache is empty: a network fetch would fail the install.
+      const env = { ...process.env, npm_config_registry: 'http://127.0.0.1:9/', npm_config_cache: path.join(prefix, 'cache'), npm_config_update_notifier: 'false' };
+      const npm = spawnSync('npm', ['install', '-g', '--prefix', prefix, repoRoot, '--offline', '--no-audit', '--no-fund'], { cwd: prefix, env, encoding: 'utf8' });
+      expect(npm.status, npm.stderr).toBe(0);
+      const bin = path.join(prefix, 'bin', 'qemu-manager');
+      expect(fs.existsSync(bin)).toBe(true);
+      const help = spawnSync(bin, ['--help'], { cwd: prefix, env: { ...process.env, HOME: home }, encoding: 'utf8' });
+      expect(help.status, help.stderr).toBe(0);
+      expect(help.stdout).toMatch(/^Usage: qemu-manager/);
+      // and it talks to the server (a process: not spawnSync, the server runs in this process)
+      const listed = await new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
+        const child = spawn(bin, ['vm', 'ls', '--json'], { cwd: prefix, env: { ...process.env, HOME: home, QM_URL: url, QM_TOKEN: token }, stdio: ['ignore', 'pipe', 'inherit'] });
+        let stdout = '';
+        child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status, stdout }));
+      });
+      expect(listed.status).toBe(0);
+      expectShape(VmListEnvelope, JSON.parse(listed.stdout));
+    } finally {
+      fs.rmSync(prefix, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('token create, ls, rm (by name); the new token works, the revoked one does not', async () => {
     const made = await json(['token', 'create', 'cli-made', '--scope', 'read']);

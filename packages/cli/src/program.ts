@@ -3,7 +3,21 @@
  * status: 0 ok, 1 an API error (its message and code printed), 2 a usage or local setup error.
  */
 import type {
+  AutostartBody,
   BackupListEnvelope,
+  BackupScheduleEnvelope,
+  BackupScheduleListEnvelope,
+  BackupTargetEnvelope,
+  BackupTargetListEnvelope,
+  CloneDiskBody,
+  CloneVmBody,
+  ConvertDiskBody,
+  CreateBackupScheduleBody,
+  CreateBackupTargetBody,
+  DiskEnvelope,
+  ImportBackupBody,
+  ImportDiskBody,
+  Retention,
   BackupTaskEnvelope,
   CreateBackupBody,
   CreateDiskBody,
@@ -120,6 +134,33 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     print(json, { task: t }, () => (wait ? `${what}: done (task ${t.id})\n` : `${what}: task ${t.id} ${t.status} (qemu-manager task wait ${t.id})\n`));
   };
 
+  /** A file's size, or a usage error (exit 2) when it cannot be read. */
+  const fileSize = (file: string): number => {
+    try {
+      return fs.statSync(file).size;
+    } catch (err) {
+      throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  /** Streams a file as the raw body of a PUT; a progress bar on stderr when it is a terminal. */
+  const upload = async <T>(api: Api, p: string, file: string, size: number, label: string): Promise<T> => {
+    let sent = 0;
+    const stream = fs.createReadStream(file);
+    if (io.isTTY) {
+      stream.on('data', (chunk) => {
+        sent += chunk.length;
+        io.err(bar(`upload ${label}`.slice(0, 24).padEnd(24), size ? sent / size : 1));
+      });
+    }
+    const res = await api.fetch('PUT', p, {
+      body: Readable.toWeb(stream) as unknown as BodyInit,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      duplex: 'half',
+    });
+    if (io.isTTY) io.err('\n');
+    return (await res.json()) as T;
+  };
+
   const vmRows = (vms: Vm[]) =>
     table(
       ['NAME', 'STATUS', 'CPUS', 'MEMORY', 'VNC', 'PID', 'ID'],
@@ -223,6 +264,40 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       print(json, data, () => `${data.vm.name}: ${data.vm.cpus} CPU(s), ${data.vm.memory} MiB\n`);
     });
 
+  vm.command('clone <vm> <new>')
+    .description('copy a stopped VM and its disks (disks named <new>-disk<N>)')
+    .option('--linked', 'linked clone: the new disks are thin overlays on the originals')
+    .option('--wait', 'wait for the clone')
+    .action(async (ref: string, name: string, o: { linked?: boolean; wait?: boolean }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const v = await vmOf(api, ref);
+      const body: CloneVmBody = { name, mode: o.linked ? 'linked' : 'full' };
+      const data = await api.json<TaskEnvelope>('POST', `/vms/${enc(v.id)}/clone`, body);
+      await taskStarted(api, json, data.task, o.wait, `clone ${v.name} -> ${name}`);
+    });
+  vm.command('autostart <vm>')
+    .description('show or change whether a VM starts after a host boot, in which order, and the delay after it')
+    .option('--on', 'start it after a host boot')
+    .option('--off', 'do not start it by itself')
+    .option('--order <n>', 'lower starts first (0-10000)', int(0))
+    .option('--delay <s>', 'seconds to wait before the next VM (0-3600)', int(0))
+    .action(async (ref: string, o: { on?: boolean; off?: boolean; order?: number; delay?: number }, cmd: Command) => {
+      if (o.on && o.off) throw new CommanderError(2, 'qemu-manager.usage', 'error: give --on or --off, not both\n');
+      const { api, json } = ctx(cmd);
+      const v = await vmOf(api, ref);
+      let result = v;
+      if (o.on || o.off || o.order !== undefined || o.delay !== undefined) {
+        const body: AutostartBody = {
+          enabled: o.on ? true : o.off ? false : v.autostart.enabled,
+          order: o.order ?? v.autostart.order,
+          delayS: o.delay ?? v.autostart.delayS,
+        };
+        result = (await api.json<VmEnvelope>('PUT', `/vms/${enc(v.id)}/autostart`, body)).vm;
+      }
+      const a = result.autostart;
+      print(json, { vm: result }, () => `${result.name}: autostart ${a.enabled ? 'on' : 'off'}, order ${a.order}, delay ${a.delayS} s\n`);
+    });
+
   // ---- disk
   const disk = program.command('disk').description('managed disk images');
   disk
@@ -296,6 +371,52 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       await taskStarted(api, json, data.task, o.wait, `resize ${d.name}`);
     });
 
+  disk
+    .command('upload <name> <file>')
+    .description('upload a raw, qcow2 or vmdk image as a new managed disk')
+    .action(async (name: string, file: string, _o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const size = fileSize(file);
+      const data = await upload<DiskEnvelope>(api, `/disks/upload/${enc(name)}`, file, size, name);
+      print(json, data, () => `uploaded disk ${data.disk.name} (${data.disk.format}, ${data.disk.size} GB, ${data.disk.id})\n`);
+    });
+  disk
+    .command('clone <disk> <new>')
+    .description('copy a disk into a new managed disk')
+    .option('--linked', 'a thin qcow2 overlay on the original instead of a full copy')
+    .option('--wait', 'wait for the copy')
+    .action(async (ref: string, name: string, o: { linked?: boolean; wait?: boolean }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const d = await diskOf(api, ref);
+      const body: CloneDiskBody = { name, mode: o.linked ? 'linked' : 'full' };
+      const data = await api.json<TaskEnvelope>('POST', `/disks/${enc(d.id)}/clone`, body);
+      await taskStarted(api, json, data.task, o.wait, `clone ${d.name} -> ${name}`);
+    });
+  disk
+    .command('import <name> <url>')
+    .description('download an image (raw, qcow2, vmdk or .ova) from an http(s) URL into a new disk')
+    .option('--sha256 <hex>', 'the SHA-256 the download must have')
+    .addOption(new Option('--format <format>', 'format of the new disk (default qcow2)').choices(['qcow2', 'raw', 'vmdk']))
+    .option('--wait', 'wait for the download and conversion')
+    .action(async (name: string, url: string, o: { sha256?: string; format?: Disk['format']; wait?: boolean }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const body: ImportDiskBody = { name, url, ...(o.sha256 !== undefined ? { sha256: o.sha256 } : {}), ...(o.format ? { format: o.format } : {}) };
+      const data = await api.json<TaskEnvelope>('POST', '/disks/import', body);
+      await taskStarted(api, json, data.task, o.wait, `import ${name}`);
+    });
+  disk
+    .command('convert <disk> <new>')
+    .description('a new disk with this one\'s content in another format (this one stays)')
+    .addOption(new Option('--format <format>', 'format of the new disk').choices(['qcow2', 'raw', 'vmdk']).makeOptionMandatory())
+    .option('--wait', 'wait for the conversion')
+    .action(async (ref: string, name: string, o: { format: Disk['format']; wait?: boolean }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const d = await diskOf(api, ref);
+      const body: ConvertDiskBody = { name, format: o.format };
+      const data = await api.json<TaskEnvelope>('POST', `/disks/${enc(d.id)}/convert`, body);
+      await taskStarted(api, json, data.task, o.wait, `convert ${d.name} -> ${name}`);
+    });
+
   // ---- task
   const task = program.command('task').description('long operations');
   task
@@ -349,28 +470,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--name <name>', 'library name (default: the file name)')
     .action(async (file: string, o: { name?: string }, cmd: Command) => {
       const { api, json } = ctx(cmd);
-      let size: number;
-      try {
-        size = fs.statSync(file).size;
-      } catch (err) {
-        throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
-      }
+      const size = fileSize(file);
       const name = o.name ?? path.basename(file);
-      let sent = 0;
-      const stream = fs.createReadStream(file);
-      if (io.isTTY) {
-        stream.on('data', (chunk) => {
-          sent += chunk.length;
-          io.err(bar(`upload ${name}`.slice(0, 24).padEnd(24), size ? sent / size : 1));
-        });
-      }
-      const res = await api.fetch('PUT', `/isos/${enc(name)}`, {
-        body: Readable.toWeb(stream) as unknown as BodyInit,
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
-        duplex: 'half',
-      });
-      if (io.isTTY) io.err('\n');
-      const data = (await res.json()) as IsoEnvelope;
+      const data = await upload<IsoEnvelope>(api, `/isos/${enc(name)}`, file, size, name);
       print(json, data, () => `uploaded ${data.iso.name} (${bytes(data.iso.size)})\n`);
     });
   iso
@@ -498,6 +600,118 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
         await taskStarted(api, json, data.task, o.wait, `backup ${verb} ${id}`);
       });
   }
+
+  backup
+    .command('import <path>')
+    .description('list a backup directory that is inside a backup target (e.g. copied from another host)')
+    .option('--wait', 'wait for the checks')
+    .action(async (p: string, o: { wait?: boolean }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const body: ImportBackupBody = { path: path.resolve(p) };
+      const data = await api.json<BackupTaskEnvelope>('POST', '/backups/import', body);
+      await taskStarted(api, json, data.task, o.wait, `backup import ${p}`);
+    });
+  const target = backup.command('target').description('directories backups are written to');
+  target
+    .command('ls')
+    .description('list backup targets')
+    .action(async (_o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const data = await api.get<BackupTargetListEnvelope>('/backup-targets');
+      print(json, data, () =>
+        table(
+          ['NAME', 'PATH', 'FREE', 'TOTAL', 'BACKUPS', 'DEFAULT'],
+          data.targets.map((t) => [t.name, t.path, bytes(t.freeBytes), bytes(t.totalBytes), t.backups, t.default ? 'yes' : '']),
+        ),
+      );
+    });
+  target
+    .command('add <name> <path>')
+    .description('add a backup target (an existing directory)')
+    .action(async (name: string, p: string, _o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const body: CreateBackupTargetBody = { name, path: path.resolve(p) };
+      const data = await api.json<BackupTargetEnvelope>('POST', '/backup-targets', body);
+      print(json, data, () => `backup target ${data.target.name}: ${data.target.path}\n`);
+    });
+  target
+    .command('rm <name>')
+    .description('remove a backup target (its directory and files stay)')
+    .action(async (name: string, _o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const data = await api.json<MessageBody>('DELETE', `/backup-targets/${enc(name)}`);
+      print(json, data, () => `${data.message}\n`);
+    });
+  const schedule = backup.command('schedule').description('backups made on a schedule');
+  const scheduleOf = async (api: Api, ref: string) => {
+    const { schedules } = await api.get<BackupScheduleListEnvelope>('/backup-schedules');
+    return schedules.find((x) => x.id === ref) ?? schedules.find((x) => x.name === ref) ?? (await api.get<BackupScheduleEnvelope>(`/backup-schedules/${enc(ref)}`)).schedule;
+  };
+  schedule
+    .command('ls')
+    .description('list backup schedules')
+    .action(async (_o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const data = await api.get<BackupScheduleListEnvelope>('/backup-schedules');
+      print(json, data, () =>
+        table(
+          ['NAME', 'EVERY', 'AT', 'VMS', 'TARGET', 'ENABLED', 'NEXT RUN', 'LAST', 'ID'],
+          data.schedules.map((x) => [x.name, x.every, x.at, x.vms === 'all' ? 'all' : x.vms.length, x.target, x.enabled ? 'yes' : 'no', x.nextRunAt, x.lastStatus, x.id]),
+        ),
+      );
+    });
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  schedule
+    .command('create <name>')
+    .description('make a backup schedule (give --all or one --vm per VM, and at least one --keep-* rule)')
+    .requiredOption('--every <when>', 'hourly, daily, weekly or a 5-field cron expression')
+    .option('--at <time>', 'HH:MM for daily/weekly, MM for hourly (server local time)')
+    .option('--vm <vm>', 'a VM to back up (name or id; repeat for more)', collect)
+    .option('--all', 'every VM')
+    .option('--target <name>', 'backup target (default: default)')
+    .option('--keep-last <n>', 'keep the newest n backups', int(1))
+    .option('--keep-hourly <n>', 'keep one backup of each of the last n hours', int(1))
+    .option('--keep-daily <n>', 'keep one of each of the last n days', int(1))
+    .option('--keep-weekly <n>', 'keep one of each of the last n weeks', int(1))
+    .option('--keep-monthly <n>', 'keep one of each of the last n months', int(1))
+    .option('--disabled', 'make it switched off')
+    .action(async (name: string, o: { every: string; at?: string; vm?: string[]; all?: boolean; target?: string; keepLast?: number; keepHourly?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; disabled?: boolean }, cmd: Command) => {
+      if (!o.all === !o.vm?.length) throw new CommanderError(2, 'qemu-manager.usage', 'error: give --all or at least one --vm, not both\n');
+      const { api, json } = ctx(cmd);
+      const retention: Retention = {};
+      for (const k of ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly'] as const) if (o[k] !== undefined) retention[k] = o[k];
+      const vms = o.all ? ('all' as const) : await Promise.all((o.vm ?? []).map(async (r) => (await vmOf(api, r)).id));
+      const body: CreateBackupScheduleBody = {
+        name,
+        vms,
+        every: o.every,
+        retention,
+        ...(o.at !== undefined ? { at: o.at } : {}),
+        ...(o.target ? { target: o.target } : {}),
+        ...(o.disabled ? { enabled: false } : {}),
+      };
+      const data = await api.json<BackupScheduleEnvelope>('POST', '/backup-schedules', body);
+      print(json, data, () => `backup schedule ${data.schedule.name} (${data.schedule.id}), next run ${data.schedule.nextRunAt ?? '-'}\n`);
+    });
+  schedule
+    .command('run <schedule>')
+    .description('run a schedule now (name or id)')
+    .option('--wait', 'wait for its backups')
+    .action(async (ref: string, o: { wait?: boolean }, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const x = await scheduleOf(api, ref);
+      const data = await api.json<BackupTaskEnvelope>('POST', `/backup-schedules/${enc(x.id)}/run`);
+      await taskStarted(api, json, data.task, o.wait, `schedule ${x.name}`);
+    });
+  schedule
+    .command('rm <schedule>')
+    .description('delete a schedule (name or id; its backups stay)')
+    .action(async (ref: string, _o, cmd: Command) => {
+      const { api, json } = ctx(cmd);
+      const x = await scheduleOf(api, ref);
+      const data = await api.json<MessageBody>('DELETE', `/backup-schedules/${enc(x.id)}`);
+      print(json, data, () => `${data.message}\n`);
+    });
 
   // ---- token (API tokens, over the API; `admin create-token` makes one without the API)
   const tok = program.command('token').description('API tokens');
