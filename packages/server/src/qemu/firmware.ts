@@ -24,7 +24,13 @@ export function varsFile(stateDir: string, secureBoot: boolean): string {
  * its TPM state, nothing else). Made when missing.
  */
 export function ensureStateDir(stateDir: string): void {
+  // `<data>/vms/` too: 0711 whatever the umask, so the VM's user can pass through.
   fs.mkdirSync(path.dirname(stateDir), { recursive: true, mode: 0o711 });
+  const parent = fs.lstatSync(path.dirname(stateDir));
+  if (!parent.isDirectory() || parent.uid !== (process.getuid?.() ?? 0)) {
+    throw new AppError('QEMU_START_FAILED', `Cannot start: ${path.dirname(stateDir)} is not a directory of the server`);
+  }
+  fs.chmodSync(path.dirname(stateDir), 0o711);
   try {
     fs.mkdirSync(stateDir, { mode: 0o711 });
   } catch (err) {

@@ -24,7 +24,7 @@ import type { QmpCommands, QmpRunState } from './qmp/commands.js';
 import { qmpCall } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
-import { OVMF_DIR, openFirmware } from './firmware.js'; // hardware options (issue 12)
+import { OVMF_DIR, ensureStateDir, openFirmware } from './firmware.js'; // hardware options (issue 12)
 import { backupDiskStates, recoverLiveBackups, runLiveBackup } from './backup-job.js'; // backups: engine (issue 13)
 
 /** The CD-ROM drive's id in the QEMU command line (argv.ts). */
@@ -92,6 +92,7 @@ export class QemuRuntime implements VmRuntime {
         })
       : null;
     try {
+      if (hw.tpm) ensureStateDir(this.stateDir(def.vmId)); // its TPM state lives there too
       const uefi = fw ? { ...fw, secureBoot: hw.secureBoot } : null;
       const r = await this.supervisor.start({ ...def, uefi, tpm: hw.tpm, qemuBinary: this.opts.qemuBinary });
       return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
