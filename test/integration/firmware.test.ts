@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QmpClient } from '../../packages/server/src/qemu/qmp/client.js';
 import { pidsWithCmdline } from '../kit/index.mjs';
-import { TestServer, makeDataDir, qemuPidsOf } from './harness.js';
+import { TestServer, makeDataDir, qemuPidsOf, waitFor } from './harness.js';
 
 const root = process.getuid?.() === 0;
 const haveOvmf = fs.existsSync('/usr/share/OVMF/OVMF_CODE_4M.secboot.fd');
@@ -94,13 +94,16 @@ describe.skipIf(!haveOvmf)('UEFI, Secure Boot and TPM with real QEMU, OVMF and s
     expect(fs.statSync(vars).ino).toBe(inode);
     expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
 
-    // back to BIOS: no firmware drives
-    expect((await server.api('PUT', `/vms/${vm.id}/hardware`, { firmware: 'bios' })).status).toBe(200);
+    // back to BIOS, with a TPM: no firmware drives, one swtpm
+    expect((await server.api('PUT', `/vms/${vm.id}/hardware`, { firmware: 'bios', tpm: true })).status).toBe(200);
     const bios = await server.api('POST', `/vms/${vm.id}/start`);
-    expect(bios.status).toBe(200);
+    expect(bios.status, JSON.stringify(bios.body)).toBe(200);
     expect(bios.body.command).not.toContain('pflash');
+    expect(bios.body.command).toContain('tpm-crb,tpmdev=tpm0');
     expect(openFiles(bios.body.vm.pid).some((f) => f.includes('OVMF'))).toBe(false);
+    expect(swtpmsOf(vm.id)).toHaveLength(1);
     expect((await server.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+    expect(swtpmsOf(vm.id)).toEqual([]);
 
     expect((await server.api('DELETE', `/vms/${vm.id}`)).status).toBe(200);
     expect(fs.existsSync(path.join(dataDir, 'vms', vm.id))).toBe(false);
@@ -164,5 +167,28 @@ describe.skipIf(!haveOvmf)('UEFI, Secure Boot and TPM with real QEMU, OVMF and s
     expect(qemuPidsOf(dataDir)).toEqual([]);
     expect(swtpmsOf(vm.id)).toEqual([]);
     expect(fs.existsSync(path.join(dataDir, 'vms', vm.id))).toBe(false);
+  });
+
+  it('a running UEFI VM with a qcow2 disk takes a snapshot with memory and reverts to it', async () => {
+    const task = async (r: { status: number; body: any }): Promise<any> => {
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      const id = r.body.task.id as string;
+      return waitFor(async () => {
+        const t = (await server.api('GET', `/tasks/${id}`)).body.task;
+        return ['succeeded', 'failed', 'cancelled'].includes(t.status) && t;
+      }, 120_000, `task ${id}`);
+    };
+    const disk = await server.api('POST', '/disks', { name: 'fw-disk', size: 1, format: 'qcow2' });
+    expect(disk.status, JSON.stringify(disk.body)).toBe(201);
+    expect(await task({ status: 202, body: disk.body })).toMatchObject({ status: 'succeeded' });
+    const vm = (await server.api('POST', '/vms', { name: 'fw-snap', cpus: 1, memory: 128, firmware: 'uefi' })).body.vm;
+    expect((await server.api('POST', `/vms/${vm.id}/disks/attach`, { diskPath: disk.body.disk.path })).status).toBe(200);
+    expect((await server.api('POST', `/vms/${vm.id}/start`)).status).toBe(200);
+    const saved = await task(await server.api('POST', `/vms/${vm.id}/snapshots`, { name: 'uefi-live', includeMemory: true }));
+    expect(saved, JSON.stringify(saved)).toMatchObject({ status: 'succeeded' });
+    const reverted = await task(await server.api('POST', `/vms/${vm.id}/snapshots/uefi-live/revert`));
+    expect(reverted, JSON.stringify(reverted)).toMatchObject({ status: 'succeeded' });
+    expect((await server.api('GET', `/vms/${vm.id}`)).body.vm.status).toBe('running');
+    expect((await server.api('DELETE', `/vms/${vm.id}?force=true`)).status).toBe(200);
   });
 });
