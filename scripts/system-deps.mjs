@@ -8,6 +8,10 @@ export const RUNTIME = [
   { bin: 'qemu-img', pkg: 'qemu-utils' },
   // nftables: the rules that keep guests off the host's own services.
   { bin: 'nft', pkg: 'nftables', path: '/usr/sbin/nft' },
+  // hardware options (issue 12): UEFI firmware (OVMF) and the TPM 2.0 emulator
+  { bin: 'OVMF_CODE_4M.fd', pkg: 'ovmf', path: '/usr/share/OVMF/OVMF_CODE_4M.fd' },
+  { bin: 'swtpm', pkg: 'swtpm' },
+  { bin: 'swtpm_setup', pkg: 'swtpm-tools' },
 ];
 export const TEST = [
   ...RUNTIME,

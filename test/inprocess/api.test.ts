@@ -31,6 +31,8 @@ import { backupOpsSuite } from './suites/backups-ops.js';
 import { backupEngineSuite } from './suites/backups-engine.js';
 // service and autostart (issue 15)
 import { serviceSuite } from './suites/service.js';
+// hardware options (issue 12)
+import { hardwareSuite } from './suites/hardware.js';
 
 vmSuite();
 storageSuite();
@@ -48,6 +50,7 @@ backupScheduleSuite(); // backups: schedules and retention (issue 13)
 backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
 backupEngineSuite(); // backups: engine and targets (issue 13)
 serviceSuite(); // service and autostart (issue 15)
+hardwareSuite(); // hardware options (issue 12)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -42,6 +42,27 @@ export const VmAutostart = Type.Object(
 );
 export type VmAutostart = Static<typeof VmAutostart>;
 
+// hardware options (issue 12): firmware, Secure Boot and TPM
+export const VmFirmware = Type.Union([Type.Literal('bios'), Type.Literal('uefi')], {
+  description: 'bios (SeaBIOS, the default) | uefi (OVMF, with a variable store of the VM\'s own)',
+});
+export type VmFirmware = Static<typeof VmFirmware>;
+const hardwareFields = {
+  firmware: VmFirmware,
+  secureBoot: Type.Boolean({ description: 'UEFI only: Secure Boot firmware with the Microsoft-keyed variable store' }),
+  tpm: Type.Boolean({ description: 'A TPM 2.0 (swtpm, its state kept with the VM)' }),
+};
+/** `PUT /api/vms/{vm_id}/hardware` (extension, issue 12): while the VM is stopped; omitted fields keep their value. */
+export const HardwareBody = Type.Object(
+  {
+    firmware: Type.Optional(hardwareFields.firmware),
+    secureBoot: Type.Optional(hardwareFields.secureBoot),
+    tpm: Type.Optional(hardwareFields.tpm),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type HardwareBody = Static<typeof HardwareBody>;
+
 export const Vm = Type.Object(
   {
     id: Id,
@@ -60,6 +81,7 @@ export const Vm = Type.Object(
     startedAt: Type.Union([Timestamp, Type.Null()], { description: 'When the running QEMU started (extension)' }),
     pid: Type.Union([Type.Integer(), Type.Null()], { description: 'QEMU pid while running (extension)' }),
     autostart: VmAutostart, // autostart (issue 15)
+    ...hardwareFields, // hardware options (issue 12)
   },
   { additionalProperties: false, $id: 'Vm' },
 );
@@ -73,6 +95,10 @@ export const CreateVmBody = Type.Object(
     name: Type.String({ pattern: VM_NAME_PATTERN, minLength: 1, maxLength: 63 }),
     cpus: Type.Integer({ minimum: 1, description: 'At most the host logical CPUs' }),
     memory: Type.Integer({ minimum: MIN_MEMORY_MIB, description: 'MiB, at most the host memory' }),
+    // hardware options (issue 12, extension): bios, no Secure Boot, no TPM when omitted
+    firmware: Type.Optional(hardwareFields.firmware),
+    secureBoot: Type.Optional(hardwareFields.secureBoot),
+    tpm: Type.Optional(hardwareFields.tpm),
   },
   { additionalProperties: false },
 );

@@ -74,6 +74,9 @@ import { backupTargetRoutes } from './http/routes/backups-targets.js';
 import { Autostart } from './host/autostart.js';
 import { HostShutdown } from './host/shutdown.js';
 import { hostRoutes } from './http/routes/host.js';
+// hardware options (issue 12)
+import { hardwareRoutes } from './http/routes/hardware.js';
+import { HardwareService } from './vms/hardware.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -281,6 +284,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(backupTargetRoutes(backupTargets)); // backups: targets (issue 13)
       await api.register(backupRoutes(backups)); // backups: engine (issue 13)
       await api.register(hostRoutes(autostart, hostShutdown)); // service and autostart (issue 15)
+      await api.register(hardwareRoutes(new HardwareService(ctx))); // hardware options (issue 12)
     },
     { prefix: '/api' },
   );

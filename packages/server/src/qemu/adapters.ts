@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Config } from '../config.js';
 import { run } from '../lib/exec.js';
 import type { Logger } from '../lib/log.js';
@@ -40,6 +41,9 @@ export async function qemuAdapters(config: Config, dirs: AdapterDirs, storage: S
     isolation,
     vncTcp: config.vncTcp,
     log,
+    // hardware options (issue 12): UEFI variable stores and TPM state under <data>/vms/<id>/
+    stateRoot: path.join(dirs.dataDir, 'vms'),
+    qemuImgBinary: config.qemuImgBinary,
   });
   return {
     runtime,

@@ -39,6 +39,13 @@ export interface ArgvInput {
   pidFile: string;
   /** The serial log's inherited descriptor number (opened for appending by the server). */
   serialFd: number;
+  /**
+   * UEFI (issue 12): the firmware code (raw, read-only) and the VM's own variable store (qcow2,
+   * so snapshots with memory work) as inherited descriptors; absent: BIOS.
+   */
+  uefi?: { codeFd: number; varsFd: number; secureBoot: boolean } | null;
+  /** A TPM 2.0 (issue 12): the control socket of the VM's swtpm; absent: none. */
+  tpm?: { socket: string } | null;
 }
 
 /** Escapes a value for a QemuOpts list (`key=value,...`): a comma is written as two commas. */
@@ -80,7 +87,11 @@ export function buildArgv(input: ArgvInput): string[] {
 
   add('-name', `guest=${qemuOptValue(input.name)},debug-threads=on`);
   add('-uuid', input.vmId);
-  add('-machine', 'q35');
+  const uefi = input.uefi ?? null;
+  // UEFI: the firmware is two pflash devices over the nodes below; Secure Boot needs SMM, and the
+  // variable store writable only from SMM (the cfi.pflash01 secure property).
+  add('-machine', uefi ? `q35${uefi.secureBoot ? ',smm=on' : ''},pflash0=fw-code,pflash1=fw-vars` : 'q35');
+  if (uefi?.secureBoot) add('-global', 'driver=cfi.pflash01,property=secure,value=on');
   add('-accel', input.accel);
   add('-cpu', input.accel === 'kvm' ? 'host' : 'max');
   add('-smp', String(input.cpus));
@@ -92,9 +103,24 @@ export function buildArgv(input: ArgvInput): string[] {
   add('-device', 'qemu-xhci,id=usb', '-device', 'usb-tablet,id=tablet0,bus=usb.0');
   add('-chardev', `socket,id=qmp,path=${qemuOptValue(input.qmpSocket)},server=on,wait=off`);
   add('-mon', 'chardev=qmp,mode=control');
-  const fds = [input.serialFd, ...input.disks.flatMap((d) => d.layers.map((l) => l.fd)), ...(input.iso ? [input.iso.fd] : [])];
+  const fds = [
+    input.serialFd,
+    ...input.disks.flatMap((d) => d.layers.map((l) => l.fd)),
+    ...(input.iso ? [input.iso.fd] : []),
+    ...(uefi ? [uefi.codeFd, uefi.varsFd] : []),
+  ];
   if (new Set(fds).size !== fds.length || fds.some((fd) => !Number.isInteger(fd) || fd < 3)) throw new Error('descriptor numbers must be distinct and from 3 up');
   for (const fd of fds) add('-add-fd', `fd=${fd},set=${fd}`);
+  if (uefi) {
+    add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'fw-code', 'read-only': true, file: fdFile(uefi.codeFd, true) }));
+    // Never follows a backing file name: the store is a plain qcow2 the server made.
+    add('-blockdev', JSON.stringify({ driver: 'qcow2', 'node-name': 'fw-vars', file: fdFile(uefi.varsFd, false), backing: null }));
+  }
+  if (input.tpm) {
+    add('-chardev', `socket,id=chrtpm,path=${qemuOptValue(input.tpm.socket)}`);
+    add('-tpmdev', 'emulator,id=tpm0,chardev=chrtpm');
+    add('-device', 'tpm-crb,tpmdev=tpm0');
+  }
   add('-chardev', `file,id=serial0,path=/dev/fdset/${input.serialFd}`);
   add('-serial', 'chardev:serial0');
   add('-netdev', 'user,id=net0');

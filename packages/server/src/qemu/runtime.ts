@@ -24,6 +24,7 @@ import type { QmpCommands, QmpRunState } from './qmp/commands.js';
 import { qmpCall } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
+import { OVMF_DIR, ensureStateDir, openFirmware } from './firmware.js'; // hardware options (issue 12)
 import { backupDiskStates, recoverLiveBackups, runLiveBackup } from './backup-job.js'; // backups: engine (issue 13)
 
 /** The CD-ROM drive's id in the QEMU command line (argv.ts). */
@@ -53,6 +54,12 @@ export interface QemuRuntimeOptions {
   /** VNC_TCP=1: VNC on 127.0.0.1:<5900 + display> instead of the VM's unix socket. */
   vncTcp: boolean;
   log: Logger;
+  // hardware options (issue 12)
+  /** Where each VM keeps its UEFI variable store and TPM state (`<stateRoot>/<vm id>/`). */
+  stateRoot?: string;
+  qemuImgBinary?: string;
+  swtpmBinary?: string;
+  ovmfDir?: string;
 }
 
 /**
@@ -67,14 +74,36 @@ export class QemuRuntime implements VmRuntime {
     this.supervisor = new Supervisor(opts.runRoot, { beforeSpawn: (who) => opts.isolation.confine(who) }, opts.log, opts.pool, {
       storage: opts.storage,
       vncTcp: opts.vncTcp,
+      swtpm: { binary: opts.swtpmBinary ?? 'swtpm', stateDir: (vmId) => path.join(this.stateDir(vmId), 'tpm') },
     });
     this.supervisor.on('event', (vmId, ev) => this.onQmpEvent(vmId, ev));
     this.supervisor.on('exit', (vmId) => this.emit({ vmId, type: 'exited' }));
   }
 
   async start(def: VmLaunch): Promise<Launched> {
-    const r = await this.supervisor.start({ ...def, qemuBinary: this.opts.qemuBinary });
-    return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
+    const hw = def.hardware ?? { firmware: 'bios', secureBoot: false, tpm: false };
+    // UEFI (issue 12): the firmware and the VM's own variable store, as descriptors.
+    const fw = hw.firmware === 'uefi'
+      ? await openFirmware({
+          ovmfDir: this.opts.ovmfDir ?? OVMF_DIR,
+          qemuImgBinary: this.opts.qemuImgBinary ?? 'qemu-img',
+          stateDir: this.stateDir(def.vmId),
+          secureBoot: hw.secureBoot,
+        })
+      : null;
+    try {
+      if (hw.tpm) ensureStateDir(this.stateDir(def.vmId)); // its TPM state lives there too
+      const uefi = fw ? { ...fw, secureBoot: hw.secureBoot } : null;
+      const r = await this.supervisor.start({ ...def, uefi, tpm: hw.tpm, qemuBinary: this.opts.qemuBinary });
+      return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
+    } finally {
+      if (fw) for (const fd of [fw.codeFd, fw.varsFd]) fs.closeSync(fd);
+    }
+  }
+
+  /** Where the VM keeps its UEFI variable store and TPM state (issue 12). */
+  private stateDir(vmId: string): string {
+    return path.join(this.opts.stateRoot ?? path.join(path.dirname(this.opts.runRoot), 'vms'), vmId);
   }
 
   stop(vmId: string): Promise<void> {
@@ -164,6 +193,7 @@ export class QemuRuntime implements VmRuntime {
 
   discard(vmId: string): void {
     fs.rmSync(this.supervisor.runDir(vmId), { recursive: true, force: true });
+    fs.rmSync(this.stateDir(vmId), { recursive: true, force: true }); // UEFI vars and TPM state (issue 12)
   }
 
   subscribe(listener: (ev: RuntimeEvent) => void): () => void {

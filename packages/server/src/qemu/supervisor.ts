@@ -28,6 +28,7 @@ import {
 } from './rundir.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 import { QmpCommands, type QmpRunState } from './qmp/commands.js';
+import { reclaimTpmState, recordedSwtpm, startSwtpm, stopSwtpm, type SwtpmProcess } from './swtpm.js'; // TPM (issue 12)
 
 /** A QEMU process we manage: detached from the server, reached over its QMP socket. */
 interface Instance {
@@ -45,6 +46,8 @@ interface Instance {
    * setting): its unix socket (reached through the server's link) or a TCP display on loopback.
    */
   vnc: VncEndpoint;
+  /** The VM's TPM emulator (issue 12), stopped after QEMU exits. */
+  tpm?: SwtpmProcess | null;
 }
 
 type VncEndpoint = { socket: true } | { display: number };
@@ -86,6 +89,8 @@ interface SupervisorOptions {
   storage: StorageRoots;
   /** VNC_TCP=1: VNC on 127.0.0.1:<5900 + display> instead of the VM's unix socket. */
   vncTcp: boolean;
+  /** TPM (issue 12): the swtpm program and where each VM keeps its TPM state. */
+  swtpm?: { binary: string; stateDir: (vmId: string) => string };
 }
 
 /** An image given to QEMU: the server's open descriptor of each layer, image first, then its backing files. */
@@ -93,11 +98,13 @@ export interface StartDisk {
   layers: ReadonlyArray<{ fd: number; format: string }>;
 }
 
-interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso'> {
+interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso' | 'tpm'> {
   vncDisplay: number;
   /** Open descriptors (the caller's; they stay open until start returns, then the caller closes them). */
   disks: readonly StartDisk[];
   iso: { fd: number } | null;
+  /** TPM (issue 12): a swtpm started for it before QEMU (uefi: the caller's descriptors). */
+  tpm?: boolean;
 }
 
 interface StartResult {
@@ -192,14 +199,17 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       }
     }
     const identity = await this.pool.acquire();
-    const handed = { over: false };
+    const handed: { over: boolean; tpm?: SwtpmProcess | null } = { over: false };
     try {
       await this.hooks.beforeSpawn?.(identity);
       return await this.launch(input, paths, identity, handed);
     } finally {
       // Never became an instance: the user and the files go back. (An instance gives them back
       // itself when it exits.)
-      if (!handed.over) this.giveBack(input.vmId, identity);
+      if (!handed.over) {
+        if (handed.tpm !== undefined) await this.endTpm(input.vmId, handed.tpm); // TPM (issue 12)
+        this.giveBack(input.vmId, identity);
+      }
     }
   }
 
@@ -280,12 +290,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     input: StartInput,
     paths: RunPaths,
     identity: QemuIdentity | null,
-    handed: { over: boolean },
+    handed: { over: boolean; tpm?: SwtpmProcess | null },
   ): Promise<StartResult> {
     try {
       this.prepareRunDir(paths, identity);
     } catch (err) {
       throw runDirFailure(err);
+    }
+    // TPM (issue 12): its emulator first, as the VM's user, its socket in the QEMU user's dir.
+    let tpm: { socket: string } | null = null;
+    if (input.tpm) {
+      const swtpm = this.opts.swtpm;
+      if (!swtpm) throw new AppError('QEMU_START_FAILED', 'Cannot start: this server has no TPM emulator configured');
+      const socket = path.join(paths.qemuDir, 'swtpm.sock');
+      handed.tpm = null;
+      try {
+        handed.tpm = await startSwtpm({ binary: swtpm.binary, stateDir: swtpm.stateDir(input.vmId), socket, identity, logFile: paths.log, recordFile: this.swtpmRecord(input.vmId) });
+      } catch (err) {
+        throw runDirFailure(err);
+      }
+      tpm = { socket };
     }
 
     // The child's descriptors: 0-2 as usual, 3 the serial log, then every image layer, then the medium.
@@ -309,7 +333,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const childFd = (fd: number) => 3 + inherited.push(fd) - 1;
       const disks = input.disks.map((d) => ({ layers: d.layers.map((l) => ({ format: l.format, fd: childFd(l.fd) })) }));
       const iso = input.iso ? { fd: childFd(input.iso.fd) } : null;
-      argv = buildArgv({ ...input, disks, iso, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
+      // UEFI (issue 12): the firmware code and the VM's variable store, inherited like the images.
+      const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
+      argv = buildArgv({ ...input, disks, iso, uefi, tpm, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];
@@ -365,6 +391,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     const endpoint: VncEndpoint = 'socket' in vnc ? { socket: true } : { display: vnc.display };
     const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, endpoint, exited);
+    instance.tpm = handed.tpm ?? null; // TPM (issue 12)
     handed.over = true;
     let status: QmpRunState;
     try {
@@ -410,7 +437,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     } catch {
       if (!fs.existsSync(this.legacyRecord(vmId))) return; // never ran here
     }
+    // TPM (issue 12): a swtpm left by a QEMU that is gone.
+    void this.endTpm(vmId, recordedSwtpm(this.swtpmRecord(vmId)));
     this.giveBack(vmId, null, legacyUid);
+  }
+
+  // --- TPM (issue 12) ----------------------------------------------------------------------
+
+  /** Where the server records the pid of a VM's swtpm (its own run dir). */
+  private swtpmRecord(vmId: string): string {
+    return path.join(this.runDir(vmId), 'swtpm.json');
+  }
+
+  /** Stops the VM's swtpm, forgets its record and takes its state back from the VM's user. */
+  private async endTpm(vmId: string, proc: SwtpmProcess | null): Promise<void> {
+    try {
+      await stopSwtpm(proc, this.swtpmRecord(vmId));
+      if (this.opts.swtpm) reclaimTpmState(this.opts.swtpm.stateDir(vmId));
+    } catch (err) {
+      this.log.warn({ vmId, err: String(err) }, 'could not stop the TPM emulator of a stopped VM');
+    }
   }
 
   /**
@@ -434,6 +480,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // VNC as that QEMU was started, which may not be what VNC_TCP says now.
     const vnc = vncFromArgv(cmdlineOf(pid)) ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
     const inst = this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
+    inst.tpm = recordedSwtpm(this.swtpmRecord(vmId)); // TPM (issue 12): the one it ran with, never a second
     const { status } = await inst.commands.queryStatus();
     return status;
   }
@@ -489,6 +536,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await terminate(inst.pid, inst.pidStart);
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
+    await this.endTpm(inst.vmId, inst.tpm ?? null); // TPM (issue 12)
     this.giveBack(inst.vmId, inst.identity);
     try {
       this.emit('exit', inst.vmId);

@@ -31,6 +31,20 @@ export interface VmLaunch {
   accel: 'kvm' | 'tcg';
   disks: readonly LaunchDisk[];
   iso: { fd: number } | null;
+  /** Hardware options (issue 12); omitted: BIOS, no TPM. */
+  hardware?: LaunchHardware;
+}
+
+/**
+ * Hardware options (issue 12). The runtime keeps what they need with the VM (a UEFI variable
+ * store of its own, the TPM state) across starts, and removes it in discard().
+ */
+export interface LaunchHardware {
+  firmware: 'bios' | 'uefi';
+  /** UEFI only: Secure Boot firmware with the Microsoft-keyed variable store. */
+  secureBoot: boolean;
+  /** A TPM 2.0 of the VM's own, started before the VM and stopped after it. */
+  tpm: boolean;
 }
 
 /** The host process that runs a VM (pid plus its start time, so a reused pid is never mistaken). */

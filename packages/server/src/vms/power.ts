@@ -72,6 +72,7 @@ export class PowerService {
           accel: ctx.accel,
           disks,
           iso,
+          hardware: { firmware: vm.firmware, secureBoot: vm.secureBoot, tpm: vm.tpm }, // hardware options (issue 12)
         });
       let started: Awaited<ReturnType<typeof launch>> | undefined;
       // Another program may grab the port between our check and QEMU's bind: move on and retry.

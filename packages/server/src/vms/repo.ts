@@ -20,6 +20,10 @@ interface VmRow {
   autostart_enabled: number;
   autostart_order: number;
   autostart_delay_s: number;
+  // hardware options (issue 12)
+  firmware: 'bios' | 'uefi';
+  secure_boot: number;
+  tpm: number;
 }
 
 interface VmDiskRow {
@@ -59,6 +63,9 @@ function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
     pid: r.pid,
     pidStart: r.pid_start,
     autostart: { enabled: r.autostart_enabled === 1, order: r.autostart_order, delayS: r.autostart_delay_s }, // autostart (issue 15)
+    firmware: r.firmware, // hardware options (issue 12)
+    secureBoot: r.secure_boot === 1,
+    tpm: r.tpm === 1,
   };
 }
 
@@ -79,8 +86,8 @@ export class VmRepo {
       macs: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM vms WHERE mac = ?'),
       memory: db.prepare<[string], { total: number }>('SELECT coalesce(sum(memory), 0) AS total FROM vms WHERE id != ?'),
       insert: db.prepare(
-        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at)
-         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at)`,
+        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at, firmware, secure_boot, tpm)
+         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at, @firmware, @secure_boot, @tpm)`,
       ),
       del: db.prepare('DELETE FROM vms WHERE id = ?'),
       diskOwner: db.prepare<[string], { vm_id: string }>('SELECT vm_id FROM vm_disks WHERE path = ?'),
@@ -125,9 +132,21 @@ export class VmRepo {
     return (this.q.macs.get(mac)?.n ?? 0) > 0;
   }
 
-  insert(v: { id: string; name: string; cpus: number; memory: number; vnc_port: number; mac: string; created_at: string }): void {
+  insert(v: {
+    id: string;
+    name: string;
+    cpus: number;
+    memory: number;
+    vnc_port: number;
+    mac: string;
+    created_at: string;
+    // hardware options (issue 12): bios, no Secure Boot, no TPM when omitted
+    firmware?: 'bios' | 'uefi';
+    secure_boot?: number;
+    tpm?: number;
+  }): void {
     this.version++;
-    this.q.insert.run(v);
+    this.q.insert.run({ firmware: 'bios', secure_boot: 0, tpm: 0, ...v });
   }
 
   /** Updates the given columns of one VM. Column names come from this module only, never from input. */

@@ -17,6 +17,7 @@ import {
 } from './context.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
 import type { PowerService } from './power.js';
+import { DEFAULT_HARDWARE, hardwareColumns, mergeHardware } from './hardware.js'; // hardware options (issue 12)
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
@@ -49,13 +50,14 @@ export class VmService {
   create(body: CreateVmBody): Vm {
     const { repo, bus } = this.ctx;
     checkResources(this.ctx, body);
+    const hardware = hardwareColumns(mergeHardware(DEFAULT_HARDWARE, body)); // hardware options (issue 12)
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
     const port = lowestFreePort(repo.usedPorts());
     if (port === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
     let mac = randomMac(crypto.randomBytes);
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
-    repo.insert({ id, name: body.name, cpus: body.cpus, memory: body.memory, vnc_port: port, mac, created_at: nowIso() });
+    repo.insert({ id, name: body.name, cpus: body.cpus, memory: body.memory, vnc_port: port, mac, created_at: nowIso(), ...hardware });
     const vm = this.get(id);
     bus.publish({ type: 'vm.created', vm });
     return vm;

@@ -16,6 +16,7 @@ export function vm(over: Partial<Vm> = {}): Vm {
     startedAt: null,
     pid: null,
     autostart: { enabled: false, order: 0, delayS: 0 }, // autostart (issue 15)
+    firmware: 'bios', secureBoot: false, tpm: false, // hardware options (issue 12)
     ...over,
   };
 }
