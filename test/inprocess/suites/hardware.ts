@@ -36,6 +36,18 @@ export function hardwareSuite(): void {
       expect((await s.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
     });
 
+    it('a clone of a UEFI + Secure Boot + TPM VM has the same hardware', async () => {
+      const src = (await s.api('POST', '/vms', { name: 'hw-src', cpus: 1, memory: 64, firmware: 'uefi', secureBoot: true, tpm: true })).body as VmEnvelope;
+      const disk = (await s.api('POST', '/disks', { name: 'hw-src-d', size: 1, format: 'qcow2' })).body.disk as { path: string };
+      await s.built.tasks.idle();
+      expect((await s.api('POST', `/vms/${src.vm.id}/disks/attach`, { diskPath: disk.path })).status).toBe(200);
+      const r = await s.api('POST', `/vms/${src.vm.id}/clone`, { name: 'hw-copy', mode: 'linked' });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      await s.built.tasks.idle();
+      const copy = ((await s.api('GET', '/vms')).body.vms as Vm[]).find((v) => v.name === 'hw-copy');
+      expect(copy).toMatchObject({ firmware: 'uefi', secureBoot: true, tpm: true });
+    });
+
     it('POST /vms refuses Secure Boot without UEFI and unknown values; nothing is created', async () => {
       expectError(await s.api('POST', '/vms', { name: 'hw-bad', cpus: 1, memory: 64, secureBoot: true }), 'VALIDATION', 400, /Secure Boot needs UEFI/);
       expectError(await s.api('POST', '/vms', { name: 'hw-bad', cpus: 1, memory: 64, firmware: 'bios', secureBoot: true }), 'VALIDATION', 400, /Secure Boot needs UEFI/);

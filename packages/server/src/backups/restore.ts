@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { refuseBase } from '../disks/chain.js';
 import { AppError } from '../lib/errors.js';
+import { hardwareColumns } from '../vms/hardware.js';
 import { nextLayer } from '../lib/image-check.js';
 import { randomMac } from '../lib/mac.js';
 import { lowestFreePort } from '../lib/ports.js';
@@ -78,7 +79,17 @@ export class BackupRestore {
             planned.forEach((p, i) => {
               ctx.disks.insertReady({ id: diskIds[i]!, name: p.name, size: Math.max(1, Math.ceil(p.d.virtualSize / GiB)), format: 'qcow2', path: p.file, created_at: at });
             });
-            ctx.repo.insert({ id: newId, name, cpus: m.vm.cpus, memory: m.vm.memory, vnc_port: port, mac, created_at: at });
+            ctx.repo.insert({
+              id: newId,
+              name,
+              cpus: m.vm.cpus,
+              memory: m.vm.memory,
+              vnc_port: port,
+              mac,
+              created_at: at,
+              // the backed-up VM's hardware (a manifest from before these fields: BIOS, no TPM)
+              ...hardwareColumns({ firmware: m.vm.firmware ?? 'bios', secureBoot: m.vm.secureBoot ?? false, tpm: m.vm.tpm ?? false }),
+            });
             for (const p of planned) ctx.repo.attachDisk(newId, p.file, 'qcow2', at);
           });
           for (const p of planned) tctx.kept(p.file);

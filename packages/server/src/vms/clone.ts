@@ -11,6 +11,7 @@ import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
 import { checkResources, publicVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
+import { hardwareColumns } from './hardware.js';
 import type { OpLock } from './locks.js';
 
 const EXTENSIONS: Record<DiskFormat, string> = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' };
@@ -75,7 +76,17 @@ export class CloneService {
             if (port === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
             if (ctx.repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
             const at = nowIso();
-            ctx.repo.insert({ id: newId, name: body.name, cpus: vm.cpus, memory: vm.memory, vnc_port: port, mac, created_at: at });
+            ctx.repo.insert({
+              id: newId,
+              name: body.name,
+              cpus: vm.cpus,
+              memory: vm.memory,
+              vnc_port: port,
+              mac,
+              created_at: at,
+              // the same hardware (a fresh UEFI variable store and TPM state are made at its first start)
+              ...hardwareColumns({ firmware: vm.firmware, secureBoot: vm.secureBoot, tpm: vm.tpm }),
+            });
             if (vm.iso) ctx.repo.update(newId, { iso: vm.iso });
             for (const c of created) ctx.repo.attachDisk(newId, c.file, c.format, at);
             return { vm: newId };
