@@ -11,6 +11,7 @@ export function backupEngineSuite(): void {
   describe('backups: engine and targets', () => {
     let s: InProcessServer;
     const outside = makeTempDir('qm-bt-');
+    const made: string[] = [outside]; // temporary directories this suite removes at the end
 
     const makeVm = async (name: string): Promise<Vm> => (await s.api('POST', '/vms', { name, cpus: 1, memory: 64 })).body.vm as Vm;
     const makeDisk = async (name: string, format: 'qcow2' | 'raw' = 'qcow2'): Promise<Disk> => {
@@ -38,7 +39,7 @@ export function backupEngineSuite(): void {
     });
     afterAll(async () => {
       await s.close();
-      fs.rmSync(outside, { recursive: true, force: true });
+      for (const d of made) fs.rmSync(d, { recursive: true, force: true });
     });
 
     it('targets: the default is listed with its free space; add, refusals with nothing changed, remove', async () => {
@@ -170,6 +171,7 @@ export function backupEngineSuite(): void {
 
       // an incremental needs its parent in the same target
       const other = makeTempDir('qm-bt2-');
+      made.push(other);
       expect((await s.api('POST', '/backup-targets', { name: 'second', path: other })).status).toBe(201);
       const t6 = await ended(await s.api('POST', `/vms/${vm.id}/backups`, { target: 'second' }));
       expect(t6).toMatchObject({ status: 'succeeded', result: { kind: 'full', notes: [expect.stringMatching(/in the target default/)] } });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { checkHostBoot } from './boot.js';
 
 describe('checkHostBoot', () => {
@@ -9,6 +9,7 @@ describe('checkHostBoot', () => {
   const idFile = path.join(dir, 'boot_id');
   const record = path.join(dir, 'host-boot-id');
   afterEach(() => fs.rmSync(record, { force: true }));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('a first start (nothing recorded) is a host boot; a second start in the same boot is not; a new boot id is', () => {
     fs.writeFileSync(idFile, 'aaaaaaaa-1111-2222-3333-444444444444\n');
