@@ -142,10 +142,11 @@ export function serviceSuite(): void {
       expect(s.runtime.count('stop')).toBe(0);
       expect(task.result).toEqual({
         timeoutS: 30,
+        // in the order they went down, then the ones that were not running
         vms: [
-          { vm: ids.first, name: 'first', outcome: 'shutdown' },
-          { vm: ids.last, name: 'last', outcome: 'shutdown' },
           { vm: ids.loose, name: 'loose', outcome: 'shutdown' },
+          { vm: ids.last, name: 'last', outcome: 'shutdown' },
+          { vm: ids.first, name: 'first', outcome: 'shutdown' },
           { vm: ids.idle, name: 'idle', outcome: 'was-stopped' },
         ],
       });

@@ -90,7 +90,9 @@ export class HostShutdown {
       }
       progress(++done, running.length);
     }
-    const vms = all.map((v) => outcomes.get(v.id)!);
+    // In the order they were taken down, then the VMs that were not running (by name).
+    const order = [...shutdownGroups(running).flat(), ...all.filter((v) => !running.includes(v)).sort((a, b) => a.name.localeCompare(b.name))];
+    const vms = order.map((v) => outcomes.get(v.id)!);
     const result = { timeoutS, vms };
     const failed = vms.filter((o) => o.outcome === 'failed');
     if (failed.length) throw new TaskFailure(`${failed.length} VM(s) could not be stopped: ${failed.map((o) => o.name).join(', ')}`, result);
