@@ -20,3 +20,6 @@ export * from './backups.js';
 export * from './retention.js';
 // service and autostart (issue 15)
 export * from './host.js';
+// images and cloud-init (issue 12)
+export * from './images.js';
+export * from './cloud-init.js';

@@ -22,6 +22,9 @@ export const TaskKind = Type.Union([
   // service and autostart (issue 15)
   Type.Literal('vm.autostart'),
   Type.Literal('host.shutdown-vms'),
+  // images and templates (issue 12)
+  Type.Literal('image.download'),
+  Type.Literal('vm.create'),
 ]);
 export type TaskKind = Static<typeof TaskKind>;
 

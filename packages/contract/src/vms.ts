@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, PathId, Timestamp } from './common.js';
 import { DiskFormat } from './disks.js';
+import { CloudInitBody } from './cloud-init.js';
 
 /** Allowed VM names: letters, digits, dot, dash, underscore; must start with a letter or digit. */
 export const VM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -47,10 +48,39 @@ export const VmFirmware = Type.Union([Type.Literal('bios'), Type.Literal('uefi')
   description: 'bios (SeaBIOS, the default) | uefi (OVMF, with a variable store of the VM\'s own)',
 });
 export type VmFirmware = Static<typeof VmFirmware>;
+export const VmMachine = Type.Union([Type.Literal('q35'), Type.Literal('pc')], { description: 'q35 (PCIe, the default) | pc (i440FX)' });
+export type VmMachine = Static<typeof VmMachine>;
+export const VmDiskBus = Type.Union([Type.Literal('virtio'), Type.Literal('sata'), Type.Literal('scsi')], {
+  description: 'virtio (virtio-blk, the default) | sata (AHCI on q35, IDE on pc) | scsi (virtio-scsi)',
+});
+export type VmDiskBus = Static<typeof VmDiskBus>;
+export const NicModel = Type.Union([Type.Literal('virtio'), Type.Literal('e1000e'), Type.Literal('rtl8139')], { description: 'Model of the VM\'s NIC: virtio (the default) | e1000e | rtl8139' });
+export type NicModel = Static<typeof NicModel>;
+export const BootDevice = Type.Union([Type.Literal('disk'), Type.Literal('cdrom'), Type.Literal('network')]);
+export type BootDevice = Static<typeof BootDevice>;
+export const BootOrder = Type.Array(BootDevice, {
+  minItems: 1,
+  maxItems: 3,
+  uniqueItems: true,
+  description: 'Boot devices in order; the ones left out are not booted from',
+});
+export type BootOrder = Static<typeof BootOrder>;
+export const OsType = Type.Union([Type.Literal('linux'), Type.Literal('windows'), Type.Literal('other')], {
+  description: 'Presets applied at create: linux = virtio everything; windows = UEFI + Secure Boot + TPM + SATA + e1000e + the virtio-win ISO; other = the defaults',
+});
+export type OsType = Static<typeof OsType>;
 const hardwareFields = {
   firmware: VmFirmware,
   secureBoot: Type.Boolean({ description: 'UEFI only: Secure Boot firmware with the Microsoft-keyed variable store' }),
   tpm: Type.Boolean({ description: 'A TPM 2.0 (swtpm, its state kept with the VM)' }),
+  machine: VmMachine,
+  diskBus: VmDiskBus,
+  nicModel: NicModel,
+  bootOrder: BootOrder,
+  osType: OsType,
+  driversIso: Type.Union([Type.String({ minLength: 1, maxLength: 4096 }), Type.Null()], {
+    description: 'A second, read-only CD-ROM (e.g. the virtio-win drivers ISO): a path under a storage root, or null',
+  }),
 };
 /** `PUT /api/vms/{vm_id}/hardware` (extension, issue 12): while the VM is stopped; omitted fields keep their value. */
 export const HardwareBody = Type.Object(
@@ -58,6 +88,12 @@ export const HardwareBody = Type.Object(
     firmware: Type.Optional(hardwareFields.firmware),
     secureBoot: Type.Optional(hardwareFields.secureBoot),
     tpm: Type.Optional(hardwareFields.tpm),
+    machine: Type.Optional(hardwareFields.machine),
+    diskBus: Type.Optional(hardwareFields.diskBus),
+    nicModel: Type.Optional(hardwareFields.nicModel),
+    bootOrder: Type.Optional(hardwareFields.bootOrder),
+    osType: Type.Optional(hardwareFields.osType),
+    driversIso: Type.Optional(hardwareFields.driversIso),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -82,6 +118,8 @@ export const Vm = Type.Object(
     pid: Type.Union([Type.Integer(), Type.Null()], { description: 'QEMU pid while running (extension)' }),
     autostart: VmAutostart, // autostart (issue 15)
     ...hardwareFields, // hardware options (issue 12)
+    template: Type.Boolean({ description: 'A template: its disks are read-only bases, it cannot start; new VMs are linked clones of it (issue 12)' }),
+    cloudInit: Type.Boolean({ description: 'A cloud-init config is set: a NoCloud seed is attached at each start (issue 12)' }),
   },
   { additionalProperties: false, $id: 'Vm' },
 );
@@ -93,12 +131,28 @@ export type VmIdParams = Static<typeof VmIdParams>;
 export const CreateVmBody = Type.Object(
   {
     name: Type.String({ pattern: VM_NAME_PATTERN, minLength: 1, maxLength: 63 }),
-    cpus: Type.Integer({ minimum: 1, description: 'At most the host logical CPUs' }),
-    memory: Type.Integer({ minimum: MIN_MEMORY_MIB, description: 'MiB, at most the host memory' }),
-    // hardware options (issue 12, extension): bios, no Secure Boot, no TPM when omitted
+    // v1: required. Only a create from a template may omit them (it takes the template's).
+    cpus: Type.Optional(Type.Integer({ minimum: 1, description: 'At most the host logical CPUs; required unless `template` is given' })),
+    memory: Type.Optional(Type.Integer({ minimum: MIN_MEMORY_MIB, description: 'MiB, at most the host memory; required unless `template` is given' })),
+    // hardware options (issue 12, extension): when omitted, the osType preset's (or the defaults:
+    // bios, no Secure Boot, no TPM, q35, virtio disk and NIC, boot from disk then cdrom)
     firmware: Type.Optional(hardwareFields.firmware),
     secureBoot: Type.Optional(hardwareFields.secureBoot),
     tpm: Type.Optional(hardwareFields.tpm),
+    machine: Type.Optional(hardwareFields.machine),
+    diskBus: Type.Optional(hardwareFields.diskBus),
+    nicModel: Type.Optional(hardwareFields.nicModel),
+    bootOrder: Type.Optional(hardwareFields.bootOrder),
+    osType: Type.Optional(hardwareFields.osType),
+    driversIso: Type.Optional(hardwareFields.driversIso),
+    // from an image (issue 12): a copy of the image (linked unless linkedDisk is false) grown to
+    // diskSize GB becomes the VM's first disk; the answer is then 202 { task } (kind vm.create)
+    image: Type.Optional(Type.String({ minLength: 1, maxLength: 63, description: 'Name of an image in GET /api/images' })),
+    diskSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, description: 'GB; at least the image\'s size (default: the image\'s size)' })),
+    linkedDisk: Type.Optional(Type.Boolean({ description: 'true (default): a qcow2 overlay on the image; false: a full copy' })),
+    cloudInit: Type.Optional(CloudInitBody),
+    // from a template (issue 12): a linked clone with a new MAC, VNC port and instance-id; 202 { task }
+    template: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Id of a template VM' })),
   },
   { additionalProperties: false },
 );

@@ -77,7 +77,7 @@ export function hardwareSuite(): void {
       const vm = ((await s.api('POST', '/vms', { name: 'hw-refuse', cpus: 1, memory: 64 })).body as VmEnvelope).vm;
       const before = await get(vm.id);
       expectError(await s.api('PUT', `/vms/${vm.id}/hardware`, { secureBoot: true }), 'VALIDATION', 400, /Secure Boot needs UEFI/);
-      for (const body of [{ firmware: 'uefi', machine: 'pc' }, {}, { tpm: 'yes' }, { firmware: 'coreboot' }]) {
+      for (const body of [{ firmware: 'uefi', chipset: 'pc' }, {}, { tpm: 'yes' }, { firmware: 'coreboot' }]) {
         const r = await s.api('PUT', `/vms/${vm.id}/hardware`, body);
         expect(r.status, JSON.stringify(body)).toBe(400);
         expect(r.body).toMatchObject({ code: expect.any(String), error: expect.any(String), timestamp: expect.any(String) });

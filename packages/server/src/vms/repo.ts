@@ -1,4 +1,4 @@
-import type { Vm, VmDisk, VmStatus } from '@qemu-manager/contract';
+import type { BootDevice, NicModel, OsType, Vm, VmDisk, VmDiskBus, VmMachine, VmStatus } from '@qemu-manager/contract';
 import type Database from 'better-sqlite3';
 import type { Db } from '../store/sqlite.js';
 
@@ -24,6 +24,14 @@ interface VmRow {
   firmware: 'bios' | 'uefi';
   secure_boot: number;
   tpm: number;
+  // hardware options and templates (issue 12, migration 010)
+  machine: VmMachine;
+  disk_bus: VmDiskBus;
+  nic_model: NicModel;
+  boot_order: string;
+  os_type: OsType;
+  drivers_iso: string | null;
+  is_template: number;
 }
 
 interface VmDiskRow {
@@ -66,7 +74,30 @@ function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
     firmware: r.firmware, // hardware options (issue 12)
     secureBoot: r.secure_boot === 1,
     tpm: r.tpm === 1,
+    machine: r.machine,
+    diskBus: r.disk_bus,
+    nicModel: r.nic_model,
+    bootOrder: parseBootOrder(r.boot_order),
+    osType: r.os_type,
+    driversIso: r.drivers_iso,
+    template: r.is_template === 1,
+    cloudInit: false,
   };
+}
+
+const BOOT_DEVICES: readonly BootDevice[] = ['disk', 'cdrom', 'network'];
+
+/** The stored boot order (a JSON array written by the server); anything else reads as the default. */
+export function parseBootOrder(text: string): BootDevice[] {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (Array.isArray(v) && v.length > 0 && v.every((d) => BOOT_DEVICES.includes(d as BootDevice)) && new Set(v).size === v.length) {
+      return v as BootDevice[];
+    }
+  } catch {
+    // fall through to the default
+  }
+  return ['disk', 'cdrom'];
 }
 
 export class VmRepo {

@@ -49,6 +49,13 @@ export class VmService {
 
   create(body: CreateVmBody): Vm {
     const { repo, bus } = this.ctx;
+    if (body.image !== undefined || body.template !== undefined) {
+      throw new AppError('VALIDATION', 'Creating a VM from an image or a template is not available yet');
+    }
+    const { cpus, memory } = body;
+    if (cpus === undefined || memory === undefined) {
+      throw new AppError('VALIDATION', `body is missing the field: ${cpus === undefined ? 'cpus' : 'memory'}`);
+    }
     checkResources(this.ctx, body);
     const hardware = hardwareColumns(mergeHardware(DEFAULT_HARDWARE, body)); // hardware options (issue 12)
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
@@ -57,7 +64,7 @@ export class VmService {
     let mac = randomMac(crypto.randomBytes);
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
-    repo.insert({ id, name: body.name, cpus: body.cpus, memory: body.memory, vnc_port: port, mac, created_at: nowIso(), ...hardware });
+    repo.insert({ id, name: body.name, cpus, memory, vnc_port: port, mac, created_at: nowIso(), ...hardware });
     const vm = this.get(id);
     bus.publish({ type: 'vm.created', vm });
     return vm;

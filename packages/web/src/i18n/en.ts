@@ -407,6 +407,8 @@ export const en = {
       'backup.schedule': 'Scheduled backup',
       'vm.autostart': 'Autostart machine',
       'host.shutdown-vms': 'Shut down all machines',
+      'image.download': 'Download image',
+      'vm.create': 'Create machine',
     } satisfies Record<TaskKind, string>,
     statuses: {
       queued: 'Waiting',

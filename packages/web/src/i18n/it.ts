@@ -401,6 +401,8 @@ export const it: Messages = {
       'backup.schedule': 'Backup pianificato',
       'vm.autostart': 'Avvio automatico della macchina',
       'host.shutdown-vms': 'Spegni tutte le macchine',
+      'image.download': 'Scarica immagine',
+      'vm.create': 'Crea macchina',
     },
     statuses: {
       queued: 'In attesa',

@@ -17,6 +17,8 @@ export function vm(over: Partial<Vm> = {}): Vm {
     pid: null,
     autostart: { enabled: false, order: 0, delayS: 0 }, // autostart (issue 15)
     firmware: 'bios', secureBoot: false, tpm: false, // hardware options (issue 12)
+    machine: 'q35', diskBus: 'virtio', nicModel: 'virtio', bootOrder: ['disk', 'cdrom'], osType: 'other', driversIso: null,
+    template: false, cloudInit: false,
     ...over,
   };
 }
