@@ -13,6 +13,7 @@ import type {
   RunState,
   RuntimeEvent,
   RuntimeProcess,
+  LaunchHardware,
   VmLaunch,
   VmRuntime,
   VmStats,
@@ -81,7 +82,7 @@ export class QemuRuntime implements VmRuntime {
   }
 
   async start(def: VmLaunch): Promise<Launched> {
-    const hw = def.hardware ?? { firmware: 'bios', secureBoot: false, tpm: false };
+    const hw: LaunchHardware = def.hardware ?? { firmware: 'bios', secureBoot: false, tpm: false };
     // UEFI (issue 12): the firmware and the VM's own variable store, as descriptors.
     const fw = hw.firmware === 'uefi'
       ? await openFirmware({
@@ -94,7 +95,17 @@ export class QemuRuntime implements VmRuntime {
     try {
       if (hw.tpm) ensureStateDir(this.stateDir(def.vmId)); // its TPM state lives there too
       const uefi = fw ? { ...fw, secureBoot: hw.secureBoot } : null;
-      const r = await this.supervisor.start({ ...def, uefi, tpm: hw.tpm, qemuBinary: this.opts.qemuBinary });
+      const r = await this.supervisor.start({
+        ...def,
+        uefi,
+        tpm: hw.tpm,
+        qemuBinary: this.opts.qemuBinary,
+        // hardware options (issue 12): machine, disk bus, NIC model, boot order
+        machine: hw.machine,
+        diskBus: hw.diskBus,
+        nicModel: hw.nicModel,
+        bootOrder: hw.bootOrder,
+      });
       return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
     } finally {
       if (fw) for (const fd of [fw.codeFd, fw.varsFd]) fs.closeSync(fd);

@@ -33,6 +33,8 @@ export interface VmLaunch {
   iso: { fd: number } | null;
   /** Hardware options (issue 12); omitted: BIOS, no TPM. */
   hardware?: LaunchHardware;
+  /** A second, read-only CD-ROM (issue 12: the drivers ISO), opened like the medium; never booted from. */
+  driversIso?: { fd: number } | null;
 }
 
 /**
@@ -45,6 +47,14 @@ export interface LaunchHardware {
   secureBoot: boolean;
   /** A TPM 2.0 of the VM's own, started before the VM and stopped after it. */
   tpm: boolean;
+  /** The machine type; omitted: q35. */
+  machine?: 'q35' | 'pc';
+  /** How the disks are attached; omitted: virtio-blk. */
+  diskBus?: 'virtio' | 'sata' | 'scsi';
+  /** The NIC's model; omitted: virtio. */
+  nicModel?: 'virtio' | 'e1000e' | 'rtl8139';
+  /** Boot devices in order (the disks in their order, the CD-ROM, the NIC); the ones left out are not booted from. Omitted: disks, then the CD-ROM. */
+  bootOrder?: ReadonlyArray<'disk' | 'cdrom' | 'network'>;
 }
 
 /** The host process that runs a VM (pid plus its start time, so a reused pid is never mistaken). */
