@@ -77,6 +77,8 @@ import { hostRoutes } from './http/routes/host.js';
 // hardware options (issue 12)
 import { hardwareRoutes } from './http/routes/hardware.js';
 import { HardwareService } from './vms/hardware.js';
+import { templateRoutes } from './http/routes/templates.js'; // templates (issue 12)
+import { TemplateService } from './vms/template.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -167,6 +169,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   // Names clones, conversions and imports in flight will take: one set, so two of them never plan one name.
   const reservedNames = new Set<string>();
   const clones = new CloneService(ctx, tasks, images, dirs.disks, reservedNames); // clones and backing chains (issue 10)
+  const templates = new TemplateService(ctx, clones); // templates (issue 12)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)
   const resize = new DiskResizeService(ctx, images, tasks);
@@ -245,7 +248,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const hostShutdown = new HostShutdown({ ctx, power, tasks });
 
   // --- routes, console, UI ---
-  const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
+  const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file || v.driversIso === file); // (issue 12: the drivers CD-ROM too)
   await app.register(
     async (api) => {
       await api.register(
@@ -259,7 +262,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
           guestIsolation: () => info.guestIsolation(),
         }),
       );
-      await api.register(vmRoutes(vms, power));
+      await api.register(vmRoutes(vms, power, templates)); // (templates: issue 12)
       await api.register(diskRoutes(disks));
       await api.register(taskRoutes(tasks));
       await api.register(diskUploadRoutes(uploads));
@@ -285,6 +288,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(backupRoutes(backups)); // backups: engine (issue 13)
       await api.register(hostRoutes(autostart, hostShutdown)); // service and autostart (issue 15)
       await api.register(hardwareRoutes(new HardwareService(ctx))); // hardware options (issue 12)
+      await api.register(templateRoutes(templates)); // templates (issue 12)
     },
     { prefix: '/api' },
   );

@@ -117,8 +117,10 @@ export class VmRepo {
       macs: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM vms WHERE mac = ?'),
       memory: db.prepare<[string], { total: number }>('SELECT coalesce(sum(memory), 0) AS total FROM vms WHERE id != ?'),
       insert: db.prepare(
-        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at, firmware, secure_boot, tpm)
-         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at, @firmware, @secure_boot, @tpm)`,
+        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at, firmware, secure_boot, tpm,
+           machine, disk_bus, nic_model, boot_order, os_type, drivers_iso)
+         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at, @firmware, @secure_boot, @tpm,
+           @machine, @disk_bus, @nic_model, @boot_order, @os_type, @drivers_iso)`,
       ),
       del: db.prepare('DELETE FROM vms WHERE id = ?'),
       diskOwner: db.prepare<[string], { vm_id: string }>('SELECT vm_id FROM vm_disks WHERE path = ?'),
@@ -175,9 +177,27 @@ export class VmRepo {
     firmware?: 'bios' | 'uefi';
     secure_boot?: number;
     tpm?: number;
+    // hardware options (issue 12, migration 010): the defaults when omitted
+    machine?: VmMachine;
+    disk_bus?: VmDiskBus;
+    nic_model?: NicModel;
+    boot_order?: string;
+    os_type?: OsType;
+    drivers_iso?: string | null;
   }): void {
     this.version++;
-    this.q.insert.run({ firmware: 'bios', secure_boot: 0, tpm: 0, ...v });
+    this.q.insert.run({
+      firmware: 'bios',
+      secure_boot: 0,
+      tpm: 0,
+      machine: 'q35',
+      disk_bus: 'virtio',
+      nic_model: 'virtio',
+      boot_order: '["disk","cdrom"]',
+      os_type: 'other',
+      drivers_iso: null,
+      ...v,
+    });
   }
 
   /** Updates the given columns of one VM. Column names come from this module only, never from input. */
