@@ -56,9 +56,10 @@ export class ImageService {
       catalogue: ImageCatalogueEntry[];
     },
   ) {
-    // A crash mid-upload leaves its temp file (downloads are tasks: their files are the task's partials).
+    // A crash mid-upload leaves its temp file and perhaps its `.part` (a download's files are its
+    // task's partials, removed by the task recovery too). Only the server holding the data dir builds this.
     for (const ent of fs.readdirSync(deps.dir, { withFileTypes: true })) {
-      if (ent.name.startsWith(UPLOAD_PREFIX) && ent.isFile()) fs.rmSync(path.join(deps.dir, ent.name), { force: true });
+      if ((ent.name.startsWith(UPLOAD_PREFIX) || ent.name.endsWith(PARTIAL)) && ent.isFile()) fs.rmSync(path.join(deps.dir, ent.name), { force: true });
     }
   }
 
