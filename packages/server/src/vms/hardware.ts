@@ -1,6 +1,7 @@
 import type { BootDevice, HardwareBody, NicModel, OsType, Vm, VmDiskBus, VmFirmware, VmMachine } from '@qemu-manager/contract';
 import { AppError } from '../lib/errors.js';
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
+import { refuseImageLibrary } from './image-rules.js';
 import type { VmRecord } from './repo.js';
 
 /** A VM's hardware options (issue 12) as stored. */
@@ -116,6 +117,7 @@ export function hardwareColumns(h: Pick<HardwareSetting, 'firmware' | 'secureBoo
  */
 export function resolveCdMedium(ctx: VmContext, isoPath: string): string {
   const real = ctx.storage.resolveFile(isoPath, 'ISO');
+  refuseImageLibrary(ctx, real, 'CD medium'); // images (issue 12): library files only back disks
   const managed = ctx.disks.byPath(real);
   if (managed) throw new AppError('IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
   const owner = ctx.repo.diskOwner(real);

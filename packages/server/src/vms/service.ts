@@ -1,4 +1,4 @@
-import { vmActionAllowed, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
+import { vmActionAllowed, type CreateVmBody, type DiskFormat, type Task, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import type { PowerService } from './power.js';
 import { DEFAULT_HARDWARE, hardwareChange, hardwareColumns, mergeHardware, refuseLayout, resolveCdMedium } from './hardware.js'; // hardware options (issue 12)
 import { pickDriversIso, presetBase } from './presets.js'; // OS presets (issue 12)
 import { refuseTemplate } from './template.js'; // templates (issue 12)
+import type { CreateFromImage, NewVmColumns } from './create-from-image.js'; // images (issue 12)
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
@@ -33,6 +34,8 @@ export class VmService {
     private readonly power: PowerService,
     /** The task working on a managed disk now (a resize, clone or conversion of it), if any. */
     private readonly diskTask: (diskId: string) => { kind: string; id: string } | null = () => null,
+    /** images (issue 12): makes a VM from an image (vms/create-from-image.ts). */
+    private readonly fromImage?: Pick<CreateFromImage, 'start'>,
   ) {}
 
   list(): Vm[] {
@@ -51,13 +54,25 @@ export class VmService {
     return publicVm(requireVm(this.ctx, id));
   }
 
-  create(body: CreateVmBody): Vm {
-    const { repo, bus } = this.ctx;
-    if (body.image !== undefined) {
-      throw new AppError('VALIDATION', 'Creating a VM from an image or a template is not available yet');
-    }
+  create(body: CreateVmBody): Vm | { task: Task } {
+    const { bus } = this.ctx;
     // templates (issue 12): POST /api/vms with "template" is TemplateService.create (a task)
     if (body.template !== undefined) throw new AppError('VALIDATION', 'A VM from a template is made by a task: use POST /api/vms');
+    const columns = this.newVmColumns(body);
+    // images (issue 12): a VM with a disk made from an image, as one vm.create task
+    if (body.image !== undefined) {
+      if (!this.fromImage) throw new AppError('VALIDATION', 'Creating a VM from an image is not available on this server');
+      return this.fromImage.start(body, (at) => this.insertVm(columns, at));
+    }
+    const id = this.insertVm(columns, nowIso());
+    const vm = this.get(id);
+    bus.publish({ type: 'vm.created', vm });
+    return vm;
+  }
+
+  /** A new VM's columns (but id, VNC port and MAC) once its body passed every check. */
+  private newVmColumns(body: CreateVmBody): NewVmColumns {
+    const { repo } = this.ctx;
     const { cpus, memory } = body;
     if (cpus === undefined || memory === undefined) {
       throw new AppError('VALIDATION', `body is missing the field: ${cpus === undefined ? 'cpus' : 'memory'}`);
@@ -68,15 +83,21 @@ export class VmService {
     const hardware = mergeHardware(presetBase(DEFAULT_HARDWARE, change, libraryDriversIso(this.ctx)), change);
     refuseLayout({ disks: [] }, hardware);
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
+    if (lowestFreePort(repo.usedPorts()) === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
+    return { name: body.name, cpus, memory, ...hardwareColumns(hardware) };
+  }
+
+  /** Inserts the VM with a free VNC port and a new MAC; returns its id. */
+  private insertVm(columns: NewVmColumns, at: string): string {
+    const { repo } = this.ctx;
+    if (repo.nameTaken(columns.name)) throw new AppError('NAME_TAKEN', `A VM named ${columns.name} already exists`);
     const port = lowestFreePort(repo.usedPorts());
     if (port === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
     let mac = randomMac(crypto.randomBytes);
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
-    repo.insert({ id, name: body.name, cpus, memory, vnc_port: port, mac, created_at: nowIso(), ...hardwareColumns(hardware) });
-    const vm = this.get(id);
-    bus.publish({ type: 'vm.created', vm });
-    return vm;
+    repo.insert({ id, vnc_port: port, mac, created_at: at, ...columns });
+    return id;
   }
 
   async delete(id: string, force: boolean): Promise<void> {
@@ -188,7 +209,7 @@ export class VmService {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
       const vm = requireVm(ctx, id);
-      // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM.
+      // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM, no library image.
       const real = resolveCdMedium(ctx, isoPath);
       if (this.live(vm, 'mountIso')) await ctx.runtime.changeMedium(id, real);
       ctx.repo.update(id, { iso: real });

@@ -40,10 +40,15 @@ export function vmRoutes(vms: VmService, power: PowerService, templates?: Templa
         reply.status(ACCEPTED_TASK);
         return started;
       }
-      const vm = vms.create(req.body);
-      req.auditTarget = vm.id;
+      const made = vms.create(req.body);
+      // images (issue 12): from an image, the VM is made by a vm.create task
+      if ('task' in made) {
+        reply.status(ACCEPTED_TASK);
+        return made;
+      }
+      req.auditTarget = made.id;
       reply.status(CREATED);
-      return { vm };
+      return { vm: made };
     });
 
     app.get('/vms/:vm_id', { config: read, schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
