@@ -4,14 +4,20 @@
  * keeps what the guest wrote across a restart (EFIVAR 1, then 2); a snapshot with memory taken
  * while it runs is reverted to (the guest goes on, and the variable store is back to the
  * snapshot's: the next boot counts 2, not 3); a TPM VM booted from the guest's qcow2 cloud image
- * (no CD) prints TESTGUEST TPM 2 and leaves the image's sector 0 alone; a Secure Boot VM starts with
+ * under BIOS prints TESTGUEST TPM 2, finds a hand-made NoCloud seed (cidata CD-ROM: its hostname,
+ * instance-id and runcmd lines) and leaves the image's sector 0 alone; a Secure Boot VM starts with
  * the Microsoft-keyed store and its firmware refuses the guest's unsigned GRUB.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CIDATA_MARKER,
   EFIVAR_MARKER,
+  INSTANCE_MARKER,
+  RUNCMD_DONE_MARKER,
   READY_MARKER,
   SECUREBOOT_MARKER,
   TPM_MARKER,
@@ -94,7 +100,7 @@ describe.skipIf(!haveOvmf)('the test guest under UEFI, Secure Boot and TPM', () 
     expect((await server.api('DELETE', `/vms/${id}?force=true`)).status).toBe(200);
   }, 420_000);
 
-  it('a TPM VM booted from the qcow2 cloud image (no CD, BIOS) prints TESTGUEST TPM 2 and does not mark the image', async () => {
+  it('a TPM VM booted from the qcow2 cloud image (BIOS) prints TESTGUEST TPM 2, reads a cidata seed and runs its runcmd, and does not mark the image', async () => {
     const image = path.join(server.dataDir, 'disks', 'testguest-cloud.qcow2');
     fs.copyFileSync(await ensureTestGuestCloudImage(), image);
     const created = await server.api('POST', '/vms', { name: 'tpm-guest', cpus: 1, memory: 256, tpm: true });
@@ -102,9 +108,25 @@ describe.skipIf(!haveOvmf)('the test guest under UEFI, Secure Boot and TPM', () 
     const id = created.body.vm.id as string;
     const attached = await server.api('POST', `/vms/${id}/disks/attach`, { diskPath: image, format: 'qcow2' });
     expect(attached.status, JSON.stringify(attached.body)).toBe(200);
+    // a hand-made NoCloud seed as its CD-ROM (not bootable: the firmware boots the disk)
+    const seedDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-seed-'));
+    const seed = path.join(server.dataDir, 'isos', 'seed.iso');
+    try {
+      fs.writeFileSync(path.join(seedDir, 'meta-data'), 'instance-id: iid-uefi-guest-1\nlocal-hostname: seeded-host\n');
+      fs.writeFileSync(path.join(seedDir, 'user-data'), '#cloud-config\nruncmd:\n  - echo "RUNCMD_OK $(hostname)"\n  - [echo, RUNCMD_LIST]\n');
+      execFileSync('xorriso', ['-as', 'mkisofs', '-quiet', '-V', 'cidata', '-r', '-J', '-o', seed, seedDir], { stdio: 'ignore' });
+    } finally {
+      fs.rmSync(seedDir, { recursive: true, force: true });
+    }
+    expect((await server.api('POST', `/vms/${id}/iso/mount`, { isoPath: seed })).status).toBe(200);
     expect((await server.api('POST', `/vms/${id}/start`)).status).toBe(200);
     await ready(id, 'TPM guest READY');
     expect(serial(id)).toContain(`${TPM_MARKER} 2`);
+    expect(serial(id)).toContain(`${CIDATA_MARKER} seeded-host`);
+    expect(serial(id)).toContain(`${INSTANCE_MARKER} iid-uefi-guest-1`);
+    await waitFor(() => serial(id).includes(RUNCMD_DONE_MARKER), 30_000, 'runcmd done');
+    expect(serial(id)).toMatch(/^RUNCMD_OK seeded-host\r?$/m);
+    expect(serial(id)).toMatch(/^RUNCMD_LIST\r?$/m);
     expect(serial(id)).not.toContain(UEFI_MARKER);
     expect(serial(id)).not.toContain('TESTGUEST_DISK_WRITTEN');
     expect((await server.api('POST', `/vms/${id}/shutdown`, { timeout: 60 })).body.vm.status).toBe('stopped');
