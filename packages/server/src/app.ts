@@ -77,6 +77,9 @@ import { hostRoutes } from './http/routes/host.js';
 // hardware options (issue 12)
 import { hardwareRoutes } from './http/routes/hardware.js';
 import { HardwareService } from './vms/hardware.js';
+// cloud-init (issue 12)
+import { cloudInitRoutes } from './http/routes/cloud-init.js';
+import { CloudInitRepo, CloudInitService } from './vms/cloud-init.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -151,9 +154,10 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     limits,
     log: app.log,
   };
-  const power = new PowerService(ctx);
+  const cloudInit = new CloudInitService(ctx, new CloudInitRepo(db)); // cloud-init (issue 12)
+  const power = new PowerService(ctx, cloudInit);
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
-  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }));
+  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }), cloudInit);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const uploads = new DiskUploads({
     repo: diskRepo,
@@ -285,6 +289,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(backupRoutes(backups)); // backups: engine (issue 13)
       await api.register(hostRoutes(autostart, hostShutdown)); // service and autostart (issue 15)
       await api.register(hardwareRoutes(new HardwareService(ctx))); // hardware options (issue 12)
+      await api.register(cloudInitRoutes(cloudInit)); // cloud-init (issue 12)
     },
     { prefix: '/api' },
   );

@@ -46,6 +46,8 @@ export interface ArgvInput {
   uefi?: { codeFd: number; varsFd: number; secureBoot: boolean } | null;
   /** A TPM 2.0 (issue 12): the control socket of the VM's swtpm; absent: none. */
   tpm?: { socket: string } | null;
+  /** Cloud-init (issue 12): the NoCloud seed volume's inherited descriptor (read-only CD-ROM); absent: none. */
+  seed?: { fd: number } | null;
 }
 
 /** Escapes a value for a QemuOpts list (`key=value,...`): a comma is written as two commas. */
@@ -108,6 +110,7 @@ export function buildArgv(input: ArgvInput): string[] {
     ...input.disks.flatMap((d) => d.layers.map((l) => l.fd)),
     ...(input.iso ? [input.iso.fd] : []),
     ...(uefi ? [uefi.codeFd, uefi.varsFd] : []),
+    ...(input.seed ? [input.seed.fd] : []), // cloud-init (issue 12)
   ];
   if (new Set(fds).size !== fds.length || fds.some((fd) => !Number.isInteger(fd) || fd < 3)) throw new Error('descriptor numbers must be distinct and from 3 up');
   for (const fd of fds) add('-add-fd', `fd=${fd},set=${fd}`);
@@ -148,6 +151,13 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-device', `ide-cd,id=cd0,bus=ide.0,drive=cd0-media,bootindex=${cdBoot}`);
   } else {
     add('-device', `ide-cd,id=cd0,bus=ide.0,bootindex=${cdBoot}`);
+  }
+
+  // Cloud-init (issue 12): the NoCloud seed as a second, read-only CD-ROM with no boot index
+  // (never booted from; the guest's cloud-init finds it by its `cidata` label).
+  if (input.seed) {
+    add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'cd-seed-media', 'read-only': true, file: fdFile(input.seed.fd, true) }));
+    add('-device', 'ide-cd,id=cd-seed,bus=ide.1,drive=cd-seed-media');
   }
 
   add('-pidfile', input.pidFile);

@@ -4,7 +4,7 @@ import { openImageLayers } from '../lib/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { isPortFree, lowestFreePort } from '../lib/ports.js';
-import type { ConsoleEndpoint, LaunchDisk, RuntimeEvent } from '../runtime/port.js';
+import type { ConsoleEndpoint, LaunchDisk, LaunchSeed, RuntimeEvent } from '../runtime/port.js';
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
@@ -25,7 +25,11 @@ export class PowerService {
   /** Stops listening to the runtime (the app is closing). */
   readonly close: () => void;
 
-  constructor(private readonly ctx: VmContext) {
+  constructor(
+    private readonly ctx: VmContext,
+    /** Cloud-init (issue 12): the seed documents of a VM that has a config, else null. */
+    private readonly seeds: { seed(vmId: string, vmName: string): LaunchSeed | null } = { seed: () => null },
+  ) {
     this.close = ctx.runtime.subscribe((ev) => this.onEvent(ev));
   }
 
@@ -58,6 +62,7 @@ export class PowerService {
     const disks: LaunchDisk[] = [];
     for (const d of vm.disks) disks.push(await this.openDisk(vm, d, opened));
     const iso = vm.iso ? { fd: open(this.checkFile(vm.iso, 'ISO'), 'ISO', fs.constants.O_RDONLY) } : null;
+    const seed = this.seeds.seed(id, vm.name); // cloud-init (issue 12): rendered before anything changes
     let port = await this.pickPort(vm);
     this.setStatus(id, 'starting', { vnc_port: port });
     try {
@@ -73,6 +78,7 @@ export class PowerService {
           disks,
           iso,
           hardware: { firmware: vm.firmware, secureBoot: vm.secureBoot, tpm: vm.tpm }, // hardware options (issue 12)
+          cloudInit: seed, // cloud-init (issue 12)
         });
       let started: Awaited<ReturnType<typeof launch>> | undefined;
       // Another program may grab the port between our check and QEMU's bind: move on and retry.

@@ -1,4 +1,4 @@
-import { vmActionAllowed, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
+import { vmActionAllowed, type CloudInitBody, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { detectFormat, imageLayers, type ImageFormat } from '../lib/image-check.js';
@@ -18,6 +18,7 @@ import {
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
 import type { PowerService } from './power.js';
 import { DEFAULT_HARDWARE, hardwareColumns, mergeHardware } from './hardware.js'; // hardware options (issue 12)
+import { checkCloudInitBody, type CloudInitService } from './cloud-init.js'; // cloud-init (issue 12)
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
@@ -29,6 +30,8 @@ export class VmService {
     private readonly power: PowerService,
     /** The task working on a managed disk now (a resize, clone or conversion of it), if any. */
     private readonly diskTask: (diskId: string) => { kind: string; id: string } | null = () => null,
+    /** Cloud-init (issue 12): stores the config a create body carries. */
+    private readonly cloudInit: Pick<CloudInitService, 'set'> | null = null,
   ) {}
 
   list(): Vm[] {
@@ -57,6 +60,9 @@ export class VmService {
       throw new AppError('VALIDATION', `body is missing the field: ${cpus === undefined ? 'cpus' : 'memory'}`);
     }
     checkResources(this.ctx, body);
+    // cloud-init (issue 12): checked before the VM is made
+    if (body.cloudInit !== undefined && !this.cloudInit) throw new AppError('VALIDATION', 'cloud-init is not available on this server');
+    if (body.cloudInit !== undefined) checkCloudInitBody(body.cloudInit);
     const hardware = hardwareColumns(mergeHardware(DEFAULT_HARDWARE, body)); // hardware options (issue 12)
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
     const port = lowestFreePort(repo.usedPorts());
@@ -65,9 +71,20 @@ export class VmService {
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
     repo.insert({ id, name: body.name, cpus, memory, vnc_port: port, mac, created_at: nowIso(), ...hardware });
+    if (body.cloudInit !== undefined) this.storeCloudInit(id, body.cloudInit); // cloud-init (issue 12)
     const vm = this.get(id);
     bus.publish({ type: 'vm.created', vm });
     return vm;
+  }
+
+  /** Cloud-init (issue 12): the config of a VM just made; if it cannot be stored, the VM goes too. */
+  private storeCloudInit(id: string, body: CloudInitBody): void {
+    try {
+      this.cloudInit!.set(id, body);
+    } catch (err) {
+      this.ctx.repo.delete(id);
+      throw err;
+    }
   }
 
   async delete(id: string, force: boolean): Promise<void> {
