@@ -33,6 +33,8 @@ import { backupEngineSuite } from './suites/backups-engine.js';
 import { serviceSuite } from './suites/service.js';
 // hardware options (issue 12)
 import { hardwareSuite } from './suites/hardware.js';
+// cloud-init (issue 12)
+import { cloudInitSuite } from './suites/cloud-init.js';
 
 vmSuite();
 storageSuite();
@@ -51,6 +53,7 @@ backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
 backupEngineSuite(); // backups: engine and targets (issue 13)
 serviceSuite(); // service and autostart (issue 15)
 hardwareSuite(); // hardware options (issue 12)
+cloudInitSuite(); // cloud-init (issue 12)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the
