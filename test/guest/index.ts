@@ -13,6 +13,28 @@ import { fileURLToPath } from 'node:url';
 export const READY_MARKER = 'TESTGUEST_READY';
 /** Sector 0 of every blank disk is overwritten with `TESTGUEST_DISK_MARKER dev=<name>\n`. */
 export const DISK_MARKER = 'TESTGUEST_DISK_MARKER';
+/** `TESTGUEST TPM <major>` (before READY) when /dev/tpm0 appears: `TESTGUEST TPM 2` for swtpm --tpm2. */
+export const TPM_MARKER = 'TESTGUEST TPM';
+/** `TESTGUEST CIDATA <local-hostname>` (before READY) when a CD-ROM with the ISO 9660 volume id
+ *  `cidata` is present (the NoCloud seed); followed by `TESTGUEST INSTANCE <instance-id>`. */
+export const CIDATA_MARKER = 'TESTGUEST CIDATA';
+export const INSTANCE_MARKER = 'TESTGUEST INSTANCE';
+/** After READY, the seed's `#cloud-config` `runcmd:` items run (their output goes to serial and
+ *  VGA), then this line is printed. Only when the seed had a user-data with runcmd items. */
+export const RUNCMD_DONE_MARKER = 'TESTGUEST RUNCMD_DONE';
+/** Printed (before READY) when the guest was booted by UEFI firmware (/sys/firmware/efi exists). */
+export const UEFI_MARKER = 'TESTGUEST UEFI';
+/** Under UEFI, `TESTGUEST EFIVAR <n>`: the guest creates one more non-volatile EFI variable of
+ *  its own GUID each boot, n = how many there are now (1 on the first boot of a fresh store). */
+export const EFIVAR_MARKER = 'TESTGUEST EFIVAR';
+/** Under UEFI, `TESTGUEST SECUREBOOT <0|1>`, the firmware's SecureBoot variable. */
+export const SECUREBOOT_MARKER = 'TESTGUEST SECUREBOOT';
+
+/** The n of the last `TESTGUEST EFIVAR <n>` line in a serial log, or null. */
+export function lastEfivarCount(serial: string): number | null {
+  const all = [...serial.matchAll(/TESTGUEST EFIVAR (\d+)/g)];
+  return all.length ? Number(all[all.length - 1][1]) : null;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
