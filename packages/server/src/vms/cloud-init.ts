@@ -220,7 +220,8 @@ export class CloudInitService {
     return this.view(stored);
   }
 
-  set(vmId: string, body: CloudInitBody): CloudInit {
+  /** `emit: false`: no `vm.updated` (the caller is making the VM and announces it itself). */
+  set(vmId: string, body: CloudInitBody, opts: { emit?: boolean } = {}): CloudInit {
     const vm = requireVm(this.ctx, vmId);
     checkCloudInitBody(body);
     const current = this.repo.get(vmId);
@@ -228,7 +229,7 @@ export class CloudInitService {
     const { instanceId } = renderSeed(vmId, vm.name, config);
     this.repo.put(vmId, config, instanceId, nowIso());
     this.ctx.repo.version++; // the VM's `cloudInit` flag is part of the cached list
-    if (!current) emitVm(this.ctx, vmId);
+    if (!current && opts.emit !== false) emitVm(this.ctx, vmId);
     return this.view(this.repo.get(vmId)!);
   }
 

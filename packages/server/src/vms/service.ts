@@ -80,7 +80,7 @@ export class VmService {
   /** Cloud-init (issue 12): the config of a VM just made; if it cannot be stored, the VM goes too. */
   private storeCloudInit(id: string, body: CloudInitBody): void {
     try {
-      this.cloudInit!.set(id, body);
+      this.cloudInit!.set(id, body, { emit: false }); // vm.created follows, with cloudInit: true
     } catch (err) {
       this.ctx.repo.delete(id);
       throw err;
