@@ -115,3 +115,43 @@ describe('renderSeed', () => {
     expect(renderSeed('other-vm', 'web-1', { ...empty, hostname: 'box' }).instanceId).not.toBe(a);
   });
 });
+
+describe('CloudInitService over SQLite', () => {
+  it('set, get (masked), copy to another VM (same hash, new instance-id), delete; the row goes with the VM', async () => {
+    const { openDb } = await import('../store/sqlite.js');
+    const { VmRepo } = await import('./repo.js');
+    const { CloudInitRepo, CloudInitService } = await import('./cloud-init.js');
+    const db = openDb(':memory:');
+    try {
+      const repo = new VmRepo(db);
+      for (const [id, name] of [['vm-a', 'a'], ['vm-b', 'b']]) {
+        repo.insert({ id: id, name: name, cpus: 1, memory: 64, vnc_port: 5900 + (id === 'vm-a' ? 1 : 2), mac: `52:54:00:00:00:0${id === 'vm-a' ? 1 : 2}`, created_at: '2026-01-01T00:00:00.000Z' });
+      }
+      const published: string[] = [];
+      const discarded: string[] = [];
+      const ctx = { repo, bus: { publish: (e: { type: string }) => published.push(e.type) }, runtime: { discardSeed: (id: string) => discarded.push(id) } };
+      const svc = new CloudInitService(ctx as never, new CloudInitRepo(db));
+      const a = svc.set('vm-a', { hostname: 'h', password: 'pw' });
+      expect(a.password).toBe('********');
+      expect(repo.get('vm-a')!.cloudInit).toBe(true);
+      expect(repo.get('vm-b')!.cloudInit).toBe(false);
+      expect(svc.copy('vm-a', 'vm-b')).toBe(true);
+      const b = svc.get('vm-b');
+      expect(b).toMatchObject({ hostname: 'h', password: '********' });
+      expect(b.instanceId).toMatch(/^vm-b-/);
+      expect(b.instanceId).not.toBe(a.instanceId);
+      const hashes = db.prepare('SELECT password_hash FROM vm_cloud_init ORDER BY vm_id').pluck().all() as string[];
+      expect(hashes[0]).toBe(hashes[1]);
+      expect(svc.seed('vm-b', 'b')!.userData).toContain(hashes[0]);
+      svc.delete('vm-b');
+      expect(discarded).toEqual(['vm-b']);
+      expect(svc.seed('vm-b', 'b')).toBeNull();
+      expect(svc.copy('vm-b', 'vm-a')).toBe(false);
+      repo.delete('vm-a');
+      expect(db.prepare('SELECT count(*) FROM vm_cloud_init').pluck().get()).toBe(0);
+      expect(published).toEqual(['vm.updated', 'vm.updated']);
+    } finally {
+      db.close();
+    }
+  });
+});

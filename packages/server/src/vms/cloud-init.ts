@@ -233,6 +233,19 @@ export class CloudInitService {
     return this.view(this.repo.get(vmId)!);
   }
 
+  /**
+   * Gives `toVmId` (a VM just made from `fromVmId`: a clone, a VM from a template) the same config,
+   * the password hash included, under its own instance-id; false when the source has none.
+   */
+  copy(fromVmId: string, toVmId: string): boolean {
+    const stored = this.repo.get(fromVmId);
+    if (!stored) return false;
+    const vm = requireVm(this.ctx, toVmId);
+    this.repo.put(toVmId, stored.config, renderSeed(toVmId, vm.name, stored.config).instanceId, nowIso());
+    this.ctx.repo.version++;
+    return true;
+  }
+
   delete(vmId: string): void {
     requireVm(this.ctx, vmId);
     if (!this.repo.delete(vmId)) throw new AppError('NOT_FOUND', `VM ${vmId} has no cloud-init config`);
