@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AppError } from '../lib/errors.js';
@@ -121,7 +124,8 @@ describe('CloudInitService over SQLite', () => {
     const { openDb } = await import('../store/sqlite.js');
     const { VmRepo } = await import('./repo.js');
     const { CloudInitRepo, CloudInitService } = await import('./cloud-init.js');
-    const db = openDb(':memory:');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-ci-unit-'));
+    const db = openDb(path.join(dir, 'db.sqlite'));
     try {
       const repo = new VmRepo(db);
       for (const [id, name] of [['vm-a', 'a'], ['vm-b', 'b']]) {
@@ -152,6 +156,7 @@ describe('CloudInitService over SQLite', () => {
       expect(published).toEqual(['vm.updated', 'vm.updated']);
     } finally {
       db.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
