@@ -33,6 +33,8 @@ import { backupEngineSuite } from './suites/backups-engine.js';
 import { serviceSuite } from './suites/service.js';
 // hardware options (issue 12)
 import { hardwareSuite } from './suites/hardware.js';
+// images (issue 12)
+import { imagesSuite } from './suites/images.js';
 // cloud-init (issue 12)
 import { cloudInitSuite } from './suites/cloud-init.js';
 
@@ -53,6 +55,7 @@ backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
 backupEngineSuite(); // backups: engine and targets (issue 13)
 serviceSuite(); // service and autostart (issue 15)
 hardwareSuite(); // hardware options (issue 12)
+imagesSuite(); // images (issue 12)
 cloudInitSuite(); // cloud-init (issue 12)
 
 /**

@@ -65,6 +65,9 @@ export const ErrorCodes = [
   'TARGET_NOT_FOUND',
   'TARGET_IN_USE',
   'SCHEDULE_NOT_FOUND',
+  // images (issue 12)
+  'IMAGE_NOT_FOUND',
+  'IMAGE_IN_USE',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -144,6 +144,25 @@ export function cloudInitSuite(): void {
       expectError(await s.api('GET', `/vms/${vm.id}/cloud-init`), 'NOT_FOUND', 404, /no cloud-init config/);
     });
 
+    it('POST /vms with an image and cloudInit: one vm.create task makes the VM with its config', async () => {
+      const header = Buffer.alloc(64 * 1024);
+      header.writeUInt32BE(0x514649fb, 0); // a qcow2 header of 1 GiB (what the image checks read)
+      header.writeUInt32BE(3, 4);
+      header.writeUInt32BE(16, 20);
+      header.writeBigUInt64BE(1n << 30n, 24);
+      header.writeUInt32BE(104, 100);
+      const up = await s.inject({ method: 'PUT', url: '/api/images/upload/ci-img', headers: { 'content-type': 'application/octet-stream' }, payload: header });
+      expect(up.status, JSON.stringify(up.body)).toBe(201);
+      const r = await s.api('POST', '/vms', { name: 'ci-from-image', cpus: 1, memory: 64, image: 'ci-img', cloudInit: { hostname: 'from-image', password: 'pw' } });
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      await s.built.tasks.idle();
+      const task = (await s.api('GET', `/tasks/${r.body.task.id as string}`)).body.task as { status: string; result: { vm: string } };
+      expect(task.status, JSON.stringify(task)).toBe('succeeded');
+      const vm = ((await s.api('GET', `/vms/${task.result.vm}`)).body as VmEnvelope).vm;
+      expect(vm.cloudInit).toBe(true);
+      expect(((await s.api('GET', `/vms/${vm.id}/cloud-init`)).body as CloudInitEnvelope).cloudInit).toMatchObject({ hostname: 'from-image', password: '********' });
+    });
+
     it('POST /vms with cloudInit: stored with the VM; checked before the VM is made', async () => {
       const vm = await newVm('ci-create', { cloudInit: { hostname: 'made', sshAuthorizedKeys: [KEY] } });
       expect(vm.cloudInit).toBe(true);

@@ -1,4 +1,4 @@
-import { vmActionAllowed, type CloudInitBody, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
+import { vmActionAllowed, type CloudInitBody, type CreateVmBody, type DiskFormat, type Task, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { detectFormat, imageLayers, type ImageFormat } from '../lib/image-check.js';
@@ -15,9 +15,10 @@ import {
   requireVm,
   type VmContext,
 } from './context.js';
-import { backingRule, refuseIsoLibrary } from './image-rules.js';
+import { backingRule, refuseImageLibrary, refuseIsoLibrary } from './image-rules.js';
 import type { PowerService } from './power.js';
 import { DEFAULT_HARDWARE, hardwareColumns, mergeHardware } from './hardware.js'; // hardware options (issue 12)
+import type { CreateFromImage, NewVmColumns } from './create-from-image.js'; // images (issue 12)
 import { checkCloudInitBody, type CloudInitService } from './cloud-init.js'; // cloud-init (issue 12)
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
@@ -30,7 +31,9 @@ export class VmService {
     private readonly power: PowerService,
     /** The task working on a managed disk now (a resize, clone or conversion of it), if any. */
     private readonly diskTask: (diskId: string) => { kind: string; id: string } | null = () => null,
-    /** Cloud-init (issue 12): stores the config a create body carries. */
+    /** images (issue 12): makes a VM from an image (vms/create-from-image.ts). */
+    private readonly fromImage?: Pick<CreateFromImage, 'start'>,
+    /** Cloud-init (issue 12): stores the config a plain create body carries (an image create: fromImage does). */
     private readonly cloudInit: Pick<CloudInitService, 'set'> | null = null,
   ) {}
 
@@ -50,31 +53,52 @@ export class VmService {
     return publicVm(requireVm(this.ctx, id));
   }
 
-  create(body: CreateVmBody): Vm {
-    const { repo, bus } = this.ctx;
-    if (body.image !== undefined || body.template !== undefined) {
-      throw new AppError('VALIDATION', 'Creating a VM from an image or a template is not available yet');
+  create(body: CreateVmBody): Vm | { task: Task } {
+    const { bus } = this.ctx;
+    if (body.template !== undefined) {
+      throw new AppError('VALIDATION', 'Creating a VM from a template is not available yet');
     }
+    const columns = this.newVmColumns(body);
+    // images (issue 12): a VM with a disk made from an image, as one vm.create task
+    if (body.image !== undefined) {
+      if (!this.fromImage) throw new AppError('VALIDATION', 'Creating a VM from an image is not available on this server');
+      return this.fromImage.start(body, (at) => this.insertVm(columns, at));
+    }
+    // cloud-init (issue 12): checked before the VM is made, stored right after it
+    if (body.cloudInit !== undefined && !this.cloudInit) throw new AppError('VALIDATION', 'cloud-init is not available on this server');
+    if (body.cloudInit !== undefined) checkCloudInitBody(body.cloudInit);
+    const id = this.insertVm(columns, nowIso());
+    if (body.cloudInit !== undefined) this.storeCloudInit(id, body.cloudInit);
+    const vm = this.get(id);
+    bus.publish({ type: 'vm.created', vm });
+    return vm;
+  }
+
+  /** A new VM's columns (but id, VNC port and MAC) once its body passed every check. */
+  private newVmColumns(body: CreateVmBody): NewVmColumns {
+    const { repo } = this.ctx;
     const { cpus, memory } = body;
     if (cpus === undefined || memory === undefined) {
       throw new AppError('VALIDATION', `body is missing the field: ${cpus === undefined ? 'cpus' : 'memory'}`);
     }
     checkResources(this.ctx, body);
-    // cloud-init (issue 12): checked before the VM is made
-    if (body.cloudInit !== undefined && !this.cloudInit) throw new AppError('VALIDATION', 'cloud-init is not available on this server');
-    if (body.cloudInit !== undefined) checkCloudInitBody(body.cloudInit);
     const hardware = hardwareColumns(mergeHardware(DEFAULT_HARDWARE, body)); // hardware options (issue 12)
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
+    if (lowestFreePort(repo.usedPorts()) === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
+    return { name: body.name, cpus, memory, ...hardware };
+  }
+
+  /** Inserts the VM with a free VNC port and a new MAC; returns its id. */
+  private insertVm(columns: NewVmColumns, at: string): string {
+    const { repo } = this.ctx;
+    if (repo.nameTaken(columns.name)) throw new AppError('NAME_TAKEN', `A VM named ${columns.name} already exists`);
     const port = lowestFreePort(repo.usedPorts());
     if (port === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
     let mac = randomMac(crypto.randomBytes);
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
-    repo.insert({ id, name: body.name, cpus, memory, vnc_port: port, mac, created_at: nowIso(), ...hardware });
-    if (body.cloudInit !== undefined) this.storeCloudInit(id, body.cloudInit); // cloud-init (issue 12)
-    const vm = this.get(id);
-    bus.publish({ type: 'vm.created', vm });
-    return vm;
+    repo.insert({ id, vnc_port: port, mac, created_at: at, ...columns });
+    return id;
   }
 
   /** Cloud-init (issue 12): the config of a VM just made; if it cannot be stored, the VM goes too. */
@@ -189,6 +213,7 @@ export class VmService {
     return ctx.locks.with(id, 'configure', async () => {
       const vm = requireVm(ctx, id);
       const real = ctx.storage.resolveFile(isoPath, 'ISO');
+      refuseImageLibrary(ctx, real, 'CD medium'); // images (issue 12)
       // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM.
       const managed = ctx.disks.byPath(real);
       if (managed) throw new AppError('IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
