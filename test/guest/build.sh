@@ -6,7 +6,8 @@
 #
 # Everything comes from Debian packages fetched with `apt-get download` (never installed) into
 # a download cache (${TEST_GUEST_CACHE:-$(dirname OUTPUT_ISO)/debs}), so a second build needs no
-# network. The result is a hybrid ISO (volume id TESTGUEST) with isolinux, Debian's kernel and
+# network. The result is a hybrid ISO (volume id TESTGUEST) with isolinux (BIOS), a standalone
+# GRUB in an EFI System Partition (UEFI), Debian's kernel and
 # a busybox initramfs whose /init prints markers to serial and VGA, marks blank disks, powers
 # off on the ACPI power button and keeps shells on tty1 and ttyS0.
 # Progress goes to stderr; the ISO is written to a temp name and renamed into place.
@@ -192,6 +193,14 @@ fetch isolinux
 ISOLINUX_DEB=$FETCHED
 fetch syslinux-common
 SYSLINUX_DEB=$FETCHED
+# UEFI boot: GRUB's EFI modules and grub-mkimage (unpacked and run from the temp dir, never
+# installed: the host's boot loader is not touched) and mtools for the FAT EFI System Partition.
+fetch grub-efi-amd64-bin
+GRUB_EFI_DEB=$FETCHED
+fetch grub-common
+GRUB_COMMON_DEB=$FETCHED
+fetch mtools
+MTOOLS_DEB=$FETCHED
 log "using $(basename -- "$KERNEL_DEB")"
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +209,8 @@ log "using $(basename -- "$KERNEL_DEB")"
 log "unpacking packages"
 PKGROOT=$WORK/pkgroot
 mkdir -p "$PKGROOT"
-for deb in "$KERNEL_DEB" "$BUSYBOX_DEB" "$ISOLINUX_DEB" "$SYSLINUX_DEB"; do
+for deb in "$KERNEL_DEB" "$BUSYBOX_DEB" "$ISOLINUX_DEB" "$SYSLINUX_DEB" "$GRUB_EFI_DEB" \
+    "$GRUB_COMMON_DEB" "$MTOOLS_DEB"; do
   run dpkg-deb -x "$deb" "$PKGROOT"
 done
 
@@ -213,7 +223,13 @@ VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER
 ISOLINUX_BIN=$PKGROOT/usr/lib/ISOLINUX/isolinux.bin
 ISOHDPFX=$PKGROOT/usr/lib/ISOLINUX/isohdpfx.bin
 LDLINUX=$PKGROOT/usr/lib/syslinux/modules/bios/ldlinux.c32
-for f in "$ISOLINUX_BIN" "$ISOHDPFX" "$LDLINUX"; do
+GRUB_MKIMAGE=$PKGROOT/usr/bin/grub-mkimage
+GRUB_EFI_MODS=$PKGROOT/usr/lib/grub/x86_64-efi
+MFORMAT=$PKGROOT/usr/bin/mformat
+MMD=$PKGROOT/usr/bin/mmd
+MCOPY=$PKGROOT/usr/bin/mcopy
+for f in "$ISOLINUX_BIN" "$ISOHDPFX" "$LDLINUX" "$GRUB_MKIMAGE" "$GRUB_EFI_MODS/linux.mod" \
+    "$MFORMAT" "$MMD" "$MCOPY"; do
   [[ -f "$f" ]] || die "missing $f"
 done
 log "kernel $KVER"
@@ -670,12 +686,39 @@ LABEL testguest
 EOF
 find "$ISODIR" -exec touch -h -d "@$EPOCH" {} +
 
+# UEFI: a standalone GRUB (EFI/BOOT/BOOTX64.EFI, the removable-media path) in a small FAT image
+# that becomes both the El Torito EFI boot image (CD) and an appended EFI System Partition
+# (disk). Its embedded config finds the ISO 9660 file system by the kernel's path and boots the
+# same kernel, initramfs and command line as isolinux.
+log "building the EFI System Partition"
+cat >"$WORK/grub-early.cfg" <<EOF
+set timeout=0
+search --no-floppy --set=root --file /isolinux/vmlinuz
+linux /isolinux/vmlinuz $KERNEL_CMDLINE
+initrd /isolinux/initrd.gz
+boot
+EOF
+run "$GRUB_MKIMAGE" -O x86_64-efi -d "$GRUB_EFI_MODS" -p /boot/grub -c "$WORK/grub-early.cfg" \
+  -o "$WORK/BOOTX64.EFI" \
+  part_gpt part_msdos iso9660 fat search search_fs_file linux normal configfile echo efi_gop \
+  >&2 || die "grub-mkimage failed"
+ESP=$WORK/efi.img
+truncate -s 4M "$ESP"
+# fixed volume serial and timestamps keep the image reproducible
+MTOOLS_SKIP_CHECK=1 run "$MFORMAT" -i "$ESP" -N 7e570001 -v TESTGUESTEFI :: >&2 || die "mformat failed"
+MTOOLS_SKIP_CHECK=1 run "$MMD" -i "$ESP" ::/EFI ::/EFI/BOOT >&2 || die "mmd failed"
+touch -d "@$EPOCH" "$WORK/BOOTX64.EFI"
+MTOOLS_SKIP_CHECK=1 run "$MCOPY" -m -i "$ESP" "$WORK/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI >&2 \
+  || die "mcopy failed"
+
 log "writing ISO"
 TMP_ISO=$(mktemp "$OUT_DIR/.$(basename -- "$OUTPUT").tmp.XXXXXX")
 run xorriso -as mkisofs -quiet -V TESTGUEST -r -J \
   -isohybrid-mbr "$ISOHDPFX" \
   -c isolinux/boot.cat -b isolinux/isolinux.bin \
   -no-emul-boot -boot-load-size 4 -boot-info-table \
+  -eltorito-alt-boot -e --interval:appended_partition_2:all:: -no-emul-boot \
+  -isohybrid-gpt-basdat -append_partition 2 0xef "$ESP" \
   -o "$TMP_ISO" "$ISODIR" >&2 2>"$WORK/xorriso.log" \
   || { cat "$WORK/xorriso.log" >&2; die "xorriso failed"; }
 chmod 0644 "$TMP_ISO"
