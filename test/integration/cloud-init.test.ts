@@ -1,6 +1,7 @@
 /**
- * Cloud-init (issue 12) with real QEMU, xorriso and the test guest: a VM made by POST /vms with a
- * cloud-init config gets, at each start, a NoCloud seed (ISO 9660 labelled `cidata`, written by
+ * Cloud-init (issue 12) with real QEMU, qemu-img, xorriso and the test guest: a VM made by one
+ * POST /vms from the test guest's qcow2 cloud image (in the images library) with a cloud-init
+ * config gets, at each start, a NoCloud seed (ISO 9660 labelled `cidata`, written by
  * xorriso, held by QEMU by descriptor as a second read-only CD-ROM); its files are read back with
  * xorriso; the guest prints the seed's local-hostname and instance-id and runs its runcmd; a
  * changed config gives a new instance-id at the next start; DELETE removes the seed file, and so
@@ -13,8 +14,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { CIDATA_MARKER, INSTANCE_MARKER, READY_MARKER, RUNCMD_DONE_MARKER } from '../guest/index.js';
-import { serialLog, startGuestServer, waitFor, type TestServer } from './harness.js';
+import { CIDATA_MARKER, INSTANCE_MARKER, READY_MARKER, RUNCMD_DONE_MARKER, ensureTestGuestCloudImage } from '../guest/index.js';
+import { TestServer, makeDataDir, serialLog, waitFor } from './harness.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEx4mpl3 me@host';
 
@@ -48,11 +49,17 @@ function openFiles(pid: number): string[] {
 }
 
 let server: TestServer;
-let isoPath: string;
 
 beforeAll(async () => {
-  ({ server, isoPath } = await startGuestServer());
-}, 180_000);
+  const image = await ensureTestGuestCloudImage();
+  server = await new TestServer(makeDataDir()).start();
+  const up = await fetch(`${server.url}/api/images/upload/testguest`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: fs.readFileSync(image),
+  });
+  expect(up.status, await up.clone().text()).toBe(201);
+}, 240_000);
 afterAll(async () => {
   await server?.dispose();
 });
@@ -64,6 +71,7 @@ describe('cloud-init NoCloud seed with real QEMU and xorriso', () => {
       name: 'ci-guest',
       cpus: 1,
       memory: 256,
+      image: 'testguest',
       cloudInit: {
         hostname: 'seeded-host',
         user: 'ana',
@@ -73,12 +81,16 @@ describe('cloud-init NoCloud seed with real QEMU and xorriso', () => {
         networkConfig: 'version: 2\nethernets:\n  eth0:\n    dhcp4: true\n',
       },
     });
-    expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const id = created.body.vm.id as string;
-    expect(created.body.vm.cloudInit).toBe(true);
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    const taskId = created.body.task.id as string;
+    await waitFor(async () => ['succeeded', 'failed'].includes((await server.api('GET', `/tasks/${taskId}`)).body.task.status as string), 60_000, 'vm.create task');
+    const task = (await server.api('GET', `/tasks/${taskId}`)).body.task;
+    expect(task.status, JSON.stringify(task)).toBe('succeeded');
+    const id = task.result.vm as string;
+    const vm = (await server.api('GET', `/vms/${id}`)).body.vm;
+    expect(vm).toMatchObject({ cloudInit: true, iso: null, disks: [{ format: 'qcow2' }] });
     const first = (await server.api('GET', `/vms/${id}/cloud-init`)).body.cloudInit;
     expect(first.password).toBe('********');
-    expect((await server.api('POST', `/vms/${id}/iso/mount`, { isoPath })).status).toBe(200);
 
     const started = await server.api('POST', `/vms/${id}/start`);
     expect(started.status, JSON.stringify(started.body)).toBe(200);
