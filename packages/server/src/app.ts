@@ -85,6 +85,9 @@ import { imageRoutes } from './http/routes/images.js';
 import { CreateFromImage } from './vms/create-from-image.js';
 import { templateRoutes } from './http/routes/templates.js'; // templates (issue 12)
 import { TemplateService } from './vms/template.js';
+// cloud-init (issue 12)
+import { cloudInitRoutes } from './http/routes/cloud-init.js';
+import { CloudInitRepo, CloudInitService, checkCloudInitBody } from './vms/cloud-init.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -163,7 +166,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     limits,
     log: app.log,
   };
-  const power = new PowerService(ctx);
+  const cloudInit = new CloudInitService(ctx, new CloudInitRepo(db)); // cloud-init (issue 12)
+  const power = new PowerService(ctx, cloudInit);
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
   // images (issue 12): the library, and new VMs from an image
   const imageRepo = new ImageRepo(db);
@@ -190,8 +194,11 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     },
     dir: dirs.disks,
     reserved: reservedNames,
+    // cloud-init (issue 12): checked before anything is made, stored in the VM's transaction
+    validateCloudInit: checkCloudInitBody,
+    applyCloudInit: (vmId, body) => void cloudInit.set(vmId, body, { emit: false }),
   });
-  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }), fromImage);
+  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }), fromImage, cloudInit);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const uploads = new DiskUploads({
     repo: diskRepo,
@@ -324,6 +331,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(hardwareRoutes(new HardwareService(ctx))); // hardware options (issue 12)
       await api.register(imageRoutes(imageLibrary)); // images (issue 12)
       await api.register(templateRoutes(templates)); // templates (issue 12)
+      await api.register(cloudInitRoutes(cloudInit)); // cloud-init (issue 12)
     },
     { prefix: '/api' },
   );

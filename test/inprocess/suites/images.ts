@@ -207,11 +207,11 @@ export function imagesSuite(): void {
       expectError(await s.api('POST', '/vms', { name: 'n1', image: 'big' }), 'VALIDATION', 400, 'body is missing the field: cpus');
       expectError(await s.api('POST', '/vms', { name: 'n1', cpus: 1, memory: 256, image: 'big', secureBoot: true }), 'VALIDATION', 400, /Secure Boot needs UEFI/);
       expectError(
-        await s.api('POST', '/vms', { name: 'n1', cpus: 1, memory: 256, image: 'big', cloudInit: { hostname: 'n1' } }),
+        await s.api('POST', '/vms', { name: 'n1', cpus: 1, memory: 256, image: 'big', cloudInit: { hostname: 'n1', userData: '#cloud-config\n- a list\n' } }),
         'VALIDATION',
         400,
-        'cloudInit is not available yet on this server: create the VM, then configure cloud-init',
-      );
+        'userData line 2: the document is a list; it must be a mapping (key: value lines)',
+      ); // cloud-init (issue 12): checked before anything is made
       fs.writeFileSync(path.join(s.dataDir, 'disks', 'n2-disk0.qcow2'), 'x');
       expectError(await s.api('POST', '/vms', { name: 'n2', cpus: 1, memory: 256, image: 'big' }), 'NAME_TAKEN', 409, 'A file named n2-disk0.qcow2 already exists in the disk directory');
       fs.rmSync(path.join(s.dataDir, 'disks', 'n2-disk0.qcow2'));

@@ -54,6 +54,8 @@ export interface ArgvInput {
   bootOrder?: readonly ArgvBootDevice[];
   /** A second, read-only CD-ROM (e.g. the virtio-win drivers ISO) as an inherited descriptor; never booted. */
   driversIso?: { fd: number } | null;
+  /** Cloud-init (issue 12): the NoCloud seed volume's inherited descriptor (read-only CD-ROM); absent: none. */
+  seed?: { fd: number } | null;
 }
 
 export type ArgvMachine = 'q35' | 'pc';
@@ -146,6 +148,7 @@ export function buildArgv(input: ArgvInput): string[] {
     ...(input.iso ? [input.iso.fd] : []),
     ...(uefi ? [uefi.codeFd, uefi.varsFd] : []),
     ...(input.driversIso ? [input.driversIso.fd] : []),
+    ...(input.seed ? [input.seed.fd] : []), // cloud-init (issue 12)
   ];
   if (new Set(fds).size !== fds.length || fds.some((fd) => !Number.isInteger(fd) || fd < 3)) throw new Error('descriptor numbers must be distinct and from 3 up');
   for (const fd of fds) add('-add-fd', `fd=${fd},set=${fd}`);
@@ -180,7 +183,7 @@ export function buildArgv(input: ArgvInput): string[] {
   // The IDE/SATA units: the CD-ROMs have fixed ones, SATA disks take the rest in order.
   const units = IDE_UNITS[machine];
   const cdUnits = CDROM_UNITS[machine];
-  const taken = new Set<number>([cdUnits.iso, ...(input.driversIso ? [cdUnits.drivers] : [])]);
+  const taken = new Set<number>([cdUnits.iso, ...(input.driversIso ? [cdUnits.drivers] : []), ...(input.seed ? [cdUnits.seed] : [])]);
   const diskBus = input.diskBus ?? 'virtio';
   const free = units.map((_, i) => i).filter((i) => !taken.has(i));
   if (diskBus === 'sata' && input.disks.length > free.length) {
@@ -216,6 +219,13 @@ export function buildArgv(input: ArgvInput): string[] {
   if (input.driversIso) {
     add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'drivers-media', 'read-only': true, file: fdFile(input.driversIso.fd, true) }));
     add('-device', `ide-cd,id=drivers-cd,${units[cdUnits.drivers]!},drive=drivers-media`);
+  }
+
+  // Cloud-init (issue 12): the NoCloud seed as a second, read-only CD-ROM with no boot index
+  // (never booted from; the guest's cloud-init finds it by its `cidata` label).
+  if (input.seed) {
+    add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'cd-seed-media', 'read-only': true, file: fdFile(input.seed.fd, true) }));
+    add('-device', `ide-cd,id=cd-seed,${units[cdUnits.seed]!},drive=cd-seed-media`);
   }
 
   add('-pidfile', input.pidFile);

@@ -35,6 +35,18 @@ export interface VmLaunch {
   hardware?: LaunchHardware;
   /** A second, read-only CD-ROM (issue 12: the drivers ISO), opened like the medium; never booted from. */
   driversIso?: { fd: number } | null;
+  /** Cloud-init (issue 12): the NoCloud seed documents; omitted or null: no seed (a stale one is removed). */
+  cloudInit?: LaunchSeed | null;
+}
+
+/**
+ * Cloud-init (issue 12): what a NoCloud seed holds. The runtime writes it as a read-only volume
+ * labelled `cidata` at each start and attaches it as an extra CD-ROM.
+ */
+export interface LaunchSeed {
+  userData: string;
+  metaData: string;
+  networkConfig: string | null;
 }
 
 /**
@@ -128,6 +140,8 @@ export interface VmRuntime {
   release(vmId: string): void;
   /** Removes everything the runtime keeps for a VM that is deleted. */
   discard(vmId: string): void;
+  /** Cloud-init (issue 12): removes the VM's last written seed (its config was deleted). */
+  discardSeed?(vmId: string): void;
   /** Subscribes to events of every VM; returns the unsubscribe function. */
   subscribe(listener: (ev: RuntimeEvent) => void): () => void;
   /** Lets go of every VM without stopping any (server shutdown: VMs keep running). */

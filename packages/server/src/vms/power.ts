@@ -4,7 +4,7 @@ import { openImageLayers } from '../lib/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { isPortFree, lowestFreePort } from '../lib/ports.js';
-import type { ConsoleEndpoint, LaunchDisk, RuntimeEvent } from '../runtime/port.js';
+import type { ConsoleEndpoint, LaunchDisk, LaunchSeed, RuntimeEvent } from '../runtime/port.js';
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
@@ -27,7 +27,11 @@ export class PowerService {
   /** Stops listening to the runtime (the app is closing). */
   readonly close: () => void;
 
-  constructor(private readonly ctx: VmContext) {
+  constructor(
+    private readonly ctx: VmContext,
+    /** Cloud-init (issue 12): the seed documents of a VM that has a config, else null. */
+    private readonly seeds: { seed(vmId: string, vmName: string): LaunchSeed | null } = { seed: () => null },
+  ) {
     this.close = ctx.runtime.subscribe((ev) => this.onEvent(ev));
   }
 
@@ -61,10 +65,11 @@ export class PowerService {
     const disks: LaunchDisk[] = [];
     for (const d of vm.disks) disks.push(await this.openDisk(vm, d, opened));
     const iso = vm.iso ? { fd: open(this.checkFile(vm.iso, 'ISO'), 'ISO', fs.constants.O_RDONLY) } : null;
+    const seed = this.seeds.seed(id, vm.name); // cloud-init (issue 12): rendered before anything changes
     // hardware options (issue 12): the drivers CD-ROM passes the ISO rules again; the disks and
     // CD-ROMs must fit the machine's controllers.
     const driversIso = vm.driversIso ? { fd: open(resolveCdMedium(ctx, this.checkFile(vm.driversIso, 'ISO')), 'ISO', fs.constants.O_RDONLY) } : null;
-    const layout = layoutProblem(vm, vm.disks.length, cdromCount(vm));
+    const layout = layoutProblem(vm, vm.disks.length, cdromCount(vm, seed ? 1 : 0));
     if (layout) throw new AppError('QEMU_START_FAILED', `The VM cannot start: ${layout}`);
     let port = await this.pickPort(vm);
     this.setStatus(id, 'starting', { vnc_port: port });
@@ -91,6 +96,7 @@ export class PowerService {
             bootOrder: vm.bootOrder,
           },
           driversIso,
+          cloudInit: seed, // cloud-init (issue 12)
         });
       let started: Awaited<ReturnType<typeof launch>> | undefined;
       // Another program may grab the port between our check and QEMU's bind: move on and retry.

@@ -1,4 +1,4 @@
-import { vmActionAllowed, type CreateVmBody, type DiskFormat, type Task, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
+import { vmActionAllowed, type CloudInitBody, type CreateVmBody, type DiskFormat, type Task, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +23,7 @@ import { DEFAULT_HARDWARE, hardwareChange, hardwareColumns, mergeHardware, refus
 import { pickDriversIso, presetBase } from './presets.js'; // OS presets (issue 12)
 import { refuseTemplate } from './template.js'; // templates (issue 12)
 import type { CreateFromImage, NewVmColumns } from './create-from-image.js'; // images (issue 12)
+import { checkCloudInitBody, type CloudInitService } from './cloud-init.js'; // cloud-init (issue 12)
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
@@ -36,6 +37,8 @@ export class VmService {
     private readonly diskTask: (diskId: string) => { kind: string; id: string } | null = () => null,
     /** images (issue 12): makes a VM from an image (vms/create-from-image.ts). */
     private readonly fromImage?: Pick<CreateFromImage, 'start'>,
+    /** Cloud-init (issue 12): stores the config a plain create body carries (an image create: fromImage does). */
+    private readonly cloudInit: Pick<CloudInitService, 'set'> | null = null,
   ) {}
 
   list(): Vm[] {
@@ -64,7 +67,11 @@ export class VmService {
       if (!this.fromImage) throw new AppError('VALIDATION', 'Creating a VM from an image is not available on this server');
       return this.fromImage.start(body, (at) => this.insertVm(columns, at));
     }
+    // cloud-init (issue 12): checked before the VM is made, stored right after it
+    if (body.cloudInit !== undefined && !this.cloudInit) throw new AppError('VALIDATION', 'cloud-init is not available on this server');
+    if (body.cloudInit !== undefined) checkCloudInitBody(body.cloudInit);
     const id = this.insertVm(columns, nowIso());
+    if (body.cloudInit !== undefined) this.storeCloudInit(id, body.cloudInit);
     const vm = this.get(id);
     bus.publish({ type: 'vm.created', vm });
     return vm;
@@ -98,6 +105,16 @@ export class VmService {
     const id = crypto.randomUUID();
     repo.insert({ id, vnc_port: port, mac, created_at: at, ...columns });
     return id;
+  }
+
+  /** Cloud-init (issue 12): the config of a VM just made; if it cannot be stored, the VM goes too. */
+  private storeCloudInit(id: string, body: CloudInitBody): void {
+    try {
+      this.cloudInit!.set(id, body, { emit: false }); // vm.created follows, with cloudInit: true
+    } catch (err) {
+      this.ctx.repo.delete(id);
+      throw err;
+    }
   }
 
   async delete(id: string, force: boolean): Promise<void> {
