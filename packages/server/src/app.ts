@@ -209,7 +209,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     maxBytes: config.maxUploadBytes,
     idleMs: config.http.uploadIdleTimeoutMs,
   });
-  const clones = new CloneService(ctx, tasks, images, dirs.disks, reservedNames); // clones and backing chains (issue 10)
+  const clones = new CloneService(ctx, tasks, images, dirs.disks, reservedNames, cloudInit); // clones and backing chains (issue 10); cloud-init copied (issue 12)
   const templates = new TemplateService(ctx, clones); // templates (issue 12)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)

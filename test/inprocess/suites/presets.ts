@@ -4,7 +4,7 @@
  * start, the refusals leaving the VM as it was); templates (the VM_IS_TEMPLATE rules, a VM made
  * from a template as a linked clone by a vm.create task, deleting a template with clones).
  */
-import { DiskEnvelope, TaskEnvelope, VmEnvelope, type Disk, type Task, type Vm } from '@qemu-manager/contract';
+import { CloudInitEnvelope, DiskEnvelope, TaskEnvelope, VmEnvelope, type Disk, type Task, type Vm } from '@qemu-manager/contract';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +204,35 @@ export function templateSuite(): void {
       expect(s.runtime.launches.at(-1)?.hardware).toMatchObject({ nicModel: 'e1000e' });
       expect((await s.api('POST', `/vms/${id}/stop`)).status).toBe(200);
       expect((await get(tpl.id)).template).toBe(true);
+    });
+
+    it('cloud-init (issue 12): a VM from a template gets the template\'s config under its own instance-id, or the body\'s over it (the password kept); a clone copies it too', async () => {
+      const put = await s.api('PUT', `/vms/${tpl.id}/cloud-init`, { hostname: 'tpl-host', user: 'ops', password: 'tpl-secret' });
+      expect(put.status, JSON.stringify(put.body)).toBe(200);
+      const tplCi = (put.body as CloudInitEnvelope).cloudInit;
+      const plain = await finished((await s.api('POST', '/vms', { name: 'tpl-ci-a', template: tpl.id })).body.task as Task);
+      expect(plain.status, plain.error ?? '').toBe('succeeded');
+      const a = (await s.api('GET', `/vms/${plain.result!.vm as string}/cloud-init`)).body as CloudInitEnvelope;
+      expect(a.cloudInit).toMatchObject({ hostname: 'tpl-host', user: 'ops', password: '********' });
+      expect(a.cloudInit.instanceId).not.toBe(tplCi.instanceId);
+      expect((await get(plain.result!.vm as string)).cloudInit).toBe(true);
+      const over = await finished((await s.api('POST', '/vms', { name: 'tpl-ci-b', template: tpl.id, cloudInit: { hostname: 'child-b' } })).body.task as Task);
+      expect(over.status, over.error ?? '').toBe('succeeded');
+      const b = (await s.api('GET', `/vms/${over.result!.vm as string}/cloud-init`)).body as CloudInitEnvelope;
+      expect(b.cloudInit).toMatchObject({ hostname: 'child-b', user: null, password: '********' });
+      expectError(await s.api('POST', '/vms', { name: 'tpl-ci-c', template: tpl.id, cloudInit: { userData: '- a list' } }), 'VALIDATION', 400, /userData/);
+      expect((await s.api('GET', '/vms')).body.vms.map((v: Vm) => v.name)).not.toContain('tpl-ci-c');
+      const cloned = await finished((await s.api('POST', `/vms/${plain.result!.vm as string}/clone`, { name: 'tpl-ci-clone', mode: 'linked' })).body.task as Task);
+      expect(cloned.status, cloned.error ?? '').toBe('succeeded');
+      const c = (await s.api('GET', `/vms/${cloned.result!.vm as string}/cloud-init`)).body as CloudInitEnvelope;
+      expect(c.cloudInit).toMatchObject({ hostname: 'tpl-host', user: 'ops' });
+      for (const t of [cloned, over, plain]) {
+        const id = t.result!.vm as string;
+        const vm = await get(id);
+        expect((await s.api('DELETE', `/vms/${id}`)).status).toBe(200);
+        for (const d of vm.disks) expect((await s.api('DELETE', `/disks/${d.diskId!}`)).status).toBe(200);
+      }
+      expect((await s.api('DELETE', `/vms/${tpl.id}/cloud-init`)).status).toBe(200);
     });
 
     it('create from a template refuses: not a template, unknown id, image and template together, an over-long name; v1 create still needs cpus and memory', async () => {

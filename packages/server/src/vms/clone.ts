@@ -1,4 +1,4 @@
-import type { CloneDiskBody, CloneMode, CloneVmBody, DiskFormat, Task } from '@qemu-manager/contract';
+import type { CloneDiskBody, CloneMode, CloneVmBody, CloudInitBody, DiskFormat, Task } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -48,13 +48,22 @@ export class CloneService {
     private readonly dir: string,
     /** Names (`vm:<name>`, `disk:<name>`) that tasks in flight will take: shared with convert and import. */
     private readonly reserved: Set<string>,
+    /**
+     * Cloud-init (issue 12): a clone gets the source's config (under its own instance-id), and a VM
+     * from a template the body's config over it; written in the transaction that registers the clone.
+     */
+    private readonly cloudInit?: { copy(from: string, to: string): boolean; set(id: string, body: CloudInitBody, opts: { emit: false }): unknown },
   ) {}
 
   /**
    * `as` (templates, issue 12): a VM made from a template is this clone under another task kind,
-   * with its own CPUs, memory and hardware.
+   * with its own CPUs, memory, hardware and (checked by the caller) cloud-init config.
    */
-  async cloneVm(id: string, body: CloneVmBody, as?: { kind: 'vm.create'; cpus: number; memory: number; hardware: HardwareSetting }): Promise<{ task: Task }> {
+  async cloneVm(
+    id: string,
+    body: CloneVmBody,
+    as?: { kind: 'vm.create'; cpus: number; memory: number; hardware: HardwareSetting; cloudInit?: CloudInitBody },
+  ): Promise<{ task: Task }> {
     const { ctx } = this;
     const vm = requireVm(ctx, id);
     const lock = ctx.locks.hold(id, 'configure');
@@ -93,6 +102,8 @@ export class CloneService {
             });
             if (vm.iso) ctx.repo.update(newId, { iso: vm.iso });
             for (const c of created) ctx.repo.attachDisk(newId, c.file, c.format, at);
+            this.cloudInit?.copy(id, newId);
+            if (as?.cloudInit) this.cloudInit?.set(newId, as.cloudInit, { emit: false });
             return { vm: newId };
           });
         } finally {

@@ -5,6 +5,7 @@ import { checkResources, emitVm, requireAllowed, requireVm, type VmContext } fro
 import type { CloneService } from './clone.js';
 import { hardwareChange, hardwareOf, mergeHardware, refuseLayout } from './hardware.js';
 import type { VmRecord } from './repo.js';
+import { checkCloudInitBody } from './cloud-init.js';
 
 /**
  * Templates (issue 12). A template is a stopped VM whose disks are read-only bases: it cannot
@@ -82,7 +83,7 @@ export class TemplateService {
     const templateId = body.template!;
     if (body.image !== undefined) throw new AppError('VALIDATION', 'Give either "image" or "template", not both');
     if (body.diskSize !== undefined) throw new AppError('VALIDATION', '"diskSize" goes with "image": a VM from a template gets disks of the template\'s sizes');
-    if (body.cloudInit !== undefined) throw new AppError('VALIDATION', 'A cloud-init config with "template" is not available yet: set it on the new VM (PUT /api/vms/{id}/cloud-init)');
+    if (body.cloudInit !== undefined) checkCloudInitBody(body.cloudInit); // applied over the template's config
     if (body.name.length > 57) throw new AppError('VALIDATION', 'body.name must be at most 57 characters from a template: its disks are named <name>-disk<N>');
     const tpl = requireVm(ctx, templateId);
     if (!tpl.template) throw new AppError('VALIDATION', `VM ${tpl.name} is not a template: make it one (POST /api/vms/${tpl.id}/template), or clone it`);
@@ -95,7 +96,7 @@ export class TemplateService {
     return this.clones.cloneVm(
       templateId,
       { name: body.name, mode: body.linkedDisk === false ? 'full' : 'linked' },
-      { kind: 'vm.create', cpus, memory, hardware },
+      { kind: 'vm.create', cpus, memory, hardware, ...(body.cloudInit !== undefined ? { cloudInit: body.cloudInit } : {}) },
     );
   }
 }
