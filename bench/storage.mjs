@@ -175,13 +175,24 @@ export function putFile(url, file) {
   });
 }
 
-/** The test guest ISO (test/guest/): the cached build, or a fresh one; null when it cannot be had. */
+/**
+ * The test guest ISO (test/guest/): the cached build when it was made from today's build.sh (the
+ * same recipe stamp test/guest/index.ts keeps), or a fresh one; null when it cannot be had.
+ */
 export function testGuestIso() {
   const iso = path.join(root, '.cache/test-guest/testguest.iso');
-  if (fs.existsSync(iso)) return { iso };
+  const stamp = `${iso}.recipe-sha256`;
+  const script = path.join(root, 'test/guest/build.sh');
+  const recipe = crypto.createHash('sha256').update(fs.readFileSync(script)).digest('hex');
+  const current = () => fs.existsSync(iso) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === recipe;
+  if (current()) return { iso };
   log('building the test guest ISO (test/guest/build.sh)…');
-  const b = spawnSync('bash', [path.join(root, 'test/guest/build.sh'), iso], { cwd: root, encoding: 'utf8' });
-  if (b.status === 0 && fs.existsSync(iso)) return { iso };
+  const b = spawnSync('bash', [script, iso], { cwd: root, encoding: 'utf8' });
+  if (b.status === 0 && fs.existsSync(iso)) {
+    fs.writeFileSync(`${stamp}.tmp-${process.pid}`, `${recipe}\n`);
+    fs.renameSync(`${stamp}.tmp-${process.pid}`, stamp);
+    return { iso };
+  }
   return { iso: null, why: `test/guest/build.sh failed: ${(b.stderr || b.stdout || '').trim().split('\n').slice(-3).join(' ')}` };
 }
 

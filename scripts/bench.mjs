@@ -11,8 +11,8 @@
 // BENCH_PROFILE=<dir> (run the server with --cpu-prof, profile written to <dir> when it exits),
 // BENCH_SERVER_MAIN=<path> (benchmark another build of the server's main.js),
 // BENCH_STORAGE_RUNS (full clones and uploads per side, 3), BENCH_ONLY=<sections> (comma-separated:
-// relay, lifecycle, load (define, GET throughput, scale), storage, backup, ui; default all),
-// BENCH_BACKUP_RUNS (full + incremental backup pairs, 3).
+// relay, lifecycle, load (define, GET throughput, scale), storage, backup, cloud, ui; default all),
+// BENCH_BACKUP_RUNS (full + incremental backup pairs, 3), BENCH_CLOUD_RUNS (image + cloud-init VMs per side, 3).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchThroughput } from '../bench/api-load.mjs';
@@ -22,8 +22,9 @@ import { closeAgent, rssKiB } from '../bench/lib.mjs';
 import { benchConsoleOpen, benchRelay } from '../bench/relay.mjs';
 import { benchScale, defineVms, startableVms, startIdle, stopAll } from '../bench/scale.mjs';
 import { makeDataDir, serverUnderTest } from '../bench/server.mjs';
-import { benchStorage } from '../bench/storage.mjs';
+import { benchStorage, testGuestIso } from '../bench/storage.mjs';
 import { benchBackup } from '../bench/backup.mjs';
+import { benchCloudImage } from '../bench/cloud-image.mjs';
 import { finish, writeResults } from '../bench/table.mjs';
 import { benchUi } from '../bench/ui.mjs';
 
@@ -46,6 +47,10 @@ async function main() {
 
   // Console relay in isolation (no QEMU): first, on a quiet machine.
   if (wanted('relay')) await benchRelay();
+
+  // The test guest first (a build blocks this process for a while, long enough for the server to
+  // close the bench's idle kept-alive connections under it).
+  if (wanted('storage') || wanted('backup') || wanted('cloud')) testGuestIso();
 
   const server = await serverUnderTest(dataDir);
   if (wanted('lifecycle')) await benchStartStop(server.base, dataDir);
@@ -70,6 +75,8 @@ async function main() {
   if (wanted('storage')) await benchStorage(server.base, dataDir);
 
   if (wanted('backup')) await benchBackup(server.base, dataDir); // backup rows (bench/backup.mjs)
+
+  if (wanted('cloud')) await benchCloudImage(server.base, dataDir); // image + cloud-init row (bench/cloud-image.mjs)
 
   if (wanted('ui')) await benchUi(server.base, server.web);
   finish(t0);

@@ -12,11 +12,12 @@ export const RUNTIME = [
   { bin: 'OVMF_CODE_4M.fd', pkg: 'ovmf', path: '/usr/share/OVMF/OVMF_CODE_4M.fd' },
   { bin: 'swtpm', pkg: 'swtpm' },
   { bin: 'swtpm_setup', pkg: 'swtpm-tools' },
+  // cloud-init (issue 12): writes the NoCloud seed volume at each start of a VM with a config
+  { bin: 'xorriso', pkg: 'xorriso' },
 ];
 export const TEST = [
   ...RUNTIME,
   { bin: 'chromium', pkg: 'chromium', path: '/usr/bin/chromium' },
-  { bin: 'xorriso', pkg: 'xorriso' },
   { bin: 'openssl', pkg: 'openssl' },
   // network namespaces for the guest-isolation test
   { bin: 'ip', pkg: 'iproute2', path: '/usr/sbin/ip' },

@@ -6,7 +6,8 @@
 #
 # Everything comes from Debian packages fetched with `apt-get download` (never installed) into
 # a download cache (${TEST_GUEST_CACHE:-$(dirname OUTPUT_ISO)/debs}), so a second build needs no
-# network. The result is a hybrid ISO (volume id TESTGUEST) with isolinux, Debian's kernel and
+# network. The result is a hybrid ISO (volume id TESTGUEST) with isolinux (BIOS), a standalone
+# GRUB in an EFI System Partition (UEFI), Debian's kernel and
 # a busybox initramfs whose /init prints markers to serial and VGA, marks blank disks, powers
 # off on the ACPI power button and keeps shells on tty1 and ttyS0.
 # Progress goes to stderr; the ISO is written to a temp name and renamed into place.
@@ -35,9 +36,9 @@ EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 export SOURCE_DATE_EPOCH=$EPOCH
 
 # Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
-# `button` + `evdev` for the ACPI power button, virtio_net for the NIC). /init modprobes them in
-# this order.
-MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net"
+# `button` + `evdev` for the ACPI power button, virtio_net for the NIC, the TPM drivers, efivarfs
+# for UEFI variables; Debian builds the TPM drivers in). /init modprobes them in this order.
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net tpm_tis tpm_crb efivarfs"
 KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +193,14 @@ fetch isolinux
 ISOLINUX_DEB=$FETCHED
 fetch syslinux-common
 SYSLINUX_DEB=$FETCHED
+# UEFI boot: GRUB's EFI modules and grub-mkimage (unpacked and run from the temp dir, never
+# installed: the host's boot loader is not touched) and mtools for the FAT EFI System Partition.
+fetch grub-efi-amd64-bin
+GRUB_EFI_DEB=$FETCHED
+fetch grub-common
+GRUB_COMMON_DEB=$FETCHED
+fetch mtools
+MTOOLS_DEB=$FETCHED
 log "using $(basename -- "$KERNEL_DEB")"
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +209,8 @@ log "using $(basename -- "$KERNEL_DEB")"
 log "unpacking packages"
 PKGROOT=$WORK/pkgroot
 mkdir -p "$PKGROOT"
-for deb in "$KERNEL_DEB" "$BUSYBOX_DEB" "$ISOLINUX_DEB" "$SYSLINUX_DEB"; do
+for deb in "$KERNEL_DEB" "$BUSYBOX_DEB" "$ISOLINUX_DEB" "$SYSLINUX_DEB" "$GRUB_EFI_DEB" \
+    "$GRUB_COMMON_DEB" "$MTOOLS_DEB"; do
   run dpkg-deb -x "$deb" "$PKGROOT"
 done
 
@@ -213,7 +223,13 @@ VMLINUZ=$PKGROOT/boot/vmlinuz-$KVER
 ISOLINUX_BIN=$PKGROOT/usr/lib/ISOLINUX/isolinux.bin
 ISOHDPFX=$PKGROOT/usr/lib/ISOLINUX/isohdpfx.bin
 LDLINUX=$PKGROOT/usr/lib/syslinux/modules/bios/ldlinux.c32
-for f in "$ISOLINUX_BIN" "$ISOHDPFX" "$LDLINUX"; do
+GRUB_MKIMAGE=$PKGROOT/usr/bin/grub-mkimage
+GRUB_EFI_MODS=$PKGROOT/usr/lib/grub/x86_64-efi
+MFORMAT=$PKGROOT/usr/bin/mformat
+MMD=$PKGROOT/usr/bin/mmd
+MCOPY=$PKGROOT/usr/bin/mcopy
+for f in "$ISOLINUX_BIN" "$ISOHDPFX" "$LDLINUX" "$GRUB_MKIMAGE" "$GRUB_EFI_MODS/linux.mod" \
+    "$MFORMAT" "$MMD" "$MCOPY"; do
   [[ -f "$f" ]] || die "missing $f"
 done
 log "kernel $KVER"
@@ -300,6 +316,74 @@ poweroff -f
 EOF
 chmod 0755 "$INITRAMFS/etc/acpi/PWRF/00000080"
 
+mkdir -p "$INITRAMFS/etc/testguest" "$INITRAMFS/mnt"
+# NoCloud meta-data (YAML "key: value" lines or a JSON object): prints the value of -v key=...
+cat >"$INITRAMFS/etc/testguest/meta-data.awk" <<'EOF'
+{
+  sub(/\r$/, "")
+  line = $0
+  pat = "(^|[{,])[ \t]*[\"']?" key "[\"']?[ \t]*:[ \t]*"
+  if (match(line, pat)) {
+    v = substr(line, RSTART + RLENGTH)
+    if (match(v, /^"[^"]*"/) || match(v, /^'[^']*'/)) {
+      v = substr(v, 2, RLENGTH - 2)
+    } else {
+      sub(/[ \t]+#.*$/, "", v)
+      sub(/[ \t]*[,}].*$/, "", v)
+      sub(/[ \t]+$/, "", v)
+    }
+    print v
+    exit
+  }
+}
+EOF
+# #cloud-config user-data: prints the items of the top-level `runcmd:` block sequence, one
+# shell line each. A plain or quoted string item is the line; a flow list item ([a, b]) is
+# joined with spaces; block scalars (| or >) are skipped with a note on stderr. Nothing when
+# the document does not start with #cloud-config.
+cat >"$INITRAMFS/etc/testguest/runcmd.awk" <<'EOF'
+function unquote(s,   c) {
+  sub(/^[ \t]+/, "", s)
+  sub(/[ \t]+$/, "", s)
+  c = substr(s, 1, 1)
+  if (c == "\"" && length(s) >= 2 && substr(s, length(s), 1) == "\"") {
+    s = substr(s, 2, length(s) - 2)
+    gsub(/\\"/, "\"", s)
+    gsub(/\\\\/, "\\", s)
+  } else if (c == "'" && length(s) >= 2 && substr(s, length(s), 1) == "'") {
+    s = substr(s, 2, length(s) - 2)
+    gsub(/''/, "'", s)
+  } else {
+    sub(/[ \t]+#.*$/, "", s)
+  }
+  return s
+}
+{ sub(/\r$/, "") }
+NR == 1 && $0 !~ /^#cloud-config[ \t]*$/ { exit }
+/^runcmd:[ \t]*(#.*)?$/ { inlist = 1; next }
+inlist && /^[^ \t#-]/ { inlist = 0 }
+inlist {
+  line = $0
+  if (line ~ /^[ \t]*(#.*)?$/) next
+  if (line !~ /^[ \t]*-([ \t]|$)/) next
+  sub(/^[ \t]*-[ \t]*/, "", line)
+  if (line ~ /^[|>]/) {
+    print "testguest: runcmd: block scalar items are not supported" > "/dev/stderr"
+    next
+  }
+  if (line ~ /^\[.*\][ \t]*$/) {
+    sub(/^\[/, "", line)
+    sub(/\][ \t]*$/, "", line)
+    n = split(line, parts, ",")
+    out = ""
+    for (i = 1; i <= n; i++) out = out (i > 1 ? " " : "") unquote(parts[i])
+    print out
+    next
+  }
+  print unquote(line)
+}
+EOF
+
 cat >"$INITRAMFS/etc/profile" <<'EOF'
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 export HOME=/root
@@ -325,6 +409,8 @@ say() {
 }
 
 for m in @MODULES@; do
+  # efivarfs refuses to load without EFI runtime services: loaded below, under UEFI only
+  [ "$m" = efivarfs ] && continue
   modprobe -q "$m" 2>/dev/null || [ -d "/sys/module/$m" ] || echo "testguest: modprobe $m failed"
 done
 say TESTGUEST_BOOT
@@ -380,6 +466,90 @@ for sys in /sys/block/*; do
   fi
 done
 sync
+
+# TPM: QEMU describes it in ACPI (MSFT0101 for tpm-crb, PNP0C31 for tpm-tis); the drivers
+# (tpm_crb, tpm_tis) are built into Debian's kernel or loaded above. Wait briefly for tpm0 only
+# when such a device is there, so VMs without a TPM boot as fast as before.
+tpm_acpi=
+for d in /sys/bus/acpi/devices/MSFT0101:* /sys/bus/acpi/devices/PNP0C31:*; do
+  [ -e "$d" ] && tpm_acpi=1
+done
+i=0
+while [ -n "$tpm_acpi" ] && [ ! -c /dev/tpm0 ] && [ $i -lt 25 ]; do
+  sleep 0.2
+  i=$((i + 1))
+done
+if [ -c /dev/tpm0 ]; then
+  say "TESTGUEST TPM $(cat /sys/class/tpm/tpm0/tpm_version_major 2>/dev/null || echo unknown)"
+elif [ -n "$tpm_acpi" ]; then
+  say "TESTGUEST_TPM_ERROR the firmware describes a TPM but /dev/tpm0 did not appear"
+fi
+
+# UEFI: the firmware's variables through efivarfs. Each boot creates one new non-volatile
+# variable QemuManagerTestBoot<n> of our own vendor GUID (n = 1 + the number already there) and
+# prints TESTGUEST EFIVAR <n>: a second boot prints 2 only if the VM's variable store kept the
+# first. (New variables are created instead of rewriting one: efivarfs makes existing variables
+# of unknown GUIDs immutable, and busybox has no chattr.)
+if [ -d /sys/firmware/efi ]; then
+  say "TESTGUEST UEFI"
+  efivars=/sys/firmware/efi/efivars
+  if ! grep -q " $efivars efivarfs " /proc/mounts; then
+    modprobe -q efivarfs 2>/dev/null
+    mount -t efivarfs efivarfs "$efivars" 2>/dev/null
+  fi
+  if grep -q " $efivars efivarfs " /proc/mounts; then
+    # SecureBoot (EFI global variable GUID): 4 attribute bytes, then one byte 0 or 1.
+    sb=$(tail -c 1 "$efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c" 2>/dev/null | od -An -tu1 | tr -d ' \n')
+    say "TESTGUEST SECUREBOOT ${sb:-0}"
+    guid=5f0a3c1e-7b2d-4e8a-9c46-1d2e3f4a5b6c
+    n=1
+    while [ -e "$efivars/QemuManagerTestBoot$n-$guid" ] && [ $n -lt 1000 ]; do n=$((n + 1)); done
+    # attributes NON_VOLATILE | BOOTSERVICE_ACCESS | RUNTIME_ACCESS (little-endian), then the count
+    printf '\007\000\000\000%s' "$n" >/tmp/efivar
+    if dd if=/tmp/efivar of="$efivars/QemuManagerTestBoot$n-$guid" bs=512 conv=notrunc 2>/dev/null \
+        && [ -e "$efivars/QemuManagerTestBoot$n-$guid" ]; then
+      say "TESTGUEST EFIVAR $n"
+    else
+      say "TESTGUEST_EFIVAR_ERROR could not create QemuManagerTestBoot$n-$guid"
+    fi
+  else
+    say "TESTGUEST_EFIVAR_ERROR efivarfs could not be mounted"
+  fi
+fi
+
+# NoCloud seed: a CD-ROM whose ISO 9660 volume id is "cidata" (any case). Print its
+# local-hostname (and instance-id) from meta-data, set the hostname, and queue the plain string
+# items of user-data's #cloud-config runcmd: list; they run after READY (see /tmp/run-scripts).
+for sys in /sys/block/sr*; do
+  [ -e "$sys" ] || continue
+  n=${sys##*/}
+  dev=/dev/$n
+  [ -b "$dev" ] || continue
+  # the primary volume descriptor is sector 16 (2048-byte sectors); the volume id is bytes 40-71
+  label=$(dd if="$dev" bs=2048 skip=16 count=1 2>/dev/null | dd bs=1 skip=40 count=32 2>/dev/null \
+    | tr -d ' \000' | tr 'A-Z' 'a-z')
+  [ "$label" = cidata ] || continue
+  mkdir -p /mnt/cidata
+  if ! mount -t iso9660 -o ro "$dev" /mnt/cidata 2>/dev/null; then
+    say "TESTGUEST_CIDATA_ERROR dev=$n cannot be mounted"
+    continue
+  fi
+  host=
+  iid=
+  if [ -f /mnt/cidata/meta-data ]; then
+    host=$(awk -v key=local-hostname -f /etc/testguest/meta-data.awk /mnt/cidata/meta-data)
+    iid=$(awk -v key=instance-id -f /etc/testguest/meta-data.awk /mnt/cidata/meta-data)
+  else
+    say "TESTGUEST_CIDATA_ERROR dev=$n has no meta-data"
+  fi
+  say "TESTGUEST CIDATA${host:+ $host}"
+  [ -n "$iid" ] && say "TESTGUEST INSTANCE $iid"
+  [ -n "$host" ] && hostname "$host"
+  if [ -f /mnt/cidata/user-data ]; then
+    awk -f /etc/testguest/runcmd.awk /mnt/cidata/user-data >/tmp/runcmd.sh
+  fi
+  break
+done
 
 # Power button: acpid reads the input device of the ACPI button and runs
 # /etc/acpi/PWRF/00000080. It only opens /dev/input/event* when it starts, so (re)start it
@@ -450,7 +620,16 @@ done
 echo TESTGUEST_READY >/dev/tty0 2>/dev/null
 echo TESTGUEST_READY
 
-# Script disks run under busybox init (a job left in the background here would not survive it).
+# cloud-init runcmd lines (before the shells start, so their output lines are not mixed with a
+# prompt; a runcmd that never ends keeps the shells from starting), then script disks, run
+# under busybox init (a job left in the background here would not survive it).
+{
+  echo '#!/bin/sh'
+  echo '[ -f /tmp/runcmd.sh ] || exit 0'
+  echo 'sh /tmp/runcmd.sh 2>&1 | while IFS= read -r line; do echo "$line"; echo "$line" >/dev/tty0; done'
+  echo 'echo TESTGUEST RUNCMD_DONE; echo TESTGUEST RUNCMD_DONE >/dev/tty0'
+} >/tmp/run-runcmd
+chmod +x /tmp/run-runcmd
 {
   echo '#!/bin/sh'
   echo 'for script in /tmp/script-*.sh; do'
@@ -464,6 +643,7 @@ chmod +x /tmp/run-scripts
 # Shells on tty1 (VGA; keystrokes from VNC land here) and on the serial console, respawned by
 # busybox init, which also reaps orphans. PID 1 never exits.
 {
+  echo '::wait:/tmp/run-runcmd'
   echo '::once:/tmp/run-scripts'
   echo 'tty1::respawn:-/bin/sh'
   if stty -F /dev/ttyS0 >/dev/null 2>&1; then echo 'ttyS0::respawn:-/bin/sh'; fi
@@ -506,12 +686,39 @@ LABEL testguest
 EOF
 find "$ISODIR" -exec touch -h -d "@$EPOCH" {} +
 
+# UEFI: a standalone GRUB (EFI/BOOT/BOOTX64.EFI, the removable-media path) in a small FAT image
+# that becomes both the El Torito EFI boot image (CD) and an appended EFI System Partition
+# (disk). Its embedded config finds the ISO 9660 file system by the kernel's path and boots the
+# same kernel, initramfs and command line as isolinux.
+log "building the EFI System Partition"
+cat >"$WORK/grub-early.cfg" <<EOF
+set timeout=0
+search --no-floppy --set=root --file /isolinux/vmlinuz
+linux /isolinux/vmlinuz $KERNEL_CMDLINE
+initrd /isolinux/initrd.gz
+boot
+EOF
+run "$GRUB_MKIMAGE" -O x86_64-efi -d "$GRUB_EFI_MODS" -p /boot/grub -c "$WORK/grub-early.cfg" \
+  -o "$WORK/BOOTX64.EFI" \
+  part_gpt part_msdos iso9660 fat search search_fs_file linux normal configfile echo efi_gop \
+  >&2 || die "grub-mkimage failed"
+ESP=$WORK/efi.img
+truncate -s 4M "$ESP"
+# fixed volume serial and timestamps keep the image reproducible
+MTOOLS_SKIP_CHECK=1 run "$MFORMAT" -i "$ESP" -N 7e570001 -v TESTGUESTEFI :: >&2 || die "mformat failed"
+MTOOLS_SKIP_CHECK=1 run "$MMD" -i "$ESP" ::/EFI ::/EFI/BOOT >&2 || die "mmd failed"
+touch -d "@$EPOCH" "$WORK/BOOTX64.EFI"
+MTOOLS_SKIP_CHECK=1 run "$MCOPY" -m -i "$ESP" "$WORK/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI >&2 \
+  || die "mcopy failed"
+
 log "writing ISO"
 TMP_ISO=$(mktemp "$OUT_DIR/.$(basename -- "$OUTPUT").tmp.XXXXXX")
 run xorriso -as mkisofs -quiet -V TESTGUEST -r -J \
   -isohybrid-mbr "$ISOHDPFX" \
   -c isolinux/boot.cat -b isolinux/isolinux.bin \
   -no-emul-boot -boot-load-size 4 -boot-info-table \
+  -eltorito-alt-boot -e --interval:appended_partition_2:all:: -no-emul-boot \
+  -isohybrid-gpt-basdat -append_partition 2 0xef "$ESP" \
   -o "$TMP_ISO" "$ISODIR" >&2 2>"$WORK/xorriso.log" \
   || { cat "$WORK/xorriso.log" >&2; die "xorriso failed"; }
 chmod 0644 "$TMP_ISO"

@@ -3,7 +3,7 @@
 // See README.md in this directory.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,28 @@ import { fileURLToPath } from 'node:url';
 export const READY_MARKER = 'TESTGUEST_READY';
 /** Sector 0 of every blank disk is overwritten with `TESTGUEST_DISK_MARKER dev=<name>\n`. */
 export const DISK_MARKER = 'TESTGUEST_DISK_MARKER';
+/** `TESTGUEST TPM <major>` (before READY) when /dev/tpm0 appears: `TESTGUEST TPM 2` for swtpm --tpm2. */
+export const TPM_MARKER = 'TESTGUEST TPM';
+/** `TESTGUEST CIDATA <local-hostname>` (before READY) when a CD-ROM with the ISO 9660 volume id
+ *  `cidata` is present (the NoCloud seed); followed by `TESTGUEST INSTANCE <instance-id>`. */
+export const CIDATA_MARKER = 'TESTGUEST CIDATA';
+export const INSTANCE_MARKER = 'TESTGUEST INSTANCE';
+/** After READY, the seed's `#cloud-config` `runcmd:` items run (their output goes to serial and
+ *  VGA), then this line is printed. Only when the seed had a user-data with runcmd items. */
+export const RUNCMD_DONE_MARKER = 'TESTGUEST RUNCMD_DONE';
+/** Printed (before READY) when the guest was booted by UEFI firmware (/sys/firmware/efi exists). */
+export const UEFI_MARKER = 'TESTGUEST UEFI';
+/** Under UEFI, `TESTGUEST EFIVAR <n>`: the guest creates one more non-volatile EFI variable of
+ *  its own GUID each boot, n = how many there are now (1 on the first boot of a fresh store). */
+export const EFIVAR_MARKER = 'TESTGUEST EFIVAR';
+/** Under UEFI, `TESTGUEST SECUREBOOT <0|1>`, the firmware's SecureBoot variable. */
+export const SECUREBOOT_MARKER = 'TESTGUEST SECUREBOOT';
+
+/** The n of the last `TESTGUEST EFIVAR <n>` line in a serial log, or null. */
+export function lastEfivarCount(serial: string): number | null {
+  const all = [...serial.matchAll(/TESTGUEST EFIVAR (\d+)/g)];
+  return all.length ? Number(all[all.length - 1][1]) : null;
+}
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, '..', '..');
@@ -21,6 +43,9 @@ const cacheDir = join(repoRoot, '.cache', 'test-guest');
 const isoPath = join(cacheDir, 'testguest.iso');
 /** sha256 of the build.sh that produced the cached ISO: editing build.sh triggers a rebuild. */
 const stampPath = `${isoPath}.recipe-sha256`;
+const cloudImagePath = join(cacheDir, 'testguest-cloud.qcow2');
+/** The recipe hash the cached cloud image was made from (it is converted from the ISO). */
+const cloudStampPath = `${cloudImagePath}.recipe-sha256`;
 const lockDir = join(cacheDir, 'build.lock');
 const lockOwnerFile = join(lockDir, 'owner.json');
 
@@ -63,6 +88,54 @@ export async function ensureTestGuestIso(): Promise<string> {
     return isoPath;
   } finally {
     await release();
+  }
+}
+
+/**
+ * Returns the absolute path of a qcow2 "cloud image" of the test guest: the hybrid ISO converted
+ * to qcow2 (cached next to the ISO, rebuilt with it). Used as a VM's first disk, with no CD, it
+ * boots under BIOS (the isohybrid MBR starts isolinux) and under UEFI (the EFI System Partition
+ * starts GRUB); the guest then finds its own ISO 9660 file system on that disk. Its sector 0 is
+ * the boot code, never blank, so the guest never writes its disk marker over it. Treat the file
+ * as read-only (copy it, or put an overlay on it).
+ */
+export async function ensureTestGuestCloudImage(): Promise<string> {
+  const iso = await ensureTestGuestIso();
+  const recipe = await recipeHash();
+  if (await cloudImageBuilt(recipe)) return cloudImagePath;
+  const release = await acquireLock();
+  try {
+    if (await cloudImageBuilt(recipe)) return cloudImagePath;
+    const tmp = `${cloudImagePath}.tmp-${process.pid}`;
+    try {
+      await run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', iso, tmp]);
+      const sector0 = Buffer.alloc(512);
+      const fh = await open(iso, 'r');
+      try {
+        await fh.read(sector0, 0, 512, 0);
+      } finally {
+        await fh.close();
+      }
+      if (sector0.every((x) => x === 0)) throw new Error(`${iso}: sector 0 is blank (not a hybrid ISO?)`);
+      await rename(tmp, cloudImagePath);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+    const tmpStamp = `${cloudStampPath}.tmp-${process.pid}`;
+    await writeFile(tmpStamp, `${recipe}\n`);
+    await rename(tmpStamp, cloudStampPath);
+    return cloudImagePath;
+  } finally {
+    await release();
+  }
+}
+
+async function cloudImageBuilt(recipe: string): Promise<boolean> {
+  try {
+    if (!(await stat(cloudImagePath)).isFile()) return false;
+    return (await readFile(cloudStampPath, 'utf8')).trim() === recipe;
+  } catch {
+    return false;
   }
 }
 

@@ -33,6 +33,12 @@ import { backupEngineSuite } from './suites/backups-engine.js';
 import { serviceSuite } from './suites/service.js';
 // hardware options (issue 12)
 import { hardwareSuite } from './suites/hardware.js';
+// images (issue 12)
+import { imagesSuite } from './suites/images.js';
+// hardware options and templates (issue 12, second part)
+import { presetSuite, templateSuite } from './suites/presets.js';
+// cloud-init (issue 12)
+import { cloudInitSuite } from './suites/cloud-init.js';
 
 vmSuite();
 storageSuite();
@@ -51,6 +57,10 @@ backupOpsSuite(); // backups: restore, verify, delete, import (issue 13)
 backupEngineSuite(); // backups: engine and targets (issue 13)
 serviceSuite(); // service and autostart (issue 15)
 hardwareSuite(); // hardware options (issue 12)
+imagesSuite(); // images (issue 12)
+presetSuite(); // hardware options: machine, bus, NIC, boot order, presets, drivers ISO (issue 12)
+templateSuite(); // templates (issue 12)
+cloudInitSuite(); // cloud-init (issue 12)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

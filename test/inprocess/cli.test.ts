@@ -6,6 +6,10 @@
  */
 import {
   BackupListEnvelope,
+  CloudInitEnvelope,
+  ImageCatalogueEnvelope,
+  ImageEnvelope,
+  ImageListEnvelope,
   BackupScheduleEnvelope,
   BackupScheduleListEnvelope,
   BackupTargetEnvelope,
@@ -439,6 +443,75 @@ describe('qemu-manager CLI', () => {
       fs.rmSync(prefix, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('issue 12: vm create --os windows, vm hardware, image upload/ls/catalogue/pull/rm, vm create --image --wait, vm template, vm create --template --wait, vm cloud-init', async () => {
+    const win = (await json(['vm', 'create', 'cli-win', '--cpus', '1', '--memory', '64', '--os', 'windows'])).vm;
+    expectShape(VmEnvelope, { vm: win });
+    expect(win).toMatchObject({ osType: 'windows', firmware: 'uefi', secureBoot: true, tpm: true, diskBus: 'sata', nicModel: 'e1000e' });
+    const changed = await json(['vm', 'hardware', 'cli-win', '--no-tpm', '--boot', 'cdrom,disk', '--nic-model', 'virtio']);
+    expectShape(VmEnvelope, changed);
+    expect(changed.vm).toMatchObject({ tpm: false, secureBoot: true, bootOrder: ['cdrom', 'disk'], nicModel: 'virtio' });
+    expect((await cli(['vm', 'hardware', 'cli-win'])).out).toMatch(/^cli-win: UEFI · Secure Boot · q35 · sata disks · virtio NIC · boot cdrom,disk/);
+    expect((await cli(['vm', 'hardware', 'cli-win', '--boot', 'disk,disk'])).code).toBe(2);
+    const sbOnPc = await cli(['vm', 'hardware', 'cli-win', '--machine', 'pc']);
+    expect(sbOnPc.code).toBe(1);
+    expect(sbOnPc.err).toMatch(/Secure Boot/);
+
+    // A qcow2 header of 1 GiB: what the server's header checks read (the in-process image tool is a fake:
+    // its copy keeps the file's bytes, so the stored image's size is not 1 GiB here).
+    const file = path.join(home, 'cli-img.qcow2');
+    const img = Buffer.alloc(64 * 1024);
+    img.writeUInt32BE(0x514649fb, 0);
+    img.writeUInt32BE(3, 4);
+    img.writeUInt32BE(16, 20);
+    img.writeBigUInt64BE(BigInt(1024 ** 3), 24);
+    img.writeUInt32BE(104, 100);
+    fs.writeFileSync(file, img);
+    const up = await json(['image', 'upload', 'cli-img', file]);
+    expectShape(ImageEnvelope, up);
+    expect(up.image).toMatchObject({ name: 'cli-img', format: 'qcow2', source: 'upload' });
+    expect(up.image.virtualSize).toBeGreaterThan(0);
+    const listed = await json(['image', 'ls']);
+    expectShape(ImageListEnvelope, listed);
+    expect(listed.images.map((i: any) => i.name)).toEqual(['cli-img']);
+    expectShape(ImageCatalogueEnvelope, await json(['image', 'catalogue']));
+    const notHttp = await cli(['image', 'pull', 'cli-ftp', 'ftp://127.0.0.1/x.qcow2']);
+    expect(notHttp.code).toBe(1);
+    expect(notHttp.err).toMatch(/VALIDATION/);
+    expect((await cli(['image', 'pull', 'not-in-catalogue'])).code).toBe(2);
+
+    const made = await json(['vm', 'create', 'cli-from-img', '--cpus', '1', '--memory', '64', '--image', 'cli-img', '--disk-size', '2', '--os', 'linux', '--wait']);
+    expect(made.task).toMatchObject({ kind: 'vm.create', status: 'succeeded' });
+    expect(made.vm).toMatchObject({ name: 'cli-from-img', osType: 'linux' });
+    expect(made.vm.disks).toHaveLength(1);
+    const inUse = await cli(['image', 'rm', 'cli-img']);
+    expect(inUse.code).toBe(1);
+    expect(inUse.err).toMatch(/IMAGE_IN_USE/);
+    expect((await cli(['vm', 'create', 'x', '--cpus', '1', '--memory', '64', '--disk-size', '2'])).code).toBe(2);
+
+    const tpl = await json(['vm', 'template', 'cli-from-img']);
+    expectShape(VmEnvelope, tpl);
+    expect(tpl.vm.template).toBe(true);
+    const startTpl = await cli(['vm', 'start', 'cli-from-img']);
+    expect(startTpl.code).toBe(1);
+    expect(startTpl.err).toMatch(/VM_IS_TEMPLATE/);
+    const fromTpl = await json(['vm', 'create', 'cli-from-tpl', '--template', 'cli-from-img', '--wait']);
+    expect(fromTpl.task).toMatchObject({ kind: 'vm.create', status: 'succeeded' });
+    expect(fromTpl.vm).toMatchObject({ name: 'cli-from-tpl', template: false, cpus: 1, memory: 64 });
+    expect(fromTpl.vm.mac).not.toBe(tpl.vm.mac);
+
+    const keys = path.join(home, 'keys.pub');
+    fs.writeFileSync(keys, '# mine\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOcliKey cli@test\n');
+    const pw = path.join(home, 'pw');
+    fs.writeFileSync(pw, 'secret-pw\n');
+    const ci = await json(['vm', 'cloud-init', 'cli-from-tpl', '--hostname', 'cli-host', '--user', 'ops', '--password-file', pw, '--ssh-key', keys]);
+    expectShape(CloudInitEnvelope, ci);
+    expect(ci.cloudInit).toMatchObject({ hostname: 'cli-host', user: 'ops', password: '********', sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOcliKey cli@test'] });
+    expect((await json(['vm', 'show', 'cli-from-tpl'])).vm.cloudInit).toBe(true);
+    expect((await json(['vm', 'cloud-init', 'cli-from-tpl'])).cloudInit.hostname).toBe('cli-host');
+    expectShape(MessageBody, await json(['vm', 'cloud-init', 'cli-from-tpl', '--clear']));
+    expect((await json(['vm', 'show', 'cli-from-tpl'])).vm.cloudInit).toBe(false);
+  });
 
   it('token create, ls, rm (by name); the new token works, the revoked one does not', async () => {
     const made = await json(['token', 'create', 'cli-made', '--scope', 'read']);

@@ -25,7 +25,6 @@ import type {
   CreateSnapshotBody,
   CreateTokenBody,
   CreatedToken,
-  CreateVmBody,
   Disk,
   DiskListEnvelope,
   IsoEnvelope,
@@ -57,6 +56,7 @@ import { Api, ApiError, enc } from './api.js';
 import { completionScript } from './completion.js';
 import { ConfigError, resolveConfig } from './config.js';
 import { bar, bytes, table } from './format.js';
+import { hardwareSummary, registerIssue12 } from './images.js'; // images, hardware, templates, cloud-init (issue 12)
 
 export interface Io {
   out(s: string): void;
@@ -192,6 +192,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
             ['memory', `${v.memory} MiB`],
             ['vnc', v.vnc_port],
             ['mac', v.mac],
+            ['hardware', hardwareSummary(v)],
             ['iso', v.iso],
             ['pid', v.pid],
             ['started', v.startedAt],
@@ -200,16 +201,6 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
           ],
         ),
       );
-    });
-  vm.command('create <name>')
-    .description('define a VM')
-    .requiredOption('--cpus <n>', 'virtual CPUs', int(1))
-    .requiredOption('--memory <mib>', 'memory in MiB', int(1))
-    .action(async (name: string, o: { cpus: number; memory: number }, cmd: Command) => {
-      const { api, json } = ctx(cmd);
-      const body: CreateVmBody = { name, cpus: o.cpus, memory: o.memory };
-      const data = await api.json<VmEnvelope>('POST', '/vms', body);
-      print(json, data, () => `created VM ${data.vm.name} (${data.vm.id})\n`);
     });
   vm.command('start <vm>')
     .description('start a VM')
@@ -297,6 +288,9 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const a = result.autostart;
       print(json, { vm: result }, () => `${result.name}: autostart ${a.enabled ? 'on' : 'off'}, order ${a.order}, delay ${a.delayS} s\n`);
     });
+
+  // images, vm create/hardware/template/cloud-init (issue 12)
+  registerIssue12(program, vm, { ctx, print, vmOf, waitTask, taskStarted, upload, fileSize });
 
   // ---- disk
   const disk = program.command('disk').description('managed disk images');

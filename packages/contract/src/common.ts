@@ -65,6 +65,11 @@ export const ErrorCodes = [
   'TARGET_NOT_FOUND',
   'TARGET_IN_USE',
   'SCHEDULE_NOT_FOUND',
+  // images (issue 12)
+  'IMAGE_NOT_FOUND',
+  'IMAGE_IN_USE',
+  // templates (issue 12): a template cannot start and its disks are read-only bases
+  'VM_IS_TEMPLATE',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

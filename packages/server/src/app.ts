@@ -77,6 +77,17 @@ import { hostRoutes } from './http/routes/host.js';
 // hardware options (issue 12)
 import { hardwareRoutes } from './http/routes/hardware.js';
 import { HardwareService } from './vms/hardware.js';
+// images (issue 12)
+import { loadCatalogue } from './images/catalogue.js';
+import { ImageRepo } from './images/repo.js';
+import { ImageService } from './images/service.js';
+import { imageRoutes } from './http/routes/images.js';
+import { CreateFromImage } from './vms/create-from-image.js';
+import { templateRoutes } from './http/routes/templates.js'; // templates (issue 12)
+import { TemplateService } from './vms/template.js';
+// cloud-init (issue 12)
+import { cloudInitRoutes } from './http/routes/cloud-init.js';
+import { CloudInitRepo, CloudInitService, checkCloudInitBody } from './vms/cloud-init.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -100,6 +111,8 @@ export interface BuiltApp {
 export async function buildApp(config: Config, opts: { adapters?: AdapterFactory } = {}): Promise<BuiltApp> {
   // --- store ---
   const dirs = { disks: path.join(config.dataDir, 'disks'), isos: path.join(config.dataDir, 'isos'), run: path.join(config.dataDir, 'run') };
+  const imagesDir = path.join(config.dataDir, 'images'); // images (issue 12): the library (0700, like disks/)
+  fs.mkdirSync(imagesDir, { recursive: true });
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   const lock = lockDataDir(path.join(config.dataDir, 'server.lock'));
   if ('owner' in lock) throw new StartupError(`another QEMU Manager server (pid ${lock.owner}) uses DATA_DIR ${config.dataDir}`);
@@ -107,6 +120,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   // take the o+x its QEMU users pass through). Its own dirs: a data dir of an older version had
   // them 0755; QEMU users that must pass through run/ and isos/ get o+x from the adapter, never read.
   for (const d of Object.values(dirs)) fs.chmodSync(d, 0o700);
+  fs.chmodSync(imagesDir, 0o700); // images (issue 12)
   const db = openDb(path.join(config.dataDir, 'db.sqlite'));
   const authStore = new AuthStore(db);
   const auditStore = new AuditStore(db);
@@ -128,7 +142,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const webDir = uiDir(config.webDir);
   const app = await createHttpServer(config, { guard, spa: webDir !== null });
   registerAudit(app, auditStore);
-  const storage = new StorageRoots([dirs.disks, dirs.isos, ...config.storageRoots]);
+  // images (issue 12): the images library is a root so disks may back onto an image (image-rules.ts)
+  const storage = new StorageRoots([dirs.disks, dirs.isos, imagesDir, ...config.storageRoots]);
   for (const root of storage.writableByOthers()) {
     app.log.warn({ root }, 'a storage root is writable by others: they can replace the images in it; make it writable by the admin only');
   }
@@ -151,9 +166,39 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     limits,
     log: app.log,
   };
-  const power = new PowerService(ctx);
+  const cloudInit = new CloudInitService(ctx, new CloudInitRepo(db)); // cloud-init (issue 12)
+  const power = new PowerService(ctx, cloudInit);
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
-  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }));
+  // images (issue 12): the library, and new VMs from an image
+  const imageRepo = new ImageRepo(db);
+  const imageLibrary = new ImageService({
+    repo: imageRepo,
+    images,
+    storage,
+    tasks,
+    dir: imagesDir,
+    maxBytes: config.maxUploadBytes,
+    idleMs: config.http.uploadIdleTimeoutMs,
+    catalogue: loadCatalogue(),
+  });
+  // Names clones, conversions, imports and new VMs in flight will take: one set, so two of them never plan one name.
+  const reservedNames = new Set<string>();
+  const fromImage = new CreateFromImage({
+    ctx,
+    tasks,
+    images,
+    library: {
+      require: (name) => imageLibrary.require(name),
+      use: (name) => imageLibrary.use(name),
+      recordOverlay: (diskId, image, at) => imageRepo.recordOverlay(diskId, image, at),
+    },
+    dir: dirs.disks,
+    reserved: reservedNames,
+    // cloud-init (issue 12): checked before anything is made, stored in the VM's transaction
+    validateCloudInit: checkCloudInitBody,
+    applyCloudInit: (vmId, body) => void cloudInit.set(vmId, body, { emit: false }),
+  });
+  const vms = new VmService(ctx, power, (diskId) => tasks.activeFor({ disk: diskId }), fromImage, cloudInit);
   const disks = new DiskService(diskRepo, images, bus, tasks, dirs.disks, app.log);
   const uploads = new DiskUploads({
     repo: diskRepo,
@@ -164,9 +209,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     maxBytes: config.maxUploadBytes,
     idleMs: config.http.uploadIdleTimeoutMs,
   });
-  // Names clones, conversions and imports in flight will take: one set, so two of them never plan one name.
-  const reservedNames = new Set<string>();
-  const clones = new CloneService(ctx, tasks, images, dirs.disks, reservedNames); // clones and backing chains (issue 10)
+  const clones = new CloneService(ctx, tasks, images, dirs.disks, reservedNames, cloudInit); // clones and backing chains (issue 10); cloud-init copied (issue 12)
+  const templates = new TemplateService(ctx, clones); // templates (issue 12)
   const isos = new IsoService(dirs.isos, bus, config.maxUploadBytes, config.http.uploadIdleTimeoutMs);
   // disk resize (issue 10)
   const resize = new DiskResizeService(ctx, images, tasks);
@@ -245,7 +289,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const hostShutdown = new HostShutdown({ ctx, power, tasks });
 
   // --- routes, console, UI ---
-  const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file);
+  const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file || v.driversIso === file); // (issue 12: the drivers CD-ROM too)
   await app.register(
     async (api) => {
       await api.register(
@@ -259,7 +303,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
           guestIsolation: () => info.guestIsolation(),
         }),
       );
-      await api.register(vmRoutes(vms, power));
+      await api.register(vmRoutes(vms, power, templates)); // (templates: issue 12)
       await api.register(diskRoutes(disks));
       await api.register(taskRoutes(tasks));
       await api.register(diskUploadRoutes(uploads));
@@ -285,6 +329,9 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(backupRoutes(backups)); // backups: engine (issue 13)
       await api.register(hostRoutes(autostart, hostShutdown)); // service and autostart (issue 15)
       await api.register(hardwareRoutes(new HardwareService(ctx))); // hardware options (issue 12)
+      await api.register(imageRoutes(imageLibrary)); // images (issue 12)
+      await api.register(templateRoutes(templates)); // templates (issue 12)
+      await api.register(cloudInitRoutes(cloudInit)); // cloud-init (issue 12)
     },
     { prefix: '/api' },
   );

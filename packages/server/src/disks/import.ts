@@ -1,10 +1,7 @@
 import { DISK_NAME_PATTERN, type DiskFormat, type ImportDiskBody, type Task } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { EventBus } from '../events/bus.js';
 import { AppError } from '../lib/errors.js';
@@ -13,6 +10,7 @@ import type { StorageRoots } from '../lib/storage.js';
 import { nowIso } from '../lib/time.js';
 import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
+import { download } from './download.js';
 import { checkSelfContained, intakeFormat, type IntakeWords } from './image-intake.js';
 import type { DiskRepo } from './repo.js';
 import { EXTENSIONS } from './service.js';
@@ -21,11 +19,9 @@ const NAME = new RegExp(DISK_NAME_PATTERN);
 const GiB = 1024 ** 3;
 const PARTIAL = '.part';
 const IMPORT_PREFIX = '.import-';
-const MAX_REDIRECTS = 5;
 /** An .ova is read header by header: at most this many members, at most this many disks. */
 const MAX_TAR_MEMBERS = 10_000;
 const MAX_OVA_DISKS = 16;
-const PROGRESS_EVERY_MS = 200;
 
 const words = (label: string): IntakeWords => ({
   label,
@@ -202,84 +198,14 @@ export class DiskImports {
    * maxBytes, aborted after idleMs without a byte or by the task's cancel. Returns its size and hash.
    */
   private async download(start: URL, out: string, tctx: TaskContext): Promise<{ bytes: number; sha256: string }> {
-    const { maxBytes, idleMs } = this.deps;
-    let url = start;
-    for (let hop = 0; ; hop++) {
-      const { req, res } = await get(url, tctx.signal, idleMs);
-      const status = res.statusCode ?? 0;
-      if ([301, 302, 303, 307, 308].includes(status)) {
-        res.resume();
-        req.destroy();
-        if (hop >= MAX_REDIRECTS) throw new Error(`The download was redirected more than ${MAX_REDIRECTS} times`);
-        const location = res.headers.location;
-        if (!location) throw new Error(`${url.host} answered ${status} without a Location`);
-        let next: URL;
-        try {
-          next = new URL(location, url);
-        } catch {
-          throw new Error(`${url.host} redirected to an invalid URL`);
-        }
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new Error(`${url.host} redirected to a ${next.protocol} URL; only http(s) is followed`);
-        url = next;
-        continue;
-      }
-      if (status < 200 || status > 299) {
-        res.resume();
-        req.destroy();
-        throw new Error(`${url.host} answered ${status} ${res.statusMessage ?? ''}`.trim());
-      }
-      const header = res.headers['content-length'];
-      const length = header !== undefined && /^\d+$/.test(header) ? Number(header) : null;
-      const tooLarge = () => new Error(`The download is larger than the limit of ${maxBytes} bytes (MAX_UPLOAD_MB)`);
-      if (length !== null && length > maxBytes) {
-        req.destroy();
-        throw tooLarge();
-      }
-      tctx.progress(0, length);
-      const hash = crypto.createHash('sha256');
-      let received = 0;
-      let reported = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          received += chunk.length;
-          if (received > maxBytes) return cb(tooLarge());
-          hash.update(chunk);
-          if (Date.now() - reported >= PROGRESS_EVERY_MS) {
-            reported = Date.now();
-            tctx.progress(received, length);
-          }
-          cb(null, chunk);
-        },
-      });
-      try {
-        await pipeline(res, counter, fs.createWriteStream(out, { flags: 'wx', mode: 0o600 }), { signal: tctx.signal });
-      } catch (err) {
-        req.destroy();
-        if (tctx.signal.aborted) throw new Error('cancelled');
-        if (req.stalled) throw new Error(`The download sent nothing for ${Math.round(idleMs / 1000)} s and was aborted`);
-        throw err instanceof Error && err.message.startsWith('The download') ? err : new Error(`The download from ${url.host} was interrupted after ${received} bytes`);
-      }
-      if (length !== null && received !== length) throw new Error(`The download ended after ${received} of ${length} bytes`);
-      tctx.progress(received, length ?? received);
-      return { bytes: received, sha256: hash.digest('hex') };
-    }
-  }
-}
-
-/** A GET of `url`, resolved with the response (its body not read yet). */
-function get(url: URL, signal: AbortSignal, idleMs: number): Promise<{ req: http.ClientRequest & { stalled?: boolean }; res: http.IncomingMessage }> {
-  return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
-    const req: http.ClientRequest & { stalled?: boolean } = mod.get(url, { signal, headers: { 'user-agent': 'qemu-manager-import', accept: '*/*' } });
-    // No byte for idleMs (before the answer, or within the body): the connection is dropped.
-    req.setTimeout(idleMs, () => {
-      req.stalled = true;
-      req.destroy(new Error(`${url.host} sent nothing for ${Math.round(idleMs / 1000)} s`));
+    const got = await download(start, out, {
+      signal: tctx.signal,
+      maxBytes: this.deps.maxBytes,
+      idleMs: this.deps.idleMs,
+      progress: (done, total) => tctx.progress(done, total),
     });
-    req.once('response', (res) => resolve({ req, res }));
-    // Every error is handled (one after the answer came is the body pipeline's to report).
-    req.on('error', (err) => reject(signal.aborted ? new Error('cancelled') : new Error(`The download from ${url.host} failed: ${err.message}`)));
-  });
+    return { bytes: got.bytes, sha256: got.hashes.sha256! };
+  }
 }
 
 /** A POSIX tar ("ustar" at 257): how an .ova is recognised. */

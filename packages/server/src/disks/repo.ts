@@ -17,9 +17,11 @@ interface DiskRow {
   children: string | null;
 }
 
-const SELECT = `SELECT d.*, vd.vm_id, dc.backing_path,
+// images (issue 12): a disk made from an image backs onto the image's file (image_chain).
+const SELECT = `SELECT d.*, vd.vm_id, COALESCE(dc.backing_path, ic.backing_path) AS backing_path,
     (SELECT group_concat(c.disk_id, ',') FROM disk_chain c WHERE c.backing_id = d.id) AS children
-  FROM disks d LEFT JOIN vm_disks vd ON vd.path = d.path LEFT JOIN disk_chain dc ON dc.disk_id = d.id`;
+  FROM disks d LEFT JOIN vm_disks vd ON vd.path = d.path LEFT JOIN disk_chain dc ON dc.disk_id = d.id
+  LEFT JOIN image_chain ic ON ic.disk_id = d.id`;
 
 function toDisk(r: DiskRow): Disk {
   return {

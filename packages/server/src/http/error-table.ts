@@ -59,6 +59,11 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   TARGET_NOT_FOUND: 404, // no backup target of that name
   TARGET_IN_USE: 409, // a backup target that still holds backups or is named by a schedule
   SCHEDULE_NOT_FOUND: 404,
+  // images (issue 12)
+  IMAGE_NOT_FOUND: 404, // no image of that name in the library
+  IMAGE_IN_USE: 409, // disks back onto the image (or a task reads it): it may not be deleted
+  // templates (issue 12)
+  VM_IS_TEMPLATE: 409, // a template: it cannot start, its disks cannot be written, attached, detached, resized, snapshotted or reverted
 };
 
 export function statusOf(code: ErrorCode): number {

@@ -46,7 +46,44 @@ export interface ArgvInput {
   uefi?: { codeFd: number; varsFd: number; secureBoot: boolean } | null;
   /** A TPM 2.0 (issue 12): the control socket of the VM's swtpm; absent: none. */
   tpm?: { socket: string } | null;
+  // hardware options (issue 12); absent: q35, virtio disks and NIC, boot from the disks then the CD-ROM
+  machine?: ArgvMachine;
+  diskBus?: ArgvDiskBus;
+  nicModel?: ArgvNicModel;
+  /** Boot devices in order; the ones left out get no bootindex (and `-boot strict=on` skips them). */
+  bootOrder?: readonly ArgvBootDevice[];
+  /** A second, read-only CD-ROM (e.g. the virtio-win drivers ISO) as an inherited descriptor; never booted. */
+  driversIso?: { fd: number } | null;
+  /** Cloud-init (issue 12): the NoCloud seed volume's inherited descriptor (read-only CD-ROM); absent: none. */
+  seed?: { fd: number } | null;
 }
+
+export type ArgvMachine = 'q35' | 'pc';
+export type ArgvDiskBus = 'virtio' | 'sata' | 'scsi';
+export type ArgvNicModel = 'virtio' | 'e1000e' | 'rtl8139';
+export type ArgvBootDevice = 'disk' | 'cdrom' | 'network';
+
+const NIC_DEVICES: Readonly<Record<ArgvNicModel, string>> = { virtio: 'virtio-net-pci', e1000e: 'e1000e', rtl8139: 'rtl8139' };
+
+/**
+ * The IDE/SATA units of each machine, in the order the guest scans them: q35's ICH9 AHCI has six
+ * ports (`ide.0`..`ide.5`, one device each); pc's PIIX IDE two channels of two units.
+ */
+const IDE_UNITS: Readonly<Record<ArgvMachine, readonly string[]>> = {
+  q35: ['bus=ide.0', 'bus=ide.1', 'bus=ide.2', 'bus=ide.3', 'bus=ide.4', 'bus=ide.5'],
+  pc: ['bus=ide.0,unit=0', 'bus=ide.0,unit=1', 'bus=ide.1,unit=0', 'bus=ide.1,unit=1'],
+};
+
+/**
+ * The fixed unit (an index into IDE_UNITS) of each CD-ROM drive: the ISO drive, the cloud-init
+ * seed and the drivers CD-ROM. On q35 ports 0, 1, 2; on pc the secondary channel's two units for
+ * the ISO drive and the seed and the primary slave for the drivers CD-ROM (the primary master is
+ * left to the first IDE disk). SATA/IDE disks take the units no present CD-ROM takes, in order.
+ */
+export const CDROM_UNITS: Readonly<Record<ArgvMachine, Readonly<Record<'iso' | 'seed' | 'drivers', number>>>> = {
+  q35: { iso: 0, seed: 1, drivers: 2 },
+  pc: { iso: 2, seed: 3, drivers: 1 },
+};
 
 /** Escapes a value for a QemuOpts list (`key=value,...`): a comma is written as two commas. */
 export function qemuOptValue(value: string): string {
@@ -90,7 +127,9 @@ export function buildArgv(input: ArgvInput): string[] {
   const uefi = input.uefi ?? null;
   // UEFI: the firmware is two pflash devices over the nodes below; Secure Boot needs SMM, and the
   // variable store writable only from SMM (the cfi.pflash01 secure property).
-  add('-machine', uefi ? `q35${uefi.secureBoot ? ',smm=on' : ''},pflash0=fw-code,pflash1=fw-vars` : 'q35');
+  const machine = input.machine ?? 'q35';
+  if (uefi?.secureBoot && machine !== 'q35') throw new Error('Secure Boot needs the q35 machine (SMM)');
+  add('-machine', uefi ? `${machine}${uefi.secureBoot ? ',smm=on' : ''},pflash0=fw-code,pflash1=fw-vars` : machine);
   if (uefi?.secureBoot) add('-global', 'driver=cfi.pflash01,property=secure,value=on');
   add('-accel', input.accel);
   add('-cpu', input.accel === 'kvm' ? 'host' : 'max');
@@ -108,6 +147,8 @@ export function buildArgv(input: ArgvInput): string[] {
     ...input.disks.flatMap((d) => d.layers.map((l) => l.fd)),
     ...(input.iso ? [input.iso.fd] : []),
     ...(uefi ? [uefi.codeFd, uefi.varsFd] : []),
+    ...(input.driversIso ? [input.driversIso.fd] : []),
+    ...(input.seed ? [input.seed.fd] : []), // cloud-init (issue 12)
   ];
   if (new Set(fds).size !== fds.length || fds.some((fd) => !Number.isInteger(fd) || fd < 3)) throw new Error('descriptor numbers must be distinct and from 3 up');
   for (const fd of fds) add('-add-fd', `fd=${fd},set=${fd}`);
@@ -123,18 +164,43 @@ export function buildArgv(input: ArgvInput): string[] {
   }
   add('-chardev', `file,id=serial0,path=/dev/fdset/${input.serialFd}`);
   add('-serial', 'chardev:serial0');
-  add('-netdev', 'user,id=net0');
-  add('-device', `virtio-net-pci,id=nic0,netdev=net0,mac=${input.mac}`);
+  // Boot order (issue 12): bootindex values in the order asked (every disk in attach order, the
+  // CD-ROM, the NIC); a device left out gets none and, with strict, is never booted from.
+  const order = input.bootOrder ?? ['disk', 'cdrom'];
+  if (order.length === 0 || new Set(order).size !== order.length) throw new Error('the boot order must name each device at most once');
+  let nextIndex = 1;
+  const bootIndex = new Map<string, number>();
+  for (const dev of order) {
+    if (dev === 'disk') input.disks.forEach((_, i) => bootIndex.set(`disk${i}`, nextIndex++));
+    else bootIndex.set(dev, nextIndex++);
+  }
+  const boot = (key: string) => (bootIndex.has(key) ? `,bootindex=${bootIndex.get(key)}` : '');
+  add('-boot', 'strict=on');
 
-  // Disks boot first, in attach order; the CD-ROM comes after them, so a blank disk falls through
-  // to the installer and an installed disk boots even with the ISO left in.
+  add('-netdev', 'user,id=net0');
+  add('-device', `${NIC_DEVICES[input.nicModel ?? 'virtio']},id=nic0,netdev=net0,mac=${input.mac}${boot('network')}`);
+
+  // The IDE/SATA units: the CD-ROMs have fixed ones, SATA disks take the rest in order.
+  const units = IDE_UNITS[machine];
+  const cdUnits = CDROM_UNITS[machine];
+  const taken = new Set<number>([cdUnits.iso, ...(input.driversIso ? [cdUnits.drivers] : []), ...(input.seed ? [cdUnits.seed] : [])]);
+  const diskBus = input.diskBus ?? 'virtio';
+  const free = units.map((_, i) => i).filter((i) => !taken.has(i));
+  if (diskBus === 'sata' && input.disks.length > free.length) {
+    throw new Error(
+      `${input.disks.length} SATA disks and ${taken.size} CD-ROMs do not fit the ${units.length} ${machine === 'q35' ? 'SATA ports' : 'IDE units'} of the ${machine} machine`,
+    );
+  }
+  if (diskBus === 'scsi' && input.disks.length > 0) add('-device', 'virtio-scsi-pci,id=scsi0');
   input.disks.forEach((disk, i) => {
     add('-blockdev', JSON.stringify(diskNode(disk.layers, `disk${i}`)));
-    add('-device', `virtio-blk-pci,id=virtio-disk${i},drive=disk${i},bootindex=${i + 1}`);
+    if (diskBus === 'virtio') add('-device', `virtio-blk-pci,id=virtio-disk${i},drive=disk${i}${boot(`disk${i}`)}`);
+    else if (diskBus === 'scsi') add('-device', `scsi-hd,id=scsi-disk${i},bus=scsi0.0,channel=0,scsi-id=${i},lun=0,drive=disk${i}${boot(`disk${i}`)}`);
+    else add('-device', `ide-hd,id=sata-disk${i},${units[free[i]!]!},drive=disk${i}${boot(`disk${i}`)}`);
   });
 
   // The CD-ROM drive always exists, so media can be inserted and ejected live over QMP.
-  const cdBoot = input.disks.length + 1;
+  const cdUnit = units[cdUnits.iso]!;
   if (input.iso) {
     add(
       '-blockdev',
@@ -145,9 +211,21 @@ export function buildArgv(input: ArgvInput): string[] {
         file: fdFile(input.iso.fd, true),
       }),
     );
-    add('-device', `ide-cd,id=cd0,bus=ide.0,drive=cd0-media,bootindex=${cdBoot}`);
+    add('-device', `ide-cd,id=cd0,${cdUnit},drive=cd0-media${boot('cdrom')}`);
   } else {
-    add('-device', `ide-cd,id=cd0,bus=ide.0,bootindex=${cdBoot}`);
+    add('-device', `ide-cd,id=cd0,${cdUnit}${boot('cdrom')}`);
+  }
+  // The drivers CD-ROM (issue 12): read-only, never booted from.
+  if (input.driversIso) {
+    add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'drivers-media', 'read-only': true, file: fdFile(input.driversIso.fd, true) }));
+    add('-device', `ide-cd,id=drivers-cd,${units[cdUnits.drivers]!},drive=drivers-media`);
+  }
+
+  // Cloud-init (issue 12): the NoCloud seed as a second, read-only CD-ROM with no boot index
+  // (never booted from; the guest's cloud-init finds it by its `cidata` label).
+  if (input.seed) {
+    add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'cd-seed-media', 'read-only': true, file: fdFile(input.seed.fd, true) }));
+    add('-device', `ide-cd,id=cd-seed,${units[cdUnits.seed]!},drive=cd-seed-media`);
   }
 
   add('-pidfile', input.pidFile);

@@ -13,6 +13,7 @@ import type {
   RunState,
   RuntimeEvent,
   RuntimeProcess,
+  LaunchHardware,
   VmLaunch,
   VmRuntime,
   VmStats,
@@ -25,6 +26,7 @@ import { qmpCall } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
 import { OVMF_DIR, ensureStateDir, openFirmware } from './firmware.js'; // hardware options (issue 12)
+import { removeSeed, writeSeed } from './cloud-init-seed.js'; // cloud-init (issue 12)
 import { backupDiskStates, recoverLiveBackups, runLiveBackup } from './backup-job.js'; // backups: engine (issue 13)
 
 /** The CD-ROM drive's id in the QEMU command line (argv.ts). */
@@ -60,6 +62,8 @@ export interface QemuRuntimeOptions {
   qemuImgBinary?: string;
   swtpmBinary?: string;
   ovmfDir?: string;
+  /** Cloud-init (issue 12): the program that writes the NoCloud seed volume. */
+  xorrisoBinary?: string;
 }
 
 /**
@@ -81,7 +85,7 @@ export class QemuRuntime implements VmRuntime {
   }
 
   async start(def: VmLaunch): Promise<Launched> {
-    const hw = def.hardware ?? { firmware: 'bios', secureBoot: false, tpm: false };
+    const hw: LaunchHardware = def.hardware ?? { firmware: 'bios', secureBoot: false, tpm: false };
     // UEFI (issue 12): the firmware and the VM's own variable store, as descriptors.
     const fw = hw.firmware === 'uefi'
       ? await openFirmware({
@@ -91,13 +95,33 @@ export class QemuRuntime implements VmRuntime {
           secureBoot: hw.secureBoot,
         })
       : null;
+    let seedFd: number | null = null; // cloud-init (issue 12)
     try {
       if (hw.tpm) ensureStateDir(this.stateDir(def.vmId)); // its TPM state lives there too
+      // Cloud-init (issue 12): the seed is written afresh at each start; none without a config.
+      if (def.cloudInit) {
+        ensureStateDir(this.stateDir(def.vmId));
+        seedFd = await writeSeed({ xorriso: this.opts.xorrisoBinary ?? 'xorriso', stateDir: this.stateDir(def.vmId), seed: def.cloudInit });
+      } else {
+        removeSeed(this.stateDir(def.vmId));
+      }
       const uefi = fw ? { ...fw, secureBoot: hw.secureBoot } : null;
-      const r = await this.supervisor.start({ ...def, uefi, tpm: hw.tpm, qemuBinary: this.opts.qemuBinary });
+      const r = await this.supervisor.start({
+        ...def,
+        uefi,
+        tpm: hw.tpm,
+        qemuBinary: this.opts.qemuBinary,
+        // hardware options (issue 12): machine, disk bus, NIC model, boot order
+        machine: hw.machine,
+        diskBus: hw.diskBus,
+        nicModel: hw.nicModel,
+        bootOrder: hw.bootOrder,
+        seed: seedFd === null ? null : { fd: seedFd }, // cloud-init (issue 12)
+      });
       return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
     } finally {
       if (fw) for (const fd of [fw.codeFd, fw.varsFd]) fs.closeSync(fd);
+      if (seedFd !== null) fs.closeSync(seedFd);
     }
   }
 
@@ -189,6 +213,11 @@ export class QemuRuntime implements VmRuntime {
 
   release(vmId: string): void {
     this.supervisor.releaseFiles(vmId);
+  }
+
+  /** Cloud-init (issue 12): the config is gone, so is its last seed. */
+  discardSeed(vmId: string): void {
+    removeSeed(this.stateDir(vmId));
   }
 
   discard(vmId: string): void {

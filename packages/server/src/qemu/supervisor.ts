@@ -98,13 +98,15 @@ export interface StartDisk {
   layers: ReadonlyArray<{ fd: number; format: string }>;
 }
 
-interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso' | 'tpm'> {
+interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso' | 'tpm' | 'driversIso'> {
   vncDisplay: number;
   /** Open descriptors (the caller's; they stay open until start returns, then the caller closes them). */
   disks: readonly StartDisk[];
   iso: { fd: number } | null;
   /** TPM (issue 12): a swtpm started for it before QEMU (uefi: the caller's descriptors). */
   tpm?: boolean;
+  /** The drivers CD-ROM (issue 12): the caller's open descriptor, inherited like the medium. */
+  driversIso?: { fd: number } | null;
 }
 
 interface StartResult {
@@ -335,7 +337,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const iso = input.iso ? { fd: childFd(input.iso.fd) } : null;
       // UEFI (issue 12): the firmware code and the VM's variable store, inherited like the images.
       const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
-      argv = buildArgv({ ...input, disks, iso, uefi, tpm, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
+      const driversIso = input.driversIso ? { fd: childFd(input.driversIso.fd) } : null; // the drivers CD-ROM (issue 12)
+      const seed = input.seed ? { fd: childFd(input.seed.fd) } : null; // cloud-init (issue 12): the caller's descriptor
+      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];

@@ -33,6 +33,20 @@ export interface VmLaunch {
   iso: { fd: number } | null;
   /** Hardware options (issue 12); omitted: BIOS, no TPM. */
   hardware?: LaunchHardware;
+  /** A second, read-only CD-ROM (issue 12: the drivers ISO), opened like the medium; never booted from. */
+  driversIso?: { fd: number } | null;
+  /** Cloud-init (issue 12): the NoCloud seed documents; omitted or null: no seed (a stale one is removed). */
+  cloudInit?: LaunchSeed | null;
+}
+
+/**
+ * Cloud-init (issue 12): what a NoCloud seed holds. The runtime writes it as a read-only volume
+ * labelled `cidata` at each start and attaches it as an extra CD-ROM.
+ */
+export interface LaunchSeed {
+  userData: string;
+  metaData: string;
+  networkConfig: string | null;
 }
 
 /**
@@ -45,6 +59,14 @@ export interface LaunchHardware {
   secureBoot: boolean;
   /** A TPM 2.0 of the VM's own, started before the VM and stopped after it. */
   tpm: boolean;
+  /** The machine type; omitted: q35. */
+  machine?: 'q35' | 'pc';
+  /** How the disks are attached; omitted: virtio-blk. */
+  diskBus?: 'virtio' | 'sata' | 'scsi';
+  /** The NIC's model; omitted: virtio. */
+  nicModel?: 'virtio' | 'e1000e' | 'rtl8139';
+  /** Boot devices in order (the disks in their order, the CD-ROM, the NIC); the ones left out are not booted from. Omitted: disks, then the CD-ROM. */
+  bootOrder?: ReadonlyArray<'disk' | 'cdrom' | 'network'>;
 }
 
 /** The host process that runs a VM (pid plus its start time, so a reused pid is never mistaken). */
@@ -118,6 +140,8 @@ export interface VmRuntime {
   release(vmId: string): void;
   /** Removes everything the runtime keeps for a VM that is deleted. */
   discard(vmId: string): void;
+  /** Cloud-init (issue 12): removes the VM's last written seed (its config was deleted). */
+  discardSeed?(vmId: string): void;
   /** Subscribes to events of every VM; returns the unsubscribe function. */
   subscribe(listener: (ev: RuntimeEvent) => void): () => void;
   /** Lets go of every VM without stopping any (server shutdown: VMs keep running). */

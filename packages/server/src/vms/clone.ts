@@ -1,4 +1,4 @@
-import type { CloneDiskBody, CloneMode, CloneVmBody, DiskFormat, Task } from '@qemu-manager/contract';
+import type { CloneDiskBody, CloneMode, CloneVmBody, CloudInitBody, DiskFormat, Task } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import type { ImageTool } from '../runtime/port.js';
 import type { TaskContext, TaskService } from '../tasks/service.js';
 import { checkResources, publicVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
-import { hardwareColumns } from './hardware.js';
+import { hardwareColumns, hardwareOf, type HardwareSetting } from './hardware.js';
 import type { OpLock } from './locks.js';
 
 const EXTENSIONS: Record<DiskFormat, string> = { qcow2: 'qcow2', raw: 'img', vmdk: 'vmdk' };
@@ -48,9 +48,22 @@ export class CloneService {
     private readonly dir: string,
     /** Names (`vm:<name>`, `disk:<name>`) that tasks in flight will take: shared with convert and import. */
     private readonly reserved: Set<string>,
+    /**
+     * Cloud-init (issue 12): a clone gets the source's config (under its own instance-id), and a VM
+     * from a template the body's config over it; written in the transaction that registers the clone.
+     */
+    private readonly cloudInit?: { copy(from: string, to: string): boolean; set(id: string, body: CloudInitBody, opts: { emit: false }): unknown },
   ) {}
 
-  async cloneVm(id: string, body: CloneVmBody): Promise<{ task: Task }> {
+  /**
+   * `as` (templates, issue 12): a VM made from a template is this clone under another task kind,
+   * with its own CPUs, memory, hardware and (checked by the caller) cloud-init config.
+   */
+  async cloneVm(
+    id: string,
+    body: CloneVmBody,
+    as?: { kind: 'vm.create'; cpus: number; memory: number; hardware: HardwareSetting; cloudInit?: CloudInitBody },
+  ): Promise<{ task: Task }> {
     const { ctx } = this;
     const vm = requireVm(ctx, id);
     const lock = ctx.locks.hold(id, 'configure');
@@ -60,13 +73,13 @@ export class CloneService {
       if (ctx.repo.nameTaken(body.name) || this.reserved.has(`vm:${body.name}`)) {
         throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
       }
-      checkResources(ctx, { cpus: vm.cpus, memory: vm.memory });
+      checkResources(ctx, { cpus: as?.cpus ?? vm.cpus, memory: as?.memory ?? vm.memory });
       if (lowestFreePort(ctx.repo.usedPorts()) === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
       const plan: Planned[] = [];
       for (const [i, d] of vm.disks.entries()) plan.push(await this.plan(d.path, d.format ?? 'raw', `${body.name}-disk${i}`, body.mode, plan));
       names.push(`vm:${body.name}`, ...plan.map((p) => `disk:${p.name}`));
       for (const n of names) this.reserved.add(n);
-      const task = this.tasks.start('vm.clone', { vm: id }, async (tctx) => {
+      const task = this.tasks.start(as?.kind ?? 'vm.clone', { vm: id }, async (tctx) => {
         try {
           return await this.run(plan, tctx, (created) => {
             const newId = crypto.randomUUID();
@@ -79,16 +92,18 @@ export class CloneService {
             ctx.repo.insert({
               id: newId,
               name: body.name,
-              cpus: vm.cpus,
-              memory: vm.memory,
+              cpus: as?.cpus ?? vm.cpus,
+              memory: as?.memory ?? vm.memory,
               vnc_port: port,
               mac,
               created_at: at,
               // the same hardware (a fresh UEFI variable store and TPM state are made at its first start)
-              ...hardwareColumns({ firmware: vm.firmware, secureBoot: vm.secureBoot, tpm: vm.tpm }),
+              ...hardwareColumns(as?.hardware ?? hardwareOf(vm)),
             });
             if (vm.iso) ctx.repo.update(newId, { iso: vm.iso });
             for (const c of created) ctx.repo.attachDisk(newId, c.file, c.format, at);
+            this.cloudInit?.copy(id, newId);
+            if (as?.cloudInit) this.cloudInit?.set(newId, as.cloudInit, { emit: false });
             return { vm: newId };
           });
         } finally {

@@ -2,6 +2,7 @@ import type { ConvertDiskBody, DiskFormat, Task } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { refuseTemplate } from './template.js'; // templates (issue 12)
 import { AppError } from '../lib/errors.js';
 import { imageLayers } from '../lib/image-check.js';
 import { nowIso } from '../lib/time.js';
@@ -41,6 +42,7 @@ export class DiskConvertService {
     let reserved = false;
     try {
       if (owner) requireAllowed(owner, 'configure', (status) => `Disk ${disk.name} is attached to VM ${owner.name}, which is ${status}; stop it first`);
+      if (owner) refuseTemplate(owner, 'converted'); // templates (issue 12)
       if (disk.status !== 'ready') throw new AppError('DISK_NOT_READY', `Disk ${disk.name} is ${disk.status}, not ready`);
       const busy = this.tasks.activeFor({ disk: diskId });
       if (busy) throw new AppError('DISK_IN_USE', `Disk ${disk.name} is in use by a ${busy.kind} task (${busy.id}); wait for it or cancel it`);

@@ -1,3 +1,4 @@
+import { refuseTemplate } from './template.js'; // templates (issue 12)
 import { TASK_DONE, type Disk, type ResizeDiskBody, type Task } from '@qemu-manager/contract';
 import { refuseBase } from '../disks/chain.js';
 import { AppError } from '../lib/errors.js';
@@ -50,6 +51,7 @@ export class DiskResizeService {
     if (vmId) {
       const vm = requireVm(ctx, vmId);
       requireAllowed(vm, 'resizeDisk', (status) => `Cannot resize a disk of VM ${vm.name} while it is ${status}; try again in a moment`);
+      refuseTemplate(vm, 'resized'); // templates (issue 12)
       const lock = ctx.locks.hold(vmId, 'resizeDisk');
       unlock = () => lock.release();
     }

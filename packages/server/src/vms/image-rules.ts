@@ -5,15 +5,30 @@ import type { VmContext } from './context.js';
 
 /** Files of the ISO library ($DATA_DIR/isos) are CD media only: never a disk, never a backing file. */
 export function refuseIsoLibrary(ctx: Pick<VmContext, 'config'>, real: string, what: string): void {
-  let lib: string;
-  try {
-    lib = fs.realpathSync(path.join(ctx.config.dataDir, 'isos'));
-  } catch {
-    return;
-  }
-  if (real === lib || real.startsWith(lib + path.sep)) {
+  if (inLibrary(ctx, 'isos', real)) {
     throw new AppError('IMAGE_NOT_ALLOWED', `${real} is in the ISO library: ISO files are CD media only, never a ${what} (mount it with iso/mount)`);
   }
+  if (what !== 'backing file') refuseImageLibrary(ctx, real, what); // images (issue 12)
+}
+
+/**
+ * images (issue 12): files of the images library ($DATA_DIR/images) are only ever the backing
+ * file of the disks made from them (backingRule): never a disk, a medium or a source a request names.
+ */
+export function refuseImageLibrary(ctx: Pick<VmContext, 'config'>, real: string, what: string): void {
+  if (inLibrary(ctx, 'images', real)) {
+    throw new AppError('IMAGE_NOT_ALLOWED', `${real} is in the images library: an image is never used as a ${what}; create a VM from it (POST /api/vms with "image")`);
+  }
+}
+
+function inLibrary(ctx: Pick<VmContext, 'config'>, dir: 'isos' | 'images', real: string): boolean {
+  let lib: string;
+  try {
+    lib = fs.realpathSync(path.join(ctx.config.dataDir, dir));
+  } catch {
+    return false;
+  }
+  return real === lib || real.startsWith(lib + path.sep);
 }
 
 /**
@@ -31,6 +46,11 @@ export function backingRule(ctx: Pick<VmContext, 'config' | 'disks' | 'repo'>, t
     refuseIsoLibrary(ctx, real, 'backing file');
     const child = ctx.disks.byPath(above);
     above = real;
+    // images (issue 12): an image backs exactly the managed disks recorded as made from it.
+    if (inLibrary(ctx, 'images', real)) {
+      if (child?.backingFile === real) return;
+      throw new AppError('IMAGE_NOT_ALLOWED', `${top} has ${real}, an image of the library, as a backing file; only disks made from the image may back onto it`);
+    }
     if (child?.backingFile === real && ctx.disks.byPath(real)?.children?.includes(child.id)) return;
     const managed = ctx.disks.byPath(real);
     if (managed) {

@@ -4,12 +4,14 @@ import { openImageLayers } from '../lib/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { isPortFree, lowestFreePort } from '../lib/ports.js';
-import type { ConsoleEndpoint, LaunchDisk, RuntimeEvent } from '../runtime/port.js';
+import type { ConsoleEndpoint, LaunchDisk, LaunchSeed, RuntimeEvent } from '../runtime/port.js';
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
 import { refuseBase } from '../disks/chain.js';
 import type { VmRecord } from './repo.js';
+import { cdromCount, layoutProblem, resolveCdMedium } from './hardware.js'; // hardware options (issue 12)
+import { refuseTemplate } from './template.js'; // templates (issue 12)
 
 const BUTTON_RESEND_MS = 1500;
 const VNC_PORT_TAKEN = /Failed to find an available port|Address already in use/i;
@@ -25,7 +27,11 @@ export class PowerService {
   /** Stops listening to the runtime (the app is closing). */
   readonly close: () => void;
 
-  constructor(private readonly ctx: VmContext) {
+  constructor(
+    private readonly ctx: VmContext,
+    /** Cloud-init (issue 12): the seed documents of a VM that has a config, else null. */
+    private readonly seeds: { seed(vmId: string, vmName: string): LaunchSeed | null } = { seed: () => null },
+  ) {
     this.close = ctx.runtime.subscribe((ev) => this.onEvent(ev));
   }
 
@@ -37,6 +43,7 @@ export class PowerService {
   private async startLocked(id: string): Promise<{ vm: Vm; command: string }> {
     const vm = requireVm(this.ctx, id);
     requireAllowed(vm, 'start', (status) => `VM is already ${status}`);
+    refuseTemplate(vm, 'started'); // templates (issue 12)
     // QEMU gets descriptors, never paths: every layer is opened here, below its storage root
     // without following a symlink, and stays open until QEMU has inherited it.
     const opened: number[] = [];
@@ -58,6 +65,12 @@ export class PowerService {
     const disks: LaunchDisk[] = [];
     for (const d of vm.disks) disks.push(await this.openDisk(vm, d, opened));
     const iso = vm.iso ? { fd: open(this.checkFile(vm.iso, 'ISO'), 'ISO', fs.constants.O_RDONLY) } : null;
+    const seed = this.seeds.seed(id, vm.name); // cloud-init (issue 12): rendered before anything changes
+    // hardware options (issue 12): the drivers CD-ROM passes the ISO rules again; the disks and
+    // CD-ROMs must fit the machine's controllers.
+    const driversIso = vm.driversIso ? { fd: open(resolveCdMedium(ctx, this.checkFile(vm.driversIso, 'ISO')), 'ISO', fs.constants.O_RDONLY) } : null;
+    const layout = layoutProblem(vm, vm.disks.length, cdromCount(vm, seed ? 1 : 0));
+    if (layout) throw new AppError('QEMU_START_FAILED', `The VM cannot start: ${layout}`);
     let port = await this.pickPort(vm);
     this.setStatus(id, 'starting', { vnc_port: port });
     try {
@@ -72,7 +85,18 @@ export class PowerService {
           accel: ctx.accel,
           disks,
           iso,
-          hardware: { firmware: vm.firmware, secureBoot: vm.secureBoot, tpm: vm.tpm }, // hardware options (issue 12)
+          // hardware options (issue 12)
+          hardware: {
+            firmware: vm.firmware,
+            secureBoot: vm.secureBoot,
+            tpm: vm.tpm,
+            machine: vm.machine,
+            diskBus: vm.diskBus,
+            nicModel: vm.nicModel,
+            bootOrder: vm.bootOrder,
+          },
+          driversIso,
+          cloudInit: seed, // cloud-init (issue 12)
         });
       let started: Awaited<ReturnType<typeof launch>> | undefined;
       // Another program may grab the port between our check and QEMU's bind: move on and retry.

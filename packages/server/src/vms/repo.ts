@@ -32,6 +32,8 @@ interface VmRow {
   os_type: OsType;
   drivers_iso: string | null;
   is_template: number;
+  // cloud-init (issue 12): whether a vm_cloud_init row exists (computed by the queries)
+  has_cloud_init: number;
 }
 
 interface VmDiskRow {
@@ -46,6 +48,9 @@ interface VmDiskRow {
 export interface VmRecord extends Vm {
   pidStart: string | null;
 }
+
+/** The columns of a VM row; `has_cloud_init` says whether it has a cloud-init config (issue 12). */
+const VM_SQL = 'SELECT vms.*, EXISTS (SELECT 1 FROM vm_cloud_init c WHERE c.vm_id = vms.id) AS has_cloud_init FROM vms';
 
 const DISKS_SQL = `SELECT vd.vm_id, vd.path, vd.format, vd.attached_at, d.id AS disk_id
   FROM vm_disks vd LEFT JOIN disks d ON d.path = vd.path`;
@@ -81,7 +86,7 @@ function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
     osType: r.os_type,
     driversIso: r.drivers_iso,
     template: r.is_template === 1,
-    cloudInit: false,
+    cloudInit: r.has_cloud_init === 1, // cloud-init (issue 12)
   };
 }
 
@@ -108,17 +113,19 @@ export class VmRepo {
 
   constructor(private readonly db: Db) {
     this.q = {
-      all: db.prepare<[], VmRow>('SELECT * FROM vms ORDER BY created_at, name'),
+      all: db.prepare<[], VmRow>(`${VM_SQL} ORDER BY created_at, name`),
       allDisks: db.prepare<[], VmDiskRow>(`${DISKS_SQL} ORDER BY vd.vm_id, vd.position`),
-      one: db.prepare<[string], VmRow>('SELECT * FROM vms WHERE id = ?'),
+      one: db.prepare<[string], VmRow>(`${VM_SQL} WHERE id = ?`),
       disksOf: db.prepare<[string], VmDiskRow>(`${DISKS_SQL} WHERE vd.vm_id = ? ORDER BY vd.position`),
       byName: db.prepare<[string], { id: string }>('SELECT id FROM vms WHERE name = ?'),
       ports: db.prepare<[], number>('SELECT vnc_port FROM vms'),
       macs: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM vms WHERE mac = ?'),
       memory: db.prepare<[string], { total: number }>('SELECT coalesce(sum(memory), 0) AS total FROM vms WHERE id != ?'),
       insert: db.prepare(
-        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at, firmware, secure_boot, tpm)
-         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at, @firmware, @secure_boot, @tpm)`,
+        `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at, firmware, secure_boot, tpm,
+           machine, disk_bus, nic_model, boot_order, os_type, drivers_iso)
+         VALUES (@id, @name, @cpus, @memory, 'stopped', @vnc_port, @mac, @created_at, @firmware, @secure_boot, @tpm,
+           @machine, @disk_bus, @nic_model, @boot_order, @os_type, @drivers_iso)`,
       ),
       del: db.prepare('DELETE FROM vms WHERE id = ?'),
       diskOwner: db.prepare<[string], { vm_id: string }>('SELECT vm_id FROM vm_disks WHERE path = ?'),
@@ -175,9 +182,27 @@ export class VmRepo {
     firmware?: 'bios' | 'uefi';
     secure_boot?: number;
     tpm?: number;
+    // hardware options (issue 12, migration 010): the defaults when omitted
+    machine?: VmMachine;
+    disk_bus?: VmDiskBus;
+    nic_model?: NicModel;
+    boot_order?: string;
+    os_type?: OsType;
+    drivers_iso?: string | null;
   }): void {
     this.version++;
-    this.q.insert.run({ firmware: 'bios', secure_boot: 0, tpm: 0, ...v });
+    this.q.insert.run({
+      firmware: 'bios',
+      secure_boot: 0,
+      tpm: 0,
+      machine: 'q35',
+      disk_bus: 'virtio',
+      nic_model: 'virtio',
+      boot_order: '["disk","cdrom"]',
+      os_type: 'other',
+      drivers_iso: null,
+      ...v,
+    });
   }
 
   /** Updates the given columns of one VM. Column names come from this module only, never from input. */

@@ -1,6 +1,7 @@
-import { vmActionAllowed, type CreateVmBody, type DiskFormat, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
+import { vmActionAllowed, type CloudInitBody, type CreateVmBody, type DiskFormat, type Task, type UpdateResourcesBody, type Vm, type VmStatus } from '@qemu-manager/contract';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { detectFormat, imageLayers, type ImageFormat } from '../lib/image-check.js';
 import { AppError } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
@@ -16,8 +17,13 @@ import {
   type VmContext,
 } from './context.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
+import { refuseBase } from '../disks/chain.js';
 import type { PowerService } from './power.js';
-import { DEFAULT_HARDWARE, hardwareColumns, mergeHardware } from './hardware.js'; // hardware options (issue 12)
+import { DEFAULT_HARDWARE, hardwareChange, hardwareColumns, mergeHardware, refuseLayout, resolveCdMedium } from './hardware.js'; // hardware options (issue 12)
+import { pickDriversIso, presetBase } from './presets.js'; // OS presets (issue 12)
+import { refuseTemplate } from './template.js'; // templates (issue 12)
+import type { CreateFromImage, NewVmColumns } from './create-from-image.js'; // images (issue 12)
+import { checkCloudInitBody, type CloudInitService } from './cloud-init.js'; // cloud-init (issue 12)
 
 /** VM definitions: create, delete, resources, disks and ISO. Power actions live in power.ts. */
 export class VmService {
@@ -29,6 +35,10 @@ export class VmService {
     private readonly power: PowerService,
     /** The task working on a managed disk now (a resize, clone or conversion of it), if any. */
     private readonly diskTask: (diskId: string) => { kind: string; id: string } | null = () => null,
+    /** images (issue 12): makes a VM from an image (vms/create-from-image.ts). */
+    private readonly fromImage?: Pick<CreateFromImage, 'start'>,
+    /** Cloud-init (issue 12): stores the config a plain create body carries (an image create: fromImage does). */
+    private readonly cloudInit: Pick<CloudInitService, 'set'> | null = null,
   ) {}
 
   list(): Vm[] {
@@ -47,27 +57,64 @@ export class VmService {
     return publicVm(requireVm(this.ctx, id));
   }
 
-  create(body: CreateVmBody): Vm {
-    const { repo, bus } = this.ctx;
-    if (body.image !== undefined || body.template !== undefined) {
-      throw new AppError('VALIDATION', 'Creating a VM from an image or a template is not available yet');
+  create(body: CreateVmBody): Vm | { task: Task } {
+    const { bus } = this.ctx;
+    // templates (issue 12): POST /api/vms with "template" is TemplateService.create (a task)
+    if (body.template !== undefined) throw new AppError('VALIDATION', 'A VM from a template is made by a task: use POST /api/vms');
+    const columns = this.newVmColumns(body);
+    // images (issue 12): a VM with a disk made from an image, as one vm.create task
+    if (body.image !== undefined) {
+      if (!this.fromImage) throw new AppError('VALIDATION', 'Creating a VM from an image is not available on this server');
+      return this.fromImage.start(body, (at) => this.insertVm(columns, at));
     }
+    // cloud-init (issue 12): checked before the VM is made, stored right after it
+    if (body.cloudInit !== undefined && !this.cloudInit) throw new AppError('VALIDATION', 'cloud-init is not available on this server');
+    if (body.cloudInit !== undefined) checkCloudInitBody(body.cloudInit);
+    const id = this.insertVm(columns, nowIso());
+    if (body.cloudInit !== undefined) this.storeCloudInit(id, body.cloudInit);
+    const vm = this.get(id);
+    bus.publish({ type: 'vm.created', vm });
+    return vm;
+  }
+
+  /** A new VM's columns (but id, VNC port and MAC) once its body passed every check. */
+  private newVmColumns(body: CreateVmBody): NewVmColumns {
+    const { repo } = this.ctx;
     const { cpus, memory } = body;
     if (cpus === undefined || memory === undefined) {
       throw new AppError('VALIDATION', `body is missing the field: ${cpus === undefined ? 'cpus' : 'memory'}`);
     }
     checkResources(this.ctx, body);
-    const hardware = hardwareColumns(mergeHardware(DEFAULT_HARDWARE, body)); // hardware options (issue 12)
+    // hardware options (issue 12): the osType preset fills what the body does not name
+    const change = hardwareChange(this.ctx, body);
+    const hardware = mergeHardware(presetBase(DEFAULT_HARDWARE, change, libraryDriversIso(this.ctx)), change);
+    refuseLayout({ disks: [] }, hardware);
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
+    if (lowestFreePort(repo.usedPorts()) === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
+    return { name: body.name, cpus, memory, ...hardwareColumns(hardware) };
+  }
+
+  /** Inserts the VM with a free VNC port and a new MAC; returns its id. */
+  private insertVm(columns: NewVmColumns, at: string): string {
+    const { repo } = this.ctx;
+    if (repo.nameTaken(columns.name)) throw new AppError('NAME_TAKEN', `A VM named ${columns.name} already exists`);
     const port = lowestFreePort(repo.usedPorts());
     if (port === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
     let mac = randomMac(crypto.randomBytes);
     while (repo.macTaken(mac)) mac = randomMac(crypto.randomBytes);
     const id = crypto.randomUUID();
-    repo.insert({ id, name: body.name, cpus, memory, vnc_port: port, mac, created_at: nowIso(), ...hardware });
-    const vm = this.get(id);
-    bus.publish({ type: 'vm.created', vm });
-    return vm;
+    repo.insert({ id, vnc_port: port, mac, created_at: at, ...columns });
+    return id;
+  }
+
+  /** Cloud-init (issue 12): the config of a VM just made; if it cannot be stored, the VM goes too. */
+  private storeCloudInit(id: string, body: CloudInitBody): void {
+    try {
+      this.cloudInit!.set(id, body, { emit: false }); // vm.created follows, with cloudInit: true
+    } catch (err) {
+      this.ctx.repo.delete(id);
+      throw err;
+    }
   }
 
   async delete(id: string, force: boolean): Promise<void> {
@@ -82,6 +129,11 @@ export class VmService {
     await ctx.locks.with(id, 'delete', () => {
       const current = requireVm(ctx, id);
       requireAllowed(current, 'delete', stopFirst('delete the VM'));
+      // templates (issue 12): a template goes only once no linked clone backs onto its disks
+      if (current.template) for (const d of current.disks) {
+        const managed = ctx.disks.byPath(d.path);
+        if (managed) refuseBase(ctx.disks, managed, 'deleted with its template');
+      }
       ctx.repo.delete(id);
       ctx.runtime.discard(id);
       ctx.bus.publish({ type: 'vm.deleted', id });
@@ -115,7 +167,9 @@ export class VmService {
   async attachDisk(id: string, diskPath: string, format?: DiskFormat): Promise<Vm> {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
-      requireAllowed(requireVm(ctx, id), 'attachDisk', stopFirst('attach a disk'));
+      const target = requireVm(ctx, id);
+      requireAllowed(target, 'attachDisk', stopFirst('attach a disk'));
+      refuseTemplate(target, 'given another disk'); // templates (issue 12)
       const real = ctx.storage.resolveFile(diskPath, 'disk');
       refuseIsoLibrary(ctx, real, 'disk');
       const managed = ctx.disks.byPath(real);
@@ -130,7 +184,7 @@ export class VmService {
       const owner = ctx.repo.diskOwner(real);
       if (owner === id) throw new AppError('DISK_IN_USE', `Disk is already attached to this VM: ${real}`);
       if (owner) throw new AppError('DISK_IN_USE', `Disk is attached to another VM (${owner}): ${real}`);
-      const mountedIn = ctx.repo.list().find((v) => v.iso === real);
+      const mountedIn = ctx.repo.list().find((v) => v.iso === real || v.driversIso === real); // (issue 12: the drivers CD-ROM too)
       if (mountedIn) throw new AppError('ISO_IN_USE', `${real} is inserted as CD media in VM ${mountedIn.name}; eject it first`);
       let chosen: ImageFormat;
       if (managed) {
@@ -156,6 +210,7 @@ export class VmService {
     try {
       const vm = requireVm(ctx, id);
       requireAllowed(vm, 'detachDisk', stopFirst('detach a disk'));
+      refuseTemplate(vm, 'left without a disk'); // templates (issue 12)
       const attached = vm.disks.find((d) => d.path === diskPath) ?? vm.disks.find((d) => d.path === realOrNull(diskPath));
       if (!attached) throw new AppError('DISK_NOT_ATTACHED', `Disk is not attached to this VM: ${diskPath}`);
       ctx.repo.detachDisk(id, attached.path);
@@ -171,12 +226,8 @@ export class VmService {
     const { ctx } = this;
     return ctx.locks.with(id, 'configure', async () => {
       const vm = requireVm(ctx, id);
-      const real = ctx.storage.resolveFile(isoPath, 'ISO');
-      // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM.
-      const managed = ctx.disks.byPath(real);
-      if (managed) throw new AppError('IMAGE_NOT_ALLOWED', `${real} is the managed disk ${managed.name}; attach it as a disk instead`);
-      const owner = ctx.repo.diskOwner(real);
-      if (owner) throw new AppError('DISK_IN_USE', `${real} is attached as a disk to VM ${owner}; it cannot be CD media`);
+      // A VM's disk is nobody's CD: not a managed disk, not an image attached to any VM, no library image.
+      const real = resolveCdMedium(ctx, isoPath);
       if (this.live(vm, 'mountIso')) await ctx.runtime.changeMedium(id, real);
       ctx.repo.update(id, { iso: real });
       return emitVm(ctx, id);
@@ -197,6 +248,24 @@ export class VmService {
   private live(vm: Pick<Vm, 'id' | 'status'>, action: 'mountIso' | 'unmountIso'): boolean {
     requireAllowed(vm, action, (status) => `VM is ${status}; try again in a moment`);
     return vm.status !== 'stopped' && this.ctx.runtime.process(vm.id) !== null;
+  }
+}
+
+/** OS presets (issue 12): the real path of the ISO library's virtio-win ISO, if it has one. */
+function libraryDriversIso(ctx: VmContext): string | null {
+  const dir = path.join(ctx.config.dataDir, 'isos');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+  } catch {
+    return null;
+  }
+  const name = pickDriversIso(names);
+  if (!name) return null;
+  try {
+    return resolveCdMedium(ctx, path.join(dir, name));
+  } catch {
+    return null;
   }
 }
 

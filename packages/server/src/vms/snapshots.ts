@@ -1,4 +1,5 @@
 import type { CreateSnapshotBody, Snapshot, Task } from '@qemu-manager/contract';
+import { refuseTemplate } from './template.js'; // templates (issue 12)
 import { refuseBase } from '../disks/chain.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
@@ -40,6 +41,7 @@ export class SnapshotService {
 
   create(vmId: string, body: CreateSnapshotBody): Task {
     const vm = requireVm(this.ctx, vmId);
+    refuseTemplate(vm, 'snapshotted'); // templates (issue 12)
     const name = body.name;
     if (/^[0-9]+$/.test(name)) {
       throw new AppError('VALIDATION', `body.name may not be digits only (${name}): QEMU would take it for the id of another snapshot`);
@@ -82,6 +84,7 @@ export class SnapshotService {
 
   revert(vmId: string, name: string): Task {
     const vm = requireVm(this.ctx, vmId);
+    refuseTemplate(vm, 'reverted'); // templates (issue 12)
     const snap = this.require(vm, name);
     const disks = this.qcow2Disks(vm, 'revert to a snapshot');
     const changed = disks.length !== snap.disks.length || disks.some((d, i) => d.path !== snap.disks[i]);
@@ -114,6 +117,7 @@ export class SnapshotService {
 
   remove(vmId: string, name: string): Task {
     const vm = requireVm(this.ctx, vmId);
+    refuseTemplate(vm, 'changed by a snapshot delete'); // templates (issue 12)
     const snap = this.require(vm, name);
     const live = this.isLive(vm, 'delete a snapshot');
     // The images of the snapshot that are still this VM's disks; one detached since keeps its copy.

@@ -7,18 +7,20 @@ import {
   MessageBody,
   OptionalShutdownBody,
   StartEnvelope,
+  TaskEnvelope,
   UpdateResourcesBody,
   VmEnvelope,
   VmIdParams,
   VmListEnvelope,
 } from '@qemu-manager/contract';
-import { CREATED, errorResponses as errors } from '../error-table.js';
+import { ACCEPTED_TASK, CREATED, errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { PowerService } from '../../vms/power.js';
 import type { VmService } from '../../vms/service.js';
+import type { TemplateService } from '../../vms/template.js'; // templates (issue 12)
 
 
-export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyncTypebox {
+export function vmRoutes(vms: VmService, power: PowerService, templates?: TemplateService): FastifyPluginAsyncTypebox {
   return async (app) => {
     const tags = ['vms'];
     const byId = { params: VmIdParams, tags };
@@ -30,11 +32,23 @@ export function vmRoutes(vms: VmService, power: PowerService): FastifyPluginAsyn
       reply.type('application/json; charset=utf-8').send(vms.listJson() as never),
     );
 
-    app.post('/vms', { config: admin, schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, ...errors } } }, async (req, reply) => {
-      const vm = vms.create(req.body);
-      req.auditTarget = vm.id;
+    app.post('/vms', { config: admin, schema: { tags, body: CreateVmBody, response: { 201: VmEnvelope, 202: TaskEnvelope, ...errors } } }, async (req, reply) => {
+      // templates (issue 12): a VM from a template is a linked clone, made by a task
+      if (req.body.template !== undefined && templates) {
+        const started = await templates.create(req.body);
+        req.auditTarget = req.body.template;
+        reply.status(ACCEPTED_TASK);
+        return started;
+      }
+      const made = vms.create(req.body);
+      // images (issue 12): from an image, the VM is made by a vm.create task
+      if ('task' in made) {
+        reply.status(ACCEPTED_TASK);
+        return made;
+      }
+      req.auditTarget = made.id;
       reply.status(CREATED);
-      return { vm };
+      return { vm: made };
     });
 
     app.get('/vms/:vm_id', { config: read, schema: { ...byId, response: { 200: VmEnvelope, ...errors } } }, async (req) => ({
