@@ -159,6 +159,31 @@ describe('images page', () => {
     await shot(page, 'images-03-vm');
   });
 
+  it('makes the stopped VM a template from its page; “New VM from template” makes a linked clone and opens it', async () => {
+    await page.goto(`${server.url}/vms/${vmId}`);
+    await page.getByTestId('vm-detail-page').waitFor();
+    await page.getByTestId('vm-detail-page').getByTestId('action-menu').first().click();
+    await page.getByTestId('action-make-template').click();
+    await page.getByTestId('make-template-dialog-confirm').click();
+    await page.getByTestId('vm-is-template').waitFor();
+    expect(await page.getByTestId('vm-hw-summary').textContent()).toContain('Template');
+    expect(await page.getByTestId('action-start').count()).toBe(0);
+    expect((await server.api<{ vm: { template: boolean } }>('GET', `/vms/${vmId}`)).body.vm.template).toBe(true);
+
+    await page.getByTestId('action-new-from-template').click();
+    await page.getByTestId('create-vm-dialog').waitFor();
+    expect(await page.getByTestId('create-vm-source-template').isChecked()).toBe(true);
+    expect(await page.getByTestId('create-vm-template').inputValue()).toBe(vmId);
+    await page.getByTestId('create-vm-name').fill('from-template');
+    await page.getByTestId('create-vm-submit').click();
+    await doneOrError('vm-detail-name', 'create-vm-error');
+    await page.locator('[data-testid=vm-detail-name]', { hasText: 'from-template' }).waitFor({ timeout: 60_000 });
+    const clone = await vmByName('from-template');
+    expect(clone).toBeDefined();
+    expect(page.url()).toBe(`${server.url}/vms/${clone!.id}`);
+    await shot(page, 'images-04-from-template');
+  });
+
   it('the image in use cannot be deleted, and the dialog says why in words', async () => {
     await page.getByTestId('nav-images').click();
     const row = page.getByTestId(`image-row-${IMAGE}`);
