@@ -100,7 +100,7 @@ describe('images page', () => {
     expect(body.catalogue.length).toBeGreaterThan(0);
     await page.locator('.catalogue-card').first().waitFor();
     expect(await page.locator('.catalogue-card').count()).toBe(body.catalogue.length);
-    expect(await page.getByTestId(`catalogue-${body.catalogue[0]!.id}`).textContent()).toContain(body.catalogue[0]!.title);
+    expect(await page.getByTestId(`catalogue-${body.catalogue[0].id}`).textContent()).toContain(body.catalogue[0].title);
   });
 
   it('uploads a qcow2 from the page; the list shows its sizes and short sha256', async () => {
