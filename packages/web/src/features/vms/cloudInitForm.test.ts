@@ -28,6 +28,10 @@ describe('cloud-init body', () => {
     expect(draftOfCloudInit({ ...stored, password: null }).passwordSet).toBe(false);
   });
 
+  it('keeps a network-config set elsewhere, since a PUT replaces the whole config', () => {
+    expect(cloudInitBody({ ...draftOfCloudInit({ ...stored, networkConfig: 'version: 2\n' }), hostname: 'new' }).networkConfig).toBe('version: 2\n');
+  });
+
   it('the draft of a stored config gives back the same body (minus the password)', () => {
     expect(cloudInitBody(draftOfCloudInit(stored))).toEqual({ hostname: 'web1', user: 'ops', sshAuthorizedKeys: [KEY], userData: stored.userData });
   });

@@ -23,6 +23,8 @@ export interface CloudInitDraft {
   /** One OpenSSH public key per line. */
   sshKeys: string;
   userData: string;
+  /** A network-config set over the API or CLI: not edited here, but kept (a PUT replaces the whole config). */
+  networkConfig?: string;
 }
 
 export const EMPTY_CLOUD_INIT: CloudInitDraft = { hostname: '', user: '', password: '', passwordSet: false, clearPassword: false, sshKeys: '', userData: '' };
@@ -31,7 +33,7 @@ export function draftOfCloudInit(c: CloudInit | null | undefined): CloudInitDraf
   if (!c) return EMPTY_CLOUD_INIT;
   return {
     hostname: c.hostname ?? '', user: c.user ?? '', password: '', passwordSet: c.password !== null, clearPassword: false,
-    sshKeys: c.sshAuthorizedKeys.join('\n'), userData: c.userData ?? '',
+    sshKeys: c.sshAuthorizedKeys.join('\n'), userData: c.userData ?? '', ...(c.networkConfig ? { networkConfig: c.networkConfig } : {}),
   };
 }
 
@@ -74,6 +76,7 @@ export function cloudInitBody(d: CloudInitDraft): CloudInitBody {
   const keys = keyLines(d.sshKeys);
   if (keys.length) body.sshAuthorizedKeys = keys;
   if (d.userData.trim()) body.userData = d.userData;
+  if (d.networkConfig) body.networkConfig = d.networkConfig;
   return body;
 }
 
