@@ -29,6 +29,7 @@ import {
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 import { QmpCommands, type QmpRunState } from './qmp/commands.js';
 import { reclaimTpmState, recordedSwtpm, startSwtpm, stopSwtpm, type SwtpmProcess } from './swtpm.js'; // TPM (issue 12)
+import { AgentSession, type AgentSessionOptions } from './agent.js'; // the guest agent (issue 14)
 
 /** A QEMU process we manage: detached from the server, reached over its QMP socket. */
 interface Instance {
@@ -48,6 +49,8 @@ interface Instance {
   vnc: VncEndpoint;
   /** The VM's TPM emulator (issue 12), stopped after QEMU exits. */
   tpm?: SwtpmProcess | null;
+  /** The guest agent (issue 14): kept connected while the VM runs. */
+  agent?: AgentSession;
 }
 
 type VncEndpoint = { socket: true } | { display: number };
@@ -91,6 +94,8 @@ interface SupervisorOptions {
   vncTcp: boolean;
   /** TPM (issue 12): the swtpm program and where each VM keeps its TPM state. */
   swtpm?: { binary: string; stateDir: (vmId: string) => string };
+  /** The guest agent (issue 14): timeouts and backoff (tests shorten them). */
+  agent?: AgentSessionOptions;
 }
 
 /** An image given to QEMU: the server's open descriptor of each layer, image first, then its backing files. */
@@ -228,7 +233,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       ensureServerDir(paths.dir);
       own = true;
-      for (const f of [paths.qmpSocket, paths.vncSocket]) fs.rmSync(f, { force: true });
+      for (const f of [paths.qmpSocket, paths.vncSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
       removeForeignDir(paths.qemuDir);
     } catch (err) {
       this.log.warn({ vmId, err: String(err) }, 'could not clean the run directory of a stopped VM');
@@ -251,7 +256,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private prepareRunDir(paths: RunPaths, identity: QemuIdentity | null): void {
     ensureServerDir(paths.dir);
     clearServerDir(paths.dir);
-    for (const f of [paths.qmpSocket, paths.vncSocket]) fs.rmSync(f, { force: true });
+    for (const f of [paths.qmpSocket, paths.vncSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
     removeForeignDir(paths.qemuDir);
     fs.mkdirSync(paths.qemuDir, { mode: 0o700 });
     if (identity) {
@@ -339,7 +344,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
       const driversIso = input.driversIso ? { fd: childFd(input.driversIso.fd) } : null; // the drivers CD-ROM (issue 12)
       const seed = input.seed ? { fd: childFd(input.seed.fd) } : null; // cloud-init (issue 12): the caller's descriptor
-      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3 });
+      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3, agentSocket: paths.qemuAgentSocket });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];
@@ -401,6 +406,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       // The VNC server exists once QMP answers; no guest code has run yet.
       if ('socket' in vnc) this.linkSocket(paths.qemuVncSocket, paths.vncSocket, identity);
+      this.linkSocket(paths.qemuAgentSocket, paths.agentSocket, identity); // the guest agent (issue 14)
+      this.watchAgent(instance);
       await instance.commands.cont();
       ({ status } = await instance.commands.queryStatus());
     } catch (err) {
@@ -485,6 +492,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const vnc = vncFromArgv(cmdlineOf(pid)) ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
     const inst = this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
     inst.tpm = recordedSwtpm(this.swtpmRecord(vmId)); // TPM (issue 12): the one it ran with, never a second
+    this.watchAgent(inst); // the guest agent (issue 14): reconnects to the link made at its start
     const { status } = await inst.commands.queryStatus();
     return status;
   }
@@ -540,6 +548,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await terminate(inst.pid, inst.pidStart);
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
+    inst.agent?.stop(); // the guest agent (issue 14)
     await this.endTpm(inst.vmId, inst.tpm ?? null); // TPM (issue 12)
     this.giveBack(inst.vmId, inst.identity);
     try {
@@ -551,9 +560,23 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
+  // --- the guest agent (issue 14) ---------------------------------------------------------
+
+  /** The guest agent session of a running VM, or null when none runs. */
+  agent(vmId: string): AgentSession | null {
+    return this.instances.get(vmId)?.agent ?? null;
+  }
+
+  private watchAgent(inst: Instance): void {
+    inst.agent?.stop();
+    inst.agent = new AgentSession(inst.vmId, runPaths(this.runDir(inst.vmId)).agentSocket, this.log, this.opts.agent);
+    inst.agent.start();
+  }
+
   /** Closes QMP connections without stopping any VM (server shutdown: VMs keep running). */
   detachAll(): void {
     for (const inst of this.instances.values()) {
+      inst.agent?.stop(); // the guest agent (issue 14)
       inst.qmp.removeAllListeners('close');
       inst.qmp.close();
     }
