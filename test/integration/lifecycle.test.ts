@@ -38,9 +38,10 @@ describe('a real guest', () => {
     await server.api('POST', `/vms/${id}/iso/mount`, { isoPath });
     expect((await server.api('POST', `/vms/${id}/start`)).status).toBe(200);
     await waitFor(() => serialLog(server.dataDir, id).includes(READY_MARKER), 90_000, 'guest READY');
-    const r = await server.api('POST', `/vms/${id}/shutdown`, { timeout: 30 });
+    const r = await server.api('POST', `/vms/${id}/shutdown`, { timeout: 30, mode: 'acpi' }); // the button itself (the default tries the guest agent first)
     expect(r.status).toBe(200);
     expect(r.body.vm.status).toBe('stopped');
+    expect(serialLog(server.dataDir, id)).toContain('TESTGUEST_POWEROFF'); // the guest's power-button handler ran
     expect(qemuPidsOf(server.dataDir)).toEqual([]);
     await waitFor(() => events.statusesOf(id).at(-1) === 'stopped', 2000, 'stopped event');
     const seen = events.statusesOf(id);
