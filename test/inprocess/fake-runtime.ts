@@ -327,7 +327,9 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
       if (d.bitmap && !disks.get(d.index)?.has(d.bitmap)) throw new AppError('QEMU_ERROR', `QEMU refused the backup: Dirty bitmap '${d.bitmap}' not found`);
       if (d.newBitmap) disks.set(d.index, (disks.get(d.index) ?? new Map<string, boolean>()).set(d.newBitmap, true));
     }
+    await job.pointInTime?.before(); // fsfreeze (issue 14): right before the jobs start …
     this.backups.push({ vmId, disks: job.disks });
+    await job.pointInTime?.after(); // … and the thaw right after
     job.progress(0, GiB * job.disks.length);
     const killed = new Promise<never>((_resolve, reject) => job.signal.addEventListener('abort', () => reject(new Error('killed')), { once: true }));
     await Promise.race([this.enter('backup', vmId), killed]);

@@ -1,7 +1,7 @@
 /**
  * The guest agent (issue 14) against real QEMU and the test guest's qemu-ga: the API shows the
- * guest's hostname and interfaces, a shutdown goes through the agent (not the ACPI button), and a
- * guest that floods its agent port is cut off while the VM keeps working.
+ * guest's hostname and interfaces, a live backup is taken frozen, a shutdown goes through the agent
+ * (not the ACPI button), and a guest that floods its agent port is cut off while the VM keeps working.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,6 +55,18 @@ describe('guest agent', () => {
     const eth0 = agent.interfaces.find((i: any) => i.name === 'eth0');
     expect(eth0.mac).toBe(vm.mac.toLowerCase());
     expect(typeof agent.lastSeen).toBe('string');
+
+    // fsfreeze: a live backup freezes the guest through its agent at the point in time, then thaws
+    const started = await server.api('POST', `/vms/${vm.id}/backups`, {});
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    let task: any = started.body.task;
+    await waitFor(async () => {
+      task = (await server.api('GET', `/tasks/${task.id}`)).body.task;
+      return ['succeeded', 'failed', 'cancelled'].includes(task.status);
+    }, 60_000, 'the backup task ends');
+    expect(task.status, task.error ?? '').toBe('succeeded');
+    expect((await server.api('GET', `/backups/${task.result.backup}`)).body.backup).toMatchObject({ frozen: true, state: 'ok' });
+    expect((await server.api('GET', `/vms/${vm.id}/agent`)).body.connected).toBe(true); // thawed: it still answers
 
     const r = await server.api('POST', `/vms/${vm.id}/shutdown`, { mode: 'agent', timeout: 30 });
     expect(r.status, JSON.stringify(r.body)).toBe(200);

@@ -121,6 +121,40 @@ export function backupEngineSuite(): void {
       expect((await s.api('GET', '/backup-targets')).body.targets[0].backups).toBeGreaterThanOrEqual(1);
     });
 
+    it('fsfreeze (issue 14): a live backup with an answering guest agent freezes right before the jobs and thaws right after (frozen: true); a disk-only live snapshot too, a memory one never; no agent: frozen false', async () => {
+      const vm = await makeVm('bk-freeze');
+      const d = await makeDisk('bk-freeze-0');
+      await attach(vm, d);
+      expect((await s.api('POST', `/vms/${vm.id}/start`)).status).toBe(200);
+      const calls = () => s.runtime.agentCalls.filter((c) => c.endsWith(` ${vm.id}`)).map((c) => c.split(' ')[0]);
+
+      const plain = await ended(await s.api('POST', `/vms/${vm.id}/backups`, {}));
+      expect(plain.status).toBe('succeeded');
+      expect((await backupOf((plain.result as { backup: string }).backup)).frozen).toBe(false);
+      expect(calls()).toEqual([]);
+
+      s.runtime.agents.set(vm.id, {});
+      const before = s.runtime.backups.length;
+      const t = await ended(await s.api('POST', `/vms/${vm.id}/backups`, { mode: 'full' }));
+      expect(t.status).toBe('succeeded');
+      const b = await backupOf((t.result as { backup: string }).backup);
+      expect(b.frozen).toBe(true);
+      expect(JSON.parse(fs.readFileSync(path.join(defaultDir(), vm.id, b.id, 'manifest.json'), 'utf8'))).toMatchObject({ frozen: true });
+      expect(calls()).toEqual(['freeze', 'thaw']);
+      expect(s.runtime.backups.length).toBe(before + 1);
+
+      const snap = await s.api('POST', `/vms/${vm.id}/snapshots`, { name: 'disk-only' });
+      expect(snap.status, JSON.stringify(snap.body)).toBe(202);
+      await s.built.tasks.idle();
+      expect(calls()).toEqual(['freeze', 'thaw', 'freeze', 'thaw']);
+      const withMemory = await s.api('POST', `/vms/${vm.id}/snapshots`, { name: 'with-memory', includeMemory: true });
+      expect(withMemory.status, JSON.stringify(withMemory.body)).toBe(202);
+      await s.built.tasks.idle();
+      expect(calls()).toEqual(['freeze', 'thaw', 'freeze', 'thaw']);
+      s.runtime.agents.delete(vm.id);
+      expect((await s.api('POST', `/vms/${vm.id}/stop`)).status).toBe(200);
+    });
+
     it('a running VM: full, then incremental on the recorded bitmap (new bitmap kept, old one removed), mode full; VM busy meanwhile', async () => {
       const vm = await makeVm('bk-live');
       const d = await makeDisk('bk-live-0');

@@ -8,6 +8,7 @@ import { nowIso } from '../lib/time.js';
 import type { BackupDiskState, ImageTool, LiveBackupDisk } from '../runtime/port.js';
 import type { TaskContext } from '../tasks/service.js';
 import { publicVm, requireVm, type VmContext } from '../vms/context.js';
+import { freezeWindow } from '../vms/freeze.js'; // fsfreeze (issue 14)
 import { publicBackup, type BackupRecord, type BackupRepo } from './repo.js';
 import type { ResolvedTarget } from './targets.js';
 
@@ -32,7 +33,7 @@ import type { ResolvedTarget } from './targets.js';
  * they are: nothing wrote to the disks since QEMU saved them, so they still count since their
  * backup and the next live backup can be incremental on it.
  *
- * No guest agent exists yet: `frozen` is always false (the seam: `freeze` below).
+ * `frozen`: the guest's file systems were frozen through its agent at the point in time (issue 14).
  */
 
 export interface EngineDeps {
@@ -82,7 +83,8 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
     let kind: BackupKind = 'full';
     let parent: BackupRecord | null = null;
     let plan: PlannedDisk[];
-    const frozen = false; // the seam for fsfreeze: a guest agent would freeze here and thaw right after the transaction
+    // fsfreeze (issue 14): the guest frozen through its agent around the transaction, when it answers.
+    const freeze = freezeWindow(ctx.runtime, vm.id, notes, ctx.log);
     if (live) {
       const states = await ctx.runtime.backupDisks(vm.id);
       const chosen = chooseIncremental(deps, req, vm.id, vm.disks.map((d) => d.path), formats, states, notes);
@@ -121,6 +123,7 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
         ...(req.speedLimit ? { speedLimit: req.speedLimit } : {}),
         signal: tctx.signal,
         progress: (done, total) => tctx.progress(done, total),
+        pointInTime: freeze,
       });
     } else {
       if (req.mode === 'incremental') notes.push('The VM is stopped: a stopped VM is backed up in full');
@@ -198,7 +201,7 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
       kind,
       parent: parent?.id ?? null,
       createdAt,
-      frozen,
+      frozen: freeze.frozen,
       qemuVersion: deps.qemuVersion,
       vm: publicVm(requireVm(ctx, vm.id)),
       disks,
@@ -218,7 +221,7 @@ export async function runBackup(deps: EngineDeps, req: BackupRequest, tctx: Task
       sizeBytes: allocated, // what the files take on the target (a live backup's file is sparse)
       verifiedAt: null,
       state: 'ok',
-      frozen,
+      frozen: freeze.frozen,
       disks,
       dir: final,
       manifest,

@@ -123,12 +123,17 @@ export async function runLiveBackup(deps: LiveBackupDeps, job: LiveBackup): Prom
         .catch(() => undefined);
     }, PROGRESS_EVERY_MS);
     try {
-      await qmp('the backup', () =>
-        commands.backupTransaction(
-          job.disks.map((d, i) => ({ device: `disk${d.index}`, target: added[i]!, jobId: jobIds[i]!, bitmap: d.bitmap, newBitmap: d.newBitmap })),
-          job.speedLimit,
-        ),
-      );
+      await job.pointInTime?.before();
+      try {
+        await qmp('the backup', () =>
+          commands.backupTransaction(
+            job.disks.map((d, i) => ({ device: `disk${d.index}`, target: added[i]!, jobId: jobIds[i]!, bitmap: d.bitmap, newBitmap: d.newBitmap })),
+            job.speedLimit,
+          ),
+        );
+      } finally {
+        await job.pointInTime?.after();
+      }
       started = true;
       await concluded;
     } finally {

@@ -233,6 +233,11 @@ export interface LiveBackup {
   speedLimit?: number;
   signal: AbortSignal;
   progress(done: number, total: number): void;
+  /**
+   * Around the point in time (issue 14): `before` right before the jobs start (e.g. fsfreeze through
+   * the guest agent), `after` right after they started or failed to (the thaw).
+   */
+  pointInTime?: { before(): Promise<void>; after(): Promise<void> };
 }
 
 // snapshots (issue 10)

@@ -3,6 +3,7 @@ import { refuseTemplate } from './template.js'; // templates (issue 12)
 import { refuseBase } from '../disks/chain.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
+import { freezeWindow } from './freeze.js'; // fsfreeze (issue 14)
 import type { ImageTool } from '../runtime/port.js';
 import type { TaskService } from '../tasks/service.js';
 import { requireVm, type VmContext } from './context.js';
@@ -62,7 +63,18 @@ export class SnapshotService {
         }
       }
       if (live) {
-        await this.ctx.runtime.saveSnapshot(vmId, name, { disks: disks.map((d) => d.index), memory });
+        // fsfreeze (issue 14): a disk-only snapshot of a running guest is taken with its file
+        // systems frozen when its agent answers. Never with memory: a revert would bring back a
+        // frozen guest that nothing thaws.
+        const notes: string[] = [];
+        const freeze = memory ? null : freezeWindow(this.ctx.runtime, vmId, notes, this.ctx.log);
+        await freeze?.before();
+        try {
+          await this.ctx.runtime.saveSnapshot(vmId, name, { disks: disks.map((d) => d.index), memory });
+        } finally {
+          await freeze?.after();
+        }
+        if (notes.length) this.ctx.log.warn({ vmId, snapshot: name, notes }, 'snapshot taken without a guest freeze');
       } else {
         const done: SnapDisk[] = [];
         try {
