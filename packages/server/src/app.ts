@@ -105,6 +105,8 @@ export interface BuiltApp {
   power: PowerService;
   disks: DiskService;
   tasks: TaskService;
+  /** Metrics (issue 14): the sampler (tests run a round with tick()). */
+  metrics?: MetricsService;
 }
 
 /**
@@ -380,5 +382,5 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   autostart.begin(); // service and autostart (issue 15)
   metrics.start(); // metrics (issue 14): stored history back, then the timer
-  return { app, vms, power, disks, tasks };
+  return { app, vms, power, disks, tasks, metrics };
 }

@@ -105,6 +105,15 @@ export class MetricsRing {
     return out;
   }
 
+  /** The intervals in progress, as points so far (written at shutdown so a restart keeps them). */
+  pending(): Array<{ tier: number; point: Point }> {
+    const out: Array<{ tier: number; point: Point }> = [];
+    this.tiers.forEach((t, i) => {
+      if (t.pending) out.push({ tier: i, point: { t: t.pending.t, v: average(t.pending) } });
+    });
+    return out;
+  }
+
   /** Puts back a point read from storage (oldest first). */
   load(tier: number, p: Point): void {
     this.tiers[tier]?.push(p);

@@ -72,6 +72,7 @@ export class MetricsService {
   private readonly vms = new Map<string, VmState>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  private closed = false;
   private rounds = 0;
   private hostCpu: { busy: number; total: number } | null = null;
   private hostPercent: number | null = null;
@@ -90,9 +91,18 @@ export class MetricsService {
     void this.tick();
   }
 
+  /** Stops the timer and writes the intervals in progress (a restart keeps them). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.closed = true;
+    const points: Array<{ vmId: string; tier: number; point: Point }> = [];
+    for (const [vmId, s] of this.vms) for (const p of s.ring.pending()) points.push({ vmId, ...p });
+    try {
+      this.deps.repo.save(points);
+    } catch (err) {
+      this.deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'metrics: the last points could not be written');
+    }
   }
 
   private state(vmId: string): VmState {
@@ -103,7 +113,7 @@ export class MetricsService {
 
   /** One round: every running VM sampled, the completed points written in one transaction. */
   async tick(): Promise<void> {
-    if (this.running) return; // a slow round is never overtaken by the next one
+    if (this.running || this.closed) return; // a slow round is never overtaken by the next one
     this.running = true;
     try {
       await this.round();
@@ -140,6 +150,7 @@ export class MetricsService {
         for (const c of s.ring.add(Math.floor(at / 1000), sample)) completed.push({ vmId: vm.id, ...c });
       }),
     );
+    if (this.closed) return; // the database closes with the server
     this.deps.repo.save(completed);
     if (++this.rounds % PRUNE_EVERY === 1) {
       TIERS.forEach((t, i) => this.deps.repo.prune(i, Math.floor(at / 1000) - t.span));
