@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { AppError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { decodePng, encodePng, PngError, scaleRgb } from '../lib/png.js';
+import { decodePng, encodePng, PngError, scaleRgb, type Rgb } from '../lib/png.js';
 import { readHostCpu, readMeminfo } from '../lib/procfs.js';
 import type { VmRuntime, VmStats } from '../runtime/port.js';
 import type { MetricsRepo } from './repo.js';
@@ -76,7 +76,7 @@ export class MetricsService {
   private rounds = 0;
   private hostCpu: { busy: number; total: number } | null = null;
   private hostPercent: number | null = null;
-  private readonly shots = new Map<string, { at: number; png: Promise<Buffer> }>();
+  private readonly shots = new Map<string, { at: number; frame: Promise<{ raw: Buffer; img: Rgb }>; scaled: Map<number, Buffer> }>();
   private readonly now: () => number;
 
   constructor(private readonly deps: MetricsDeps) {
@@ -257,7 +257,8 @@ export class MetricsService {
 
   /**
    * The VM's screen as PNG, scaled down to `width` when given (never up). One QMP screendump per VM
-   * and width every few seconds at most, however many viewers ask.
+   * every few seconds at most, however many viewers ask and whatever widths they ask for; the few
+   * last widths' PNGs are kept with the frame.
    */
   async screenshot(vmId: string, width: number | null): Promise<Buffer> {
     this.deps.requireVm(vmId);
@@ -265,23 +266,33 @@ export class MetricsService {
     const take = this.deps.runtime.screenshot?.bind(this.deps.runtime);
     if (!take) throw new AppError('QEMU_ERROR', 'This hypervisor cannot take screenshots');
     if (!this.deps.runtime.process(vmId)) throw new AppError('VM_NOT_RUNNING', 'VM is not running');
-    const key = `${vmId}:${width ?? 'native'}`;
     const now = this.now();
     for (const [k, v] of this.shots) if (now - v.at > SCREENSHOT_TTL_MS) this.shots.delete(k);
-    const hit = this.shots.get(key);
-    if (hit) return hit.png;
-    const png = take(vmId).then((raw) => {
-      let img;
-      try {
-        img = decodePng(raw);
-      } catch (err) {
-        if (err instanceof PngError) throw new AppError('QEMU_ERROR', `QEMU wrote an unreadable screenshot (${err.message})`);
-        throw err;
-      }
-      return width !== null && width < img.width ? encodePng(scaleRgb(img, width)) : width === null ? raw : encodePng(img);
-    });
-    this.shots.set(key, { at: now, png });
-    png.catch(() => this.shots.delete(key));
+    let shot = this.shots.get(vmId);
+    if (!shot) {
+      const frame = take(vmId).then((raw) => {
+        try {
+          return { raw, img: decodePng(raw) };
+        } catch (err) {
+          if (err instanceof PngError) throw new AppError('QEMU_ERROR', `QEMU wrote an unreadable screenshot (${err.message})`);
+          throw err;
+        }
+      });
+      shot = { at: now, frame, scaled: new Map() };
+      this.shots.set(vmId, shot);
+      const mine = shot;
+      frame.catch(() => {
+        if (this.shots.get(vmId) === mine) this.shots.delete(vmId);
+      });
+    }
+    const { raw, img } = await shot.frame;
+    if (width === null || width >= img.width) return raw;
+    let png = shot.scaled.get(width);
+    if (!png) {
+      png = encodePng(scaleRgb(img, width));
+      if (shot.scaled.size >= 4) shot.scaled.delete(shot.scaled.keys().next().value!);
+      shot.scaled.set(width, png);
+    }
     return png;
   }
 }
