@@ -721,6 +721,11 @@ export const en = {
     marker: 'Auto',
     markerTitle: (order: number, delayS: number) => `Starts after a host boot (order ${order}, delay ${delayS} s)`,
   },
+  // metrics (issue 14)
+  metrics: {
+    cpu: (pct: number) => `CPU ${pct} % of one core, last 15 minutes`,
+    cpuUnknown: 'CPU: not measured yet',
+  },
 };
 
 export type Messages = typeof en;

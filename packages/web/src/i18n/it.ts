@@ -712,4 +712,9 @@ export const it: Messages = {
     marker: 'Auto',
     markerTitle: (order: number, delayS: number) => `Si avvia dopo l’avvio dell’host (ordine ${order}, attesa ${delayS} s)`,
   },
+  // metrics (issue 14)
+  metrics: {
+    cpu: (pct: number) => `CPU ${pct} % di un core, ultimi 15 minuti`,
+    cpuUnknown: 'CPU: non ancora misurata',
+  },
 };
