@@ -114,7 +114,10 @@ export type HostMetrics = Static<typeof HostMetrics>;
 
 /** `GET /api/vms/{vm_id}/screenshot?width=` (extension, issue 14). */
 export const ScreenshotQuery = Type.Object(
-  { width: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'Scale down to this width in pixels, 16 to 1920 (never up); default: the native size' })) },
+  {
+    width: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$', description: 'Scale down to this width in pixels, 16 to 1920 (never up); default: the native size' })),
+    t: Type.Optional(Type.String({ pattern: '^[0-9]{1,16}$', description: 'Ignored: lets a client ask again past its own caches' })),
+  },
   { additionalProperties: false },
 );
 export type ScreenshotQuery = Static<typeof ScreenshotQuery>;

@@ -123,6 +123,8 @@ export function metricsSuite(): void {
       expectError(await s.api('GET', `/vms/${idle}/screenshot`), 'VM_NOT_RUNNING', 409, 'VM is not running');
       expectError(await s.api('GET', `/vms/${busy}/screenshot?width=8`), 'VALIDATION', 400, 'width must be between 16 and 1920');
       expect((await s.api('GET', `/vms/${busy}/screenshot?width=big`)).status).toBe(400);
+      expect((await s.api('GET', `/vms/${busy}/screenshot?other=1`)).status).toBe(400);
+      expect((await s.inject({ method: 'GET', url: `/api/vms/${busy}/screenshot?width=16&t=12345` })).status).toBe(200); // the UI's cache buster
       expectError(await s.api('GET', '/vms/nope/screenshot'), 'VM_NOT_FOUND', 404, 'VM not found: nope');
     });
 

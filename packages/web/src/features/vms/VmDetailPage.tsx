@@ -21,6 +21,7 @@ import { VmIsoSection } from './VmIsoSection';
 import { CloneVmDialog } from './CloneVmDialog';
 import { SnapshotsSection } from './SnapshotsSection';
 import { BackupsSection } from '../backups/BackupsSection';
+import { VmMetricsSection } from '../metrics/VmMetricsSection'; // metrics (issue 14)
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -72,6 +73,7 @@ function VmDetail({ vm }: { vm: Vm }) {
         <div className="detail-col">
           <ConsoleSection vm={vm} />
           <VmInfoSection vm={vm} />
+          <VmMetricsSection vm={vm} />
           <AutostartSection vm={vm} />
           <RecentTasks vm={vm.id} />
         </div>

@@ -16,6 +16,7 @@ import { VmActions } from './VmActions';
 import { autostartMarker } from './autostartForm';
 import { CpuSparkline } from '../metrics/CpuSparkline'; // metrics (issue 14)
 import { useMetricsSummary, type VmCpu } from '../metrics/useMetricsSummary';
+import { VmThumbnail } from '../metrics/VmThumbnail';
 
 export function VmListPage() {
   const vms = useVms();
@@ -72,6 +73,7 @@ function VmRow({ vm, cpu }: { vm: Vm; cpu?: VmCpu }) {
       <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
         <StatusBadge status={vm.status} testId={`vm-status-${vm.name}`} />
         <CpuSparkline cpu={cpu} name={vm.name} />
+        {vm.status !== 'stopped' && <VmThumbnail id={vm.id} name={vm.name} running={vm.status === 'running' || vm.status === 'paused'} />}
       </span>
       <span role="cell" data-label={t.vms.columns.cpus} className="num">{vm.cpus}</span>
       <span role="cell" data-label={t.vms.columns.memory} className="num">{formatMiB(vm.memory)}</span>
