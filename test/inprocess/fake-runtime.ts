@@ -24,7 +24,9 @@ import type {
   VmStats,
   GuestAgentInfo,
   GuestAgentStatus,
+  ProcessUsage,
 } from '../../packages/server/src/runtime/port.js';
+import { encodePng } from '../../packages/server/src/lib/png.js'; // metrics (issue 14)
 
 /** A call held until the test releases it. `reached` resolves once the call is waiting. */
 export interface Gate {
@@ -96,7 +98,9 @@ type RuntimeMethod =
   // disk resize (issue 10)
   | 'resizeDisk'
   // backups: engine (issue 13)
-  | 'backupDisks' | 'backup' | 'removeBitmaps' | 'recoverBackups';
+  | 'backupDisks' | 'backup' | 'removeBitmaps' | 'recoverBackups'
+  // metrics (issue 14)
+  | 'screenshot';
 
 interface FakeVm extends RuntimeProcess {
   state: RunState;
@@ -118,6 +122,10 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
   readonly released: string[] = [];
   readonly discarded: string[] = [];
   detached = 0;
+  /** Metrics (issue 14): what usage() and stats() report for a VM (tests set them; none: zeros). */
+  readonly counters = new Map<string, { cpuSeconds: number; rssBytes: number; disks: VmStats['disks'] }>();
+  /** Metrics (issue 14): the PNG screenshot() gives (null: a tiny grey one). */
+  screenPng: Buffer | null = null;
 
   constructor(private readonly runRoot: string) {
     super();
@@ -207,7 +215,20 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
   async stats(vmId: string): Promise<VmStats> {
     this.live(vmId);
     await this.enter('stats', vmId);
-    return { disks: [] };
+    return { disks: this.counters.get(vmId)?.disks ?? [] };
+  }
+
+  // metrics (issue 14)
+  usage(vmId: string): ProcessUsage | null {
+    if (!this.vms.has(vmId)) return null;
+    const c = this.counters.get(vmId);
+    return { cpuSeconds: c?.cpuSeconds ?? 0, rssBytes: c?.rssBytes ?? 0 };
+  }
+
+  async screenshot(vmId: string): Promise<Buffer> {
+    this.live(vmId);
+    await this.enter('screenshot', vmId);
+    return this.screenPng ?? encodePng({ width: 4, height: 2, data: Buffer.alloc(24, 0x80) });
   }
 
   async adopt(vmId: string): Promise<{ state: RunState; process: RuntimeProcess } | null> {

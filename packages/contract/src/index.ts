@@ -25,3 +25,5 @@ export * from './images.js';
 export * from './cloud-init.js';
 // the guest agent (issue 14)
 export * from './agent.js';
+// metrics (issue 14)
+export * from './metrics.js';

@@ -33,7 +33,7 @@ import { diskUploadRoutes } from './http/routes/disk-upload.js';
 import { DiskUploads } from './disks/upload.js';
 import { TaskRepo } from './tasks/repo.js';
 import { TaskService } from './tasks/service.js';
-import { memoryTotals } from './vms/context.js';
+import { memoryTotals, requireVm } from './vms/context.js';
 import { OpLocks } from './vms/locks.js';
 import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
@@ -90,6 +90,10 @@ import { TemplateService } from './vms/template.js';
 // cloud-init (issue 12)
 import { cloudInitRoutes } from './http/routes/cloud-init.js';
 import { CloudInitRepo, CloudInitService, checkCloudInitBody } from './vms/cloud-init.js';
+// metrics (issue 14)
+import { metricsRoutes } from './http/routes/metrics.js';
+import { MetricsRepo } from './metrics/repo.js';
+import { MetricsService } from './metrics/service.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -103,6 +107,8 @@ export interface BuiltApp {
   power: PowerService;
   disks: DiskService;
   tasks: TaskService;
+  /** Metrics (issue 14): the sampler (tests run a round with tick()). */
+  metrics?: MetricsService;
 }
 
 /**
@@ -290,6 +296,19 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const autostart = new Autostart({ ctx, power, tasks, log: app.log, bootIdFile: config.bootIdFile, recordFile: path.join(config.dataDir, 'host-boot-id') });
   const hostShutdown = new HostShutdown({ ctx, power, tasks });
 
+  // metrics (issue 14): one sampler for every running VM, its history in the database
+  const metrics = new MetricsService({
+    repo: new MetricsRepo(db),
+    runtime,
+    intervalMs: config.metricsIntervalMs ?? 5000,
+    log: app.log,
+    storage: () => [
+      ...storage.list.map((p) => ({ kind: 'storage-root' as const, name: p, path: p })),
+      ...backupTargets.all().map((t) => ({ kind: 'backup-target' as const, name: t.name, path: t.path })),
+    ],
+    requireVm: (id) => void requireVm(ctx, id),
+  });
+
   // --- routes, console, UI ---
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file || v.driversIso === file); // (issue 12: the drivers CD-ROM too)
   await app.register(
@@ -335,6 +354,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(imageRoutes(imageLibrary)); // images (issue 12)
       await api.register(templateRoutes(templates)); // templates (issue 12)
       await api.register(cloudInitRoutes(cloudInit)); // cloud-init (issue 12)
+      await api.register(metricsRoutes(metrics)); // metrics (issue 14)
     },
     { prefix: '/api' },
   );
@@ -354,6 +374,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   app.addHook('preClose', async () => proxy.close());
   app.addHook('onClose', async () => {
     scheduler.stop(); // backups: schedules and retention (issue 13)
+    metrics.stop(); // metrics (issue 14)
     await autostart.close(); // service and autostart (issue 15)
     power.close();
     runtime.detachAll();
@@ -363,5 +384,6 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   });
   scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   autostart.begin(); // service and autostart (issue 15)
-  return { app, vms, power, disks, tasks };
+  metrics.start(); // metrics (issue 14): stored history back, then the timer
+  return { app, vms, power, disks, tasks, metrics };
 }

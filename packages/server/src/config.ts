@@ -42,6 +42,8 @@ export interface Config {
   totals: { maxVmMemoryMiB: number | null; memoryOvercommit: number | null };
   /** BOOT_ID_FILE: where the host's boot id is read (autostart runs once per host boot; issue 15). */
   bootIdFile: string;
+  /** METRICS_INTERVAL_MS: how often every running VM is sampled (issue 14; default 5000). */
+  metricsIntervalMs?: number;
 }
 
 /**
@@ -137,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       maxVmMemoryMiB: env.MAX_VM_MEMORY_TOTAL ? intEnv(env, 'MAX_VM_MEMORY_TOTAL', 0, 1, 1 << 30) : null,
       memoryOvercommit: ratioSetting('MEMORY_OVERCOMMIT', env.MEMORY_OVERCOMMIT),
     },
+    metricsIntervalMs: intEnv(env, 'METRICS_INTERVAL_MS', 5000, 100, 3_600_000), // metrics (issue 14)
   };
 }
 

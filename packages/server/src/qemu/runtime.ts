@@ -19,7 +19,9 @@ import type {
   VmStats,
   GuestAgentInfo,
   GuestAgentStatus,
+  ProcessUsage,
 } from '../runtime/port.js';
+import { readProcessUsage } from '../lib/procfs.js'; // metrics (issue 14)
 import type { GuestIsolation } from './guest-isolation.js';
 import type { IdentityPool } from './identity.js';
 import type { QmpEvent } from './qmp/client.js';
@@ -201,6 +203,33 @@ export class QemuRuntime implements VmRuntime {
     };
   }
 
+  // metrics (issue 14)
+  usage(vmId: string): ProcessUsage | null {
+    const p = this.supervisor.process(vmId);
+    return p ? readProcessUsage(p.pid, p.pidStart) : null;
+  }
+
+  /**
+   * QEMU writes the frame into its own directory (run/<id>/qemu/, the VM user's), as that user; the
+   * server opens it without following a link, checks it is a regular file within the bound, reads
+   * it and removes it.
+   */
+  async screenshot(vmId: string): Promise<Buffer> {
+    const commands = this.commands(vmId);
+    const dir = runPaths(this.supervisor.runDir(vmId)).qemuDir;
+    const file = path.join(dir, `screen-${crypto.randomUUID()}.png`);
+    try {
+      await this.call('the screenshot', () => commands.screendumpPng(file, SCREENSHOT_TIMEOUT_MS));
+      return readBounded(file, SCREENSHOT_MAX_BYTES);
+    } finally {
+      try {
+        fs.unlinkSync(file); // unlink never follows a link
+      } catch {
+        /* QEMU wrote nothing */
+      }
+    }
+  }
+
   async adopt(vmId: string, recorded: { pid: number; pidStart: string | null } | null): Promise<{ state: RunState; process: RuntimeProcess } | null> {
     const pid = recorded?.pid ?? readPid(runPaths(this.supervisor.runDir(vmId)).pidFile);
     if (pid === null) return null;
@@ -373,6 +402,31 @@ export class QemuRuntime implements VmRuntime {
   recoverBackups(vmId: string): Promise<number> {
     const c = this.commands(vmId);
     return this.call('the backup job recovery', () => recoverLiveBackups(c, this.supervisor.runDir(vmId), this.opts.log));
+  }
+}
+
+// metrics (issue 14)
+const SCREENSHOT_TIMEOUT_MS = 5000;
+/** An uncompressed 4096×4096 RGB frame is 48 MiB; QEMU's PNG of any real screen is far smaller. */
+const SCREENSHOT_MAX_BYTES = 16 * 1024 * 1024;
+
+/** A file the VM's user wrote: a regular file of at most `max` bytes, opened without following a link. */
+function readBounded(file: string, max: number): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new AppError('QEMU_ERROR', 'QEMU did not write a screenshot file');
+    if (st.size > max) throw new AppError('QEMU_ERROR', `The screenshot is larger than ${max} bytes`);
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < st.size) {
+      const n = fs.readSync(fd, buf, got, st.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -107,6 +107,16 @@ export interface BlockJob {
 export interface VmStats {
   /** Per disk: bytes and operations read and written since the start. */
   disks: Array<{ device: string; readBytes: number; writtenBytes: number; readOps: number; writeOps: number }>;
+  /** Metrics (issue 14): per NIC, bytes received and sent since the start, where the NIC's backend counts them (omitted: it does not). */
+  nics?: Array<{ id: string; rxBytes: number; txBytes: number }>;
+}
+
+/** Metrics (issue 14): what the host spent on a VM's process so far. */
+export interface ProcessUsage {
+  /** CPU time (user + system), seconds since the process started. */
+  cpuSeconds: number;
+  /** Resident memory now, bytes. */
+  rssBytes: number;
 }
 
 export interface VmRuntime {
@@ -130,6 +140,10 @@ export interface VmRuntime {
   /** Long-running block operations of a live VM. */
   blockJobs(vmId: string): Promise<BlockJob[]>;
   stats(vmId: string): Promise<VmStats>;
+  /** Metrics (issue 14): the VM process's CPU time and resident memory; null when it does not run here. */
+  usage?(vmId: string): ProcessUsage | null;
+  /** Metrics (issue 14): the VM's screen now, as PNG bytes at its native size (bounded); VM_NOT_RUNNING when it does not run. */
+  screenshot?(vmId: string): Promise<Buffer>;
   /**
    * At server start: takes back a VM that kept running (`recorded` is the process the records
    * name, if any). Returns its state, or null when nothing of it runs (its resources are then

@@ -881,6 +881,24 @@ export const en = {
     marker: 'Auto',
     markerTitle: (order: number, delayS: number) => `Starts after a host boot (order ${order}, delay ${delayS} s)`,
   },
+  // metrics (issue 14)
+  metrics: {
+    cpu: (pct: number) => `CPU ${pct} % of one core, last 15 minutes`,
+    cpuUnknown: 'CPU: not measured yet',
+    title: 'Metrics',
+    range: 'Time range',
+    ranges: { '15m': '15 min', '1h': '1 hour', '24h': '24 hours' } as Record<'15m' | '1h' | '24h', string>,
+    loadFailed: 'Could not load the metrics.',
+    empty: 'No samples yet: the server samples running machines every 5 seconds.',
+    cpuTitle: 'CPU (% of one core)',
+    memoryTitle: 'Memory (resident)',
+    diskWriteTitle: 'Disk writes',
+    diskReadTitle: 'Disk reads',
+    host: (cpu: string, cores: number, avail: string, total: string) => `Host: CPU ${cpu} of ${cores} cores, memory ${avail} free of ${total}.`,
+    backupTarget: (name: string) => `Backup target ${name}`,
+    free: (bytes: string) => `${bytes} free`,
+    thumbnail: (name: string) => `Screen of ${name}`,
+  },
 };
 
 export type Messages = typeof en;

@@ -872,4 +872,22 @@ export const it: Messages = {
     marker: 'Auto',
     markerTitle: (order: number, delayS: number) => `Si avvia dopo l’avvio dell’host (ordine ${order}, attesa ${delayS} s)`,
   },
+  // metrics (issue 14)
+  metrics: {
+    cpu: (pct: number) => `CPU ${pct} % di un core, ultimi 15 minuti`,
+    cpuUnknown: 'CPU: non ancora misurata',
+    title: 'Metriche',
+    range: 'Intervallo di tempo',
+    ranges: { '15m': '15 min', '1h': '1 ora', '24h': '24 ore' },
+    loadFailed: 'Impossibile caricare le metriche.',
+    empty: 'Ancora nessun campione: il server campiona le macchine accese ogni 5 secondi.',
+    cpuTitle: 'CPU (% di un core)',
+    memoryTitle: 'Memoria (residente)',
+    diskWriteTitle: 'Scritture su disco',
+    diskReadTitle: 'Letture da disco',
+    host: (cpu: string, cores: number, avail: string, total: string) => `Host: CPU ${cpu} su ${cores} core, memoria ${avail} libera su ${total}.`,
+    backupTarget: (name: string) => `Destinazione di backup ${name}`,
+    free: (bytes: string) => `${bytes} liberi`,
+    thumbnail: (name: string) => `Schermo di ${name}`,
+  },
 };

@@ -92,6 +92,12 @@ export class QmpCommands {
     return this.qmp.execute<QmpBlockStats[]>('query-blockstats');
   }
 
+  // metrics (issue 14)
+  /** Writes the primary display's current frame as a PNG file at `filename` (QEMU opens it, as its user). */
+  async screendumpPng(filename: string, timeoutMs: number): Promise<void> {
+    await this.qmp.execute('screendump', { filename, format: 'png' }, { timeoutMs });
+  }
+
   // --- snapshots (issue 10) ------------------------------------------------------------------
 
   /**

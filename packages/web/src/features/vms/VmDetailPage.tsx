@@ -24,6 +24,7 @@ import { BackupsSection } from '../backups/BackupsSection';
 import { HardwareSection } from './HardwareSection';
 import { CloudInitSection } from './CloudInitSection';
 import { hardwareSummary } from './hardwareRules';
+import { VmMetricsSection } from '../metrics/VmMetricsSection'; // metrics (issue 14)
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -78,6 +79,7 @@ function VmDetail({ vm }: { vm: Vm }) {
         <div className="detail-col">
           <ConsoleSection vm={vm} />
           <VmInfoSection vm={vm} />
+          <VmMetricsSection vm={vm} />
           <AutostartSection vm={vm} />
           <CloudInitSection vm={vm} />
           <RecentTasks vm={vm.id} />

@@ -15,11 +15,15 @@ import { CreateVmDialog } from './CreateVmDialog';
 import { VmActions } from './VmActions';
 import { autostartMarker } from './autostartForm';
 import { hardwareSummary } from './hardwareRules';
+import { CpuSparkline } from '../metrics/CpuSparkline'; // metrics (issue 14)
+import { useMetricsSummary, type VmCpu } from '../metrics/useMetricsSummary';
+import { VmThumbnail } from '../metrics/VmThumbnail';
 
 export function VmListPage() {
   const vms = useVms();
   useTitle(t.vms.title);
   const [creating, setCreating] = useState(false);
+  const cpu = useMetricsSummary(); // metrics (issue 14): one request for every row's sparkline
   const sorted = vms.data ? [...vms.data].sort((a, b) => a.name.localeCompare(b.name)) : [];
   return (
     <section className="page" data-testid="vm-list-page">
@@ -44,7 +48,7 @@ export function VmListPage() {
             ))}
             <span role="columnheader" className="sr-only">{t.vms.columns.actions}</span>
           </div>
-          {sorted.map((vm) => <VmRow key={vm.id} vm={vm} />)}
+          {sorted.map((vm) => <VmRow key={vm.id} vm={vm} cpu={cpu.get(vm.id)} />)}
         </div>
       )}
       <CreateVmDialog open={creating} onClose={() => setCreating(false)} />
@@ -52,7 +56,7 @@ export function VmListPage() {
   );
 }
 
-function VmRow({ vm }: { vm: Vm }) {
+function VmRow({ vm, cpu }: { vm: Vm; cpu?: VmCpu }) {
   const now = useNow();
   const up = vm.status !== 'stopped' ? uptimeLabel(vm.startedAt, now, t.vms) : null;
   const auto = autostartMarker(vm.autostart);
@@ -71,6 +75,8 @@ function VmRow({ vm }: { vm: Vm }) {
       </span>
       <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
         <StatusBadge status={vm.status} testId={`vm-status-${vm.name}`} />
+        <CpuSparkline cpu={cpu} name={vm.name} />
+        {vm.status !== 'stopped' && <VmThumbnail id={vm.id} name={vm.name} running={vm.status === 'running' || vm.status === 'paused'} />}
       </span>
       <span role="cell" data-label={t.vms.columns.cpus} className="num">{vm.cpus}</span>
       <span role="cell" data-label={t.vms.columns.memory} className="num">{formatMiB(vm.memory)}</span>
