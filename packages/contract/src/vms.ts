@@ -120,6 +120,10 @@ export const Vm = Type.Object(
     ...hardwareFields, // hardware options (issue 12)
     template: Type.Boolean({ description: 'A template: its disks are read-only bases, it cannot start; new VMs are linked clones of it (issue 12)' }),
     cloudInit: Type.Boolean({ description: 'A cloud-init config is set: a NoCloud seed is attached at each start (issue 12)' }),
+    agent: Type.Object(
+      { connected: Type.Boolean({ description: 'The guest agent answered its last check (details: GET /api/vms/{vm_id}/agent)' }) },
+      { additionalProperties: false, description: 'The guest agent (issue 14)' },
+    ),
   },
   { additionalProperties: false, $id: 'Vm' },
 );

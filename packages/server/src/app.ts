@@ -158,6 +158,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
 
   // --- runtime ---
   const { runtime, images, info } = await (opts.adapters ?? qemuAdapters)(config, { dataDir: config.dataDir, ...dirs }, storage, app.log);
+  vmRepo.agentConnected = (id) => runtime.agentStatus?.(id).connected ?? false; // the guest agent (issue 14)
 
   // --- services ---
   const limits = hostLimits();

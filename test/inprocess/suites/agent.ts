@@ -1,5 +1,5 @@
 /** The guest agent (issue 14): GET /api/vms/{id}/agent and POST /api/vms/{id}/shutdown { mode } over the fake runtime. */
-import { AgentState } from '@qemu-manager/contract';
+import { AgentState, VmEnvelope, type Vm } from '@qemu-manager/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcess, type InProcessServer } from '../app.js';
 import { expectError, expectShape } from '../check.js';
@@ -33,8 +33,14 @@ export function agentSuite(): void {
       expectShape(AgentState, r.body);
       expect(r.body).toMatchObject({ connected: true, hostname: 'guest1', interfaces: [{ name: 'eth0', ips: ['10.0.2.15/24'] }] });
       expectError(await s.api('GET', '/vms/nope/agent'), 'VM_NOT_FOUND', 404, /not found/i);
+      // the VM object's agent.connected: the runtime says when it changes; the cached list follows
+      const listed = async () => ((await s.api('GET', '/vms')).body.vms as Vm[]).find((v) => v.id === id)!.agent;
+      s.runtime.emit({ vmId: id, type: 'agent', connected: true });
+      expect(await listed()).toEqual({ connected: true });
+      expect(((await s.api('GET', `/vms/${id}`)).body as VmEnvelope).vm.agent).toEqual({ connected: true });
       expect((await s.api('POST', `/vms/${id}/stop`)).status).toBe(200);
       expect((await s.api('GET', `/vms/${id}/agent`)).body).toMatchObject({ connected: false });
+      expect(await listed()).toEqual({ connected: false });
     });
 
     it('shutdown: the agent when it answers (no ACPI press), mode acpi presses the button, mode agent without one is 409', async () => {

@@ -403,6 +403,8 @@ export class AgentSession {
     private readonly socketPath: string,
     private readonly log: Logger,
     opts: AgentSessionOptions = {},
+    /** Told when `connected` changes (the VM object shows it). */
+    private readonly onChange: (connected: boolean) => void = () => {},
   ) {
     this.#opts = { ...DEFAULTS, ...opts };
   }
@@ -506,8 +508,10 @@ export class AgentSession {
   }
 
   #seen(): void {
-    if (!this.#connected) this.log.info({ vmId: this.vmId }, 'guest agent connected');
+    const was = this.#connected;
+    if (!was) this.log.info({ vmId: this.vmId }, 'guest agent connected');
     this.#connected = true;
+    if (!was) this.onChange(true);
     this.#lastSeen = new Date();
     this.#failures = 0;
     this.#retryAt = 0;
@@ -519,8 +523,10 @@ export class AgentSession {
     const silent = !cut && err instanceof AgentTimeoutError;
     conn?.close();
     this.#conn = null;
-    if (this.#connected) this.log.info({ vmId: this.vmId, err: err.message }, 'guest agent lost');
+    const was = this.#connected;
+    if (was) this.log.info({ vmId: this.vmId, err: err.message }, 'guest agent lost');
     this.#connected = false;
+    if (was) this.onChange(false);
     this.#cache = null;
     this.#failures++;
     // a silent agent (not started yet) is looked for again soon; refusals and cut-offs back off

@@ -89,6 +89,7 @@ export class QemuRuntime implements VmRuntime {
       ...(opts.agent ? { agent: opts.agent } : {}), // the guest agent (issue 14)
     });
     this.supervisor.on('event', (vmId, ev) => this.onQmpEvent(vmId, ev));
+    this.supervisor.on('agent', (vmId, connected) => this.emit({ vmId, type: 'agent', connected })); // the guest agent (issue 14)
     this.supervisor.on('exit', (vmId) => this.emit({ vmId, type: 'exited' }));
   }
 

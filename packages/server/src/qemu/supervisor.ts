@@ -77,6 +77,8 @@ export function vncFromArgv(argv: readonly string[]): VncEndpoint | null {
 interface SupervisorEvents {
   event: [vmId: string, ev: QmpEvent];
   exit: [vmId: string];
+  /** The guest agent (issue 14) started or stopped answering. */
+  agent: [vmId: string, connected: boolean];
 }
 
 interface SupervisorHooks {
@@ -569,7 +571,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   private watchAgent(inst: Instance): void {
     inst.agent?.stop();
-    inst.agent = new AgentSession(inst.vmId, runPaths(this.runDir(inst.vmId)).agentSocket, this.log, this.opts.agent);
+    inst.agent = new AgentSession(inst.vmId, runPaths(this.runDir(inst.vmId)).agentSocket, this.log, this.opts.agent, (connected) =>
+      this.emit('agent', inst.vmId, connected),
+    );
     inst.agent.start();
   }
 

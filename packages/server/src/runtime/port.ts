@@ -91,7 +91,9 @@ export type ConsoleEndpoint = { path: string } | { host: string; port: number };
 export type RuntimeEvent =
   | { vmId: string; type: 'paused' | 'resumed' | 'shutdown' | 'reset' }
   | { vmId: string; type: 'exited' }
-  | { vmId: string; type: 'job'; job: BlockJob };
+  | { vmId: string; type: 'job'; job: BlockJob }
+  // the guest agent (issue 14): it started or stopped answering
+  | { vmId: string; type: 'agent'; connected: boolean };
 
 /** A long-running block operation of a live VM (mirror, backup, commit, stream). */
 export interface BlockJob {

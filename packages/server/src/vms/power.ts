@@ -244,6 +244,13 @@ export class PowerService {
 
   private onEvent(ev: RuntimeEvent): void {
     if (ev.type === 'exited') return this.onExit(ev.vmId);
+    if (ev.type === 'agent') {
+      // the guest agent (issue 14): the VM object's agent.connected changed
+      if (!this.ctx.repo.get(ev.vmId)) return;
+      this.ctx.repo.version++;
+      emitVm(this.ctx, ev.vmId);
+      return;
+    }
     const id = ev.vmId;
     const vm = this.ctx.repo.get(id);
     if (!vm) return;

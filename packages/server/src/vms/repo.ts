@@ -59,7 +59,7 @@ function toDisk(r: VmDiskRow): VmDisk {
   return { path: r.path, attachedAt: r.attached_at, format: r.format, diskId: r.disk_id };
 }
 
-function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
+function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean): VmRecord {
   return {
     id: r.id,
     name: r.name,
@@ -86,6 +86,7 @@ function toVm(r: VmRow, disks: VmDisk[]): VmRecord {
     osType: r.os_type,
     driversIso: r.drivers_iso,
     template: r.is_template === 1,
+    agent: { connected: agentConnected(r.id) }, // the guest agent (issue 14), from the runtime
     cloudInit: r.has_cloud_init === 1, // cloud-init (issue 12)
   };
 }
@@ -109,6 +110,8 @@ export class VmRepo {
   private readonly q;
   /** Bumped by every write, so readers can cache what they derive from the table. */
   version = 0;
+  /** The guest agent (issue 14): whether a VM's agent answers, as the runtime knows it (set by the app). */
+  agentConnected: (id: string) => boolean = () => false;
   private readonly updates = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Db) {
@@ -145,12 +148,12 @@ export class VmRepo {
       if (list) list.push(toDisk(r));
       else byVm.set(r.vm_id, [toDisk(r)]);
     }
-    return this.q.all.all().map((r) => toVm(r, byVm.get(r.id) ?? []));
+    return this.q.all.all().map((r) => toVm(r, byVm.get(r.id) ?? [], this.agentConnected));
   }
 
   get(id: string): VmRecord | null {
     const r = this.q.one.get(id);
-    return r ? toVm(r, this.q.disksOf.all(id).map(toDisk)) : null;
+    return r ? toVm(r, this.q.disksOf.all(id).map(toDisk), this.agentConnected) : null;
   }
 
   /** The memory (MiB) of all defined VMs together, but `except`'s. One query: health asks on every call. */

@@ -19,6 +19,7 @@ export function vm(over: Partial<Vm> = {}): Vm {
     firmware: 'bios', secureBoot: false, tpm: false, // hardware options (issue 12)
     machine: 'q35', diskBus: 'virtio', nicModel: 'virtio', bootOrder: ['disk', 'cdrom'], osType: 'other', driversIso: null,
     template: false, cloudInit: false,
+    agent: { connected: false }, // the guest agent (issue 14)
     ...over,
   };
 }
