@@ -39,6 +39,7 @@ import { imagesSuite } from './suites/images.js';
 import { presetSuite, templateSuite } from './suites/presets.js';
 // cloud-init (issue 12)
 import { cloudInitSuite } from './suites/cloud-init.js';
+import { serialSuite } from './suites/serial.js'; // serial console (issue 14)
 
 vmSuite();
 storageSuite();
@@ -61,6 +62,7 @@ imagesSuite(); // images (issue 12)
 presetSuite(); // hardware options: machine, bus, NIC, boot order, presets, drivers ISO (issue 12)
 templateSuite(); // templates (issue 12)
 cloudInitSuite(); // cloud-init (issue 12)
+serialSuite(); // serial console (issue 14)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the
