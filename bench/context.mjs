@@ -35,7 +35,7 @@ export const CFG = {
 };
 /** BENCH_ONLY=storage,relay,…: only these sections (relay, lifecycle, load, storage, backup, cloud, ui); default all. */
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-export const SECTIONS = ['relay', 'lifecycle', 'load', 'storage', 'backup', 'cloud', 'ui'];
+export const SECTIONS = ['relay', 'lifecycle', 'load', 'storage', 'backup', 'cloud', 'ui', 'serial']; // serial: issue 14
 export const wanted = (section) => only.length === 0 || only.includes(section);
 export const MiB = 1024 * 1024;
 export const FAKE_VM = '00000000-0000-4000-8000-000000000000';
