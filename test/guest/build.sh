@@ -38,13 +38,13 @@ export SOURCE_DATE_EPOCH=$EPOCH
 # Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
 # `button` + `evdev` for the ACPI power button, virtio_net for the NIC, the TPM drivers, efivarfs
 # for UEFI variables; Debian builds the TPM drivers in). /init modprobes them in this order.
-MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net tpm_tis tpm_crb efivarfs"
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net tpm_tis tpm_crb efivarfs virtio_console"
 KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
 
 # ---------------------------------------------------------------------------------------------
 # Host tools
 # ---------------------------------------------------------------------------------------------
-for tool in apt-get apt-cache dpkg-deb gzip find sort touch; do
+for tool in apt-get apt-cache dpkg-deb gzip find sort touch readelf; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' is required (a Debian/Ubuntu host is assumed)"
 done
 if ! command -v xorriso >/dev/null 2>&1; then
@@ -201,6 +201,14 @@ fetch grub-common
 GRUB_COMMON_DEB=$FETCHED
 fetch mtools
 MTOOLS_DEB=$FETCHED
+# The guest agent: Debian's qemu-ga and the packages of the shared libraries it needs (unpacked
+# into their own tree; only the ELF closure of qemu-ga is copied into the initramfs).
+AGENT_PKGS="qemu-guest-agent libc6 libglib2.0-0 libpcre2-8-0 libnuma1 libudev1 liburing2 libmount1 libblkid1 libselinux1 libffi8"
+AGENT_DEBS=()
+for pkg in $AGENT_PKGS; do
+  fetch "$pkg"
+  AGENT_DEBS+=("$FETCHED")
+done
 log "using $(basename -- "$KERNEL_DEB")"
 
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +220,12 @@ mkdir -p "$PKGROOT"
 for deb in "$KERNEL_DEB" "$BUSYBOX_DEB" "$ISOLINUX_DEB" "$SYSLINUX_DEB" "$GRUB_EFI_DEB" \
     "$GRUB_COMMON_DEB" "$MTOOLS_DEB"; do
   run dpkg-deb -x "$deb" "$PKGROOT"
+done
+
+AGENTROOT=$WORK/agentroot
+mkdir -p "$AGENTROOT"
+for deb in "${AGENT_DEBS[@]}"; do
+  run dpkg-deb -x "$deb" "$AGENTROOT"
 done
 
 BB=$PKGROOT/bin/busybox
@@ -306,6 +320,61 @@ while IFS= read -r applet; do
   ln -sfn /bin/busybox "$INITRAMFS/$applet"
 done < <("$BB" --list-full)
 [[ -L "$INITRAMFS/bin/sh" ]] || die "busybox has no sh applet"
+
+# qemu-ga and the closure of its DT_NEEDED libraries, found in the unpacked agent packages only
+# (never the host's), copied to /lib/x86_64-linux-gnu with the loader at /lib64.
+QGA=$AGENTROOT/usr/sbin/qemu-ga
+[[ -x "$QGA" ]] || die "qemu-guest-agent did not provide usr/sbin/qemu-ga"
+find_agent_lib() {
+  local d
+  for d in lib/x86_64-linux-gnu usr/lib/x86_64-linux-gnu lib64; do
+    if [[ -e "$AGENTROOT/$d/$1" ]]; then printf '%s\n' "$AGENTROOT/$d/$1"; return 0; fi
+  done
+  return 1
+}
+declare -A AGENT_SEEN=()
+AGENT_QUEUE=("$QGA")
+mkdir -p "$INITRAMFS/lib/x86_64-linux-gnu" "$INITRAMFS/lib64"
+while [[ ${#AGENT_QUEUE[@]} -gt 0 ]]; do
+  elf=${AGENT_QUEUE[0]}
+  AGENT_QUEUE=("${AGENT_QUEUE[@]:1}")
+  while IFS= read -r need; do
+    [[ -n "$need" && -z "${AGENT_SEEN[$need]:-}" ]] || continue
+    AGENT_SEEN[$need]=1
+    lib=$(find_agent_lib "$need") || die "qemu-ga needs $need, which none of: $AGENT_PKGS provides"
+    cp -L "$lib" "$INITRAMFS/lib/x86_64-linux-gnu/$need"
+    AGENT_QUEUE+=("$lib")
+  done < <(readelf -d "$elf" | awk '/\(NEEDED\)/ { gsub(/[][]/, "", $5); print $5 }')
+done
+LOADER=$(find_agent_lib ld-linux-x86-64.so.2) || die "libc6 did not provide ld-linux-x86-64.so.2"
+cp -L "$LOADER" "$INITRAMFS/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+ln -sfn /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$INITRAMFS/lib64/ld-linux-x86-64.so.2"
+mkdir -p "$INITRAMFS/usr/sbin"
+cp "$QGA" "$INITRAMFS/usr/sbin/qemu-ga"
+chmod 0755 "$INITRAMFS/usr/sbin/qemu-ga"
+log "qemu-ga with ${#AGENT_SEEN[@]} libraries ($(du -sk "$INITRAMFS/lib/x86_64-linux-gnu" | cut -f1) KiB)"
+
+# qemu-ga's guest-shutdown runs /sbin/shutdown -P|-H|-r +0 <message> with stdio on /dev/null
+# (busybox has no shutdown applet): a marker on the console, then power off, halt or reboot.
+rm -f "$INITRAMFS/sbin/shutdown"
+cat >"$INITRAMFS/sbin/shutdown" <<'EOF'
+#!/bin/sh
+echo "TESTGUEST_AGENT_SHUTDOWN $1" >/dev/console 2>/dev/null
+sync
+case "$1" in
+  -r) reboot -f ;;
+  -H) halt -f ;;
+  *) poweroff -f ;;
+esac
+EOF
+chmod 0755 "$INITRAMFS/sbin/shutdown"
+# guest-get-osinfo reads /etc/os-release
+cat >"$INITRAMFS/etc/os-release" <<'EOF'
+NAME="QEMU Manager test guest"
+ID=testguest
+VERSION_ID=1
+PRETTY_NAME="QEMU Manager test guest 1"
+EOF
 
 cat >"$INITRAMFS/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
@@ -414,6 +483,9 @@ for m in @MODULES@; do
   modprobe -q "$m" 2>/dev/null || [ -d "/sys/module/$m" ] || echo "testguest: modprobe $m failed"
 done
 say TESTGUEST_BOOT
+# a hostname for the guest agent to report (a NoCloud seed's local-hostname replaces it below)
+hostname testguest
+ip link set lo up 2>/dev/null
 
 # Let late block devices (SCSI/NVMe scans) show up: wait until /sys/block is stable.
 prev=
@@ -639,12 +711,32 @@ chmod +x /tmp/run-runcmd
   echo 'done'
 } >/tmp/run-scripts
 chmod +x /tmp/run-scripts
+# The guest agent on the virtio-serial port org.qemu.guest_agent.0 (no udev: the
+# /dev/virtio-ports/ link is made here from sysfs), respawned by init when it exits.
+{
+  echo '#!/bin/sh'
+  echo 'port='
+  echo 'i=0'
+  echo 'while [ -z "$port" ] && [ $i -lt 25 ]; do'
+  echo '  for p in /sys/class/virtio-ports/*; do'
+  echo '    [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}'
+  echo '  done'
+  echo '  [ -n "$port" ] || { sleep 0.2; i=$((i + 1)); }'
+  echo 'done'
+  echo '[ -n "$port" ] || { echo TESTGUEST_AGENT_ERROR no org.qemu.guest_agent.0 port; exec sleep 2147483647; }'
+  echo 'mkdir -p /dev/virtio-ports /var/run'
+  echo 'ln -sfn "$port" /dev/virtio-ports/org.qemu.guest_agent.0'
+  echo 'echo TESTGUEST AGENT; echo TESTGUEST AGENT >/dev/tty0'
+  echo 'exec /usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.0 -t /var/run -f /var/run/qemu-ga.pid'
+} >/tmp/run-agent
+chmod +x /tmp/run-agent
 
 # Shells on tty1 (VGA; keystrokes from VNC land here) and on the serial console, respawned by
 # busybox init, which also reaps orphans. PID 1 never exits.
 {
   echo '::wait:/tmp/run-runcmd'
   echo '::once:/tmp/run-scripts'
+  echo '::respawn:/tmp/run-agent'
   echo 'tty1::respawn:-/bin/sh'
   if stty -F /dev/ttyS0 >/dev/null 2>&1; then echo 'ttyS0::respawn:-/bin/sh'; fi
 } >/etc/inittab

@@ -29,6 +29,10 @@ export const UEFI_MARKER = 'TESTGUEST UEFI';
 export const EFIVAR_MARKER = 'TESTGUEST EFIVAR';
 /** Under UEFI, `TESTGUEST SECUREBOOT <0|1>`, the firmware's SecureBoot variable. */
 export const SECUREBOOT_MARKER = 'TESTGUEST SECUREBOOT';
+/** The guest agent (issue 14): qemu-ga started on the virtio-serial port org.qemu.guest_agent.0 (after READY). */
+export const AGENT_MARKER = 'TESTGUEST AGENT';
+/** Printed by /sbin/shutdown, which qemu-ga runs for guest-shutdown (the ACPI button prints TESTGUEST_POWEROFF instead). */
+export const AGENT_SHUTDOWN_MARKER = 'TESTGUEST_AGENT_SHUTDOWN';
 
 /** The n of the last `TESTGUEST EFIVAR <n>` line in a serial log, or null. */
 export function lastEfivarCount(serial: string): number | null {

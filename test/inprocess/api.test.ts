@@ -40,6 +40,7 @@ import { presetSuite, templateSuite } from './suites/presets.js';
 // cloud-init (issue 12)
 import { cloudInitSuite } from './suites/cloud-init.js';
 import { serialSuite } from './suites/serial.js'; // serial console (issue 14)
+import { agentSuite } from './suites/agent.js'; // the guest agent (issue 14)
 
 vmSuite();
 storageSuite();
@@ -63,6 +64,7 @@ presetSuite(); // hardware options: machine, bus, NIC, boot order, presets, driv
 templateSuite(); // templates (issue 12)
 cloudInitSuite(); // cloud-init (issue 12)
 serialSuite(); // serial console (issue 14)
+agentSuite(); // the guest agent (issue 14)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

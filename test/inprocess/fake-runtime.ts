@@ -22,6 +22,8 @@ import type {
   VmLaunch,
   VmRuntime,
   VmStats,
+  GuestAgentInfo,
+  GuestAgentStatus,
 } from '../../packages/server/src/runtime/port.js';
 import { FakeSerialPort } from './fake-serial.js'; // serial console (issue 14)
 
@@ -367,6 +369,46 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
     const n = this.leftJobs.get(vmId) ?? 0;
     this.leftJobs.delete(vmId);
     return n;
+  }
+
+  // the guest agent (issue 14): a test sets what a VM's agent says (absent: it does not answer)
+  readonly agents = new Map<string, GuestAgentInfo>();
+  readonly agentCalls: string[] = [];
+
+  agentStatus(vmId: string): GuestAgentStatus {
+    const on = this.vms.has(vmId) && this.agents.has(vmId);
+    return { connected: on, lastSeen: on ? new Date().toISOString() : null };
+  }
+
+  async agentInfo(vmId: string): Promise<GuestAgentInfo> {
+    return this.agent(vmId, 'info');
+  }
+
+  async agentShutdown(vmId: string): Promise<void> {
+    this.agent(vmId, 'shutdown');
+    setImmediate(() => {
+      if (!this.vms.has(vmId)) return;
+      this.emit({ vmId, type: 'shutdown' });
+      this.exit(vmId);
+    });
+  }
+
+  async agentFreeze(vmId: string): Promise<number> {
+    this.agent(vmId, 'freeze');
+    return 1;
+  }
+
+  async agentThaw(vmId: string): Promise<number> {
+    this.agent(vmId, 'thaw');
+    return 1;
+  }
+
+  private agent(vmId: string, call: string): GuestAgentInfo {
+    this.live(vmId);
+    const info = this.agents.get(vmId);
+    if (!info) throw new AppError('AGENT_UNAVAILABLE', 'The guest agent does not answer');
+    this.agentCalls.push(`${call} ${vmId}`);
+    return info;
   }
 
   /** As the QEMU adapter: a command to a VM that does not run is VM_NOT_RUNNING. */

@@ -70,6 +70,8 @@ export const ErrorCodes = [
   'IMAGE_IN_USE',
   // templates (issue 12): a template cannot start and its disks are read-only bases
   'VM_IS_TEMPLATE',
+  // the guest agent (issue 14): it does not answer (or refused) where the request needs it
+  'AGENT_UNAVAILABLE',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -25,3 +25,5 @@ export * from './images.js';
 export * from './cloud-init.js';
 // serial console (issue 14)
 export * from './serial.js';
+// the guest agent (issue 14)
+export * from './agent.js';

@@ -205,6 +205,10 @@ export const ShutdownBody = Type.Object(
   {
     timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'Seconds to wait (default 60)' })),
     force: Type.Optional(Type.Boolean({ description: 'Power off if the guest has not stopped by the timeout' })),
+    // the guest agent (issue 14)
+    mode: Type.Optional(Type.Union([Type.Literal('agent'), Type.Literal('acpi')], {
+      description: 'agent: guest-shutdown through the guest agent (409 AGENT_UNAVAILABLE when it does not answer); acpi: the power button. Default: the agent when it answers, else the power button',
+    })),
   },
   { additionalProperties: false },
 );

@@ -44,6 +44,8 @@ import { vmRoutes } from './http/routes/vms.js';
 import { VmService } from './vms/service.js';
 // disk resize (issue 10)
 import { diskResizeRoutes } from './http/routes/resize.js';
+import { agentRoutes } from './http/routes/agent.js'; // the guest agent (issue 14)
+import { AgentService } from './vms/agent.js'; // the guest agent (issue 14)
 import { DiskResizeService } from './vms/disk-resize.js';
 // snapshots (issue 10)
 import { snapshotRoutes } from './http/routes/snapshots.js';
@@ -324,6 +326,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(auditRoutes(auditStore));
       // disk resize (issue 10)
       await api.register(diskResizeRoutes(resize));
+      await api.register(agentRoutes(new AgentService(ctx))); // the guest agent (issue 14)
       // snapshots (issue 10)
       await api.register(snapshotRoutes(snapshots));
       await api.register(cloneRoutes(clones)); // clones and backing chains (issue 10)

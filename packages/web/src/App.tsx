@@ -11,6 +11,7 @@ import { ConsolePage } from './features/console/ConsolePage';
 import { BackupsPage } from './features/backups/BackupsPage';
 import { DisksPage } from './features/disks/DisksPage';
 import { IsosPage } from './features/isos/IsosPage';
+import { ImagesPage } from './features/images/ImagesPage';
 import { LazyTokensPage } from './features/tokens/lazy';
 import { VmDetailPage } from './features/vms/VmDetailPage';
 import { VmListPage } from './features/vms/VmListPage';
@@ -44,6 +45,7 @@ function Routes() {
   else if ((params = matchPath('/vms/:id', pathname))) page = <VmDetailPage key={params.id} id={params.id!} />;
   else if (matchPath('/disks', pathname)) page = <DisksPage />;
   else if (matchPath('/isos', pathname)) page = <IsosPage />;
+  else if (matchPath('/images', pathname)) page = <ImagesPage />;
   else if (matchPath('/backups', pathname)) page = <BackupsPage />;
   else if (matchPath('/tokens', pathname)) page = <LazyTokensPage />;
   else if (matchPath('/audit', pathname)) page = <LazyAuditPage />;

@@ -54,6 +54,7 @@ export const paths = {
   console: (id: string) => `/vms/${encodeURIComponent(id)}/console`,
   disks: '/disks',
   isos: '/isos',
+  images: '/images',
   backups: '/backups',
   tokens: '/tokens',
   audit: '/audit',

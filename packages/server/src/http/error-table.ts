@@ -27,6 +27,7 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   VM_NOT_STOPPED: 409, // the VM state table refuses the action
   VM_NOT_RUNNING: 409,
   VM_BUSY: 409,
+  AGENT_UNAVAILABLE: 409, // the guest agent (issue 14) does not answer where the request needs it
   NAME_TAKEN: 409,
   DISK_IN_USE: 409,
   ISO_IN_USE: 409,

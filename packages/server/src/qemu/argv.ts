@@ -61,6 +61,8 @@ export interface ArgvInput {
   driversIso?: { fd: number } | null;
   /** Cloud-init (issue 12): the NoCloud seed volume's inherited descriptor (read-only CD-ROM); absent: none. */
   seed?: { fd: number } | null;
+  /** The guest agent (issue 14): where QEMU serves the virtio-serial port org.qemu.guest_agent.0; absent: no channel. */
+  agentSocket?: string;
 }
 
 export type ArgvMachine = 'q35' | 'pc';
@@ -234,6 +236,14 @@ export function buildArgv(input: ArgvInput): string[] {
   if (input.seed) {
     add('-blockdev', JSON.stringify({ driver: 'raw', 'node-name': 'cd-seed-media', 'read-only': true, file: fdFile(input.seed.fd, true) }));
     add('-device', `ide-cd,id=cd-seed,${units[cdUnits.seed]!},drive=cd-seed-media`);
+  }
+
+  // The guest agent (issue 14): a virtio-serial port whose host side is a listening socket. Last
+  // of the devices, so the PCI slots of the others stay where they were.
+  if (input.agentSocket !== undefined) {
+    add('-device', 'virtio-serial-pci,id=vserial0');
+    add('-chardev', `socket,id=qga0,path=${qemuOptValue(input.agentSocket)},server=on,wait=off`);
+    add('-device', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0');
   }
 
   add('-pidfile', input.pidFile);

@@ -18,6 +18,8 @@ import type {
   VmLaunch,
   VmRuntime,
   VmStats,
+  GuestAgentInfo,
+  GuestAgentStatus,
 } from '../runtime/port.js';
 import type { GuestIsolation } from './guest-isolation.js';
 import type { IdentityPool } from './identity.js';
@@ -27,6 +29,7 @@ import { qmpCall } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
 import { readSerialLogTail } from './serial.js'; // serial console (issue 14)
+import { AgentCommandError, type AgentSession, type AgentSessionOptions } from './agent.js'; // the guest agent (issue 14)
 import { OVMF_DIR, ensureStateDir, openFirmware } from './firmware.js'; // hardware options (issue 12)
 import { removeSeed, writeSeed } from './cloud-init-seed.js'; // cloud-init (issue 12)
 import { backupDiskStates, recoverLiveBackups, runLiveBackup } from './backup-job.js'; // backups: engine (issue 13)
@@ -66,6 +69,8 @@ export interface QemuRuntimeOptions {
   ovmfDir?: string;
   /** Cloud-init (issue 12): the program that writes the NoCloud seed volume. */
   xorrisoBinary?: string;
+  /** The guest agent (issue 14): timeouts and backoff (tests shorten them). */
+  agent?: AgentSessionOptions;
 }
 
 /**
@@ -81,6 +86,7 @@ export class QemuRuntime implements VmRuntime {
       storage: opts.storage,
       vncTcp: opts.vncTcp,
       swtpm: { binary: opts.swtpmBinary ?? 'swtpm', stateDir: (vmId) => path.join(this.stateDir(vmId), 'tpm') },
+      ...(opts.agent ? { agent: opts.agent } : {}), // the guest agent (issue 14)
     });
     this.supervisor.on('event', (vmId, ev) => this.onQmpEvent(vmId, ev));
     this.supervisor.on('exit', (vmId) => this.emit({ vmId, type: 'exited' }));
@@ -300,6 +306,40 @@ export class QemuRuntime implements VmRuntime {
       const str = (v: unknown, dflt: string) => (typeof v === 'string' ? v : dflt);
       const status = ev.event === 'BLOCK_JOB_READY' ? 'ready' : ev.event === 'BLOCK_JOB_ERROR' ? 'error' : 'concluded';
       this.emit({ vmId, type: 'job', job: { id: str(d.device, '?'), kind: str(d.type, '?'), done: num(d.offset), total: num(d.len), status } });
+    }
+  }
+
+  // --- the guest agent (issue 14) ---------------------------------------------------------
+
+  agentStatus(vmId: string): GuestAgentStatus {
+    const a = this.supervisor.agent(vmId);
+    return { connected: a?.connected ?? false, lastSeen: a?.lastSeen?.toISOString() ?? null };
+  }
+
+  agentInfo(vmId: string): Promise<GuestAgentInfo> {
+    return this.viaAgent(vmId, 'read the guest', (a) => a.info());
+  }
+
+  agentShutdown(vmId: string): Promise<void> {
+    return this.viaAgent(vmId, 'shut the guest down', (a) => a.shutdown());
+  }
+
+  agentFreeze(vmId: string): Promise<number> {
+    return this.viaAgent(vmId, 'freeze the guest\'s file systems', (a) => a.freeze());
+  }
+
+  agentThaw(vmId: string): Promise<number> {
+    return this.viaAgent(vmId, 'thaw the guest\'s file systems', (a) => a.thaw());
+  }
+
+  private async viaAgent<T>(vmId: string, what: string, fn: (a: AgentSession) => Promise<T>): Promise<T> {
+    const a = this.supervisor.agent(vmId);
+    if (!a) throw new AppError('VM_NOT_RUNNING', 'VM is not running');
+    try {
+      return await fn(a);
+    } catch (err) {
+      if (err instanceof AgentCommandError) throw new AppError('AGENT_UNAVAILABLE', `The guest agent could not ${what}: ${err.message}`);
+      throw new AppError('AGENT_UNAVAILABLE', `The guest agent does not answer (${(err as Error).message})`);
     }
   }
 

@@ -30,6 +30,7 @@ import { QmpClient, type QmpEvent } from './qmp/client.js';
 import { QmpCommands, type QmpRunState } from './qmp/commands.js';
 import { SerialLink } from './serial.js'; // serial console (issue 14)
 import { reclaimTpmState, recordedSwtpm, startSwtpm, stopSwtpm, type SwtpmProcess } from './swtpm.js'; // TPM (issue 12)
+import { AgentSession, type AgentSessionOptions } from './agent.js'; // the guest agent (issue 14)
 
 /** A QEMU process we manage: detached from the server, reached over its QMP socket. */
 interface Instance {
@@ -51,6 +52,8 @@ interface Instance {
   tpm?: SwtpmProcess | null;
   /** Serial console (issue 14): the server's connection to its first serial port (none: a QEMU started without the socket). */
   serial?: SerialLink | null;
+  /** The guest agent (issue 14): kept connected while the VM runs. */
+  agent?: AgentSession;
 }
 
 type VncEndpoint = { socket: true } | { display: number };
@@ -94,6 +97,8 @@ interface SupervisorOptions {
   vncTcp: boolean;
   /** TPM (issue 12): the swtpm program and where each VM keeps its TPM state. */
   swtpm?: { binary: string; stateDir: (vmId: string) => string };
+  /** The guest agent (issue 14): timeouts and backoff (tests shorten them). */
+  agent?: AgentSessionOptions;
 }
 
 /** An image given to QEMU: the server's open descriptor of each layer, image first, then its backing files. */
@@ -236,7 +241,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       ensureServerDir(paths.dir);
       own = true;
-      for (const f of [paths.qmpSocket, paths.vncSocket, paths.serialSocket]) fs.rmSync(f, { force: true });
+      for (const f of [paths.qmpSocket, paths.vncSocket, paths.serialSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
       removeForeignDir(paths.qemuDir);
     } catch (err) {
       this.log.warn({ vmId, err: String(err) }, 'could not clean the run directory of a stopped VM');
@@ -259,7 +264,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private prepareRunDir(paths: RunPaths, identity: QemuIdentity | null): void {
     ensureServerDir(paths.dir);
     clearServerDir(paths.dir);
-    for (const f of [paths.qmpSocket, paths.vncSocket, paths.serialSocket]) fs.rmSync(f, { force: true });
+    for (const f of [paths.qmpSocket, paths.vncSocket, paths.serialSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
     removeForeignDir(paths.qemuDir);
     fs.mkdirSync(paths.qemuDir, { mode: 0o700 });
     if (identity) {
@@ -347,7 +352,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
       const driversIso = input.driversIso ? { fd: childFd(input.driversIso.fd) } : null; // the drivers CD-ROM (issue 12)
       const seed = input.seed ? { fd: childFd(input.seed.fd) } : null; // cloud-init (issue 12): the caller's descriptor
-      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket });
+      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket, agentSocket: paths.qemuAgentSocket });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];
@@ -413,6 +418,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.linkSocket(paths.qemuSerialSocket, paths.serialSocket, identity);
       instance.serial = new SerialLink(paths.serialSocket, paths.serialLog, this.log, input.vmId, { truncate: true });
       if (!(await instance.serial.connect())) this.log.warn({ vmId: input.vmId }, 'serial: cannot connect to the serial socket yet; retrying');
+      this.linkSocket(paths.qemuAgentSocket, paths.agentSocket, identity); // the guest agent (issue 14)
+      this.watchAgent(instance);
       await instance.commands.cont();
       ({ status } = await instance.commands.queryStatus());
     } catch (err) {
@@ -498,6 +505,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const inst = this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
     inst.tpm = recordedSwtpm(this.swtpmRecord(vmId)); // TPM (issue 12): the one it ran with, never a second
     this.adoptSerial(inst); // serial console (issue 14)
+    this.watchAgent(inst); // the guest agent (issue 14): reconnects to the link made at its start
     const { status } = await inst.commands.queryStatus();
     return status;
   }
@@ -570,6 +578,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
     inst.serial?.close(); // serial console (issue 14)
+    inst.agent?.stop(); // the guest agent (issue 14)
     await this.endTpm(inst.vmId, inst.tpm ?? null); // TPM (issue 12)
     this.giveBack(inst.vmId, inst.identity);
     try {
@@ -581,9 +590,23 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
+  // --- the guest agent (issue 14) ---------------------------------------------------------
+
+  /** The guest agent session of a running VM, or null when none runs. */
+  agent(vmId: string): AgentSession | null {
+    return this.instances.get(vmId)?.agent ?? null;
+  }
+
+  private watchAgent(inst: Instance): void {
+    inst.agent?.stop();
+    inst.agent = new AgentSession(inst.vmId, runPaths(this.runDir(inst.vmId)).agentSocket, this.log, this.opts.agent);
+    inst.agent.start();
+  }
+
   /** Closes QMP connections without stopping any VM (server shutdown: VMs keep running). */
   detachAll(): void {
     for (const inst of this.instances.values()) {
+      inst.agent?.stop(); // the guest agent (issue 14)
       inst.qmp.removeAllListeners('close');
       inst.qmp.close();
       inst.serial?.close(); // serial console (issue 14)

@@ -202,6 +202,31 @@ export interface VmRuntime {
   removeBitmaps(vmId: string, bitmaps: ReadonlyArray<{ index: number; name: string }>): Promise<void>;
   /** At server start: cancels backup jobs a crash left in an adopted VM and removes their target nodes. */
   recoverBackups(vmId: string): Promise<number>;
+  // the guest agent (issue 14): optional, a runtime without one reports it never connected.
+  // Every call but agentStatus fails with AGENT_UNAVAILABLE when the agent does not answer.
+  /** Whether the running VM's guest agent answered its last check, and when it last answered. */
+  agentStatus?(vmId: string): GuestAgentStatus;
+  /** What the agent says about the guest (bounded and validated; cached a few seconds). */
+  agentInfo?(vmId: string): Promise<GuestAgentInfo>;
+  /** Asks the guest to power itself off (guest-shutdown). */
+  agentShutdown?(vmId: string): Promise<void>;
+  /** Freezes the guest's file systems (returns how many); thaw undoes it. */
+  agentFreeze?(vmId: string): Promise<number>;
+  agentThaw?(vmId: string): Promise<number>;
+}
+
+// the guest agent (issue 14)
+export interface GuestAgentStatus {
+  connected: boolean;
+  /** ISO-8601, or null when it never answered since the VM started (or was adopted). */
+  lastSeen: string | null;
+}
+export interface GuestAgentInfo {
+  version?: string;
+  os?: { name: string; version: string; kernel: string };
+  hostname?: string;
+  interfaces?: Array<{ name: string; mac: string | null; ips: string[] }>;
+  fsinfo?: Array<{ mountpoint: string; type: string; name: string; totalBytes: number | null; usedBytes: number | null }>;
 }
 
 // backups: engine (issue 13)

@@ -185,10 +185,25 @@ export class PowerService {
     const timeoutMs = (body.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
     requireAllowed(requireVm(ctx, id), op, (status) => `VM is ${status}`);
     const exited = this.waitExit(id, timeoutMs);
+    // the guest agent (issue 14): guest-shutdown when it answers (mode agent: only that), else
+    // (mode acpi, or no agent) the power button, pressed again until the guest goes
+    let viaAgent = false;
+    if (body.mode !== 'acpi' && ctx.runtime.agentShutdown) {
+      try {
+        await ctx.runtime.agentShutdown(id);
+        viaAgent = true;
+      } catch (err) {
+        if (body.mode === 'agent') {
+          throw err;
+        }
+      }
+    } else if (body.mode === 'agent') {
+      throw new AppError('AGENT_UNAVAILABLE', 'This runtime has no guest agent');
+    }
     const press = () => ctx.runtime.powerdown(id).catch(() => undefined);
-    await press();
-    const timer = setInterval(() => void press(), BUTTON_RESEND_MS); // press() never rejects
-    const ok = await exited.finally(() => clearInterval(timer));
+    if (!viaAgent) await press();
+    const timer = viaAgent ? null : setInterval(() => void press(), BUTTON_RESEND_MS); // press() never rejects
+    const ok = await exited.finally(() => timer && clearInterval(timer));
     const cut = lock.cut;
     if (!ok) {
       if (!body.force) {

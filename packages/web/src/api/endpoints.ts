@@ -7,6 +7,9 @@ import type {
 } from '@qemu-manager/contract';
 import type { AutostartBody } from '@qemu-manager/contract';
 import type {
+  CloudInit, CloudInitBody, CloudInitEnvelope, CreateImageBody, HardwareBody, Image, ImageCatalogueEntry, ImageCatalogueEnvelope, ImageListEnvelope,
+} from '@qemu-manager/contract';
+import type {
   Backup, BackupEnvelope, BackupListEnvelope, BackupSchedule, BackupScheduleEnvelope, BackupScheduleListEnvelope, BackupTarget,
   BackupTargetEnvelope, BackupTargetListEnvelope, CreateBackupBody, CreateBackupScheduleBody, CreateBackupTargetBody,
   PatchBackupScheduleBody, RestoreBackupBody,
@@ -52,6 +55,35 @@ export const vmsApi = {
   /** The whole autostart setting (admin; issue 15). */
   setAutostart: async (id: string, body: AutostartBody): Promise<Vm> =>
     (await request<VmEnvelope>('PUT', vmPath(id, '/autostart'), body)).vm,
+  // issue 12: hardware options, templates, a VM from an image or a template
+  /** Change hardware options while stopped; omitted fields keep their value. */
+  setHardware: async (id: string, body: HardwareBody): Promise<Vm> =>
+    (await request<VmEnvelope>('PUT', vmPath(id, '/hardware'), body)).vm,
+  /** A create with `image` or `template` answers 202 { task } (kind vm.create; its result names the VM). */
+  createFrom: async (body: CreateVmBody): Promise<Task> => (await request<TaskEnvelope>('POST', '/vms', body)).task,
+  /** Turn a stopped VM into a template (its disks become read-only bases; it cannot start). */
+  makeTemplate: async (id: string): Promise<Vm | undefined> =>
+    (await request<Partial<VmEnvelope> | undefined>('POST', vmPath(id, '/template')))?.vm,
+};
+
+/** A VM's cloud-init config (issue 12): GET masks the password; PUT replaces; DELETE removes. */
+export const cloudInitApi = {
+  get: async (vmId: string, signal?: AbortSignal): Promise<CloudInit> =>
+    (await request<CloudInitEnvelope>('GET', vmPath(vmId, '/cloud-init'), undefined, { signal })).cloudInit,
+  put: async (vmId: string, body: CloudInitBody): Promise<CloudInit> =>
+    (await request<CloudInitEnvelope>('PUT', vmPath(vmId, '/cloud-init'), body)).cloudInit,
+  remove: (vmId: string): Promise<unknown> => request<unknown>('DELETE', vmPath(vmId, '/cloud-init')),
+};
+
+/** The image library (issue 12). */
+export const imagesApi = {
+  list: async (signal?: AbortSignal): Promise<Image[]> =>
+    (await request<ImageListEnvelope>('GET', '/images', undefined, { signal })).images,
+  catalogue: async (signal?: AbortSignal): Promise<ImageCatalogueEntry[]> =>
+    (await request<ImageCatalogueEnvelope>('GET', '/images/catalogue', undefined, { signal })).catalogue,
+  /** Download from a URL: 202 { task } (kind image.download). */
+  download: async (body: CreateImageBody): Promise<Task> => (await request<TaskEnvelope>('POST', '/images', body)).task,
+  remove: (name: string): Promise<unknown> => request<unknown>('DELETE', `/images/${enc(name)}`),
 };
 
 export const disksApi = {

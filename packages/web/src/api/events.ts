@@ -3,7 +3,7 @@ import type { QueryClient } from '@tanstack/react-query';
 import { SERVER_EVENT_TYPES, type ServerEvent, type ServerEventType } from '@qemu-manager/contract';
 import { TASK_DONE } from '@qemu-manager/contract';
 import type { Backup } from '@qemu-manager/contract';
-import { BACKUP_TASK_KINDS, qk, removeDisk, removeVm, SNAPSHOT_TASK_KINDS, upsertDisk, upsertTask, upsertVm } from './queries';
+import { BACKUP_TASK_KINDS, IMAGE_TASK_KINDS, qk, removeDisk, removeVm, SNAPSHOT_TASK_KINDS, upsertDisk, upsertTask, upsertVm } from './queries';
 
 export const EVENT_TYPES: readonly ServerEventType[] = SERVER_EVENT_TYPES;
 
@@ -41,6 +41,8 @@ export function applyServerEvent(qc: QueryClient, ev: ServerEvent): void {
         void qc.invalidateQueries({ queryKey: qk.backupTargets });
         if (ev.task.kind === 'backup.schedule') void qc.invalidateQueries({ queryKey: qk.backupSchedules });
       }
+      // Images (issue 12) have no events of their own: a download or a create from one changes the list.
+      if (IMAGE_TASK_KINDS.includes(ev.task.kind) && TASK_DONE.includes(ev.task.status)) void qc.invalidateQueries({ queryKey: qk.images });
       return;
     // backups (issue 13)
     case 'backup.created':

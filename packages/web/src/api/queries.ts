@@ -1,7 +1,7 @@
 // Query keys, cache helpers and the read hooks. Lists are kept live by ./events.ts.
 import { useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { TASK_DONE, type Disk, type Task, type Vm } from '@qemu-manager/contract';
-import { authApi, backupSchedulesApi, backupsApi, backupTargetsApi, disksApi, isosApi, snapshotsApi, systemApi, tasksApi, tokensApi, vmsApi, type BackupFilter, type TaskFilter } from './endpoints';
+import { authApi, backupSchedulesApi, cloudInitApi, imagesApi, backupsApi, backupTargetsApi, disksApi, isosApi, snapshotsApi, systemApi, tasksApi, tokensApi, vmsApi, type BackupFilter, type TaskFilter } from './endpoints';
 
 export const qk = {
   vms: ['vms'] as const,
@@ -29,6 +29,10 @@ export const qk = {
   backupFailure: (vmId: string) => ['backups', 'failed', vmId] as const,
   backupTargets: ['backup-targets'] as const,
   backupSchedules: ['backup-schedules'] as const,
+  // issue 12
+  images: ['images'] as const,
+  imageCatalogue: ['image-catalogue'] as const,
+  cloudInit: (vmId: string) => ['cloud-init', vmId] as const,
 };
 
 function upsertById<T extends { id: string }>(list: T[] | undefined, item: T): T[] | undefined {
@@ -228,3 +232,24 @@ export function useRefreshBackups(): () => void {
     void qc.invalidateQueries({ queryKey: qk.backupSchedules });
   };
 }
+
+// ---- images and cloud-init (issue 12) ----
+
+/** The task kinds that change the image list (a download, or a create whose disk backs onto one). */
+export const IMAGE_TASK_KINDS: readonly Task['kind'][] = ['image.download', 'vm.create'];
+
+const no404 = (n: number, err: unknown) => (err as { status?: number }).status !== 404 && n < 1;
+
+export const useImages = (enabled = true) =>
+  useQuery({ queryKey: qk.images, queryFn: ({ signal }) => imagesApi.list(signal), enabled, retry: no404 });
+
+export const useImageCatalogue = () =>
+  useQuery({ queryKey: qk.imageCatalogue, queryFn: ({ signal }) => imagesApi.catalogue(signal), staleTime: 10 * 60_000, retry: no404 });
+
+/** A VM's cloud-init config; only asked for when the VM says it has one (null otherwise). */
+export const useCloudInit = (vm: Pick<Vm, 'id' | 'cloudInit'>) =>
+  useQuery({
+    queryKey: [...qk.cloudInit(vm.id), vm.cloudInit],
+    queryFn: ({ signal }) => (vm.cloudInit ? cloudInitApi.get(vm.id, signal) : Promise.resolve(null)),
+    retry: no404,
+  });

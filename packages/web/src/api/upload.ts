@@ -1,5 +1,5 @@
 // Uploads with progress (ISOs, disk images). fetch() has no upload progress, so this uses XMLHttpRequest.
-import type { Disk, DiskEnvelope, Iso, IsoEnvelope } from '@qemu-manager/contract';
+import type { Disk, DiskEnvelope, Image, ImageEnvelope, Iso, IsoEnvelope } from '@qemu-manager/contract';
 import { t } from '../i18n';
 import { API_BASE, ApiError, toApiError } from './client';
 
@@ -51,4 +51,9 @@ export function uploadIso(file: Blob, name: string, onProgress: (loaded: number,
 /** PUT /api/disks/upload/{name}: a raw, qcow2 or vmdk image becomes a ready managed disk (201 { disk }). */
 export function uploadDiskImage(file: Blob, name: string, onProgress: (loaded: number, total: number) => void): UploadHandle<Disk> {
   return uploadFile(`/disks/upload/${encodeURIComponent(name)}`, file, field<DiskEnvelope['disk']>('disk'), onProgress);
+}
+
+/** PUT /api/images/upload/{name} (issue 12): a disk image becomes a library image, stored as qcow2 (201 { image }). */
+export function uploadImage(file: Blob, name: string, onProgress: (loaded: number, total: number) => void): UploadHandle<Image> {
+  return uploadFile(`/images/upload/${encodeURIComponent(name)}`, file, field<ImageEnvelope['image']>('image'), onProgress);
 }

@@ -13,6 +13,7 @@ const NAV = [
   { to: paths.vms, label: () => t.app.nav.vms, testId: 'nav-vms', match: (p: string) => p === '/' || p.startsWith('/vms') },
   { to: paths.disks, label: () => t.app.nav.disks, testId: 'nav-disks', match: (p: string) => p.startsWith('/disks') },
   { to: paths.isos, label: () => t.app.nav.isos, testId: 'nav-isos', match: (p: string) => p.startsWith('/isos') },
+  { to: paths.images, label: () => t.app.nav.images, testId: 'nav-images', match: (p: string) => p.startsWith('/images') },
   { to: paths.backups, label: () => t.app.nav.backups, testId: 'nav-backups', match: (p: string) => p.startsWith('/backups') },
   { to: paths.tokens, label: () => t.app.nav.tokens, testId: 'nav-tokens', match: (p: string) => p.startsWith('/tokens') },
   { to: paths.audit, label: () => t.app.nav.audit, testId: 'nav-audit', match: (p: string) => p.startsWith('/audit') },

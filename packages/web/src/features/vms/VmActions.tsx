@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import type { Vm } from '@qemu-manager/contract';
 import { vmsApi } from '../../api/endpoints';
-import { removeVm } from '../../api/queries';
+import { qk, removeVm, upsertVm } from '../../api/queries';
 import { Button } from '../../components/Button';
 import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { ErrorText } from '../../components/ErrorText';
@@ -11,6 +11,7 @@ import { t } from '../../i18n';
 import { Link, navigate, paths } from '../../router';
 import { canDelete, canOpenConsole, canStop, powerActionsFor, primaryActionFor, type PowerAction } from './actions';
 import { useVmAction } from './useVmAction';
+import { CreateVmDialog } from './CreateVmDialog';
 
 /** Read while rendering, so a language switch shows at once. */
 const label = (a: PowerAction): string => t.actions[a];
@@ -26,7 +27,10 @@ export function VmActions({ vm, context }: Props) {
   const qc = useQueryClient();
   const action = useVmAction(vm.id);
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const primary = primaryActionFor(vm.status);
+  const [confirmTemplate, setConfirmTemplate] = useState(false);
+  const [fromTemplate, setFromTemplate] = useState(false);
+  // A template cannot start (issue 12): its main button makes a new VM from it instead.
+  const primary = vm.template ? null : primaryActionFor(vm.status);
   const others = powerActionsFor(vm.status).filter((a) => a !== primary);
 
   const items: MenuItem[] = others.map((a) => ({
@@ -36,6 +40,7 @@ export function VmActions({ vm, context }: Props) {
     danger: a === 'stop' || a === 'reset',
     testId: `action-${a}`,
   }));
+  if (!vm.template && vm.status === 'stopped') items.push({ key: 'template', label: t.template.make, onSelect: () => setConfirmTemplate(true), testId: 'action-make-template' });
   if (canDelete(vm.status)) items.push({ key: 'delete', label: t.actions.delete, onSelect: () => setConfirmDelete(true), danger: true, testId: 'action-delete' });
 
   const timedOut = action.failed === 'shutdown' && (action.error as { code?: string } | null)?.code === 'TIMEOUT';
@@ -53,6 +58,9 @@ export function VmActions({ vm, context }: Props) {
           >
             {label(primary)}
           </Button>
+        )}
+        {vm.template && (
+          <Button size="sm" variant="primary" onClick={() => setFromTemplate(true)} data-testid="action-new-from-template">{t.template.newVm}</Button>
         )}
         {!primary && action.pending && (
           <Button size="sm" busy>
@@ -85,6 +93,20 @@ export function VmActions({ vm, context }: Props) {
           )}
         </ErrorText>
       )}
+      {fromTemplate && <CreateVmDialog open template={vm.id} onClose={() => setFromTemplate(false)} />}
+      <ConfirmDialog
+        open={confirmTemplate}
+        title={t.template.makeTitle(vm.name)}
+        body={<p>{t.template.makeBody}</p>}
+        confirmLabel={t.template.makeConfirm}
+        testId="make-template-dialog"
+        onClose={() => setConfirmTemplate(false)}
+        onConfirm={async () => {
+          const updated = await vmsApi.makeTemplate(vm.id);
+          if (updated) upsertVm(qc, updated);
+          else await qc.invalidateQueries({ queryKey: qk.vms });
+        }}
+      />
       <ConfirmDialog
         open={confirmDelete}
         title={t.vms.deleteTitle(vm.name)}

@@ -21,6 +21,9 @@ import { VmIsoSection } from './VmIsoSection';
 import { CloneVmDialog } from './CloneVmDialog';
 import { SnapshotsSection } from './SnapshotsSection';
 import { BackupsSection } from '../backups/BackupsSection';
+import { HardwareSection } from './HardwareSection';
+import { CloudInitSection } from './CloudInitSection';
+import { hardwareSummary } from './hardwareRules';
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -53,6 +56,7 @@ function VmDetail({ vm }: { vm: Vm }) {
             {t.units.cpus(vm.cpus)} · {formatMiB(vm.memory)}
             {up && ` · ${up}`}
           </span>
+          <span className="badge badge-hw" data-testid="vm-hw-summary">{hardwareSummary(vm)}</span>
         </div>
         <div className="detail-header-actions">
           <VmActions vm={vm} context="page" />
@@ -61,9 +65,11 @@ function VmDetail({ vm }: { vm: Vm }) {
         </div>
       </div>
       {cloning && <CloneVmDialog vm={vm} onClose={() => setCloning(false)} />}
+      {vm.template && <p className="note" data-testid="vm-is-template">{t.template.isTemplate}</p>}
       <div className="detail-grid">
         <div className="detail-col">
           <ResourcesSection vm={vm} />
+          <HardwareSection vm={vm} />
           <VmDisksSection vm={vm} />
           <VmIsoSection vm={vm} />
           <SnapshotsSection vm={vm} />
@@ -73,6 +79,7 @@ function VmDetail({ vm }: { vm: Vm }) {
           <ConsoleSection vm={vm} />
           <VmInfoSection vm={vm} />
           <AutostartSection vm={vm} />
+          <CloudInitSection vm={vm} />
           <RecentTasks vm={vm.id} />
         </div>
       </div>

@@ -14,6 +14,7 @@ import { Link, paths } from '../../router';
 import { CreateVmDialog } from './CreateVmDialog';
 import { VmActions } from './VmActions';
 import { autostartMarker } from './autostartForm';
+import { hardwareSummary } from './hardwareRules';
 
 export function VmListPage() {
   const vms = useVms();
@@ -55,6 +56,7 @@ function VmRow({ vm }: { vm: Vm }) {
   const now = useNow();
   const up = vm.status !== 'stopped' ? uptimeLabel(vm.startedAt, now, t.vms) : null;
   const auto = autostartMarker(vm.autostart);
+  const hw = hardwareSummary(vm, true);
   return (
     <div className="table-row vm-row" role="row" data-testid={`vm-row-${vm.name}`} data-status={vm.status}>
       <span role="cell" className="cell-name">
@@ -64,6 +66,7 @@ function VmRow({ vm }: { vm: Vm }) {
             {t.autostart.marker} {auto.order}
           </span>
         )}
+        {hw && <span className="badge badge-hw" data-testid={`vm-hw-${vm.name}`}>{hw}</span>}
         {up && <span className="muted small">{up}</span>}
       </span>
       <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
