@@ -33,9 +33,9 @@ export const CFG = {
   snapshotRuns: 3,
   uploadMiB: 512,
 };
-/** BENCH_ONLY=storage,relay,…: only these sections (relay, lifecycle, load, storage, backup, cloud, ui); default all. */
+/** BENCH_ONLY=storage,relay,…: only these sections (relay, lifecycle, load, storage, backup, cloud, metrics, serial, ui); default all. */
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-export const SECTIONS = ['relay', 'lifecycle', 'load', 'storage', 'backup', 'cloud', 'metrics', 'ui'];
+export const SECTIONS = ['relay', 'lifecycle', 'load', 'storage', 'backup', 'cloud', 'metrics', 'serial', 'ui'];
 export const wanted = (section) => only.length === 0 || only.includes(section);
 export const MiB = 1024 * 1024;
 export const FAKE_VM = '00000000-0000-4000-8000-000000000000';

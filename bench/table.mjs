@@ -6,6 +6,7 @@ import { p99, rps } from './api-load.mjs';
 import { backupRows } from './backup.mjs';
 import { cloudImageRows } from './cloud-image.mjs';
 import { metricsRows } from './metrics.mjs'; // sampling cost row (issue 14)
+import { serialRows } from './serial.mjs'; // serial console (issue 14)
 import { CFG, results, root } from './context.mjs';
 import { fmt, median } from './lib.mjs';
 
@@ -128,6 +129,7 @@ function table() {
   backupRows(s.backup, add, yes); // backup rows (bench/backup.mjs)
   cloudImageRows(s.cloudImage, add); // image + cloud-init row (bench/cloud-image.mjs)
   metricsRows(s.metrics, add); // sampling cost row (bench/metrics.mjs, issue 14)
+  serialRows(s.serial, add, yes); // serial console row (bench/serial.mjs)
   if (s.ui) {
     const u = s.ui;
     if (u.js) add(`Web UI first-load JS, gzip -9 (${u.js.files.length} file(s))`, `${fmt(u.js.gzipBytes / 1024)} KiB`, `${fmt(u.js.bytes / 1024)} KiB raw`, '—', '(info)', '—');

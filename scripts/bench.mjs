@@ -11,7 +11,7 @@
 // BENCH_PROFILE=<dir> (run the server with --cpu-prof, profile written to <dir> when it exits),
 // BENCH_SERVER_MAIN=<path> (benchmark another build of the server's main.js),
 // BENCH_STORAGE_RUNS (full clones and uploads per side, 3), BENCH_ONLY=<sections> (comma-separated:
-// relay, lifecycle, load (define, GET throughput, scale), storage, backup, cloud, metrics, ui; default all),
+// relay, lifecycle, load (define, GET throughput, scale), storage, backup, cloud, metrics, serial, ui; default all),
 // BENCH_METRICS_VMS (VMs sampled in the metrics row, BENCH_SCALE), BENCH_METRICS_WINDOW_S (30),
 // BENCH_BACKUP_RUNS (full + incremental backup pairs, 3), BENCH_CLOUD_RUNS (image + cloud-init VMs per side, 3).
 import { spawnSync } from 'node:child_process';
@@ -27,6 +27,7 @@ import { benchStorage, testGuestIso } from '../bench/storage.mjs';
 import { benchBackup } from '../bench/backup.mjs';
 import { benchCloudImage } from '../bench/cloud-image.mjs';
 import { benchMetrics } from '../bench/metrics.mjs'; // sampling cost (issue 14)
+import { benchSerial } from '../bench/serial.mjs'; // serial console (issue 14)
 import { finish, writeResults } from '../bench/table.mjs';
 import { benchUi } from '../bench/ui.mjs';
 
@@ -52,7 +53,7 @@ async function main() {
 
   // The test guest first (a build blocks this process for a while, long enough for the server to
   // close the bench's idle kept-alive connections under it).
-  if (wanted('storage') || wanted('backup') || wanted('cloud')) testGuestIso();
+  if (wanted('storage') || wanted('backup') || wanted('cloud') || wanted('serial')) testGuestIso();
 
   const server = await serverUnderTest(dataDir);
   if (wanted('lifecycle')) await benchStartStop(server.base, dataDir);
@@ -81,6 +82,7 @@ async function main() {
   if (wanted('cloud')) await benchCloudImage(server.base, dataDir); // image + cloud-init row (bench/cloud-image.mjs)
 
   if (wanted('metrics')) await benchMetrics(server); // sampling cost row (bench/metrics.mjs, issue 14)
+  if (wanted('serial')) await benchSerial(server.base, dataDir); // serial console row (bench/serial.mjs)
 
   if (wanted('ui')) await benchUi(server.base, server.web);
   finish(t0);

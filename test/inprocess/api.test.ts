@@ -39,6 +39,7 @@ import { imagesSuite } from './suites/images.js';
 import { presetSuite, templateSuite } from './suites/presets.js';
 // cloud-init (issue 12)
 import { cloudInitSuite } from './suites/cloud-init.js';
+import { serialSuite } from './suites/serial.js'; // serial console (issue 14)
 import { agentSuite } from './suites/agent.js'; // the guest agent (issue 14)
 import { metricsSuite } from './suites/metrics.js'; // metrics (issue 14)
 
@@ -63,6 +64,7 @@ imagesSuite(); // images (issue 12)
 presetSuite(); // hardware options: machine, bus, NIC, boot order, presets, drivers ISO (issue 12)
 templateSuite(); // templates (issue 12)
 cloudInitSuite(); // cloud-init (issue 12)
+serialSuite(); // serial console (issue 14)
 agentSuite(); // the guest agent (issue 14)
 metricsSuite(); // metrics (issue 14)
 

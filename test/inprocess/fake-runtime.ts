@@ -27,6 +27,7 @@ import type {
   ProcessUsage,
 } from '../../packages/server/src/runtime/port.js';
 import { encodePng } from '../../packages/server/src/lib/png.js'; // metrics (issue 14)
+import { FakeSerialPort } from './fake-serial.js'; // serial console (issue 14)
 
 /** A call held until the test releases it. `reached` resolves once the call is waiting. */
 export interface Gate {
@@ -200,6 +201,27 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
     const vm = this.live(vmId);
     await this.enter('state', vmId);
     return vm.state;
+  }
+
+  // serial console (issue 14): one port per running VM; `serialLogs` is what serialLog() reads
+  readonly serialPorts = new Map<string, FakeSerialPort>();
+  readonly serialLogs = new Map<string, string>();
+
+  serial(vmId: string): FakeSerialPort | null {
+    const port = this.serialPorts.get(vmId);
+    if (!this.vms.has(vmId)) {
+      port?.end();
+      this.serialPorts.delete(vmId);
+      return null;
+    }
+    if (port) return port;
+    const made = new FakeSerialPort();
+    this.serialPorts.set(vmId, made);
+    return made;
+  }
+
+  serialLog(vmId: string, maxBytes: number): Buffer {
+    return Buffer.from(this.serialLogs.get(vmId) ?? '').subarray(-maxBytes);
   }
 
   console(vmId: string): ConsoleEndpoint | null {

@@ -23,6 +23,8 @@ export * from './host.js';
 // images and cloud-init (issue 12)
 export * from './images.js';
 export * from './cloud-init.js';
+// serial console (issue 14)
+export * from './serial.js';
 // the guest agent (issue 14)
 export * from './agent.js';
 // metrics (issue 14)

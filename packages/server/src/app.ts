@@ -5,6 +5,9 @@ import { registerAudit } from './audit/hook.js';
 import { auditRoutes } from './http/routes/audit.js';
 import { AuditStore } from './audit/store.js';
 import { authRoutes } from './http/routes/auth.js';
+import { serialRoutes } from './http/routes/serial.js'; // serial console (issue 14)
+import { SerialService } from './console/serial-service.js'; // serial console (issue 14)
+import { createSerialProxy } from './console/serial-proxy.js'; // serial console (issue 14)
 import { AuthService } from './auth/service.js';
 import { AuthStore } from './auth/store.js';
 import { hostLimits, isLoopback, type Config } from './config.js';
@@ -311,6 +314,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   });
 
   // --- routes, console, UI ---
+  const serial = new SerialService({ runtime, checkConsole: (id) => void power.vncTarget(id), requireVm: (id) => void vms.get(id) }); // serial console (issue 14)
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file || v.driversIso === file); // (issue 12: the drivers CD-ROM too)
   await app.register(
     async (api) => {
@@ -335,6 +339,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
         authRoutes({
           auth,
           checkConsole: (id) => void power.vncTarget(id),
+          checkSerial: (id) => void serial.channel(id), // serial console (issue 14)
           secureCookies: (req) => config.tls !== null || (config.trustProxy !== null && req.protocol === 'https'),
         }),
       );
@@ -356,23 +361,34 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(templateRoutes(templates)); // templates (issue 12)
       await api.register(cloudInitRoutes(cloudInit)); // cloud-init (issue 12)
       await api.register(metricsRoutes(metrics)); // metrics (issue 14)
+      await api.register(serialRoutes(serial)); // serial console (issue 14)
     },
     { prefix: '/api' },
   );
   await registerApiDocs(app); // GET /api/docs: interactive docs of /api/openapi.json (issue 15)
   if (webDir) await registerStaticUi(app, webDir);
   const proxy = createVncProxy({ resolveTarget: (id) => power.vncTarget(id), log: app.log });
+  const serialProxy = createSerialProxy({ resolve: (id) => serial.channel(id), log: app.log }); // serial console (issue 14)
   registerConsoleUpgrade(app, {
     guard,
     ticketRequired: () => auth.required,
-    redeemTicket: (ticket, vmId) => auth.redeemTicket(ticket, vmId),
+    redeemTicket: (ticket, vmId, kind) => auth.redeemTicket(ticket, vmId, kind), // kind: serial console (issue 14)
     checkConsole: (vmId) => void power.vncTarget(vmId),
     handleUpgrade: (req, socket, head) => proxy.handleUpgrade(req, socket, head),
     audit: (e) => auditStore.record({ ...e, action: 'CONSOLE /api/vnc/:vm_id' }),
+    // serial console (issue 14)
+    serial: {
+      checkConsole: (vmId) => void serial.channel(vmId),
+      handleUpgrade: (req, socket, head) => serialProxy.handleUpgrade(req, socket, head),
+      audit: (e) => auditStore.record({ ...e, action: 'CONSOLE /api/vms/:vm_id/serial' }),
+    },
   });
 
   // Live consoles would keep server.close() waiting: end them first.
-  app.addHook('preClose', async () => proxy.close());
+  app.addHook('preClose', async () => {
+    proxy.close();
+    serialProxy.close(); // serial console (issue 14)
+  });
   app.addHook('onClose', async () => {
     scheduler.stop(); // backups: schedules and retention (issue 13)
     metrics.stop(); // metrics (issue 14)

@@ -44,7 +44,7 @@ export function clientKey(ip: string): string {
 
 /** Admin password, sessions, API tokens, console tickets and login rate limiting. */
 export class AuthService implements PrincipalSource {
-  private readonly tickets = new Map<string, { vmId: string; expires: number }>();
+  private readonly tickets = new Map<string, { vmId: string; expires: number; kind: string }>();
   /** Per client address: attempts counted in the current window (failed or being checked). */
   private readonly attempts = new Map<string, Attempts>();
   private inFlight = 0;
@@ -169,22 +169,22 @@ export class AuthService implements PrincipalSource {
   }
 
   /** A console ticket: one WebSocket connection to one VM, within ~30 s. */
-  issueTicket(vmId: string): { ticket: string; expiresAt: string } {
+  issueTicket(vmId: string, kind: 'vnc' | 'serial' = 'vnc'): { ticket: string; expiresAt: string } {
     const now = Date.now();
     for (const [k, v] of this.tickets) if (v.expires <= now) this.tickets.delete(k);
     const ticket = randomSecret();
     const expires = now + TICKET_TTL_MS;
-    this.tickets.set(secretHash(ticket), { vmId, expires });
+    this.tickets.set(secretHash(ticket), { vmId, expires, kind }); // kind: serial console (issue 14)
     return { ticket, expiresAt: new Date(expires).toISOString() };
   }
 
-  /** Consumes a ticket: true only once, only for its VM, only before it expires. */
-  redeemTicket(ticket: string | null, vmId: string): boolean {
+  /** Consumes a ticket: true only once, only for its VM and console kind, only before it expires. */
+  redeemTicket(ticket: string | null, vmId: string, kind: 'vnc' | 'serial' = 'vnc'): boolean {
     if (!ticket) return false;
     const key = secretHash(ticket);
     const t = this.tickets.get(key);
     if (!t) return false;
     this.tickets.delete(key);
-    return t.vmId === vmId && t.expires > Date.now();
+    return t.vmId === vmId && t.kind === kind && t.expires > Date.now();
   }
 }

@@ -37,8 +37,13 @@ export interface ArgvInput {
   iso: { fd: number } | null;
   qmpSocket: string;
   pidFile: string;
-  /** The serial log's inherited descriptor number (opened for appending by the server). */
-  serialFd: number;
+  /**
+   * The first serial port as a file chardev on this inherited descriptor (a log only). Used when
+   * `serialSocket` is absent.
+   */
+  serialFd?: number;
+  /** Serial console (issue 14): the first serial port as a unix socket chardev QEMU serves here (server=on, wait=off). */
+  serialSocket?: string;
   /**
    * UEFI (issue 12): the firmware code (raw, read-only) and the VM's own variable store (qcow2,
    * so snapshots with memory work) as inherited descriptors; absent: BIOS.
@@ -144,8 +149,9 @@ export function buildArgv(input: ArgvInput): string[] {
   add('-device', 'qemu-xhci,id=usb', '-device', 'usb-tablet,id=tablet0,bus=usb.0');
   add('-chardev', `socket,id=qmp,path=${qemuOptValue(input.qmpSocket)},server=on,wait=off`);
   add('-mon', 'chardev=qmp,mode=control');
+  const serialFds = input.serialSocket === undefined && input.serialFd !== undefined ? [input.serialFd] : [];
   const fds = [
-    input.serialFd,
+    ...serialFds,
     ...input.disks.flatMap((d) => d.layers.map((l) => l.fd)),
     ...(input.iso ? [input.iso.fd] : []),
     ...(uefi ? [uefi.codeFd, uefi.varsFd] : []),
@@ -164,7 +170,9 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-tpmdev', 'emulator,id=tpm0,chardev=chrtpm');
     add('-device', 'tpm-crb,tpmdev=tpm0');
   }
-  add('-chardev', `file,id=serial0,path=/dev/fdset/${input.serialFd}`);
+  if (input.serialSocket !== undefined) add('-chardev', `socket,id=serial0,path=${qemuOptValue(input.serialSocket)},server=on,wait=off`);
+  else if (input.serialFd !== undefined) add('-chardev', `file,id=serial0,path=/dev/fdset/${input.serialFd}`);
+  else add('-chardev', 'null,id=serial0');
   add('-serial', 'chardev:serial0');
   // Boot order (issue 12): bootindex values in the order asked (every disk in attach order, the
   // CD-ROM, the NIC); a device left out gets none and, with strict, is never booted from.

@@ -20,11 +20,13 @@ export function runPaths(runDir: string) {
     /** QEMU's own socket paths (in the QEMU user's directory). */
     qemuQmpSocket: path.join(qemuDir, 'qmp.sock'),
     qemuVncSocket: path.join(qemuDir, 'vnc.sock'),
+    qemuSerialSocket: path.join(qemuDir, 'serial.sock'), // serial console (issue 14)
     qemuAgentSocket: path.join(qemuDir, 'qga.sock'), // the guest agent (issue 14)
     pidFile: path.join(qemuDir, 'qemu.pid'),
     /** The server's links to them (in its own directory). */
     qmpSocket: path.join(runDir, 'qmp.sock'),
     vncSocket: path.join(runDir, 'vnc.sock'),
+    serialSocket: path.join(runDir, 'serial.sock'), // serial console (issue 14)
     agentSocket: path.join(runDir, 'qga.sock'), // the guest agent (issue 14)
     serialLog: path.join(runDir, 'serial.log'),
     log: path.join(runDir, 'qemu.log'),

@@ -14,6 +14,7 @@ import type {
   RuntimeEvent,
   RuntimeProcess,
   LaunchHardware,
+  SerialChannel,
   VmLaunch,
   VmRuntime,
   VmStats,
@@ -29,6 +30,7 @@ import type { QmpCommands, QmpRunState } from './qmp/commands.js';
 import { qmpCall } from './qmp/errors.js';
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
+import { readSerialLogTail } from './serial.js'; // serial console (issue 14)
 import { AgentCommandError, type AgentSession, type AgentSessionOptions } from './agent.js'; // the guest agent (issue 14)
 import { OVMF_DIR, ensureStateDir, openFirmware } from './firmware.js'; // hardware options (issue 12)
 import { removeSeed, writeSeed } from './cloud-init-seed.js'; // cloud-init (issue 12)
@@ -184,6 +186,15 @@ export class QemuRuntime implements VmRuntime {
     const socket = this.supervisor.vncSocket(vmId);
     if (socket) return { path: socket };
     return { host: '127.0.0.1', port: 5900 + (this.supervisor.vncDisplay(vmId) ?? 0) };
+  }
+
+  // serial console (issue 14)
+  serial(vmId: string): SerialChannel | null {
+    return this.supervisor.serial(vmId);
+  }
+
+  serialLog(vmId: string, maxBytes: number): Buffer {
+    return readSerialLogTail(runPaths(this.supervisor.runDir(vmId)).serialLog, maxBytes);
   }
 
   async blockJobs(vmId: string): Promise<BlockJob[]> {

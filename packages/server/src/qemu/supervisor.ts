@@ -28,6 +28,7 @@ import {
 } from './rundir.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 import { QmpCommands, type QmpRunState } from './qmp/commands.js';
+import { SerialLink } from './serial.js'; // serial console (issue 14)
 import { reclaimTpmState, recordedSwtpm, startSwtpm, stopSwtpm, type SwtpmProcess } from './swtpm.js'; // TPM (issue 12)
 import { AgentSession, type AgentSessionOptions } from './agent.js'; // the guest agent (issue 14)
 
@@ -49,6 +50,8 @@ interface Instance {
   vnc: VncEndpoint;
   /** The VM's TPM emulator (issue 12), stopped after QEMU exits. */
   tpm?: SwtpmProcess | null;
+  /** Serial console (issue 14): the server's connection to its first serial port (none: a QEMU started without the socket). */
+  serial?: SerialLink | null;
   /** The guest agent (issue 14): kept connected while the VM runs. */
   agent?: AgentSession;
 }
@@ -105,7 +108,7 @@ export interface StartDisk {
   layers: ReadonlyArray<{ fd: number; format: string }>;
 }
 
-interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'vnc' | 'disks' | 'iso' | 'tpm' | 'driversIso'> {
+interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'serialSocket' | 'vnc' | 'disks' | 'iso' | 'tpm' | 'driversIso'> {
   vncDisplay: number;
   /** Open descriptors (the caller's; they stay open until start returns, then the caller closes them). */
   disks: readonly StartDisk[];
@@ -172,6 +175,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.instances.get(vmId)?.identity ?? null;
   }
 
+  /** Serial console (issue 14): the running VM's serial port, or null. */
+  serial(vmId: string): SerialLink | null {
+    return this.instances.get(vmId)?.serial ?? null;
+  }
+
   /** The TCP display a running VM's QEMU serves VNC on, or null (a unix socket, or no QEMU). */
   vncDisplay(vmId: string): number | null {
     const vnc = this.instances.get(vmId)?.vnc;
@@ -202,7 +210,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    */
   async start(input: StartInput): Promise<StartResult> {
     const paths = runPaths(this.runDir(input.vmId));
-    for (const sock of [paths.qemuQmpSocket, paths.qemuVncSocket]) {
+    for (const sock of [paths.qemuQmpSocket, paths.qemuVncSocket, paths.qemuSerialSocket]) {
       if (Buffer.byteLength(sock) > UNIX_PATH_MAX) {
         throw new AppError('INTERNAL', `Socket path is too long for a unix socket: ${sock}`);
       }
@@ -235,7 +243,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       ensureServerDir(paths.dir);
       own = true;
-      for (const f of [paths.qmpSocket, paths.vncSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
+      for (const f of [paths.qmpSocket, paths.vncSocket, paths.serialSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
       removeForeignDir(paths.qemuDir);
     } catch (err) {
       this.log.warn({ vmId, err: String(err) }, 'could not clean the run directory of a stopped VM');
@@ -258,7 +266,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private prepareRunDir(paths: RunPaths, identity: QemuIdentity | null): void {
     ensureServerDir(paths.dir);
     clearServerDir(paths.dir);
-    for (const f of [paths.qmpSocket, paths.vncSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
+    for (const f of [paths.qmpSocket, paths.vncSocket, paths.serialSocket, paths.agentSocket]) fs.rmSync(f, { force: true });
     removeForeignDir(paths.qemuDir);
     fs.mkdirSync(paths.qemuDir, { mode: 0o700 });
     if (identity) {
@@ -321,7 +329,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       tpm = { socket };
     }
 
-    // The child's descriptors: 0-2 as usual, 3 the serial log, then every image layer, then the medium.
+    // The child's descriptors: 0-2 as usual, then every image layer, then the medium.
     const own: number[] = [];
     let child: ChildProcess;
     let argv: string[];
@@ -335,10 +343,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         fs.ftruncateSync(logFd, 0);
         logStart = 0;
       }
-      // QEMU starts the serial log afresh (its file chardev truncates), as it did with a path.
-      const serialFd = openOwnFile(paths.serialLog, O_WRONLY | O_TRUNC);
-      own.push(serialFd);
-      const inherited: number[] = [serialFd];
+      // Each start begins the serial log afresh (serial console, issue 14: the server writes it from
+      // the serial socket; the older serial.log.1 went with clearServerDir).
+      own.push(openOwnFile(paths.serialLog, O_WRONLY | O_TRUNC));
+      const inherited: number[] = [];
       const childFd = (fd: number) => 3 + inherited.push(fd) - 1;
       const disks = input.disks.map((d) => ({ layers: d.layers.map((l) => ({ format: l.format, fd: childFd(l.fd) })) }));
       const iso = input.iso ? { fd: childFd(input.iso.fd) } : null;
@@ -346,7 +354,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
       const driversIso = input.driversIso ? { fd: childFd(input.driversIso.fd) } : null; // the drivers CD-ROM (issue 12)
       const seed = input.seed ? { fd: childFd(input.seed.fd) } : null; // cloud-init (issue 12): the caller's descriptor
-      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialFd: 3, agentSocket: paths.qemuAgentSocket });
+      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket, agentSocket: paths.qemuAgentSocket });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];
@@ -408,6 +416,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       // The VNC server exists once QMP answers; no guest code has run yet.
       if ('socket' in vnc) this.linkSocket(paths.qemuVncSocket, paths.vncSocket, identity);
+      // Serial console (issue 14): connected before the guest's first instruction, so no output is lost.
+      this.linkSocket(paths.qemuSerialSocket, paths.serialSocket, identity);
+      instance.serial = new SerialLink(paths.serialSocket, paths.serialLog, this.log, input.vmId, { truncate: true });
+      if (!(await instance.serial.connect())) this.log.warn({ vmId: input.vmId }, 'serial: cannot connect to the serial socket yet; retrying');
       this.linkSocket(paths.qemuAgentSocket, paths.agentSocket, identity); // the guest agent (issue 14)
       this.watchAgent(instance);
       await instance.commands.cont();
@@ -494,9 +506,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const vnc = vncFromArgv(cmdlineOf(pid)) ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
     const inst = this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
     inst.tpm = recordedSwtpm(this.swtpmRecord(vmId)); // TPM (issue 12): the one it ran with, never a second
+    this.adoptSerial(inst); // serial console (issue 14)
     this.watchAgent(inst); // the guest agent (issue 14): reconnects to the link made at its start
     const { status } = await inst.commands.queryStatus();
     return status;
+  }
+
+  /**
+   * Serial console (issue 14): an adopted QEMU's serial socket (through the server's link, made
+   * when it started), connected again; its log goes on where it was. A QEMU started by a version
+   * without it has none.
+   */
+  private adoptSerial(inst: Instance): void {
+    const paths = runPaths(this.runDir(inst.vmId));
+    try {
+      if (!fs.lstatSync(paths.serialSocket).isSocket()) return;
+      inst.serial = new SerialLink(paths.serialSocket, paths.serialLog, this.log, inst.vmId, { truncate: false });
+      void inst.serial.connect();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ vmId: inst.vmId, err: String(err) }, 'serial: cannot take the serial port back');
+    }
   }
 
   /** Power-off: QMP quit, then SIGTERM, then SIGKILL, each with a short deadline. Resolves once QEMU is gone. */
@@ -550,6 +579,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       await terminate(inst.pid, inst.pidStart);
     }
     if (this.instances.get(inst.vmId) === inst) this.instances.delete(inst.vmId);
+    inst.serial?.close(); // serial console (issue 14)
     inst.agent?.stop(); // the guest agent (issue 14)
     await this.endTpm(inst.vmId, inst.tpm ?? null); // TPM (issue 12)
     this.giveBack(inst.vmId, inst.identity);
@@ -583,6 +613,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       inst.agent?.stop(); // the guest agent (issue 14)
       inst.qmp.removeAllListeners('close');
       inst.qmp.close();
+      inst.serial?.close(); // serial console (issue 14)
     }
     this.instances.clear();
   }

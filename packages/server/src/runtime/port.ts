@@ -121,6 +121,28 @@ export interface ProcessUsage {
   rssBytes: number;
 }
 
+// serial console (issue 14)
+/**
+ * A running VM's first serial port, kept connected by the runtime: output is kept (the last
+ * 64 KiB) and fanned out to subscribers; input goes to the guest.
+ */
+export interface SerialChannel {
+  /** The last output (at most 64 KiB), oldest first. */
+  backlog(): Buffer;
+  /**
+   * Calls `onData` with every chunk of output from now on, and `onEnd` once when the port goes
+   * away (the VM stopped, the server lets go of it); returns the unsubscribe function.
+   */
+  subscribe(onData: (chunk: Buffer) => void, onEnd?: () => void): () => void;
+  /**
+   * Sends input to the guest. False: it is not connected at this moment (the input is dropped) or
+   * input is waiting for the guest beyond a bound; the writer should wait for `onceWritable`.
+   */
+  write(data: Buffer): boolean;
+  /** Calls `cb` once input is accepted again. */
+  onceWritable(cb: () => void): void;
+}
+
 export interface VmRuntime {
   /** Starts a VM. Resolves once it runs (or is paused); a refused start is QEMU_START_FAILED. */
   start(def: VmLaunch): Promise<Launched>;
@@ -158,6 +180,11 @@ export interface VmRuntime {
   discard(vmId: string): void;
   /** Cloud-init (issue 12): removes the VM's last written seed (its config was deleted). */
   discardSeed?(vmId: string): void;
+  // serial console (issue 14)
+  /** The running VM's serial port, or null (not running here, or started without a serial socket). */
+  serial?(vmId: string): SerialChannel | null;
+  /** The last `maxBytes` of the VM's serial log (its last run; empty when it never ran here). */
+  serialLog?(vmId: string, maxBytes: number): Buffer;
   /** Subscribes to events of every VM; returns the unsubscribe function. */
   subscribe(listener: (ev: RuntimeEvent) => void): () => void;
   /** Lets go of every VM without stopping any (server shutdown: VMs keep running). */

@@ -47,6 +47,8 @@ export const vmsApi = {
   unmountIso: async (id: string): Promise<Vm> => (await request<VmEnvelope>('POST', vmPath(id, '/iso/unmount'))).vm,
   /** A single-use ticket for one console WebSocket to this VM (needed when authentication is on). */
   consoleTicket: (id: string): Promise<ConsoleTicket> => request<ConsoleTicket>('POST', vmPath(id, '/console')),
+  /** Serial console (issue 14): a single-use ticket for WS /api/vms/:id/serial. */
+  serialTicket: (id: string): Promise<ConsoleTicket> => request<ConsoleTicket>('POST', vmPath(id, '/console'), { kind: 'serial' }),
   /** Clone a stopped VM (202 { task }; the task's result names the new VM). */
   clone: async (id: string, body: CloneVmBody): Promise<Task> =>
     (await request<TaskEnvelope>('POST', vmPath(id, '/clone'), body)).task,

@@ -381,6 +381,21 @@ export const en = {
       'DELETE /api/images/:image_name': 'Deleted image',
     } as Record<string, string>,
   },
+  // serial console (issue 14)
+  serial: {
+    tabVnc: 'Screen (VNC)',
+    tabSerial: 'Serial',
+    copy: 'Copy selection',
+    paste: 'Paste',
+    reconnect: 'Reconnect',
+    states: {
+      waiting: 'The machine is not running.',
+      connecting: 'Connecting…',
+      connected: 'Connected',
+      closed: 'The serial console closed.',
+      failed: 'Could not connect to the serial console.',
+    },
+  },
   console: {
     title: (name: string) => `Console — ${name}`,
     states: {

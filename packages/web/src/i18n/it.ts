@@ -375,6 +375,21 @@ export const it: Messages = {
       'DELETE /api/images/:image_name': 'Immagine eliminata',
     },
   },
+  // serial console (issue 14)
+  serial: {
+    tabVnc: 'Schermo (VNC)',
+    tabSerial: 'Seriale',
+    copy: 'Copia la selezione',
+    paste: 'Incolla',
+    reconnect: 'Riconnetti',
+    states: {
+      waiting: 'La macchina non è in esecuzione.',
+      connecting: 'Connessione…',
+      connected: 'Connesso',
+      closed: 'La console seriale si è chiusa.',
+      failed: 'Impossibile connettersi alla console seriale.',
+    },
+  },
   console: {
     title: (name: string) => `Console — ${name}`,
     states: {

@@ -1,6 +1,7 @@
 import {
   AuthStatus,
   ConsoleTicket,
+  ConsoleTicketRequest, // serial console (issue 14)
   CreateTokenBody,
   CreatedToken,
   LoginBody,
@@ -11,7 +12,7 @@ import {
 } from '@qemu-manager/contract';
 import { CREATED, errorResponses as errors } from '../error-table.js';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { isAppError } from '../../lib/errors.js';
+import { AppError, isAppError } from '../../lib/errors.js';
 import { SESSION_COOKIE, parseCookies } from '../../lib/request.js';
 import type { AuthService } from '../../auth/service.js';
 
@@ -20,10 +21,12 @@ interface AuthRouteDeps {
   auth: AuthService;
   /** Throws 404/409 unless the VM exists and its console can be opened. */
   checkConsole: (vmId: string) => void;
+  /** Serial console (issue 14): the same for its serial console; absent: only VNC tickets. */
+  checkSerial?: (vmId: string) => void;
   secureCookies: (req: { headers: Record<string, unknown>; protocol: string }) => boolean;
 }
 
-export function authRoutes({ auth, checkConsole, secureCookies }: AuthRouteDeps): FastifyPluginAsyncTypebox {
+export function authRoutes({ auth, checkConsole, checkSerial, secureCookies }: AuthRouteDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     const tags = ['auth'];
 
@@ -72,10 +75,21 @@ export function authRoutes({ auth, checkConsole, secureCookies }: AuthRouteDeps)
 
     app.post(
       '/vms/:vm_id/console',
-      { config: { scope: 'admin' }, schema: { tags: ['vms'], params: VmIdParams, response: { 200: ConsoleTicket, ...errors } } },
+      {
+        config: { scope: 'admin' },
+        // serial console (issue 14): an optional body { kind: "vnc" | "serial" }; none is {} (VNC)
+        preValidation: async (req) => {
+          if (req.body === undefined || req.body === null) req.body = {};
+        },
+        schema: { tags: ['vms'], params: VmIdParams, body: ConsoleTicketRequest, response: { 200: ConsoleTicket, ...errors } },
+      },
       async (req) => {
-        checkConsole(req.params.vm_id);
-        return auth.issueTicket(req.params.vm_id);
+        const kind = req.body?.kind ?? 'vnc';
+        if (kind === 'serial') {
+          if (!checkSerial) throw new AppError('NOT_FOUND', 'This server has no serial console');
+          checkSerial(req.params.vm_id);
+        } else checkConsole(req.params.vm_id);
+        return auth.issueTicket(req.params.vm_id, kind);
       },
     );
   };

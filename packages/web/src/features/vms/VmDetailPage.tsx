@@ -9,7 +9,7 @@ import { useNow } from '../../lib/useNow';
 import { useTitle } from '../../lib/useTitle';
 import { t } from '../../i18n';
 import { Link, paths } from '../../router';
-import { LazyConsoleView } from '../console/lazy';
+import { LazyConsoleView, LazySerialConsole } from '../console/lazy'; // serial console (issue 14)
 import { RecentTasks } from '../tasks/RecentTasks';
 import { canOpenConsole } from './actions';
 import { ResourcesSection } from './ResourcesSection';
@@ -92,6 +92,7 @@ function VmDetail({ vm }: { vm: Vm }) {
 
 function ConsoleSection({ vm }: { vm: Vm }) {
   const [shown, setShown] = useState(false);
+  const [tab, setTab] = useState<'vnc' | 'serial'>('vnc'); // serial console (issue 14)
   const available = canOpenConsole(vm.status);
   return (
     <section className="card" data-testid="vm-console-section">
@@ -99,6 +100,15 @@ function ConsoleSection({ vm }: { vm: Vm }) {
         <h2>{t.detail.consoleTitle}</h2>
         {(available || shown) && (
           <div className="card-actions">
+            {/* serial console (issue 14): the VNC screen or the serial port */}
+            <div role="tablist" className="console-tabs">
+              {(['vnc', 'serial'] as const).map((k) => (
+                <Button key={k} role="tab" aria-selected={tab === k} size="sm" variant={tab === k ? 'secondary' : 'ghost'}
+                  onClick={() => { setTab(k); setShown(true); }} data-testid={`console-tab-${k}`}>
+                  {k === 'vnc' ? t.serial.tabVnc : t.serial.tabSerial}
+                </Button>
+              ))}
+            </div>
             <Button size="sm" variant={shown ? 'ghost' : 'secondary'} onClick={() => setShown((s) => !s)} data-testid="console-embed-toggle">
               {shown ? t.detail.consoleHide : t.detail.consoleShow}
             </Button>
@@ -110,7 +120,7 @@ function ConsoleSection({ vm }: { vm: Vm }) {
       </div>
       {shown ? (
         <Suspense fallback={<p className="muted">{t.app.loading}</p>}>
-          <LazyConsoleView vm={vm} variant="embedded" />
+          {tab === 'serial' ? <LazySerialConsole vm={vm} /> : <LazyConsoleView vm={vm} variant="embedded" />}
         </Suspense>
       ) : (
         <p className="muted">{available ? t.detail.consoleHint : t.detail.consoleNotRunning}</p>
