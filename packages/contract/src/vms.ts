@@ -99,6 +99,18 @@ export const HardwareBody = Type.Object(
 );
 export type HardwareBody = Static<typeof HardwareBody>;
 
+/** The stuck-boot hint (issue 14): what the server guesses from the screen, the CPU and the VM's media. */
+export const VmHint = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('no-boot-device'), Type.Literal('idle-screen')], {
+      description: 'no-boot-device: the VM has no disk, no CD-ROM medium and no network boot, so the firmware finds nothing to boot; idle-screen: the screen has not changed and the CPU was idle (< 5 % of a core) for HINT_IDLE_MS (waiting at a boot menu or prompt)',
+    }),
+    since: Timestamp,
+  },
+  { additionalProperties: false, description: 'The stuck-boot hint (issue 14)' },
+);
+export type VmHint = Static<typeof VmHint>;
+
 export const Vm = Type.Object(
   {
     id: Id,
@@ -124,6 +136,7 @@ export const Vm = Type.Object(
       { connected: Type.Boolean({ description: 'The guest agent answered its last check (details: GET /api/vms/{vm_id}/agent)' }) },
       { additionalProperties: false, description: 'The guest agent (issue 14)' },
     ),
+    hint: Type.Union([VmHint, Type.Null()], { description: 'A running VM that looks stuck at boot (issue 14); null otherwise' }),
   },
   { additionalProperties: false, $id: 'Vm' },
 );

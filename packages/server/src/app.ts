@@ -36,7 +36,7 @@ import { diskUploadRoutes } from './http/routes/disk-upload.js';
 import { DiskUploads } from './disks/upload.js';
 import { TaskRepo } from './tasks/repo.js';
 import { TaskService } from './tasks/service.js';
-import { memoryTotals, requireVm } from './vms/context.js';
+import { emitVm, memoryTotals, requireVm } from './vms/context.js';
 import { OpLocks } from './vms/locks.js';
 import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
@@ -46,6 +46,7 @@ import { VmService } from './vms/service.js';
 import { diskResizeRoutes } from './http/routes/resize.js';
 import { agentRoutes } from './http/routes/agent.js'; // the guest agent (issue 14)
 import { AgentService } from './vms/agent.js'; // the guest agent (issue 14)
+import { hasBootMedium, HintService } from './metrics/hint.js'; // the stuck-boot hint (issue 14)
 import { DiskResizeService } from './vms/disk-resize.js';
 // snapshots (issue 10)
 import { snapshotRoutes } from './http/routes/snapshots.js';
@@ -300,6 +301,24 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const autostart = new Autostart({ ctx, power, tasks, log: app.log, bootIdFile: config.bootIdFile, recordFile: path.join(config.dataDir, 'host-boot-id') });
   const hostShutdown = new HostShutdown({ ctx, power, tasks });
 
+  // the stuck-boot hint (issue 14): fed by the sampler, shown on the VM object; a change bumps the list and sends vm.updated
+  const hints = new HintService({
+    idleMs: config.hintIdleMs ?? 180_000,
+    frame: (id) => metrics.screenshot(id, null),
+    bootable: (id) => {
+      const vm = vmRepo.get(id);
+      return vm ? hasBootMedium(vm) : null;
+    },
+    changed: (id) => {
+      if (!vmRepo.get(id)) return;
+      vmRepo.version++;
+      emitVm(ctx, id);
+    },
+  });
+  vmRepo.hint = (id) => hints.get(id);
+  const unsubscribeHints = runtime.subscribe((ev) => {
+    if (ev.type === 'reset') hints.reset(ev.vmId);
+  });
   // metrics (issue 14): one sampler for every running VM, its history in the database
   const metrics = new MetricsService({
     repo: new MetricsRepo(db),
@@ -311,6 +330,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       ...backupTargets.all().map((t) => ({ kind: 'backup-target' as const, name: t.name, path: t.path })),
     ],
     requireVm: (id) => void requireVm(ctx, id),
+    onSample: (id, pid, at, cpu) => hints.sample(id, pid, at, cpu), // the stuck-boot hint (issue 14)
+    onNotRunning: (id) => hints.stopped(id),
   });
 
   // --- routes, console, UI ---
@@ -392,6 +413,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   app.addHook('onClose', async () => {
     scheduler.stop(); // backups: schedules and retention (issue 13)
     metrics.stop(); // metrics (issue 14)
+    unsubscribeHints(); // the stuck-boot hint (issue 14)
     await autostart.close(); // service and autostart (issue 15)
     power.close();
     runtime.detachAll();

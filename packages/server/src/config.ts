@@ -44,6 +44,8 @@ export interface Config {
   bootIdFile: string;
   /** METRICS_INTERVAL_MS: how often every running VM is sampled (issue 14; default 5000). */
   metricsIntervalMs?: number;
+  /** HINT_IDLE_MS: how long a screen unchanged with an idle CPU lasts before the stuck-boot hint (issue 14; default 3 min). */
+  hintIdleMs?: number;
 }
 
 /**
@@ -140,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       memoryOvercommit: ratioSetting('MEMORY_OVERCOMMIT', env.MEMORY_OVERCOMMIT),
     },
     metricsIntervalMs: intEnv(env, 'METRICS_INTERVAL_MS', 5000, 100, 3_600_000), // metrics (issue 14)
+    hintIdleMs: intEnv(env, 'HINT_IDLE_MS', 180_000, 100, 86_400_000), // the stuck-boot hint (issue 14)
   };
 }
 

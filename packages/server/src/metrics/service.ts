@@ -59,6 +59,9 @@ export interface MetricsDeps {
   /** Throws VM_NOT_FOUND for an id that names no VM. */
   requireVm: (id: string) => void;
   now?: () => number;
+  /** The stuck-boot hint (issue 14): each running VM's CPU of the round, and the VMs that do not run. */
+  onSample?: (vmId: string, pid: number, at: number, cpuPercent: number | null) => void;
+  onNotRunning?: (vmId: string) => void;
 }
 
 export interface PromVm {
@@ -133,12 +136,17 @@ export class MetricsService {
     this.hostCpu = host;
     const list = this.deps.repo.vms();
     const known = new Set(list.map((v) => v.id));
-    for (const id of this.vms.keys()) if (!known.has(id)) this.vms.delete(id); // deleted VMs: their rows went with them
+    for (const id of this.vms.keys()) if (!known.has(id)) {
+      this.vms.delete(id); // deleted VMs: their rows went with them
+      this.deps.onNotRunning?.(id);
+    }
     const completed: Array<{ vmId: string; tier: number; point: Point }> = [];
     await Promise.all(
       list.map(async (vm) => {
-        if (!this.deps.runtime.process(vm.id)) {
+        const proc = this.deps.runtime.process(vm.id);
+        if (!proc) {
           if (this.vms.get(vm.id)?.last) this.state(vm.id).last = null;
+          this.deps.onNotRunning?.(vm.id);
           return;
         }
         const counters = await this.sample(vm.id, at);
@@ -147,6 +155,7 @@ export class MetricsService {
         const sample = rates(s.last, counters);
         counters.cpuPercent = sample.cpuPercent;
         s.last = counters;
+        this.deps.onSample?.(vm.id, proc.pid, at, sample.cpuPercent);
         for (const c of s.ring.add(Math.floor(at / 1000), sample)) completed.push({ vmId: vm.id, ...c });
       }),
     );

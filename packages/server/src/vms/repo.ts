@@ -1,4 +1,4 @@
-import type { BootDevice, NicModel, OsType, Vm, VmDisk, VmDiskBus, VmMachine, VmStatus } from '@qemu-manager/contract';
+import type { BootDevice, NicModel, OsType, Vm, VmDisk, VmDiskBus, VmHint, VmMachine, VmStatus } from '@qemu-manager/contract';
 import type Database from 'better-sqlite3';
 import type { Db } from '../store/sqlite.js';
 
@@ -59,7 +59,7 @@ function toDisk(r: VmDiskRow): VmDisk {
   return { path: r.path, attachedAt: r.attached_at, format: r.format, diskId: r.disk_id };
 }
 
-function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean): VmRecord {
+function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean, hint: (id: string) => VmHint | null): VmRecord {
   return {
     id: r.id,
     name: r.name,
@@ -88,6 +88,7 @@ function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean
     template: r.is_template === 1,
     agent: { connected: agentConnected(r.id) }, // the guest agent (issue 14), from the runtime
     cloudInit: r.has_cloud_init === 1, // cloud-init (issue 12)
+    hint: hint(r.id), // the stuck-boot hint (issue 14), from the sampler
   };
 }
 
@@ -112,6 +113,8 @@ export class VmRepo {
   version = 0;
   /** The guest agent (issue 14): whether a VM's agent answers, as the runtime knows it (set by the app). */
   agentConnected: (id: string) => boolean = () => false;
+  /** The stuck-boot hint (issue 14) of a running VM, as the sampler sees it (set by the app). */
+  hint: (id: string) => VmHint | null = () => null;
   private readonly updates = new Map<string, Database.Statement>();
 
   constructor(private readonly db: Db) {
@@ -148,12 +151,12 @@ export class VmRepo {
       if (list) list.push(toDisk(r));
       else byVm.set(r.vm_id, [toDisk(r)]);
     }
-    return this.q.all.all().map((r) => toVm(r, byVm.get(r.id) ?? [], this.agentConnected));
+    return this.q.all.all().map((r) => toVm(r, byVm.get(r.id) ?? [], this.agentConnected, this.hint));
   }
 
   get(id: string): VmRecord | null {
     const r = this.q.one.get(id);
-    return r ? toVm(r, this.q.disksOf.all(id).map(toDisk), this.agentConnected) : null;
+    return r ? toVm(r, this.q.disksOf.all(id).map(toDisk), this.agentConnected, this.hint) : null;
   }
 
   /** The memory (MiB) of all defined VMs together, but `except`'s. One query: health asks on every call. */
