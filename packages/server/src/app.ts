@@ -113,6 +113,8 @@ export interface BuiltApp {
   tasks: TaskService;
   /** Metrics (issue 14): the sampler (tests run a round with tick()). */
   metrics?: MetricsService;
+  /** The event bus (tests watch what GET /api/events would send). */
+  bus?: EventBus;
 }
 
 /**
@@ -424,5 +426,5 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   autostart.begin(); // service and autostart (issue 15)
   metrics.start(); // metrics (issue 14): stored history back, then the timer
-  return { app, vms, power, disks, tasks, metrics };
+  return { app, vms, power, disks, tasks, metrics, bus };
 }

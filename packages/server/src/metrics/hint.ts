@@ -13,7 +13,8 @@ import { createHash } from 'node:crypto';
  *   (there is no sgabios with -nodefaults), so the media decide, not the text.
  * - idle-screen: the CPU was under IDLE_CPU_PERCENT in every sample and the screen's frame hash
  *   stayed the same, over at least `idleMs` (two equal frames `idleMs` apart, none different in
- *   between): waiting at a boot menu or a prompt.
+ *   between): waiting at a boot menu or a prompt. Frames are FRAME_EVERY_MS apart, or idleMs / 2
+ *   when that is shorter (HINT_IDLE_MS under a minute is a test setting).
  *
  * A new QEMU process (another boot) or a guest reset starts the VM's tracker afresh.
  */
@@ -113,7 +114,12 @@ export interface HintDeps {
 export class HintService {
   private readonly vms = new Map<string, { pid: number; tracker: HintTracker; hint: Hint | null; framing: boolean }>();
 
-  constructor(private readonly deps: HintDeps) {}
+  private readonly frameEveryMs: number;
+
+  constructor(private readonly deps: HintDeps) {
+    // every 30 s; a HINT_IDLE_MS under a minute (a test setting) needs frames idleMs / 2 apart
+    this.frameEveryMs = deps.frameEveryMs ?? Math.min(FRAME_EVERY_MS, deps.idleMs / 2);
+  }
 
   /** The VM's hint as the VM object shows it. */
   get(vmId: string): VmHint | null {
@@ -128,7 +134,7 @@ export class HintService {
     let s = this.vms.get(vmId);
     if (!s || s.pid !== pid) {
       const had = s?.hint ?? null;
-      s = { pid, tracker: new HintTracker(this.deps.idleMs, at, this.deps.frameEveryMs), hint: null, framing: false };
+      s = { pid, tracker: new HintTracker(this.deps.idleMs, at, this.frameEveryMs), hint: null, framing: false };
       this.vms.set(vmId, s);
       if (had) this.deps.changed(vmId);
     }
