@@ -913,6 +913,10 @@ export const en = {
     backupTarget: (name: string) => `Backup target ${name}`,
     free: (bytes: string) => `${bytes} free`,
     thumbnail: (name: string) => `Screen of ${name}`,
+    hint: {
+      'no-boot-device': { label: 'No bootable disk', title: 'The machine has no disk, no CD-ROM medium and no network boot: the firmware finds nothing to start. Attach a disk or an ISO and restart it.' },
+      'idle-screen': { label: 'Waiting at the boot menu?', title: 'The screen has not changed and the CPU has been idle for a few minutes since boot: it may be waiting at a boot menu or a prompt. Open the console.' },
+    } as Record<'no-boot-device' | 'idle-screen', { label: string; title: string }>,
   },
 };
 

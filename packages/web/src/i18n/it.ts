@@ -904,5 +904,9 @@ export const it: Messages = {
     backupTarget: (name: string) => `Destinazione di backup ${name}`,
     free: (bytes: string) => `${bytes} liberi`,
     thumbnail: (name: string) => `Schermo di ${name}`,
+    hint: {
+      'no-boot-device': { label: 'Nessun disco avviabile', title: 'La macchina non ha dischi, né un supporto nel CD-ROM, né l\'avvio da rete: il firmware non trova nulla da avviare. Collega un disco o una ISO e riavviala.' },
+      'idle-screen': { label: 'In attesa al menu di avvio?', title: 'Lo schermo non cambia e la CPU è inattiva da qualche minuto dopo l\'avvio: forse attende a un menu di avvio o a un prompt. Apri la console.' },
+    },
   },
 };

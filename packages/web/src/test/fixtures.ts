@@ -20,6 +20,7 @@ export function vm(over: Partial<Vm> = {}): Vm {
     machine: 'q35', diskBus: 'virtio', nicModel: 'virtio', bootOrder: ['disk', 'cdrom'], osType: 'other', driversIso: null,
     template: false, cloudInit: false,
     agent: { connected: false }, // the guest agent (issue 14)
+    hint: null, // the stuck-boot hint (issue 14)
     ...over,
   };
 }

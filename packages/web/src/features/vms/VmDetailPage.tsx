@@ -25,6 +25,7 @@ import { HardwareSection } from './HardwareSection';
 import { CloudInitSection } from './CloudInitSection';
 import { hardwareSummary } from './hardwareRules';
 import { VmMetricsSection } from '../metrics/VmMetricsSection'; // metrics (issue 14)
+import { BootHint } from '../metrics/BootHint'; // the stuck-boot hint (issue 14)
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -53,6 +54,7 @@ function VmDetail({ vm }: { vm: Vm }) {
         <div className="detail-title">
           <h1 data-testid="vm-detail-name">{vm.name}</h1>
           <StatusBadge status={vm.status} testId="vm-detail-status" />
+          <BootHint vm={vm} testId="vm-detail-hint" />
           <span className="muted">
             {t.units.cpus(vm.cpus)} · {formatMiB(vm.memory)}
             {up && ` · ${up}`}

@@ -18,6 +18,7 @@ import { hardwareSummary } from './hardwareRules';
 import { CpuSparkline } from '../metrics/CpuSparkline'; // metrics (issue 14)
 import { useMetricsSummary, type VmCpu } from '../metrics/useMetricsSummary';
 import { VmThumbnail } from '../metrics/VmThumbnail';
+import { BootHint } from '../metrics/BootHint'; // the stuck-boot hint (issue 14)
 
 export function VmListPage() {
   const vms = useVms();
@@ -75,6 +76,7 @@ function VmRow({ vm, cpu }: { vm: Vm; cpu?: VmCpu }) {
       </span>
       <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
         <StatusBadge status={vm.status} testId={`vm-status-${vm.name}`} />
+        <BootHint vm={vm} testId={`vm-hint-${vm.name}`} />
         <CpuSparkline cpu={cpu} name={vm.name} />
         {vm.status !== 'stopped' && <VmThumbnail id={vm.id} name={vm.name} running={vm.status === 'running' || vm.status === 'paused'} />}
       </span>
