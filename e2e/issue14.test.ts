@@ -20,8 +20,8 @@ const pageErrors: string[] = [];
 
 beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
-  // samples every second (the 15 min graph has 5 s points); the hint after 2 s (the grace period of a VM with nothing to boot)
-  server = await startServer({ env: { METRICS_INTERVAL_MS: '1000', HINT_IDLE_MS: '2000' } });
+  // samples every second (the 15 min graph has 5 s points); hints after 4 s (frames 2 s apart, past the 3 s screenshot cache)
+  server = await startServer({ env: { METRICS_INTERVAL_MS: '1000', HINT_IDLE_MS: '4000' } });
   browser = await launchBrowser();
   page = await (await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } })).newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -90,6 +90,16 @@ describe('issue 14 in the browser', () => {
     expect(text).toContain('SERIAL_$((6*7))'); // what was typed, echoed by the guest's shell
     expect(text).toContain('SERIAL_42');
     await shot(page, '14-serial');
+  });
+
+  it('the guest idle at its shell (its VGA screen unchanged, CPU idle) gets the idle-screen hint on its page', async () => {
+    // its text cursor blinks: two frames taking turns still count as an unchanged screen
+    const hint = page.getByTestId('vm-detail-hint');
+    await hint.waitFor({ timeout: 30_000 });
+    expect(await hint.getAttribute('data-kind')).toBe('idle-screen');
+    const { body } = await server.api<{ vm: { hint: { kind: string; since: string } | null } }>('GET', `/vms/${guestId}`);
+    expect(body.vm.hint?.kind).toBe('idle-screen');
+    expect(Date.parse(body.vm.hint!.since)).toBeLessThan(Date.now());
   });
 
   it("the VM page's Metrics card draws a graph once a few samples are in", async () => {

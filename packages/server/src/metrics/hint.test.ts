@@ -36,15 +36,25 @@ describe('stuck-boot hint tracker', () => {
 
   it('a screen that changes, or a busy sample, starts the wait again', () => {
     const t = new HintTracker(IDLE, 0, EVERY);
-    run(t, 0, 50_000, 1, () => 'a');
-    run(t, 55_000, 100_000, 1, () => 'b'); // the screen changed at 60 s
+    run(t, 0, 25_000, 1, () => 'a');
+    run(t, 30_000, 50_000, 1, () => 'b');
+    run(t, 55_000, 100_000, 1, () => 'c'); // a third screen at 60 s: it changed
     expect(t.hint()).toBeNull();
-    run(t, 105_000, 125_000, 1, () => 'b');
+    run(t, 105_000, 125_000, 1, () => 'c');
     expect(t.hint()).toEqual({ kind: 'idle-screen', since: 60_000 });
     t.sample({ at: 130_000, cpuPercent: 40, bootable: true });
     expect(t.hint()).toBeNull();
-    run(t, 135_000, 190_000, 1, () => 'b');
+    run(t, 135_000, 190_000, 1, () => 'c');
     expect(t.hint()).toBeNull(); // 55 s since the CPU went idle again
+  });
+
+  it('a blinking cursor (two frames taking turns) is an unchanged screen; a third frame is a change', () => {
+    const t = new HintTracker(IDLE, 0, EVERY);
+    run(t, 0, 70_000, 1, (at) => ((at / EVERY) % 2 ? 'cursor-on' : 'cursor-off'));
+    expect(t.hint()).toEqual({ kind: 'idle-screen', since: 0 });
+    t.sample({ at: 75_000, cpuPercent: 1, bootable: true });
+    t.frameSeen('new text', 80_000);
+    expect(t.hint()).toBeNull();
   });
 
   it('an unknown CPU figure changes nothing; 5 % is busy', () => {

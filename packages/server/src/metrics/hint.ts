@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
  *   has run for the grace period: the firmware (SeaBIOS or OVMF) can only end at "No bootable
  *   device". SeaBIOS prints that to the screen and its debug port, never to the serial port
  *   (there is no sgabios with -nodefaults), so the media decide, not the text.
- * - idle-screen: the CPU was under IDLE_CPU_PERCENT in every sample and the screen's frame hash
- *   stayed the same, over at least `idleMs` (two equal frames `idleMs` apart, none different in
- *   between): waiting at a boot menu or a prompt. Frames are FRAME_EVERY_MS apart, or idleMs / 2
+ * - idle-screen: the CPU was under IDLE_CPU_PERCENT in every sample and the screen's frames
+ *   took no more than SCREEN_STATES distinct hashes (a blinking cursor), over at least `idleMs`
+ *   (frames `idleMs` apart): waiting at a boot menu or a prompt. Frames are FRAME_EVERY_MS apart, or idleMs / 2
  *   when that is shorter (HINT_IDLE_MS under a minute is a test setting).
  *
  * A new QEMU process (another boot) or a guest reset starts the VM's tracker afresh.
@@ -23,6 +23,11 @@ import { createHash } from 'node:crypto';
 export const IDLE_CPU_PERCENT = 5;
 /** At most one screenshot frame per VM this often, for the hint. */
 export const FRAME_EVERY_MS = 30_000;
+/**
+ * A screen "has not changed" while its frames take at most this many distinct values: a blinking
+ * text cursor alternates between two frames (measured: QEMU's VGA text console at a shell prompt).
+ */
+export const SCREEN_STATES = 2;
 /** How long the firmware gets to try everything before a VM with nothing to boot gets the hint. */
 export const NO_BOOT_GRACE_MS = 15_000;
 
@@ -42,7 +47,7 @@ interface Hint {
 /** One running VM's hint state (pure: time comes in with the samples). */
 export class HintTracker {
   private cpuIdleSince: number | null = null;
-  private frame: { hash: string; since: number; confirmedAt: number } | null = null;
+  private frame: { hashes: Set<string>; since: number; confirmedAt: number } | null = null;
   private lastFrameAt = -Infinity;
   private bootable = true;
   private last: number;
@@ -78,8 +83,12 @@ export class HintTracker {
   frameSeen(hash: string, at: number): void {
     this.lastFrameAt = at;
     if (this.cpuIdleSince === null) return; // busy meanwhile: that frame says nothing
-    if (this.frame && this.frame.hash === hash) this.frame.confirmedAt = at;
-    else this.frame = { hash, since: at, confirmedAt: at };
+    if (this.frame && (this.frame.hashes.has(hash) || this.frame.hashes.size < SCREEN_STATES)) {
+      this.frame.hashes.add(hash);
+      this.frame.confirmedAt = at;
+    } else {
+      this.frame = { hashes: new Set([hash]), since: at, confirmedAt: at };
+    }
   }
 
   /** The hint now, or null. */
