@@ -63,7 +63,7 @@ describe('issue 14 in the browser', () => {
       { timeout: 20_000 },
     );
     expect(await thumb.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(96);
-    // the hint arrives through vm.updated (no reload)
+    // set by the server within seconds of the start (the idle-screen test below sees one arrive live)
     const hint = page.getByTestId(`vm-hint-${EMPTY}`);
     await hint.waitFor({ timeout: 30_000 });
     expect(await hint.getAttribute('data-kind')).toBe('no-boot-device');
