@@ -52,7 +52,10 @@ describe('system', () => {
     }
     const create = body.paths['/api/vms'].post.requestBody.content['application/json'].schema;
     expect(create.additionalProperties).toBe(false);
-    expect(create.required).toEqual(['name', 'cpus', 'memory']);
+    // v1's required cpus and memory, unless the body names a template (issue 12)
+    expect(create.required).toEqual(['name']);
+    expect(create.if).toEqual({ not: { required: ['template'] } });
+    expect(create.then).toEqual({ required: ['cpus', 'memory'] });
   });
 });
 

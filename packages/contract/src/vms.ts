@@ -171,7 +171,12 @@ export const CreateVmBody = Type.Object(
     // from a template (issue 12): a linked clone with a new MAC, VNC port and instance-id; 202 { task }
     template: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Id of a template VM' })),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    // v1 requires cpus and memory; only a create from a template may leave them out.
+    if: { not: { required: ['template'] } },
+    then: { required: ['cpus', 'memory'] },
+  },
 );
 export type CreateVmBody = Static<typeof CreateVmBody>;
 
