@@ -44,6 +44,10 @@ export interface Config {
   bootIdFile: string;
   /** METRICS_INTERVAL_MS: how often every running VM is sampled (issue 14; default 5000). */
   metricsIntervalMs?: number;
+  /** NOTIFY_RETRY_BASE_MS: the first retry's delay of an undelivered alert (issue 14; default 30000, doubling). */
+  notifyRetryBaseMs?: number;
+  /** NOTIFY_STORAGE_CHECK_MS: how often free space is checked for storage.low alerts (issue 14; default 60000). */
+  notifyStorageCheckMs?: number;
 }
 
 /**
@@ -140,6 +144,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       memoryOvercommit: ratioSetting('MEMORY_OVERCOMMIT', env.MEMORY_OVERCOMMIT),
     },
     metricsIntervalMs: intEnv(env, 'METRICS_INTERVAL_MS', 5000, 100, 3_600_000), // metrics (issue 14)
+    notifyRetryBaseMs: intEnv(env, 'NOTIFY_RETRY_BASE_MS', 30_000, 10, 3_600_000), // alerts (issue 14)
+    notifyStorageCheckMs: intEnv(env, 'NOTIFY_STORAGE_CHECK_MS', 60_000, 100, 86_400_000), // alerts (issue 14)
   };
 }
 

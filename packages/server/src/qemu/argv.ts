@@ -245,6 +245,8 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-chardev', `socket,id=qga0,path=${qemuOptValue(input.agentSocket)},server=on,wait=off`);
     add('-device', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0');
   }
+  // Alerts (issue 14): the ISA pvpanic device (no PCI slot), so a guest panic is reported (GUEST_PANICKED).
+  add('-device', 'pvpanic');
 
   add('-pidfile', input.pidFile);
   // seccomp: no obsolete syscalls, no set*id, no fork/exec, no scheduler/affinity changes.
