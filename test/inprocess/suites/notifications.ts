@@ -93,16 +93,16 @@ export function notificationSuite(): void {
       expectShape(NotificationTestResult, r.body);
       expect(r.body.delivery).toMatchObject({ ok: true, status: 200, event: 'test', attempt: 1, final: true });
       const [got] = rx.on('/test-hook');
-      expect(got!.headers['content-type']).toBe('application/json');
-      expectShape(NotificationPayload, got!.json);
-      expect(got!.json).toMatchObject({ event: 'test', message: expect.stringContaining('test-hook') });
+      expect(got.headers['content-type']).toBe('application/json');
+      expectShape(NotificationPayload, got.json);
+      expect(got.json).toMatchObject({ event: 'test', message: expect.stringContaining('test-hook') });
       expect(await deliveries(hook.id)).toMatchObject([{ event: 'test', ok: true, status: 200 }]);
 
       const ntfy = await make({ name: 'phone', kind: 'ntfy', url: `${rx.base}/qm-topic`, events: ['vm.crashed'] });
       expect((await s.api('POST', `/notifications/${ntfy.id}/test`)).body.delivery).toMatchObject({ ok: true });
       const [n] = rx.on('/qm-topic');
-      expect(n!.headers).toMatchObject({ title: 'QEMU Manager: test', tags: 'white_check_mark' });
-      expect(n!.body).toContain('A test message for "phone"');
+      expect(n.headers).toMatchObject({ title: 'QEMU Manager: test', tags: 'white_check_mark' });
+      expect(n.body).toContain('A test message for "phone"');
 
       // an endpoint that answers 500: the outcome says so
       rx.script('/test-500', [500]);
@@ -124,8 +124,8 @@ export function notificationSuite(): void {
       const taskId = r.body.task.id as string;
       await rx.until(() => rx.on('/tasks').length > 0);
       const [got] = rx.on('/tasks');
-      expectShape(NotificationPayload, got!.json);
-      expect(got!.json).toMatchObject({ event: 'task.failed', task: { id: taskId, kind: 'disk.import', error: expect.stringMatching(/404/) } });
+      expectShape(NotificationPayload, got.json);
+      expect(got.json).toMatchObject({ event: 'task.failed', task: { id: taskId, kind: 'disk.import', error: expect.stringMatching(/404/) } });
       expect(rx.on('/not-tasks')).toEqual([]);
       for (const e of [want, other]) await s.api('DELETE', `/notifications/${e.id}`);
     });
@@ -136,7 +136,7 @@ export function notificationSuite(): void {
       expect((await s.api('POST', `/vms/${a}/start`)).status).toBe(200);
       s.runtime.exit(a); // QEMU died
       await rx.until(() => rx.on('/crash').length >= 1);
-      expect(rx.on('/crash')[0]!.json).toMatchObject({ event: 'vm.crashed', vm: { id: a, name: 'crash-a' }, message: /QEMU process exited/ });
+      expect(rx.on('/crash')[0].json).toMatchObject({ event: 'vm.crashed', vm: { id: a, name: 'crash-a' }, message: /QEMU process exited/ });
       expect((await s.api('GET', `/vms/${a}`)).body.vm.status).toBe('stopped');
 
       // a stop through the API, then a panic that ends in an exit: one message, for the panic
@@ -196,7 +196,7 @@ export function notificationSuite(): void {
       try {
         await second.api('GET', '/notifications'); // ready
         await rx.until(() => rx.on('/boot').length >= 1);
-        expect(rx.on('/boot')[0]!.json).toMatchObject({ event: 'server.started', message: /started/ });
+        expect(rx.on('/boot')[0].json).toMatchObject({ event: 'server.started', message: /started/ });
       } finally {
         await second.close();
       }
