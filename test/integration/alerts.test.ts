@@ -62,6 +62,15 @@ describe('alerts on real QEMU', () => {
     ]);
   });
 
+  it('a QEMU ended by SIGTERM from outside is a crash too (QEMU reports SHUTDOWN, reason host-signal)', async () => {
+    const before = rx.on('/hook').length;
+    const pid = await startedPid();
+    process.kill(pid, 'SIGTERM');
+    await rx.until(() => rx.on('/hook').length > before, 60_000);
+    await waitFor(async () => (await status()) === 'stopped', 30_000, 'VM stopped');
+    expect(rx.on('/hook').slice(before).map((g) => [g.json.event, g.json.vm.id])).toEqual([['vm.crashed', vmId]]);
+  });
+
   it('a stop through the API sends nothing', async () => {
     const before = rx.on('/hook').length;
     await startedPid();

@@ -335,7 +335,12 @@ export class QemuRuntime implements VmRuntime {
 
   private onQmpEvent(vmId: string, ev: QmpEvent): void {
     const type = stateEventOf(ev.event);
-    if (type) return this.emit({ vmId, type });
+    if (type) {
+      this.emit({ vmId, type });
+      // alerts (issue 14): a SIGTERM/SIGINT from outside the server is not a stop anybody asked for
+      if (ev.event === 'SHUTDOWN' && ev.data?.reason === 'host-signal') this.emit({ vmId, type: 'killed' });
+      return;
+    }
     if (JOB_EVENTS.has(ev.event)) {
       const d = ev.data ?? {};
       const num = (v: unknown) => (typeof v === 'number' ? v : 0);

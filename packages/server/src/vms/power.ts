@@ -260,6 +260,7 @@ export class PowerService {
   private onEvent(ev: RuntimeEvent): void {
     if (ev.type === 'exited') return this.onExit(ev.vmId);
     if (ev.type === 'panicked') return this.tellCrash(ev.vmId, 'panicked'); // alerts (issue 14)
+    if (ev.type === 'killed') return void (this.exitAsked.has(ev.vmId) || this.tellCrash(ev.vmId, 'exited')); // alerts (issue 14)
     if (ev.type === 'agent') {
       // the guest agent (issue 14): the VM object's agent.connected changed
       if (!this.ctx.repo.get(ev.vmId)) return;
