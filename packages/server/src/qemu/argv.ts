@@ -238,6 +238,9 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-device', `ide-cd,id=cd-seed,${units[cdUnits.seed]!},drive=cd-seed-media`);
   }
 
+  // Alerts (issue 14): the ISA pvpanic device (no PCI slot), so a guest panic is reported (GUEST_PANICKED).
+  add('-device', 'pvpanic');
+
   // The guest agent (issue 14): a virtio-serial port whose host side is a listening socket. Last
   // of the devices, so the PCI slots of the others stay where they were.
   if (input.agentSocket !== undefined) {
@@ -245,8 +248,6 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-chardev', `socket,id=qga0,path=${qemuOptValue(input.agentSocket)},server=on,wait=off`);
     add('-device', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0');
   }
-  // Alerts (issue 14): the ISA pvpanic device (no PCI slot), so a guest panic is reported (GUEST_PANICKED).
-  add('-device', 'pvpanic');
 
   add('-pidfile', input.pidFile);
   // seccomp: no obsolete syscalls, no set*id, no fork/exec, no scheduler/affinity changes.
