@@ -43,6 +43,7 @@ import { serialSuite } from './suites/serial.js'; // serial console (issue 14)
 import { agentSuite } from './suites/agent.js'; // the guest agent (issue 14)
 import { metricsSuite } from './suites/metrics.js'; // metrics (issue 14)
 import { hintSuite } from './suites/hints.js'; // the stuck-boot hint (issue 14)
+import { notificationSuite } from './suites/notifications.js'; // alerts (issue 14)
 
 vmSuite();
 storageSuite();
@@ -69,6 +70,7 @@ serialSuite(); // serial console (issue 14)
 agentSuite(); // the guest agent (issue 14)
 metricsSuite(); // metrics (issue 14)
 hintSuite(); // the stuck-boot hint (issue 14)
+notificationSuite(); // alerts (issue 14)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

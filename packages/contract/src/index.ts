@@ -29,3 +29,5 @@ export * from './serial.js';
 export * from './agent.js';
 // metrics (issue 14)
 export * from './metrics.js';
+// alerts (issue 14)
+export * from './notifications.js';

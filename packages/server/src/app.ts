@@ -98,6 +98,10 @@ import { CloudInitRepo, CloudInitService, checkCloudInitBody } from './vms/cloud
 import { metricsRoutes } from './http/routes/metrics.js';
 import { MetricsRepo } from './metrics/repo.js';
 import { MetricsService } from './metrics/service.js';
+// alerts (issue 14)
+import { notificationRoutes } from './http/routes/notifications.js';
+import { NotificationRepo } from './notifications/repo.js';
+import { NotificationService, payloads } from './notifications/service.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
@@ -115,6 +119,8 @@ export interface BuiltApp {
   metrics?: MetricsService;
   /** The event bus (tests watch what GET /api/events would send). */
   bus?: EventBus;
+  /** Alerts (issue 14): the endpoints and their queues (tests run a free-space check with checkStorage()). */
+  notifications?: NotificationService;
 }
 
 /**
@@ -336,6 +342,18 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     onNotRunning: (id) => hints.stopped(id),
   });
 
+  // alerts (issue 14): endpoints told of crashes, failed tasks, low space and the server's start
+  const notifications = new NotificationService({
+    repo: new NotificationRepo(db),
+    log: app.log,
+    retryBaseMs: config.notifyRetryBaseMs ?? 30_000,
+    storageCheckMs: config.notifyStorageCheckMs ?? 60_000,
+    storage: () => metrics.host().storage,
+  });
+  power.onCrash = (vm, reason) => notifications.notify(payloads.crashed(vm, reason));
+  const stopAlerts = bus.subscribe((ev) => notifications.onServerEvent(ev));
+  app.addHook('onReady', async () => notifications.notify(payloads.started(API_VERSION)));
+
   // --- routes, console, UI ---
   const serial = new SerialService({ runtime, checkConsole: (id) => void power.vncTarget(id), requireVm: (id) => void vms.get(id) }); // serial console (issue 14)
   const mountedIso = (file: string) => vmRepo.list().some((v) => v.iso === file || v.driversIso === file); // (issue 12: the drivers CD-ROM too)
@@ -385,6 +403,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(cloudInitRoutes(cloudInit)); // cloud-init (issue 12)
       await api.register(metricsRoutes(metrics)); // metrics (issue 14)
       await api.register(serialRoutes(serial)); // serial console (issue 14)
+      await api.register(notificationRoutes(notifications)); // alerts (issue 14)
     },
     { prefix: '/api' },
   );
@@ -416,6 +435,8 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     scheduler.stop(); // backups: schedules and retention (issue 13)
     metrics.stop(); // metrics (issue 14)
     unsubscribeHints(); // the stuck-boot hint (issue 14)
+    stopAlerts(); // alerts (issue 14)
+    notifications.close();
     await autostart.close(); // service and autostart (issue 15)
     power.close();
     runtime.detachAll();
@@ -426,5 +447,5 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   autostart.begin(); // service and autostart (issue 15)
   metrics.start(); // metrics (issue 14): stored history back, then the timer
-  return { app, vms, power, disks, tasks, metrics, bus };
+  return { app, vms, power, disks, tasks, metrics, bus, notifications };
 }

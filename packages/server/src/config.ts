@@ -46,6 +46,10 @@ export interface Config {
   metricsIntervalMs?: number;
   /** HINT_IDLE_MS: how long a screen unchanged with an idle CPU lasts before the stuck-boot hint (issue 14; default 3 min). */
   hintIdleMs?: number;
+  /** NOTIFY_RETRY_BASE_MS: the first retry's delay of an undelivered alert (issue 14; default 30000, doubling). */
+  notifyRetryBaseMs?: number;
+  /** NOTIFY_STORAGE_CHECK_MS: how often free space is checked for storage.low alerts (issue 14; default 60000). */
+  notifyStorageCheckMs?: number;
 }
 
 /**
@@ -143,6 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     },
     metricsIntervalMs: intEnv(env, 'METRICS_INTERVAL_MS', 5000, 100, 3_600_000), // metrics (issue 14)
     hintIdleMs: intEnv(env, 'HINT_IDLE_MS', 180_000, 100, 86_400_000), // the stuck-boot hint (issue 14)
+    notifyRetryBaseMs: intEnv(env, 'NOTIFY_RETRY_BASE_MS', 30_000, 10, 3_600_000), // alerts (issue 14)
+    notifyStorageCheckMs: intEnv(env, 'NOTIFY_STORAGE_CHECK_MS', 60_000, 100, 86_400_000), // alerts (issue 14)
   };
 }
 

@@ -5,6 +5,7 @@ import { connectEvents } from './api/events';
 import { qk, useAuthStatus } from './api/queries';
 import { ErrorText } from './components/ErrorText';
 import { LazyAuditPage } from './features/audit/lazy';
+import { LazyNotificationsPage } from './features/notifications/lazy'; // alerts (issue 14)
 import { LoginPage } from './features/auth/LoginPage';
 import { Layout } from './components/Layout';
 import { ConsolePage } from './features/console/ConsolePage';
@@ -49,6 +50,7 @@ function Routes() {
   else if (matchPath('/backups', pathname)) page = <BackupsPage />;
   else if (matchPath('/tokens', pathname)) page = <LazyTokensPage />;
   else if (matchPath('/audit', pathname)) page = <LazyAuditPage />;
+  else if (matchPath('/notifications', pathname)) page = <LazyNotificationsPage />; // alerts (issue 14)
   else
     page = (
       <section className="page" data-testid="not-found">

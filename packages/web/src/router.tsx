@@ -58,6 +58,7 @@ export const paths = {
   backups: '/backups',
   tokens: '/tokens',
   audit: '/audit',
+  notifications: '/notifications', // alerts (issue 14)
 };
 
 type LinkProps = AnchorHTMLAttributes<HTMLAnchorElement> & { to: string };

@@ -238,6 +238,9 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-device', `ide-cd,id=cd-seed,${units[cdUnits.seed]!},drive=cd-seed-media`);
   }
 
+  // Alerts (issue 14): the ISA pvpanic device (no PCI slot), so a guest panic is reported (GUEST_PANICKED).
+  add('-device', 'pvpanic');
+
   // The guest agent (issue 14): a virtio-serial port whose host side is a listening socket. Last
   // of the devices, so the PCI slots of the others stay where they were.
   if (input.agentSocket !== undefined) {

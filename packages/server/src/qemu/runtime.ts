@@ -44,12 +44,18 @@ export function runStateOf(qmp: string): RunState {
   return qmp === 'running' ? 'running' : qmp === 'shutdown' ? 'stopping' : 'paused';
 }
 
-const EVENTS: Partial<Record<string, 'paused' | 'resumed' | 'shutdown' | 'reset'>> = {
+const EVENTS: Partial<Record<string, 'paused' | 'resumed' | 'shutdown' | 'reset' | 'panicked'>> = {
   STOP: 'paused',
   RESUME: 'resumed',
   SHUTDOWN: 'shutdown',
   RESET: 'reset',
+  GUEST_PANICKED: 'panicked', // alerts (issue 14): from the pvpanic device
 };
+
+/** The runtime event a QMP event of a VM's state becomes (null: not one of them). */
+export function stateEventOf(qmpEvent: string): 'paused' | 'resumed' | 'shutdown' | 'reset' | 'panicked' | null {
+  return EVENTS[qmpEvent] ?? null;
+}
 
 const JOB_EVENTS = new Set(['BLOCK_JOB_READY', 'BLOCK_JOB_COMPLETED', 'BLOCK_JOB_CANCELLED', 'BLOCK_JOB_ERROR']);
 
@@ -328,8 +334,13 @@ export class QemuRuntime implements VmRuntime {
   }
 
   private onQmpEvent(vmId: string, ev: QmpEvent): void {
-    const type = EVENTS[ev.event];
-    if (type) return this.emit({ vmId, type });
+    const type = stateEventOf(ev.event);
+    if (type) {
+      this.emit({ vmId, type });
+      // alerts (issue 14): a SIGTERM/SIGINT from outside the server is not a stop anybody asked for
+      if (ev.event === 'SHUTDOWN' && ev.data?.reason === 'host-signal') this.emit({ vmId, type: 'killed' });
+      return;
+    }
     if (JOB_EVENTS.has(ev.event)) {
       const d = ev.data ?? {};
       const num = (v: unknown) => (typeof v === 'number' ? v : 0);

@@ -93,7 +93,11 @@ export type RuntimeEvent =
   | { vmId: string; type: 'exited' }
   | { vmId: string; type: 'job'; job: BlockJob }
   // the guest agent (issue 14): it started or stopped answering
-  | { vmId: string; type: 'agent'; connected: boolean };
+  | { vmId: string; type: 'agent'; connected: boolean }
+  // alerts (issue 14): the guest reported a panic (pvpanic device, QMP GUEST_PANICKED)
+  | { vmId: string; type: 'panicked' }
+  // alerts (issue 14): QEMU is ending because it got a signal (QMP SHUTDOWN, reason host-signal)
+  | { vmId: string; type: 'killed' };
 
 /** A long-running block operation of a live VM (mirror, backup, commit, stream). */
 export interface BlockJob {

@@ -24,6 +24,15 @@ export class PowerService {
   /** Resolvers waiting for a VM's QEMU to exit (graceful shutdown). */
   private readonly exitWaiters = new Map<string, Set<() => void>>();
 
+  /**
+   * Alerts (issue 14): told when a VM stopped without being asked (its QEMU exited while it was
+   * running or paused and no stop or shutdown was under way) or its guest panicked; once per run.
+   */
+  onCrash: ((vm: { id: string; name: string }, reason: 'exited' | 'panicked') => void) | null = null;
+  /** VMs whose exit a stop or shutdown asked for, and those already reported crashed (this run). */
+  private readonly exitAsked = new Set<string>();
+  private readonly crashTold = new Set<string>();
+
   /** Stops listening to the runtime (the app is closing). */
   readonly close: () => void;
 
@@ -140,10 +149,14 @@ export class PowerService {
         this.markStopped(id);
         return;
       }
+      this.exitAsked.add(id); // alerts (issue 14)
       // quit goes out first; the status write happens while QEMU exits.
       const stopped = ctx.runtime.stop(id);
       this.setStatus(id, 'stopping');
-      await stopped;
+      await stopped.catch((err: unknown) => {
+        if (ctx.runtime.process(id)) this.exitAsked.delete(id); // alerts (issue 14): still running
+        throw err;
+      });
     });
   }
 
@@ -184,6 +197,7 @@ export class PowerService {
     const { ctx } = this;
     const timeoutMs = (body.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_S) * 1000;
     requireAllowed(requireVm(ctx, id), op, (status) => `VM is ${status}`);
+    this.exitAsked.add(id); // alerts (issue 14)
     const exited = this.waitExit(id, timeoutMs);
     // the guest agent (issue 14): guest-shutdown when it answers (mode agent: only that), else
     // (mode acpi, or no agent) the power button, pressed again until the guest goes
@@ -207,6 +221,7 @@ export class PowerService {
     const cut = lock.cut;
     if (!ok) {
       if (!body.force) {
+        this.exitAsked.delete(id); // alerts (issue 14): it keeps running; a later exit is unasked again
         throw new AppError('TIMEOUT', `The guest did not power off within ${timeoutMs / 1000} s; it is still running`);
       }
       // A power-off may cut a graceful shutdown short: it runs beside the lock we hold.
@@ -244,6 +259,8 @@ export class PowerService {
 
   private onEvent(ev: RuntimeEvent): void {
     if (ev.type === 'exited') return this.onExit(ev.vmId);
+    if (ev.type === 'panicked') return this.tellCrash(ev.vmId, 'panicked'); // alerts (issue 14)
+    if (ev.type === 'killed') return void (this.exitAsked.has(ev.vmId) || this.tellCrash(ev.vmId, 'exited')); // alerts (issue 14)
     if (ev.type === 'agent') {
       // the guest agent (issue 14): the VM object's agent.connected changed
       if (!this.ctx.repo.get(ev.vmId)) return;
@@ -265,7 +282,24 @@ export class PowerService {
     if (next && next !== vm.status) this.setStatus(id, next);
   }
 
+  /** Alerts (issue 14): reports a crash of VM `id` once per run. */
+  private tellCrash(id: string, reason: 'exited' | 'panicked'): void {
+    const vm = this.ctx.repo.get(id);
+    if (!vm || this.crashTold.has(id)) return;
+    this.crashTold.add(id);
+    try {
+      this.onCrash?.({ id, name: vm.name }, reason);
+    } catch (err) {
+      this.ctx.log.warn({ vmId: id, err: errorMessage(err) }, 'a crash could not be reported');
+    }
+  }
+
   private onExit(id: string): void {
+    // alerts (issue 14): an exit of a running or paused VM that no stop or shutdown asked for
+    const was = this.ctx.repo.get(id)?.status;
+    if (!this.exitAsked.has(id) && (was === 'running' || was === 'paused')) this.tellCrash(id, 'exited');
+    this.exitAsked.delete(id);
+    this.crashTold.delete(id);
     if (this.ctx.repo.get(id)) this.markStopped(id);
     const waiters = this.exitWaiters.get(id);
     this.exitWaiters.delete(id);

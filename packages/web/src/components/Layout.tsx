@@ -8,6 +8,7 @@ import { formatMiB } from '../lib/format';
 import { Link, paths } from '../router';
 import { TasksButton, TasksPanel } from '../features/tasks/TasksPanel';
 import { LANGS, setLanguage, t, useLanguage, type Lang } from '../i18n';
+import { words as notificationWords } from '../features/notifications/words'; // alerts (issue 14)
 
 const NAV = [
   { to: paths.vms, label: () => t.app.nav.vms, testId: 'nav-vms', match: (p: string) => p === '/' || p.startsWith('/vms') },
@@ -17,6 +18,7 @@ const NAV = [
   { to: paths.backups, label: () => t.app.nav.backups, testId: 'nav-backups', match: (p: string) => p.startsWith('/backups') },
   { to: paths.tokens, label: () => t.app.nav.tokens, testId: 'nav-tokens', match: (p: string) => p.startsWith('/tokens') },
   { to: paths.audit, label: () => t.app.nav.audit, testId: 'nav-audit', match: (p: string) => p.startsWith('/audit') },
+  { to: paths.notifications, label: () => notificationWords().nav, testId: 'nav-notifications', match: (p: string) => p.startsWith('/notifications') }, // alerts (issue 14)
 ];
 
 export function LiveIndicator() {

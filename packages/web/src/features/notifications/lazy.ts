@@ -1,0 +1,4 @@
+import { lazy } from 'react';
+
+/** Alerts (issue 14): an admin page, its own chunk. */
+export const LazyNotificationsPage = lazy(() => import('./NotificationsPage'));
