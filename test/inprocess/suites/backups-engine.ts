@@ -10,8 +10,8 @@ import { expectError, expectShape } from '../check.js';
 export function backupEngineSuite(): void {
   describe('backups: engine and targets', () => {
     let s: InProcessServer;
-    const outside = makeTempDir('qm-bt-');
-    const made: string[] = [outside]; // temporary directories this suite removes at the end
+    let outside = ''; // made in beforeAll: a filtered run that skips this suite runs no afterAll
+    const made: string[] = []; // temporary directories this suite removes at the end
 
     const makeVm = async (name: string): Promise<Vm> => (await s.api('POST', '/vms', { name, cpus: 1, memory: 64 })).body.vm as Vm;
     const makeDisk = async (name: string, format: 'qcow2' | 'raw' = 'qcow2'): Promise<Disk> => {
@@ -35,6 +35,8 @@ export function backupEngineSuite(): void {
     const defaultDir = () => path.join(s.dataDir, 'backups');
 
     beforeAll(async () => {
+      outside = makeTempDir('qm-bt-');
+      made.push(outside);
       s = await startInProcess();
     });
     afterAll(async () => {

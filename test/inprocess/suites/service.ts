@@ -35,12 +35,18 @@ async function ended(s: InProcessServer, kind: Task['kind'], n: number): Promise
 
 export function serviceSuite(): void {
   describe('autostart (issue 15)', () => {
-    const dir = makeTempDir('qm-autostart-');
-    const dataDir = path.join(dir, 'data');
-    const bootFile = path.join(dir, 'boot_id');
-    const env = { BOOT_ID_FILE: bootFile };
+    // Made in beforeAll, not while the file is collected: a filtered run that skips this suite
+    // runs no afterAll, and would leave the directory behind.
+    let dir = '';
+    let dataDir = '';
+    let bootFile = '';
+    const env: Record<string, string> = {};
     const ids: Record<string, string> = {};
     beforeAll(async () => {
+      dir = makeTempDir('qm-autostart-');
+      dataDir = path.join(dir, 'data');
+      bootFile = path.join(dir, 'boot_id');
+      env.BOOT_ID_FILE = bootFile;
       fs.mkdirSync(dataDir);
       fs.writeFileSync(bootFile, `${BOOT_A}\n`);
       const s = await startInProcess({ env, dataDir, keepDir: true });
@@ -60,7 +66,9 @@ export function serviceSuite(): void {
         await s.close();
       }
     });
-    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    afterAll(() => {
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    });
 
     it('a VM shows autostart off by default; a bad setting is a 400 and an unknown VM a 404, with nothing changed', async () => {
       const s = await startInProcess({ env });

@@ -49,6 +49,7 @@ describe('answer validation', () => {
 /** A fake agent on a unix socket: `onLine` decides what it writes back. */
 function fakeAgent(onLine: (line: string, sock: net.Socket) => void): Promise<{ path: string; server: net.Server; conns: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-agent-'));
+  dirs.push(dir);
   const file = path.join(dir, 'qga.sock');
   const state = { path: file, server: net.createServer(), conns: 0 };
   state.server.on('connection', (s) => {
@@ -80,8 +81,11 @@ function honest(line: string, s: net.Socket): void {
 }
 
 const servers: net.Server[] = [];
+/** The fake agents' socket directories, removed after each test. */
+const dirs: string[] = [];
 afterEach(() => {
   for (const s of servers.splice(0)) s.close();
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 
 describe('AgentConnection and AgentSession', () => {
