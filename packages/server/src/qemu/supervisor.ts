@@ -545,9 +545,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private exitWaiters = new Map<string, Array<() => void>>();
+  /**
+   * The exit handling under way per VM: it forgets the instance first, then stops the swtpm and
+   * gives everything back, so a stop that arrives in between waits for it too (not only for the
+   * instance to be gone).
+   */
+  private readonly exiting = new Map<string, Promise<void>>();
 
   private waitExitHandled(vmId: string): Promise<void> {
-    if (!this.instances.has(vmId)) return Promise.resolve();
+    if (!this.instances.has(vmId)) return this.exiting.get(vmId) ?? Promise.resolve();
     return new Promise((resolve) => {
       const list = this.exitWaiters.get(vmId) ?? [];
       list.push(resolve);
@@ -567,7 +573,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const inst: Instance = { vmId, pid, pidStart, qmp, commands: new QmpCommands(qmp), identity, vnc, ...(exit ? { exit } : {}) };
     this.instances.set(vmId, inst);
     qmp.on('event', (ev: QmpEvent) => this.emit('event', vmId, ev));
-    qmp.once('close', () => void this.handleClose(inst));
+    qmp.once('close', () => {
+      const handled: Promise<void> = this.handleClose(inst)
+        .catch((err: unknown) => this.log.warn({ vmId, err: (err as Error).message }, 'handling the QEMU exit failed'))
+        .finally(() => {
+          if (this.exiting.get(vmId) === handled) this.exiting.delete(vmId);
+        });
+      this.exiting.set(vmId, handled);
+    });
     return inst;
   }
 
