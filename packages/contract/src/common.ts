@@ -72,6 +72,18 @@ export const ErrorCodes = [
   'VM_IS_TEMPLATE',
   // the guest agent (issue 14): it does not answer (or refused) where the request needs it
   'AGENT_UNAVAILABLE',
+  // networks (issue 11)
+  'NETWORK_NOT_FOUND',
+  'NETWORK_IN_USE',
+  'NETWORK_CONFLICT',
+  'BRIDGE_INVALID',
+  'NETWORKS_UNAVAILABLE',
+  'NETWORK_SETUP_FAILED',
+  'NIC_NOT_FOUND',
+  'FORWARD_NOT_FOUND',
+  'PORT_IN_USE',
+  'FORWARD_UNSUPPORTED',
+  'MAC_IN_USE',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

@@ -31,3 +31,5 @@ export * from './agent.js';
 export * from './metrics.js';
 // alerts (issue 14)
 export * from './notifications.js';
+// networks (issue 11)
+export * from './networks.js';

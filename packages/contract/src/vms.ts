@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Id, PathId, Timestamp } from './common.js';
 import { DiskFormat } from './disks.js';
 import { CloudInitBody } from './cloud-init.js';
+import { NicModel, Nic, VmAddress } from './networks.js';
 
 /** Allowed VM names: letters, digits, dot, dash, underscore; must start with a letter or digit. */
 export const VM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
@@ -54,8 +55,6 @@ export const VmDiskBus = Type.Union([Type.Literal('virtio'), Type.Literal('sata'
   description: 'virtio (virtio-blk, the default) | sata (AHCI on q35, IDE on pc) | scsi (virtio-scsi)',
 });
 export type VmDiskBus = Static<typeof VmDiskBus>;
-export const NicModel = Type.Union([Type.Literal('virtio'), Type.Literal('e1000e'), Type.Literal('rtl8139')], { description: 'Model of the VM\'s NIC: virtio (the default) | e1000e | rtl8139' });
-export type NicModel = Static<typeof NicModel>;
 export const BootDevice = Type.Union([Type.Literal('disk'), Type.Literal('cdrom'), Type.Literal('network')]);
 export type BootDevice = Static<typeof BootDevice>;
 export const BootOrder = Type.Array(BootDevice, {
@@ -137,6 +136,9 @@ export const Vm = Type.Object(
       { additionalProperties: false, description: 'The guest agent (issue 14)' },
     ),
     hint: Type.Union([VmHint, Type.Null()], { description: 'A running VM that looks stuck at boot (issue 14); null otherwise' }),
+    // networks (issue 11): `mac` and `nicModel` above are the first NIC's (kept when a VM has none)
+    nics: Type.Array(Nic, { description: 'The VM\'s NICs in slot order (issue 11)' }),
+    addresses: Type.Array(VmAddress, { description: 'What the server knows of the VM\'s addresses: DHCP leases, the user-mode address, the guest agent\'s (issue 11)' }),
   },
   { additionalProperties: false, $id: 'Vm' },
 );
@@ -170,6 +172,8 @@ export const CreateVmBody = Type.Object(
     cloudInit: Type.Optional(CloudInitBody),
     // from a template (issue 12): a linked clone with a new MAC, VNC port and instance-id; 202 { task }
     template: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Id of a template VM' })),
+    // networks (issue 11): the first NIC's network (id or name); default `user`
+    network: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Network id or name of the VM\'s first NIC (default: user)' })),
   },
   {
     additionalProperties: false,

@@ -28,6 +28,18 @@ export const ERROR_STATUS: Readonly<Record<ErrorCode, number>> = {
   VM_NOT_RUNNING: 409,
   VM_BUSY: 409,
   AGENT_UNAVAILABLE: 409, // the guest agent (issue 14) does not answer where the request needs it
+  // networks (issue 11)
+  NETWORK_NOT_FOUND: 404,
+  NIC_NOT_FOUND: 404,
+  FORWARD_NOT_FOUND: 404,
+  NETWORK_IN_USE: 409, // a VM has a NIC on it: not deleted
+  NETWORK_CONFLICT: 409, // the subnet overlaps another network or one of the host's
+  PORT_IN_USE: 409, // the host port is taken (by a forward or anything else on the host)
+  MAC_IN_USE: 409,
+  BRIDGE_INVALID: 422, // not an existing host bridge
+  NETWORKS_UNAVAILABLE: 422, // managed and bridge networks need the server to run as root
+  FORWARD_UNSUPPORTED: 422, // no NIC a forward can reach (none on user or nat, or no fixed address)
+  NETWORK_SETUP_FAILED: 500, // the host refused a step (what it said is in the message; the steps done were undone)
   NAME_TAKEN: 409,
   DISK_IN_USE: 409,
   ISO_IN_USE: 409,

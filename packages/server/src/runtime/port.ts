@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { DiskFormat, DiskInfo } from '@qemu-manager/contract';
 import type { SourceFormat } from '../lib/image-check.js';
 
@@ -37,6 +38,47 @@ export interface VmLaunch {
   driversIso?: { fd: number } | null;
   /** Cloud-init (issue 12): the NoCloud seed documents; omitted or null: no seed (a stale one is removed). */
   cloudInit?: LaunchSeed | null;
+  /**
+   * Networks (issue 11): the VM's NICs in slot order. Omitted: one user-mode NIC in slot 0 with
+   * `mac` and `hardware.nicModel` (what a VM had before networks). Empty: no NIC.
+   */
+  nics?: readonly LaunchNic[];
+}
+
+// networks (issue 11)
+/** A user-mode port forward: QEMU listens on hostAddress:hostPort and connects to the guest's guestPort. */
+export interface UserForward {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+/**
+ * One NIC of a VM. `slot` (0..7) names it in QEMU (netdev `net<slot>`, device `nic<slot>`) and
+ * its tap. `user`: QEMU's user-mode NAT with these forwards (the guest is 10.0.2.15; the guest
+ * isolation rules keep it off host services). `bridge`: a tap the runtime creates (through
+ * TapDevices, owned by the VM's QEMU user, named by `tapName(vmId, slot)`), attached to this
+ * Linux bridge, and removed when the VM's process is gone.
+ */
+export type LaunchNic = {
+  slot: number;
+  model: 'virtio' | 'e1000e' | 'rtl8139';
+  mac: string;
+} & ({ kind: 'user'; forwards: readonly UserForward[] } | { kind: 'bridge'; bridge: string });
+
+/**
+ * What a runtime needs from the host to give a VM a NIC on a bridge (the host network adapter,
+ * hostnet/, implements it). Names are `qm-` + 8 hex digits + `.` + slot (see tapName), so they
+ * never collide with a network's bridge `qm-<name>` (no dot there).
+ */
+export interface TapDevices {
+  /** Creates the persistent tap `name` owned by `uid` (null: root), attached to `bridge` and up; replaces a stale one of that name. */
+  create(name: string, uid: number | null, bridge: string): Promise<void>;
+  /** Removes the tap (missing: nothing to do). */
+  remove(name: string): Promise<void>;
+  /** The tap's counters seen from the guest (rx: what the guest received), or null when it does not exist. */
+  stats(name: string): { rxBytes: number; txBytes: number } | null;
 }
 
 /**
@@ -113,7 +155,10 @@ export interface BlockJob {
 export interface VmStats {
   /** Per disk: bytes and operations read and written since the start. */
   disks: Array<{ device: string; readBytes: number; writtenBytes: number; readOps: number; writeOps: number }>;
-  /** Metrics (issue 14): per NIC, bytes received and sent since the start, where the NIC's backend counts them (omitted: it does not). */
+  /**
+   * Metrics (issue 14): per NIC, bytes received and sent by the guest since the start, where the
+   * NIC's backend counts them (tap NICs; user-mode NICs are left out). `id` is `nic<slot>`.
+   */
   nics?: Array<{ id: string; rxBytes: number; txBytes: number }>;
 }
 
@@ -233,6 +278,22 @@ export interface VmRuntime {
   /** Freezes the guest's file systems (returns how many); thaw undoes it. */
   agentFreeze?(vmId: string): Promise<number>;
   agentThaw?(vmId: string): Promise<number>;
+  // networks (issue 11): live changes to a running VM's NICs (QMP netdev_add/device_add/device_del).
+  // VM_NOT_RUNNING when it does not run here; QEMU_ERROR when QEMU refuses. The NICs a VM was
+  // started with plus the ones plugged since are what the runtime knows (a stop forgets them).
+  /** Hot-plugs a NIC (a tap NIC's tap is created first and removed again if the plug fails). */
+  attachNic?(vmId: string, nic: LaunchNic): Promise<void>;
+  /** Unplugs the NIC of `slot` and waits until the guest let it go (DEVICE_DELETED), then removes its netdev and tap. */
+  detachNic?(vmId: string, slot: number): Promise<void>;
+  /** Adds a forward to the user-mode NIC of `slot` (PORT_IN_USE when QEMU cannot listen there). */
+  addUserForward?(vmId: string, slot: number, fwd: UserForward): Promise<void>;
+  /** Removes it (the port closes). */
+  removeUserForward?(vmId: string, slot: number, fwd: UserForward): Promise<void>;
+}
+
+/** The tap of a VM's NIC: `qm-` + 8 hex digits of a hash of the VM id + `.` + slot (at most 15 characters). */
+export function tapName(vmId: string, slot: number): string {
+  return `qm-${crypto.createHash('sha256').update(vmId).digest('hex').slice(0, 8)}.${slot}`;
 }
 
 // the guest agent (issue 14)

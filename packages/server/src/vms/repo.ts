@@ -89,6 +89,8 @@ function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean
     agent: { connected: agentConnected(r.id) }, // the guest agent (issue 14), from the runtime
     cloudInit: r.has_cloud_init === 1, // cloud-init (issue 12)
     hint: hint(r.id), // the stuck-boot hint (issue 14), from the sampler
+    nics: [], // networks (issue 11): filled from vm_nics by the networks work
+    addresses: [],
   };
 }
 

@@ -21,6 +21,8 @@ export function vm(over: Partial<Vm> = {}): Vm {
     template: false, cloudInit: false,
     agent: { connected: false }, // the guest agent (issue 14)
     hint: null, // the stuck-boot hint (issue 14)
+    nics: [{ id: '33333333-3333-4333-8333-333333333333', network: 'user', model: 'virtio', mac: '52:54:00:12:34:56', ip: '10.0.2.15', slot: 0 }], // networks (issue 11)
+    addresses: [],
     ...over,
   };
 }
