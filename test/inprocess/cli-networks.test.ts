@@ -10,6 +10,7 @@ import { Type } from '@sinclair/typebox';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type Io } from '../../packages/cli/src/program.js';
+import { waitFor } from '../kit/index.mjs';
 import { makeTempDir, startInProcess, type InProcessServer } from './app.js';
 import { expectShape } from './check.js';
 
@@ -63,8 +64,11 @@ describe('qemu-manager network, vm nic, vm forward', () => {
     expect(human.out).toMatch(/^user\s+user\s+-\s/m);
 
     srv.hostNet.leaseTable.set(nat.network.id, [{ mac: '52:54:00:aa:bb:cc', ip: '10.50.0.11', hostname: 'guest1', expiresAt: null }]);
-    const shown = await cli(['network', 'show', 'lab']);
-    expect(shown.code, shown.err).toBe(0);
+    // The server reads the leases every few seconds.
+    const shown = await waitFor(async () => {
+      const r = await cli(['network', 'show', 'lab']);
+      return r.code === 0 && r.out.includes('52:54:00:aa:bb:cc') ? r : null;
+    }, 15_000, 'the lease in network show', 250);
     expect(shown.out).toMatch(/^52:54:00:aa:bb:cc\s+10\.50\.0\.11\s+guest1\s+never$/m);
     expect((await json(['network', 'show', nat.network.id])).network.id).toBe(nat.network.id);
 
