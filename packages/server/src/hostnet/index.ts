@@ -152,6 +152,11 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
         signalOurs(pid, files, 'SIGHUP'); // adopted: re-read the hosts just written
       } else {
         fs.rmSync(files.pid, { force: true });
+        const hadLeases = fs.existsSync(files.leases);
+        undo.push(() => {
+          fs.rmSync(files.pid, { force: true });
+          if (!hadLeases) fs.rmSync(files.leases, { force: true });
+        });
         const r = await run(this.dnsmasq!, args, { timeoutMs: TIMEOUT_MS }).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
         pid = runningDnsmasq(files);
         if (pid !== null) {

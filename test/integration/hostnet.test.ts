@@ -1,0 +1,232 @@
+/**
+ * The host network adapter (packages/server/src/hostnet/) for real: iproute2, dnsmasq and
+ * nftables inside a network namespace this test creates, with a DHCP client in a second one
+ * (a veth pair into the managed bridge). The adapter runs in short-lived driver processes inside
+ * the namespace (`ip netns exec … node`), each executing a JSON list of operations, so a
+ * "server restart" is simply the next driver: reconcile must adopt the dnsmasq the first one
+ * started. No QEMU. Everything made is removed; both namespaces are deleted at the end.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Netns } from './netns.js';
+
+const root = typeof process.getuid === 'function' && process.getuid() === 0;
+const haveTools = ['/usr/sbin/dnsmasq', '/bin/busybox'].every((p) => fs.existsSync(p));
+
+const MODULE = path.resolve('packages/server/dist/hostnet/index.js');
+const DRIVER = `
+const [mod, runDir, ops] = process.argv.slice(1);
+const { createHostNetworks } = await import(mod);
+const log = { info() {}, warn(o, m) { console.error('warn', m, JSON.stringify(o)); }, error(o, m) { console.error('error', m, JSON.stringify(o)); } };
+const h = createHostNetworks({ runDir, log });
+const out = [];
+for (const o of JSON.parse(ops)) {
+  try {
+    const value = o.op === 'reconcile' ? await h.reconcile(o.args[0], o.args[1], new Set(o.args[2])) : await h[o.op](...o.args);
+    out.push({ ok: true, value: value ?? null });
+  } catch (e) {
+    out.push({ ok: false, code: e.code ?? null, message: String(e.message) });
+  }
+}
+console.log('RESULT ' + JSON.stringify(out));
+`;
+
+const CLIENT_MAC = '52:54:00:12:34:56';
+const GUEST_IP = '10.77.0.10';
+const MARKER = 'HOSTNET_MARKER_7';
+const spec = {
+  id: 'net-t1',
+  name: 't1',
+  type: 'nat',
+  bridge: 'qm-t1',
+  subnet: '10.77.0.0/24',
+  gateway: '10.77.0.1',
+  dhcp: { start: '10.77.0.10', end: '10.77.0.50' },
+  hosts: [] as Array<{ mac: string; ip: string }>,
+};
+const forward = { id: 'f1', protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2280, guestIp: GUEST_IP, guestPort: 80, bridge: 'qm-t1' };
+const TAP = 'qm-0123abcd.0';
+
+let ns: Netns;
+let client: Netns;
+let dataDir: string;
+let runDir: string;
+const pids = new Set<number>();
+
+type Result = { ok: boolean; value?: any; code?: string | null; message?: string };
+
+function drive(ops: Array<{ op: string; args: unknown[] }>): Result[] {
+  const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', DRIVER, MODULE, runDir, JSON.stringify(ops)], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (!line) throw new Error(`driver failed (${r.status}): ${r.stdout} ${r.stderr}`);
+  const out = JSON.parse(line.slice('RESULT '.length)) as Result[];
+  for (const [i, res] of out.entries()) if (!res.ok) throw new Error(`${ops[i].op} failed: ${res.code} ${res.message}\n${r.stderr}`);
+  return out;
+}
+
+const linksIn = (n: Netns) => (JSON.parse(n.exec('ip', '-j', '-d', 'link', 'show')) as Array<{ ifname: string; master?: string; linkinfo?: { info_kind?: string } }>);
+const qmLinks = () => linksIn(ns).filter((l) => l.ifname.startsWith('qm-')).map((l) => l.ifname).sort();
+const pidFile = () => path.join(runDir, `${spec.id}.pid`);
+const dnsmasqPid = () => Number(fs.readFileSync(pidFile(), 'utf8').trim());
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+};
+const table = () => spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'qemu_manager'], { encoding: 'utf8' });
+
+describe.runIf(root && haveTools)('host network adapter in a network namespace', () => {
+  beforeAll(() => {
+    ns = Netns.create();
+    client = Netns.create();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-hostnet-'));
+    runDir = path.join(dataDir, 'run', 'net');
+    fs.mkdirSync(path.dirname(runDir), { mode: 0o700 });
+  });
+
+  afterAll(async () => {
+    // A failed test may leave a dnsmasq of ours: ended by its pid (never by name).
+    try {
+      pids.add(dnsmasqPid());
+    } catch {
+      /* no pid file */
+    }
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await client?.delete();
+    await ns?.delete();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('brings a nat network up: bridge with the gateway, our dnsmasq, the rule chains', () => {
+    const [avail] = drive([
+      { op: 'availability', args: [] },
+      { op: 'up', args: [spec] },
+      { op: 'up', args: [spec] }, // idempotent: adopts its own dnsmasq
+      { op: 'applyRules', args: [[spec], []] },
+    ]);
+    expect(avail.ok && avail.value).toEqual({ available: true, reason: null });
+    expect(qmLinks()).toEqual(['qm-t1']);
+    expect(fs.existsSync(`/sys/class/net/qm-t1`)).toBe(false); // our host is untouched: it lives in the namespace
+    const addrs = JSON.parse(ns.exec('ip', '-j', '-4', 'addr', 'show', 'dev', 'qm-t1'));
+    expect(addrs[0].addr_info.map((a: any) => `${a.local}/${a.prefixlen}`)).toEqual(['10.77.0.1/24']);
+    expect(ns.exec('cat', '/proc/sys/net/ipv4/conf/qm-t1/route_localnet').trim()).toBe('1');
+    expect(ns.exec('cat', '/proc/sys/net/ipv4/ip_forward').trim()).toBe('1');
+    const pid = dnsmasqPid();
+    pids.add(pid);
+    expect(alive(pid)).toBe(true);
+    expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')).toContain(`--pid-file=${pidFile()}`);
+    // It dropped to nobody (its default) and still keeps its lease file (next test).
+    expect(fs.readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s/m);
+    const t = table();
+    expect(t.status).toBe(0);
+    for (const c of ['net_input', 'net_forward', 'net_prerouting', 'net_output', 'net_postrouting']) expect(t.stdout).toContain(`chain ${c} {`);
+    expect(t.stdout).toContain('oifname != "qm-t1" ip saddr 10.77.0.0/24 masquerade');
+  });
+
+  it('a client on the bridge gets its fixed address from that dnsmasq, and the lease is listed', async () => {
+    ns.exec('ip', 'link', 'add', 'vh0', 'type', 'veth', 'peer', 'name', 'vc0', 'netns', client.name);
+    ns.exec('ip', 'link', 'set', 'vh0', 'master', 'qm-t1', 'up');
+    client.exec('ip', 'link', 'set', 'vc0', 'address', CLIENT_MAC, 'up');
+    // The address is given only once the hosts file names the mac (dnsmasq re-reads it as nobody on SIGHUP).
+    drive([{ op: 'setHosts', args: [spec.id, [{ mac: CLIENT_MAC, ip: GUEST_IP }]] }]);
+    const dhcp = spawnSync('ip', ['netns', 'exec', client.name, 'busybox', 'udhcpc', '-i', 'vc0', '-f', '-q', '-n', '-t', '6', '-T', '1', '-s', '/bin/true', '-x', 'hostname:client1'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(dhcp.stdout + dhcp.stderr).toContain(`lease of ${GUEST_IP} obtained from 10.77.0.1`);
+    let leases: any[] = [];
+    for (let i = 0; i < 50 && leases.length === 0; i++) {
+      leases = drive([{ op: 'reconcile', args: [[{ ...spec, hosts: [{ mac: CLIENT_MAC, ip: GUEST_IP }] }], [], []] }, { op: 'leases', args: [spec.id] }])[1].value;
+      if (leases.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(leases).toEqual([{ mac: CLIENT_MAC, ip: GUEST_IP, hostname: 'client1', expiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }]);
+  });
+
+  it('a 127.0.0.1 forward reaches the guest from the host itself (DNAT, route_localnet, masquerade)', async () => {
+    client.exec('ip', 'addr', 'add', `${GUEST_IP}/24`, 'dev', 'vc0');
+    const server = await client.spawn(
+      [process.execPath, '-e', `require('node:net').createServer((c) => c.end('${MARKER}')).listen(80, '${GUEST_IP}', () => console.log('listening'))`],
+      'listening',
+    );
+    pids.add(server.pid!);
+    const [, free] = drive([
+      { op: 'applyRules', args: [[spec], [forward]] },
+      { op: 'portFree', args: ['tcp', '127.0.0.1', forward.hostPort] },
+    ]);
+    expect(free.ok && free.value).toBe(false); // the forward holds the port
+    expect(table().stdout).toContain(`ip daddr 127.0.0.1 tcp dport ${forward.hostPort} dnat ip to ${GUEST_IP}:80`);
+    const got = ns.exec(process.execPath, '-e', `const s = require('node:net').connect(${forward.hostPort}, '127.0.0.1'); let d = ''; s.on('data', (b) => (d += b)); s.on('end', () => console.log(d)); s.on('error', (e) => console.log('ERR ' + e.message)); setTimeout(() => s.destroy(), 10000).unref();`);
+    expect(got.trim()).toBe(MARKER);
+  });
+
+  it('reconcile after a restart adopts the dnsmasq and removes what belongs to no network', () => {
+    const before = dnsmasqPid();
+    // Stale things: a qm- bridge of no network, a tap not kept, a pid file of no network naming a
+    // process that is not ours (it must not be signalled), and a tap that is kept.
+    ns.exec('ip', 'link', 'add', 'qm-stale', 'type', 'bridge');
+    ns.exec('ip', 'tuntap', 'add', 'dev', 'qm-deadbeef.1', 'mode', 'tap');
+    const notOurs = spawn('sleep', ['60'], { stdio: 'ignore' });
+    pids.add(notOurs.pid!);
+    fs.writeFileSync(path.join(runDir, 'gone.pid'), `${notOurs.pid}\n`);
+    const [, , stats] = drive([
+      { op: 'create', args: [TAP, 65534, 'qm-t1'] },
+      { op: 'reconcile', args: [[{ ...spec, hosts: [{ mac: CLIENT_MAC, ip: GUEST_IP }] }], [forward], [TAP]] },
+      { op: 'stats', args: [TAP] },
+    ]);
+    expect(dnsmasqPid()).toBe(before);
+    expect(alive(before)).toBe(true);
+    expect(alive(notOurs.pid!)).toBe(true);
+    expect(fs.existsSync(path.join(runDir, 'gone.pid'))).toBe(false);
+    expect(qmLinks()).toEqual([TAP, 'qm-t1']);
+    const tap = linksIn(ns).find((l) => l.ifname === TAP)!;
+    expect(tap.master).toBe('qm-t1');
+    expect(tap.linkinfo?.info_kind).toBe('tun');
+    expect(stats.ok && stats.value).toEqual({ rxBytes: expect.any(Number), txBytes: expect.any(Number) });
+    expect(table().stdout).toContain(`dport ${forward.hostPort} dnat ip to ${GUEST_IP}:80`);
+    notOurs.kill('SIGKILL');
+  });
+
+  it('refuses a bad name before running anything, and undoes a failed up', () => {
+    const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', DRIVER, MODULE, runDir, JSON.stringify([
+      { op: 'up', args: [{ ...spec, id: 'net-bad', bridge: 'qm-x;reboot' }] },
+      // The gateway is outside the subnet: refused before the bridge is made.
+      { op: 'up', args: [{ ...spec, id: 'net-bad', bridge: 'qm-bad', gateway: '10.99.0.1' }] },
+      // dnsmasq cannot bind 10.77.0.1:53 twice: the new bridge qm-dup is removed again.
+      { op: 'up', args: [{ ...spec, id: 'net-dup', name: 'dup', bridge: 'qm-dup', subnet: '10.77.0.0/24' }] },
+      { op: 'isBridge', args: ['qm-t1'] },
+      { op: 'isBridge', args: ['../../etc'] },
+    ])], { encoding: 'utf8', timeout: 60_000 });
+    const out = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7));
+    expect(out.slice(0, 3).map((o: Result) => (o.ok ? 'ok' : o.code))).toEqual(['NETWORK_SETUP_FAILED', 'NETWORK_SETUP_FAILED', 'NETWORK_SETUP_FAILED']);
+    expect(out[0].message).toContain('Refusing the link name');
+    expect(out[2].message).toMatch(/dnsmasq/);
+    expect(out.slice(3).map((o: any) => o.value)).toEqual([false, false]);
+    expect(qmLinks()).toEqual([TAP, 'qm-t1']);
+    expect(fs.readdirSync(runDir).filter((f) => !f.startsWith('net-t1.'))).toEqual([]);
+  });
+
+  it('down leaves nothing; then the chains and the empty table go', () => {
+    const pid = dnsmasqPid();
+    drive([
+      { op: 'down', args: [{ id: spec.id, bridge: spec.bridge }] },
+      { op: 'applyRules', args: [[], []] },
+    ]);
+    expect(qmLinks()).toEqual([]);
+    expect(alive(pid)).toBe(false);
+    expect(fs.readdirSync(runDir)).toEqual([]);
+    const t = table();
+    expect(t.status).toBe(0);
+    expect(t.stdout).not.toContain('chain net_');
+    drive([{ op: 'removeTableIfEmpty', args: [] }]);
+    expect(table().status).not.toBe(0);
+  });
+});
