@@ -49,6 +49,7 @@ const spec = {
 };
 const forward = { id: 'f1', protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2280, guestIp: GUEST_IP, guestPort: 80, bridge: 'qm-t1' };
 const TAP = 'qm-0123abcd.0';
+const HOST_ADDR = '192.0.2.1'; // an address of the namespace's own (on a veth link whose peer stays inside)
 
 let ns: Netns;
 let client: Netns;
@@ -94,11 +95,12 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
   });
 
   afterAll(async () => {
-    // A failed test may leave a dnsmasq of ours: ended by its pid (never by name).
-    try {
-      pids.add(dnsmasqPid());
-    } catch {
-      /* no pid file */
+    // A failed test may leave a dnsmasq of ours: ended by the pid in its pid file (never by name),
+    // once its cmdline names that file.
+    for (const f of fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((e) => e.endsWith('.pid')) : []) {
+      const file = path.join(runDir, f);
+      const pid = Number(fs.readFileSync(file, 'utf8').trim());
+      if (pid > 0 && alive(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(`--pid-file=${file}`)) process.kill(pid, 'SIGKILL');
     }
     for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await client?.delete();
@@ -107,13 +109,22 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
   });
 
   it('brings a nat network up: bridge with the gateway, our dnsmasq, the rule chains', () => {
-    const [avail] = drive([
+    // The namespace's own network: an address on a veth link (its peer stays inside) and a route through it.
+    ns.exec('ip', 'link', 'add', 'hq0', 'type', 'veth', 'peer', 'name', 'hq1');
+    ns.exec('ip', 'addr', 'add', `${HOST_ADDR}/24`, 'dev', 'hq0');
+    ns.exec('ip', 'link', 'set', 'hq1', 'up');
+    ns.exec('ip', 'link', 'set', 'hq0', 'up');
+    ns.exec('ip', 'route', 'add', '198.51.100.0/25', 'dev', 'hq0');
+    const [avail, , , , subnets] = drive([
       { op: 'availability', args: [] },
       { op: 'up', args: [spec] },
       { op: 'up', args: [spec] }, // idempotent: adopts its own dnsmasq
       { op: 'applyRules', args: [[spec], []] },
+      { op: 'hostSubnets', args: [] },
     ]);
     expect(avail.ok && avail.value).toEqual({ available: true, reason: null });
+    // Ours (10.77.0.0/24 on qm-t1) and loopback are left out.
+    expect(subnets.value).toEqual(['192.0.2.0/24', '198.51.100.0/25']);
     expect(qmLinks()).toEqual(['qm-t1']);
     expect(fs.existsSync(`/sys/class/net/qm-t1`)).toBe(false); // our host is untouched: it lives in the namespace
     const addrs = JSON.parse(ns.exec('ip', '-j', '-4', 'addr', 'show', 'dev', 'qm-t1'));
@@ -168,6 +179,24 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     expect(got.trim()).toBe(MARKER);
   });
 
+  it('a 0.0.0.0 forward reaches the guest at any local address; portFree sees sockets and forwards', async () => {
+    const any = { ...forward, id: 'f2', hostAddress: '0.0.0.0', hostPort: 2281 };
+    const listener = await ns.spawn([process.execPath, '-e', `require('node:net').createServer(() => {}).listen(2290, '127.0.0.1', () => console.log('listening'))`], 'listening');
+    pids.add(listener.pid!);
+    const free = drive([
+      { op: 'applyRules', args: [[spec], [forward, any]] },
+      { op: 'portFree', args: ['tcp', '127.0.0.1', 2290] }, // a socket holds it
+      { op: 'portFree', args: ['tcp', '0.0.0.0', 2290] }, // 0.0.0.0 covers 127.0.0.1
+      { op: 'portFree', args: ['tcp', '127.0.0.1', 2281] }, // the 0.0.0.0 forward covers 127.0.0.1
+      { op: 'portFree', args: ['udp', '127.0.0.1', 2281] }, // another protocol
+      { op: 'portFree', args: ['tcp', '127.0.0.1', 2291] },
+    ]).slice(1).map((r) => r.value);
+    expect(free).toEqual([false, false, false, true, true]);
+    expect(table().stdout).toContain(`fib daddr type local tcp dport 2281 dnat ip to ${GUEST_IP}:80`);
+    const got = ns.exec(process.execPath, '-e', `const s = require('node:net').connect(2281, '${HOST_ADDR}'); let d = ''; s.on('data', (b) => (d += b)); s.on('end', () => console.log(d)); s.on('error', (e) => console.log('ERR ' + e.message)); setTimeout(() => s.destroy(), 10000).unref();`);
+    expect(got.trim()).toBe(MARKER);
+  });
+
   it('reconcile after a restart adopts the dnsmasq and removes what belongs to no network', () => {
     const before = dnsmasqPid();
     // Stale things: a qm- bridge of no network, a tap not kept, a pid file of no network naming a
@@ -196,12 +225,15 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
   });
 
   it('refuses a bad name before running anything, and undoes a failed up', () => {
+    ns.exec('ip', 'link', 'add', 'br-host', 'type', 'bridge');
     const r = spawnSync('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', DRIVER, MODULE, runDir, JSON.stringify([
       { op: 'up', args: [{ ...spec, id: 'net-bad', bridge: 'qm-x;reboot' }] },
       // The gateway is outside the subnet: refused before the bridge is made.
       { op: 'up', args: [{ ...spec, id: 'net-bad', bridge: 'qm-bad', gateway: '10.99.0.1' }] },
       // dnsmasq cannot bind 10.77.0.1:53 twice: the new bridge qm-dup is removed again.
       { op: 'up', args: [{ ...spec, id: 'net-dup', name: 'dup', bridge: 'qm-dup', subnet: '10.77.0.0/24' }] },
+      { op: 'isBridge', args: ['br-host'] },
+      { op: 'isBridge', args: ['hq0'] },
       { op: 'isBridge', args: ['qm-t1'] },
       { op: 'isBridge', args: ['../../etc'] },
     ])], { encoding: 'utf8', timeout: 60_000 });
@@ -209,7 +241,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     expect(out.slice(0, 3).map((o: Result) => (o.ok ? 'ok' : o.code))).toEqual(['NETWORK_SETUP_FAILED', 'NETWORK_SETUP_FAILED', 'NETWORK_SETUP_FAILED']);
     expect(out[0].message).toContain('Refusing the link name');
     expect(out[2].message).toMatch(/dnsmasq/);
-    expect(out.slice(3).map((o: any) => o.value)).toEqual([false, false]);
+    expect(out.slice(3).map((o: any) => o.value)).toEqual([true, false, false, false]);
     expect(qmLinks()).toEqual([TAP, 'qm-t1']);
     expect(fs.readdirSync(runDir).filter((f) => !f.startsWith('net-t1.'))).toEqual([]);
   });

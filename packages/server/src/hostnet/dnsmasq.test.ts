@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ManagedNetworkSpec } from '../runtime/network-port.js';
 import { dnsmasqArgs, dnsmasqFiles, hostsFileText, LEASES_MAX_LINES, parseLeases } from './dnsmasq.js';
-import { tableRemovable } from './index.js';
 
 const lab: ManagedNetworkSpec = {
   id: 'net-1', name: 'lab', type: 'nat', bridge: 'qm-lab', subnet: '10.77.0.0/24', gateway: '10.77.0.1',
@@ -89,16 +88,5 @@ describe('parseLeases', () => {
   it('looks at no more than 4096 lines', () => {
     const line = '0 52:54:00:aa:bb:01 10.77.0.10 g *';
     expect(parseLeases(Array(LEASES_MAX_LINES + 10).fill(line).join('\n'), '10.77.0.0/24')).toHaveLength(4096);
-  });
-});
-
-describe('tableRemovable', () => {
-  const doc = (items: object[]) => JSON.stringify({ nftables: [{ metainfo: {} }, { table: { family: 'inet', name: 'qemu_manager' } }, ...items] });
-  it('only when no guest uid is in the set and no network chain has a rule', () => {
-    const base = [{ set: { name: 'guest_uids', type: 'uid' } }, { chain: { name: 'guest_output' } }, { rule: { chain: 'guest_output' } }];
-    expect(tableRemovable(doc(base))).toBe(true);
-    expect(tableRemovable(doc([...base.slice(1), { set: { name: 'guest_uids', elem: [1001] } }]))).toBe(false);
-    expect(tableRemovable(doc([...base, { rule: { chain: 'net_forward' } }]))).toBe(false);
-    expect(tableRemovable('not json')).toBe(false);
   });
 });

@@ -106,7 +106,7 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
   }
 
   hostSubnets(): Promise<string[]> {
-    return this.links.hostSubnets();
+    return this.links.hostSubnets().catch((err: unknown) => Promise.reject(setupFailed("Cannot read this host's addresses", err)));
   }
 
   isBridge(name: string): Promise<boolean> {
@@ -223,6 +223,8 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
 
   private async applyNow(networks: readonly ManagedNetworkSpec[], forwards: readonly DnatForward[]): Promise<void> {
     try {
+      // Without root or nft nothing of ours can exist: no rules are no change.
+      if (networks.length === 0 && forwards.length === 0 && !this.availability().available) return;
       this.needAvailable();
       const script = networkRules(networks, forwards);
       const r = await run(this.nft!, ['-f', '-'], { timeoutMs: TIMEOUT_MS, input: script }).catch((err: Error) => ({ code: -1, stderr: err.message }));
@@ -242,6 +244,12 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
   reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlySet<string>): Promise<void> {
     return this.serial(async () => {
       const managed = networks.filter((n): n is ManagedNetworkSpec => n.type !== 'bridge');
+      const avail = this.availability();
+      if (!avail.available) {
+        // Nothing of ours can exist on such a host; networks that need it stay down (the API says why).
+        if (managed.length) this.opts.log.error({ reason: avail.reason, networks: managed.map((n) => n.name) }, 'networks cannot be brought up here');
+        return;
+      }
       for (const n of managed) {
         try {
           await this.upNow(n);
@@ -293,21 +301,26 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
   }
 
   // --- TapDevices ---
-  async create(name: string, uid: number | null, bridge: string): Promise<void> {
-    try {
-      await this.links.createTap(name, uid, bridge);
-    } catch (err) {
-      throw setupFailed(`Cannot create the tap ${name}`, err);
-    }
+  // (serialized with reconcile, which removes the taps it is not told to keep)
+  create(name: string, uid: number | null, bridge: string): Promise<void> {
+    return this.serial(async () => {
+      try {
+        await this.links.createTap(name, uid, bridge);
+      } catch (err) {
+        throw setupFailed(`Cannot create the tap ${name}`, err);
+      }
+    });
   }
 
-  async remove(name: string): Promise<void> {
-    try {
-      ourLink(name);
-      await this.links.remove(name);
-    } catch (err) {
-      throw setupFailed(`Cannot remove the tap ${name}`, err);
-    }
+  remove(name: string): Promise<void> {
+    return this.serial(async () => {
+      try {
+        ourLink(name);
+        await this.links.remove(name);
+      } catch (err) {
+        throw setupFailed(`Cannot remove the tap ${name}`, err);
+      }
+    });
   }
 
   stats(name: string): { rxBytes: number; txBytes: number } | null {

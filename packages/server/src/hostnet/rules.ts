@@ -15,9 +15,11 @@
  *   has no way in or out).
  * - forwards: `0.0.0.0` is a DNAT for every local address, from outside (prerouting, `nat`
  *   networks only) and from the host itself (output); `127.0.0.1` is a DNAT of the host's own
- *   connections to 127.0.0.1 only (output), which needs route_localnet=1 on the bridge and a
- *   masquerade of 127.0.0.0/8 out of it. An `isolated` network takes forwards only from the host
- *   itself: its guests stay unreachable from the outside.
+ *   connections to 127.0.0.1 only (output), which needs route_localnet=1 on the bridge. What the
+ *   host itself sends into a bridge from one of its own addresses (127.0.0.1 or any other: a
+ *   forward's DNAT keeps the source the host picked) is masqueraded to the gateway, so a guest
+ *   answers on-link, with or without a default route. An `isolated` network takes forwards only
+ *   from the host itself: its guests stay unreachable from the outside.
  * - postrouting: a `nat` subnet is masqueraded out of anything but its own bridge.
  */
 import { formatIpv4, formatSubnet, parseIpv4, parseSubnet } from '../lib/ipv4.js';
@@ -82,7 +84,7 @@ export function networkRules(networks: readonly ManagedNetworkSpec[], forwards: 
       forward.push(`oifname ${br} ct status dnat accept`);
       postrouting.push(`oifname != ${br} ip saddr ${n.subnet} masquerade`);
     }
-    postrouting.push(`oifname ${br} ip saddr 127.0.0.0/8 masquerade`);
+    postrouting.push(`oifname ${br} meta nfproto ipv4 fib saddr type local masquerade`);
   }
   input.push('iifname "qm-*" drop');
   forward.push('iifname "qm-*" drop', 'oifname "qm-*" drop');
