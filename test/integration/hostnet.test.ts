@@ -83,6 +83,27 @@ const alive = (pid: number) => {
     return false;
   }
 };
+function dhcpClient(): string {
+  const r = spawnSync('ip', ['netns', 'exec', client.name, 'busybox', 'udhcpc', '-i', 'vc0', '-f', '-q', '-n', '-t', '6', '-T', '1', '-s', '/bin/true', '-x', 'hostname:client1'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return r.stdout + r.stderr;
+}
+/** From the client (the guest's side), all at once: connects to each ip:port; what came, or why not (1.5 s at most). */
+function probe(...targets: Array<[string, number]>): string[] {
+  const js = `
+const net = require('node:net');
+const one = ([ip, port]) => new Promise((resolve) => {
+  const s = net.connect(port, ip); let d = '';
+  const t = setTimeout(() => { s.destroy(); resolve('NO ANSWER'); }, 1500);
+  s.on('data', (b) => (d += b));
+  s.on('end', () => { clearTimeout(t); resolve('DATA ' + d); });
+  s.on('error', (e) => { clearTimeout(t); resolve('ERR ' + e.code); });
+});
+Promise.all(${JSON.stringify(targets)}.map(one)).then((r) => console.log(JSON.stringify(r)));`;
+  return JSON.parse(client.exec(process.execPath, '-e', js));
+}
 const table = () => spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'qemu_manager'], { encoding: 'utf8' });
 
 describe.runIf(root && haveTools)('host network adapter in a network namespace', () => {
@@ -149,11 +170,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     client.exec('ip', 'link', 'set', 'vc0', 'address', CLIENT_MAC, 'up');
     // The address is given only once the hosts file names the mac (dnsmasq re-reads it as nobody on SIGHUP).
     drive([{ op: 'setHosts', args: [spec.id, [{ mac: CLIENT_MAC, ip: GUEST_IP }]] }]);
-    const dhcp = spawnSync('ip', ['netns', 'exec', client.name, 'busybox', 'udhcpc', '-i', 'vc0', '-f', '-q', '-n', '-t', '6', '-T', '1', '-s', '/bin/true', '-x', 'hostname:client1'], {
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(dhcp.stdout + dhcp.stderr).toContain(`lease of ${GUEST_IP} obtained from 10.77.0.1`);
+    expect(dhcpClient()).toContain(`lease of ${GUEST_IP} obtained from 10.77.0.1`);
     let leases: any[] = [];
     for (let i = 0; i < 50 && leases.length === 0; i++) {
       leases = drive([{ op: 'reconcile', args: [[{ ...spec, hosts: [{ mac: CLIENT_MAC, ip: GUEST_IP }] }], [], []] }, { op: 'leases', args: [spec.id] }])[1].value;
@@ -164,6 +181,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
 
   it('a 127.0.0.1 forward reaches the guest from the host itself (DNAT, route_localnet, masquerade)', async () => {
     client.exec('ip', 'addr', 'add', `${GUEST_IP}/24`, 'dev', 'vc0');
+    client.exec('ip', 'route', 'add', 'default', 'via', '10.77.0.1'); // as its DHCP answer says (router option)
     const server = await client.spawn(
       [process.execPath, '-e', `require('node:net').createServer((c) => c.end('${MARKER}')).listen(80, '${GUEST_IP}', () => console.log('listening'))`],
       'listening',
@@ -183,6 +201,8 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     const any = { ...forward, id: 'f2', hostAddress: '0.0.0.0', hostPort: 2281 };
     const listener = await ns.spawn([process.execPath, '-e', `require('node:net').createServer(() => {}).listen(2290, '127.0.0.1', () => console.log('listening'))`], 'listening');
     pids.add(listener.pid!);
+    const service = await ns.spawn([process.execPath, '-e', `require('node:net').createServer((c) => c.end('host-secret')).listen(2293, '0.0.0.0', () => console.log('listening'))`], 'listening');
+    pids.add(service.pid!);
     const free = drive([
       { op: 'applyRules', args: [[spec], [forward, any]] },
       { op: 'portFree', args: ['tcp', '127.0.0.1', 2290] }, // a socket holds it
@@ -195,6 +215,19 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     expect(table().stdout).toContain(`fib daddr type local tcp dport 2281 dnat ip to ${GUEST_IP}:80`);
     const got = ns.exec(process.execPath, '-e', `const s = require('node:net').connect(2281, '${HOST_ADDR}'); let d = ''; s.on('data', (b) => (d += b)); s.on('end', () => console.log(d)); s.on('error', (e) => console.log('ERR ' + e.message)); setTimeout(() => s.destroy(), 10000).unref();`);
     expect(got.trim()).toBe(MARKER);
+  });
+
+  it('a guest reaches the host only for DHCP and DNS: other host services are dropped', () => {
+    // Control: with no network chains a host service on every address answers the guest.
+    drive([{ op: 'applyRules', args: [[], []] }]);
+    const targets: Array<[string, number]> = [['10.77.0.1', 2290], ['10.77.0.1', 2293], [HOST_ADDR, 2293]];
+    // (2290 is bound to 127.0.0.1 only: refused, not dropped)
+    expect(probe(...targets)).toEqual(['ERR ECONNREFUSED', 'DATA host-secret', 'DATA host-secret']);
+    drive([{ op: 'applyRules', args: [[spec], [forward]] }]);
+    expect(probe(...targets)).toEqual(['NO ANSWER', 'NO ANSWER', 'NO ANSWER']);
+    // DNS on the gateway answers (dnsmasq knows the client's DHCP name).
+    const dns = client.exec('busybox', 'nslookup', 'client1', '10.77.0.1');
+    expect(dns).toContain(GUEST_IP);
   });
 
   it('reconcile after a restart adopts the dnsmasq and removes what belongs to no network', () => {
@@ -222,6 +255,23 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     expect(stats.ok && stats.value).toEqual({ rxBytes: expect.any(Number), txBytes: expect.any(Number) });
     expect(table().stdout).toContain(`dport ${forward.hostPort} dnat ip to ${GUEST_IP}:80`);
     notOurs.kill('SIGKILL');
+  });
+
+  it('reconcile recreates a bridge that went away, with a new dnsmasq that serves it', () => {
+    const before = dnsmasqPid();
+    ns.exec('ip', 'link', 'del', 'qm-t1'); // its tap and the client's veth are let go
+    drive([{ op: 'reconcile', args: [[{ ...spec, hosts: [{ mac: CLIENT_MAC, ip: GUEST_IP }] }], [forward], [TAP]] }]);
+    const after = dnsmasqPid();
+    pids.add(after);
+    expect(after).not.toBe(before);
+    expect(alive(before)).toBe(false);
+    expect(alive(after)).toBe(true);
+    ns.exec('ip', 'link', 'set', 'vh0', 'master', 'qm-t1', 'up');
+    // A kept tap is not re-attached by the adapter (keepTaps names no bridge): its VM's runtime does that.
+    expect(linksIn(ns).find((l) => l.ifname === TAP)?.master).toBeUndefined();
+    ns.exec('ip', 'link', 'set', TAP, 'master', 'qm-t1');
+    expect(dhcpClient()).toContain(`lease of ${GUEST_IP} obtained from 10.77.0.1`);
+    expect(table().stdout).toContain(`dport ${forward.hostPort} dnat ip to ${GUEST_IP}:80`);
   });
 
   it('refuses a bad name before running anything, and undoes a failed up', () => {

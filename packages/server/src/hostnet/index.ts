@@ -139,7 +139,8 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
       const args = dnsmasqArgs(spec, files); // validates the rest before anything changes
       this.ensureRunDir();
 
-      if (await this.links.ensureBridge(spec.bridge, spec.gateway, subnet.prefix)) undo.push(() => this.links.remove(spec.bridge));
+      const created = await this.links.ensureBridge(spec.bridge, spec.gateway, subnet.prefix);
+      if (created) undo.push(() => this.links.remove(spec.bridge));
       writeSysctl(path.join(this.sysNet, 'ipv4/conf', spec.bridge, 'route_localnet'), '1');
       if (spec.type === 'nat') writeSysctl(path.join(this.sysNet, 'ipv4/ip_forward'), '1');
 
@@ -148,6 +149,11 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
       if (!hadHosts) undo.push(() => fs.rmSync(files.hosts, { force: true }));
 
       let pid = runningDnsmasq(files);
+      if (pid !== null && created) {
+        // It was bound to a bridge that is gone (--bind-interfaces does not follow a new one): restarted.
+        await stopDnsmasq(pid, files);
+        pid = null;
+      }
       if (pid !== null) {
         signalOurs(pid, files, 'SIGHUP'); // adopted: re-read the hosts just written
       } else {
