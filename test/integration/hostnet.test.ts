@@ -48,11 +48,22 @@ const spec = {
   hosts: [] as Array<{ mac: string; ip: string }>,
 };
 const forward = { id: 'f1', protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2280, guestIp: GUEST_IP, guestPort: 80, bridge: 'qm-t1' };
+const iso = {
+  id: 'net-t2',
+  name: 't2',
+  type: 'isolated',
+  bridge: 'qm-t2',
+  subnet: '10.78.0.0/24',
+  gateway: '10.78.0.1',
+  dhcp: { start: '10.78.0.10', end: '10.78.0.50' },
+  hosts: [{ mac: '52:54:00:12:34:57', ip: '10.78.0.10' }],
+};
 const TAP = 'qm-0123abcd.0';
 const HOST_ADDR = '192.0.2.1'; // an address of the namespace's own (on a veth link whose peer stays inside)
 
 let ns: Netns;
 let client: Netns;
+let client2: Netns;
 let dataDir: string;
 let runDir: string;
 const pids = new Set<number>();
@@ -92,6 +103,9 @@ function dhcpClient(): string {
 }
 /** From the client (the guest's side), all at once: connects to each ip:port; what came, or why not (1.5 s at most). */
 function probe(...targets: Array<[string, number]>): string[] {
+  return probeFrom(client, targets);
+}
+function probeFrom(from: Netns, targets: Array<[string, number]>): string[] {
   const js = `
 const net = require('node:net');
 const one = ([ip, port]) => new Promise((resolve) => {
@@ -102,7 +116,7 @@ const one = ([ip, port]) => new Promise((resolve) => {
   s.on('error', (e) => { clearTimeout(t); resolve('ERR ' + e.code); });
 });
 Promise.all(${JSON.stringify(targets)}.map(one)).then((r) => console.log(JSON.stringify(r)));`;
-  return JSON.parse(client.exec(process.execPath, '-e', js));
+  return JSON.parse(from.exec(process.execPath, '-e', js));
 }
 const table = () => spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'qemu_manager'], { encoding: 'utf8' });
 
@@ -110,6 +124,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
   beforeAll(() => {
     ns = Netns.create();
     client = Netns.create();
+    client2 = Netns.create();
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-hostnet-'));
     runDir = path.join(dataDir, 'run', 'net');
     fs.mkdirSync(path.dirname(runDir), { mode: 0o700 });
@@ -125,6 +140,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     }
     for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     await client?.delete();
+    await client2?.delete();
     await ns?.delete();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
@@ -228,6 +244,30 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     // DNS on the gateway answers (dnsmasq knows the client's DHCP name).
     const dns = client.exec('busybox', 'nslookup', 'client1', '10.77.0.1');
     expect(dns).toContain(GUEST_IP);
+  });
+
+  it('an isolated network: DHCP without a default route, and nothing forwarded between networks', () => {
+    // (until its rules are in, a new qm- bridge is dropped like any other: up, then applyRules)
+    drive([{ op: 'up', args: [iso] }, { op: 'applyRules', args: [[spec, iso], [forward]] }]);
+    ns.exec('ip', 'link', 'add', 'vh2', 'type', 'veth', 'peer', 'name', 'vc2', 'netns', client2.name);
+    ns.exec('ip', 'link', 'set', 'vh2', 'master', 'qm-t2', 'up');
+    client2.exec('ip', 'link', 'set', 'vc2', 'address', iso.hosts[0].mac, 'up');
+    // udhcpc hands the router option (if any) to its script as $router: printed by this one.
+    const script = path.join(dataDir, 'udhcpc.sh');
+    fs.writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "BOUND ip=$ip router=${router:-none}"\nexit 0\n', { mode: 0o755 });
+    const dhcp = client2.exec('busybox', 'udhcpc', '-i', 'vc2', '-f', '-q', '-n', '-t', '6', '-T', '1', '-s', script);
+    expect(dhcp).toContain('BOUND ip=10.78.0.10 router=none');
+    client2.exec('ip', 'addr', 'add', '10.78.0.10/24', 'dev', 'vc2');
+    client2.exec('ip', 'route', 'add', 'default', 'via', '10.78.0.1'); // even if a guest sets one itself
+    // Control: without the rules the host routes between the two bridges.
+    drive([{ op: 'applyRules', args: [[], []] }]);
+    expect(probeFrom(client2, [[GUEST_IP, 80]])).toEqual([`DATA ${MARKER}`]);
+    drive([{ op: 'applyRules', args: [[spec, iso], [forward]] }]);
+    expect(probeFrom(client2, [[GUEST_IP, 80], [HOST_ADDR, 2293]])).toEqual(['NO ANSWER', 'NO ANSWER']);
+    // The host itself still reaches a guest of an isolated network.
+    expect(ns.exec(process.execPath, '-e', `require('node:net').connect(80, '10.78.0.10').on('error', (e) => console.log(e.code))`).trim()).toBe('ECONNREFUSED');
+    drive([{ op: 'down', args: [{ id: iso.id, bridge: iso.bridge }] }]);
+    expect(qmLinks()).not.toContain('qm-t2');
   });
 
   it('reconcile after a restart adopts the dnsmasq and removes what belongs to no network', () => {
