@@ -292,6 +292,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
     const tap = linksIn(ns).find((l) => l.ifname === TAP)!;
     expect(tap.master).toBe('qm-t1');
     expect(tap.linkinfo?.info_kind).toBe('tun');
+    expect(ns.exec('cat', `/sys/class/net/${TAP}/owner`).trim()).toBe('65534'); // the VM's QEMU user opens it, nobody else
     expect(stats.ok && stats.value).toEqual({ rxBytes: expect.any(Number), txBytes: expect.any(Number) });
     expect(table().stdout).toContain(`dport ${forward.hostPort} dnat ip to ${GUEST_IP}:80`);
     notOurs.kill('SIGKILL');
