@@ -1,0 +1,135 @@
+// Issue 11's UI (and issue 14's host dashboard) in Chromium against a real server. The e2e server
+// runs in the host's own network namespace, so this test creates NO nat, isolated or bridge
+// network (that would put bridges and a dnsmasq on the real host): the user network only, and a
+// stopped VM (no QEMU is started). Forwards use a free loopback port.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { freePort } from '../test/kit/index.mjs';
+import { launchBrowser, shot, SHOTS } from './browser.js';
+import { startServer, type E2EServer } from './server.js';
+
+const VM = 'i11-net';
+
+let server: E2EServer;
+let browser: Browser;
+let page: Page;
+let vmId: string;
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  await mkdir(SHOTS, { recursive: true });
+  server = await startServer({ env: { METRICS_INTERVAL_MS: '1000' } });
+  browser = await launchBrowser();
+  page = await (await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } })).newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const created = await server.api<{ vm: { id: string } }>('POST', '/vms', { name: VM, cpus: 1, memory: 64 });
+  expect(created.status).toBe(201);
+  vmId = created.body.vm.id;
+});
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state !== 'fail' || !page) return;
+  const name = ctx.task.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60);
+  await page.screenshot({ path: join(SHOTS, `failed-networks-${name}.png`), fullPage: true }).catch(() => {});
+  console.error(`--- server log (tail) after "${ctx.task.name}" ---\n${server?.log().slice(-4000)}`);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+describe('networks in the browser (issue 11)', () => {
+  it('the Networks page (from the nav) lists the built-in user network and the VM on it', async () => {
+    await page.goto(server.url + '/');
+    await page.getByTestId('nav-networks').click();
+    const user = page.getByTestId('network-user');
+    await user.waitFor();
+    expect(await user.getAttribute('data-type')).toBe('user');
+    expect(await user.getByTestId('network-subnet').textContent()).toBe('10.0.2.0/24');
+    await user.locator(`[data-testid=network-vms] a`, { hasText: VM }).waitFor();
+    // The built-in network has no delete; whether managed networks are offered depends on the host (root or not).
+    expect(await page.getByTestId('network-delete-user').count()).toBe(0);
+    const api = await server.api<{ managed: { available: boolean; reason: string | null } }>('GET', '/networks');
+    expect(await page.getByTestId('networks-unavailable').count()).toBe(api.body.managed.available ? 0 : 1);
+    expect(await page.getByTestId('create-network-open').count()).toBe(api.body.managed.available ? 1 : 0);
+    await shot(page, '11-networks-page');
+  });
+
+  it('the VM page shows its NIC; a NIC is added and removed through the dialogs', async () => {
+    await page.goto(`${server.url}/vms/${vmId}`);
+    const nic0 = page.getByTestId('vm-nic-0');
+    await nic0.waitFor();
+    expect(await nic0.getAttribute('data-network')).toBe('user');
+    expect(await nic0.getByTestId('nic-model').textContent()).toBe('virtio');
+    expect(await nic0.getByTestId('nic-mac').textContent()).toMatch(/^52:54:00(:[0-9a-f]{2}){3}$/);
+
+    await page.getByTestId('nic-add-open').click();
+    await page.getByTestId('add-nic-model').selectOption('e1000e');
+    await page.getByTestId('add-nic-submit').click();
+    const nic1 = page.getByTestId('vm-nic-1');
+    await nic1.waitFor();
+    expect(await nic1.getByTestId('nic-model').textContent()).toBe('e1000e');
+    const nics = await server.api<{ nics: Array<{ slot: number; model: string }> }>('GET', `/vms/${vmId}/nics`);
+    expect(nics.body.nics.map((n) => n.model)).toEqual(['virtio', 'e1000e']);
+
+    await page.getByTestId('nic-remove-1').click();
+    await page.getByTestId('remove-nic-confirm').click();
+    await nic1.waitFor({ state: 'detached' });
+    expect((await server.api<{ nics: unknown[] }>('GET', `/vms/${vmId}/nics`)).body.nics).toHaveLength(1);
+  });
+
+  it('a TCP forward to guest port 22 is added through the dialog and the ssh line appears; a taken port shows the server’s 409', async () => {
+    const hostPort = await freePort();
+    await page.goto(`${server.url}/vms/${vmId}`);
+    await page.getByTestId('forwards-empty').waitFor();
+    await page.getByTestId('forward-add-open').click();
+    await page.getByTestId('add-forward-host-port').fill(String(hostPort));
+    expect(await page.getByTestId('add-forward-guest-port').inputValue()).toBe('22');
+    await page.getByTestId('add-forward-submit').click();
+    await page.getByTestId(`vm-forward-tcp-${hostPort}`).waitFor();
+    const ssh = page.getByTestId(`ssh-line-${hostPort}`);
+    expect(await ssh.textContent()).toBe(`ssh -p ${hostPort} 127.0.0.1`);
+    await page.getByTestId('ssh-user').fill('debian');
+    await page.locator(`[data-testid=ssh-line-${hostPort}]`, { hasText: `ssh -p ${hostPort} debian@127.0.0.1` }).waitFor();
+    const fwds = await server.api<{ forwards: Array<{ protocol: string; hostPort: number; guestPort: number; hostAddress: string }> }>('GET', `/vms/${vmId}/forwards`);
+    expect(fwds.body.forwards).toMatchObject([{ protocol: 'tcp', hostPort, guestPort: 22, hostAddress: '127.0.0.1' }]);
+    await shot(page, '11-vm-network-section');
+
+    // The same host port again: the server refuses (409 PORT_IN_USE) and the dialog says so.
+    await page.getByTestId('forward-add-open').click();
+    await page.getByTestId('add-forward-host-port').fill(String(hostPort));
+    await page.getByTestId('add-forward-guest-port').fill('80');
+    await page.getByTestId('add-forward-submit').click();
+    await page.getByTestId('add-forward-error').waitFor();
+    expect((await page.getByTestId('add-forward-error').textContent())?.length).toBeGreaterThan(3);
+    await page.keyboard.press('Escape');
+
+    await page.getByTestId(`forward-remove-tcp-${hostPort}`).click();
+    await page.getByTestId('remove-forward-confirm').click();
+    await page.getByTestId('forwards-empty').waitFor();
+    expect((await server.api<{ forwards: unknown[] }>('GET', `/vms/${vmId}/forwards`)).body.forwards).toEqual([]);
+  });
+
+  it('the host dashboard (from the nav) shows CPU, memory and storage numbers', async () => {
+    await page.goto(server.url + '/');
+    await page.getByTestId('nav-host').click();
+    await page.getByTestId('host-page').waitFor();
+    const mem = page.getByTestId('host-memory-value');
+    await mem.waitFor();
+    expect(Number(await mem.getAttribute('data-total'))).toBeGreaterThan(0);
+    expect(Number(await mem.getAttribute('data-available'))).toBeGreaterThan(0);
+    expect(await mem.textContent()).toMatch(/\d.* used of \d/);
+    // The CPU share needs two samples (one a second here); the page refreshes every 5 s.
+    await page.waitForFunction(() => document.querySelector('[data-testid=host-cpu-value]')?.getAttribute('data-value') !== '', undefined, { timeout: 30_000 });
+    expect(await page.getByTestId('host-cpu-value').textContent()).toMatch(/^\d+ % of \d+ cores$/);
+    const roots = page.locator('[data-testid=host-storage-item][data-kind=storage-root]');
+    expect(await roots.count()).toBeGreaterThan(0);
+    expect(Number(await roots.first().getAttribute('data-free'))).toBeGreaterThan(0);
+    expect(await page.getByTestId('host-vms-running').getAttribute('data-running')).toBe('0');
+    await shot(page, '14-host-dashboard');
+    expect(pageErrors).toEqual([]);
+  });
+});
