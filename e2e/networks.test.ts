@@ -58,6 +58,54 @@ describe('networks in the browser (issue 11)', () => {
     await shot(page, '11-networks-page');
   });
 
+  it('create and delete dialogs: client checks, and the server’s refusals shown (answers faked in the browser: nothing reaches the host)', async () => {
+    // The e2e server must not build bridges on the real host, so the browser is told managed
+    // networks are available and the create/delete answers are faked at the page's network layer.
+    const lab = {
+      id: '55555555-5555-4555-8555-555555555555', name: 'lab', type: 'nat', bridge: 'qm-lab', subnet: '192.168.150.0/24', gateway: '192.168.150.1',
+      dhcp: { start: '192.168.150.2', end: '192.168.150.254' }, leases: [{ mac: '52:54:00:aa:bb:cc', ip: '192.168.150.2', hostname: 'guest', expiresAt: null }],
+      vms: [vmId], createdAt: new Date().toISOString(),
+    };
+    const posts: unknown[] = [];
+    await page.route('**/api/networks', async (route) => {
+      if (route.request().method() === 'POST') {
+        posts.push(route.request().postDataJSON());
+        return route.fulfill({ status: 409, contentType: 'application/json', body: JSON.stringify({ error: 'subnet 192.168.150.0/24 overlaps a route of the host', code: 'NETWORK_CONFLICT', timestamp: new Date().toISOString() }) });
+      }
+      const real = await route.fetch();
+      const body = (await real.json()) as { networks: unknown[] };
+      return route.fulfill({ response: real, json: { networks: [...body.networks, lab], managed: { available: true, reason: null } } });
+    });
+    await page.route(`**/api/networks/${lab.id}`, (route) =>
+      route.fulfill({ status: 409, contentType: 'application/json', body: JSON.stringify({ error: `network lab is used by VM ${VM}`, code: 'NETWORK_IN_USE', timestamp: new Date().toISOString() }) }),
+    );
+    try {
+      await page.goto(server.url + '/networks');
+      await page.getByTestId('network-lab').getByTestId('network-leases').waitFor();
+      await page.getByTestId('create-network-open').click();
+      await page.getByTestId('create-network-name').fill('Bad Name');
+      await page.getByTestId('create-network-subnet').fill('192.168.150.1/24');
+      await page.getByTestId('create-network-submit').click();
+      await page.getByText('Use 1–12 lower-case letters, digits or dashes, starting with a letter.').waitFor();
+      await page.getByText('Write a subnet like 192.168.100.0/24 (/16 to /29, host bits zero).').waitFor();
+      expect(posts).toEqual([]); // nothing sent while the form is wrong
+      await page.getByTestId('create-network-name').fill('lab2');
+      await page.getByTestId('create-network-subnet').fill('192.168.150.0/24');
+      await page.getByTestId('create-network-submit').click();
+      await page.locator('[data-testid=create-network-error]', { hasText: 'overlaps a route of the host' }).waitFor();
+      expect(posts).toEqual([{ name: 'lab2', type: 'nat', subnet: '192.168.150.0/24' }]);
+      await shot(page, '11-create-network-dialog');
+      await page.keyboard.press('Escape');
+
+      await page.getByTestId('network-delete-lab').click();
+      await page.getByTestId('delete-network-confirm').click();
+      await page.locator('[data-testid=delete-network-error]', { hasText: `network lab is used by VM ${VM}` }).waitFor();
+      await page.getByTestId('delete-network-cancel').click();
+    } finally {
+      await page.unrouteAll({ behavior: 'ignoreErrors' });
+    }
+  });
+
   it('the VM page shows its NIC; a NIC is added and removed through the dialogs', async () => {
     await page.goto(`${server.url}/vms/${vmId}`);
     const nic0 = page.getByTestId('vm-nic-0');
