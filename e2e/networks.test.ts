@@ -1,12 +1,14 @@
 // Issue 11's UI (and issue 14's host dashboard) in Chromium against a real server. The e2e server
 // runs in the host's own network namespace, so this test creates NO nat, isolated or bridge
 // network (that would put bridges and a dnsmasq on the real host): the user network only, and a
-// stopped VM (no QEMU is started). Forwards use a free loopback port.
+// VM with no disk (its QEMU runs only in the last test, user-mode NIC only). Forwards use a free
+// loopback port.
 import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { freePort } from '../test/kit/index.mjs';
+import { freePort, waitFor } from '../test/kit/index.mjs';
 import { launchBrowser, shot, SHOTS } from './browser.js';
 import { startServer, type E2EServer } from './server.js';
 
@@ -22,7 +24,9 @@ beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
   server = await startServer({ env: { METRICS_INTERVAL_MS: '1000' } });
   browser = await launchBrowser();
-  page = await (await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } })).newPage();
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   const created = await server.api<{ vm: { id: string } }>('POST', '/vms', { name: VM, cpus: 1, memory: 64 });
   expect(created.status).toBe(201);
@@ -179,5 +183,37 @@ describe('networks in the browser (issue 11)', () => {
     expect(await page.getByTestId('host-vms-running').getAttribute('data-running')).toBe('0');
     await shot(page, '14-host-dashboard');
     expect(pageErrors).toEqual([]);
+  });
+
+  it('a running VM: the list shows its address with a copy button, a forward added live opens its host port and closes when removed', async () => {
+    expect((await server.api('POST', `/vms/${vmId}/start`)).status).toBe(200);
+    await page.goto(server.url + '/');
+    const ip = page.getByTestId(`vm-ip-${VM}`);
+    await ip.waitFor({ timeout: 20_000 });
+    expect(await ip.locator('.mono').textContent()).toBe('10.0.2.15');
+    await page.getByTestId(`vm-ip-copy-${VM}`).click();
+    await page.waitForFunction(async () => (await navigator.clipboard.readText()) === '10.0.2.15');
+
+    await page.goto(`${server.url}/vms/${vmId}`);
+    await page.getByTestId('vm-address').filter({ hasText: '10.0.2.15' }).waitFor();
+    const hostPort = await freePort();
+    await page.getByTestId('forward-add-open').click();
+    await page.getByTestId('add-forward-host-port').fill(String(hostPort));
+    await page.getByTestId('add-forward-guest-port').fill('7');
+    await page.getByTestId('add-forward-submit').click();
+    await page.getByTestId(`vm-forward-tcp-${hostPort}`).waitFor();
+    expect(await page.getByTestId(`ssh-line-${hostPort}`).count()).toBe(0); // not port 22
+    // QEMU now listens on the host port (loopback only).
+    const connects = () =>
+      new Promise<boolean>((resolve) => {
+        const sock = net.connect({ host: '127.0.0.1', port: hostPort }, () => { sock.destroy(); resolve(true); });
+        sock.once('error', () => resolve(false));
+      });
+    expect(await connects()).toBe(true);
+    await page.getByTestId(`forward-remove-tcp-${hostPort}`).click();
+    await page.getByTestId('remove-forward-confirm').click();
+    await page.getByTestId('forwards-empty').waitFor();
+    await waitFor(async () => !(await connects()), 10_000, `port ${hostPort} closed after the forward was removed`);
+    expect((await server.api('POST', `/vms/${vmId}/stop`)).status).toBe(200);
   });
 });
