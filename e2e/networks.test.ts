@@ -131,6 +131,13 @@ describe('networks in the browser (issue 11)', () => {
     await page.getByTestId('remove-nic-confirm').click();
     await nic1.waitFor({ state: 'detached' });
     expect((await server.api<{ nics: unknown[] }>('GET', `/vms/${vmId}/nics`)).body.nics).toHaveLength(1);
+
+    // Changes made elsewhere (another client, the CLI) arrive live through the VM's events.
+    const added = await server.api<{ id: string }>('POST', `/vms/${vmId}/nics`, { network: 'user', model: 'rtl8139' });
+    expect(added.status).toBe(201);
+    await page.getByTestId('vm-nic-1').getByTestId('nic-model').filter({ hasText: 'rtl8139' }).waitFor();
+    expect([200, 204]).toContain((await server.api('DELETE', `/vms/${vmId}/nics/${added.body.id}`)).status);
+    await page.getByTestId('vm-nic-1').waitFor({ state: 'detached' });
   });
 
   it('a TCP forward to guest port 22 is added through the dialog and the ssh line appears; a taken port shows the server’s 409', async () => {
