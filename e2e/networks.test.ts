@@ -156,6 +156,16 @@ describe('networks in the browser (issue 11)', () => {
     const fwds = await server.api<{ forwards: Array<{ protocol: string; hostPort: number; guestPort: number; hostAddress: string }> }>('GET', `/vms/${vmId}/forwards`);
     expect(fwds.body.forwards).toMatchObject([{ protocol: 'tcp', hostPort, guestPort: 22, hostAddress: '127.0.0.1' }]);
     await shot(page, '11-vm-network-section');
+    // On a phone the section fits the screen (its tables scroll inside their card).
+    const phone = await page.context().newPage();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(`${server.url}/vms/${vmId}`);
+      await phone.getByTestId(`ssh-line-${hostPort}`).waitFor();
+      expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    } finally {
+      await phone.close();
+    }
 
     // The same host port again: the server refuses (409 PORT_IN_USE) and the dialog says so.
     await page.getByTestId('forward-add-open').click();

@@ -95,26 +95,28 @@ function NetworkCard({ net, names, canDelete }: { net: Network; names: Map<strin
           {net.leases.length === 0 ? (
             <p className="muted small" data-testid="network-no-leases">{w.noLeases}</p>
           ) : (
-            <table className="net-table" data-testid="network-leases">
-              <thead>
-                <tr>
-                  <th scope="col">{w.leaseColumns.mac}</th>
-                  <th scope="col">{w.leaseColumns.ip}</th>
-                  <th scope="col">{w.leaseColumns.hostname}</th>
-                  <th scope="col">{w.leaseColumns.expires}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {net.leases.map((l) => (
-                  <tr key={`${l.mac}-${l.ip}`}>
-                    <td className="mono">{l.mac}</td>
-                    <td className="mono">{l.ip}</td>
-                    <td>{l.hostname ?? none}</td>
-                    <td>{l.expiresAt ? <time dateTime={l.expiresAt}>{formatDateTime(l.expiresAt)}</time> : w.leaseNever}</td>
+            <div className="net-table-wrap">
+              <table className="net-table" data-testid="network-leases">
+                <thead>
+                  <tr>
+                    <th scope="col">{w.leaseColumns.mac}</th>
+                    <th scope="col">{w.leaseColumns.ip}</th>
+                    <th scope="col">{w.leaseColumns.hostname}</th>
+                    <th scope="col">{w.leaseColumns.expires}</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {net.leases.map((l) => (
+                    <tr key={`${l.mac}-${l.ip}`}>
+                      <td className="mono">{l.mac}</td>
+                      <td className="mono">{l.ip}</td>
+                      <td>{l.hostname ?? none}</td>
+                      <td>{l.expiresAt ? <time dateTime={l.expiresAt}>{formatDateTime(l.expiresAt)}</time> : w.leaseNever}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
           )}
         </>
       )}

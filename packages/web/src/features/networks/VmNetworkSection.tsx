@@ -70,33 +70,35 @@ export function VmNetworkSection({ vm }: { vm: Vm }) {
       {vm.nics.length === 0 ? (
         <p className="muted small" data-testid="nics-empty">{w.noNics}</p>
       ) : (
-        <table className="net-table" data-testid="vm-nics">
-          <thead>
-            <tr>
-              <th scope="col">{w.nicColumns.network}</th>
-              <th scope="col">{w.nicColumns.model}</th>
-              <th scope="col">{w.nicColumns.mac}</th>
-              <th scope="col">{w.nicColumns.ip}</th>
-              {!readOnly && <th scope="col"><span className="sr-only">{t.vms.columns.actions}</span></th>}
-            </tr>
-          </thead>
-          <tbody>
-            {vm.nics.map((n) => (
-              <tr key={n.id} data-testid={`vm-nic-${n.slot}`} data-network={n.network}>
-                <td data-testid="nic-network">{netName(n.network)}</td>
-                <td data-testid="nic-model">{n.model}</td>
-                <td className="mono" data-testid="nic-mac">{n.mac}</td>
-                <td className="mono">{n.ip ?? t.common.none}</td>
-                {!readOnly && (
-                  <td className="actions">
-                    <Button size="sm" variant="ghost" onClick={() => setNicDialog({ nic: n })} data-testid={`nic-edit-${n.slot}`}>{w.editNic}</Button>
-                    <Button size="sm" variant="ghost" onClick={() => setRemovingNic(n)} data-testid={`nic-remove-${n.slot}`}>{w.removeNic}</Button>
-                  </td>
-                )}
+        <div className="net-table-wrap">
+          <table className="net-table" data-testid="vm-nics">
+            <thead>
+              <tr>
+                <th scope="col">{w.nicColumns.network}</th>
+                <th scope="col">{w.nicColumns.model}</th>
+                <th scope="col">{w.nicColumns.mac}</th>
+                <th scope="col">{w.nicColumns.ip}</th>
+                {!readOnly && <th scope="col"><span className="sr-only">{t.vms.columns.actions}</span></th>}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {vm.nics.map((n) => (
+                <tr key={n.id} data-testid={`vm-nic-${n.slot}`} data-network={n.network}>
+                  <td data-testid="nic-network">{netName(n.network)}</td>
+                  <td data-testid="nic-model">{n.model}</td>
+                  <td className="mono" data-testid="nic-mac">{n.mac}</td>
+                  <td className="mono">{n.ip ?? t.common.none}</td>
+                  {!readOnly && (
+                    <td className="actions">
+                      <Button size="sm" variant="ghost" onClick={() => setNicDialog({ nic: n })} data-testid={`nic-edit-${n.slot}`}>{w.editNic}</Button>
+                      <Button size="sm" variant="ghost" onClick={() => setRemovingNic(n)} data-testid={`nic-remove-${n.slot}`}>{w.removeNic}</Button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
 
       <div className="card-header">
@@ -108,32 +110,34 @@ export function VmNetworkSection({ vm }: { vm: Vm }) {
       {forwards.isError && <ErrorText error={`${w.loadForwardsFailed} ${forwards.error.message}`} testId="forwards-error" />}
       {forwards.data && forwards.data.length === 0 && <p className="muted small" data-testid="forwards-empty">{w.noForwards}</p>}
       {forwards.data && forwards.data.length > 0 && (
-        <table className="net-table" data-testid="vm-forwards">
-          <thead>
-            <tr>
-              <th scope="col">{w.forwardColumns.protocol}</th>
-              <th scope="col">{w.forwardColumns.host}</th>
-              <th scope="col">{w.forwardColumns.guest}</th>
-              <th scope="col">{w.nicColumns.mac}</th>
-              {!readOnly && <th scope="col"><span className="sr-only">{t.vms.columns.actions}</span></th>}
-            </tr>
-          </thead>
-          <tbody>
-            {forwards.data.map((f) => (
-              <tr key={f.id} data-testid={`vm-forward-${f.protocol}-${f.hostPort}`}>
-                <td>{f.protocol.toUpperCase()}</td>
-                <td className="mono">{`${f.hostAddress}:${f.hostPort}`}</td>
-                <td className="mono">→ {f.guestPort}</td>
-                <td className="mono">{nicOf(f.nic)?.mac ?? t.common.none}</td>
-                {!readOnly && (
-                  <td className="actions">
-                    <Button size="sm" variant="ghost" onClick={() => setRemovingForward(f)} data-testid={`forward-remove-${f.protocol}-${f.hostPort}`}>{w.removeForward}</Button>
-                  </td>
-                )}
+        <div className="net-table-wrap">
+          <table className="net-table" data-testid="vm-forwards">
+            <thead>
+              <tr>
+                <th scope="col">{w.forwardColumns.protocol}</th>
+                <th scope="col">{w.forwardColumns.host}</th>
+                <th scope="col">{w.forwardColumns.guest}</th>
+                <th scope="col">{w.nicColumns.mac}</th>
+                {!readOnly && <th scope="col"><span className="sr-only">{t.vms.columns.actions}</span></th>}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {forwards.data.map((f) => (
+                <tr key={f.id} data-testid={`vm-forward-${f.protocol}-${f.hostPort}`}>
+                  <td>{f.protocol.toUpperCase()}</td>
+                  <td className="mono">{`${f.hostAddress}:${f.hostPort}`}</td>
+                  <td className="mono">→ {f.guestPort}</td>
+                  <td className="mono">{nicOf(f.nic)?.mac ?? t.common.none}</td>
+                  {!readOnly && (
+                    <td className="actions">
+                      <Button size="sm" variant="ghost" onClick={() => setRemovingForward(f)} data-testid={`forward-remove-${f.protocol}-${f.hostPort}`}>{w.removeForward}</Button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {sshLines.length > 0 && (
         <div data-testid="vm-ssh">
