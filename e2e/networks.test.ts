@@ -132,6 +132,18 @@ describe('networks in the browser (issue 11)', () => {
     await nic1.waitFor({ state: 'detached' });
     expect((await server.api<{ nics: unknown[] }>('GET', `/vms/${vmId}/nics`)).body.nics).toHaveLength(1);
 
+    // Change the model of a stopped VM's NIC (the MAC stays).
+    const mac = await nic0.getByTestId('nic-mac').textContent();
+    await page.getByTestId('nic-edit-0').click();
+    await page.getByTestId('edit-nic-model').selectOption('rtl8139');
+    await page.getByTestId('edit-nic-submit').click();
+    await nic0.getByTestId('nic-model').filter({ hasText: 'rtl8139' }).waitFor();
+    expect(await nic0.getByTestId('nic-mac').textContent()).toBe(mac);
+    await page.getByTestId('nic-edit-0').click();
+    await page.getByTestId('edit-nic-model').selectOption('virtio');
+    await page.getByTestId('edit-nic-submit').click();
+    await nic0.getByTestId('nic-model').filter({ hasText: 'virtio' }).waitFor();
+
     // Changes made elsewhere (another client, the CLI) arrive live through the VM's events.
     const added = await server.api<{ id: string }>('POST', `/vms/${vmId}/nics`, { network: 'user', model: 'rtl8139' });
     expect(added.status).toBe(201);
