@@ -670,7 +670,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   // --- networks (issue 11) -------------------------------------------------------------------
 
   /** A NIC of the port as argv.ts takes it (its tap named by tapName); refused when malformed. */
-  private argvNic(vmId: string, nic: LaunchNic): ArgvNic {
+  private argvNic(vmId: string, nic: LaunchNic, hotplug = false): ArgvNic {
     const backend: ArgvNic['backend'] = nic.kind === 'user'
       ? { type: 'user', forwards: nic.forwards }
       : { type: 'tap', ifname: tapName(vmId, nic.slot) };
@@ -678,19 +678,22 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     try {
       checkNic(out);
     } catch (err) {
-      throw new AppError('QEMU_START_FAILED', `Cannot start: ${(err as Error).message}`);
+      throw new AppError(hotplug ? 'VALIDATION' : 'QEMU_START_FAILED', `${hotplug ? 'Cannot add the NIC' : 'Cannot start'}: ${(err as Error).message}`);
     }
     return out;
   }
 
-  private async createTap(name: string, identity: QemuIdentity | null, bridge: string): Promise<void> {
+  /** At a start every failure is QEMU_START_FAILED; at a hot-plug NETWORKS_UNAVAILABLE (no taps here) or NETWORK_SETUP_FAILED. */
+  private async createTap(name: string, identity: QemuIdentity | null, bridge: string, hotplug = false): Promise<void> {
     const taps = this.opts.taps;
-    if (!taps) throw new AppError('QEMU_START_FAILED', 'Cannot start: host networking is not available (a NIC on a bridge needs a tap)');
+    if (!taps) {
+      throw new AppError(hotplug ? 'NETWORKS_UNAVAILABLE' : 'QEMU_START_FAILED', `${hotplug ? 'Cannot add the NIC' : 'Cannot start'}: host networking is not available (a NIC on a bridge needs a tap)`);
+    }
     try {
       await taps.create(name, identity?.uid ?? null, bridge);
     } catch (err) {
-      if (err instanceof AppError) throw err;
-      throw new AppError('QEMU_START_FAILED', `Cannot create the tap ${name} on ${bridge}: ${(err as Error).message}`, { cause: err });
+      if (err instanceof AppError && !hotplug) throw err;
+      throw new AppError(hotplug ? 'NETWORK_SETUP_FAILED' : 'QEMU_START_FAILED', `Cannot create the tap ${name} on ${bridge}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -750,14 +753,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (inst.machine === 'q35' && !inst.rootPorts.has(nic.slot)) {
         throw new AppError('VM_NOT_STOPPED', `The running VM has no hot-plug port for NIC slot ${nic.slot} (it was started before networks, or the slot sits on the root bus); stop it to add the NIC`);
       }
-      const argvNic = this.argvNic(vmId, nic);
+      const argvNic = this.argvNic(vmId, nic, true);
       const tap = nic.kind === 'bridge' ? tapName(vmId, nic.slot) : null;
       if (tap && nic.kind === 'bridge') {
         try {
-          await this.createTap(tap, inst.identity, nic.bridge);
+          await this.createTap(tap, inst.identity, nic.bridge, true);
         } catch (err) {
           await this.removeTaps(vmId, [tap]);
-          throw err instanceof AppError && err.code === 'QEMU_START_FAILED' ? new AppError('NETWORK_SETUP_FAILED', err.message) : err;
+          throw err;
         }
         inst.taps.add(tap);
       }
