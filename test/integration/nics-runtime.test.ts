@@ -5,6 +5,7 @@
  * device_add into its PCIe root port on q35) and unplugs it again. Every connection goes to
  * 127.0.0.1 (QEMU's user-mode NAT lives in the QEMU process). One booted guest for the file.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -221,4 +222,110 @@ describe('NICs of the QEMU runtime on a real guest (issue 11)', () => {
     const stats = await runtime.stats(vmId);
     expect(stats.nics).toEqual([]); // user-mode NICs have no counters of their own
   }, 30_000);
+});
+
+describe('a NIC on a bridge: the tap around the QEMU process (issue 11)', () => {
+  // A tap made by these TapDevices is left DOWN and on no bridge: QEMU can open it, nothing the
+  // guest sends goes anywhere (no packet leaves the test).
+  const calls: string[] = [];
+  const made = new Set<string>();
+  const linkExists = (name: string) => {
+    try {
+      execFileSync('ip', ['link', 'show', 'dev', name], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const taps = {
+    async create(name: string, uid: number | null, bridge: string) {
+      calls.push(`create ${name} ${uid} ${bridge}`);
+      execFileSync('ip', ['tuntap', 'add', 'dev', name, 'mode', 'tap']);
+      made.add(name);
+    },
+    async remove(name: string) {
+      calls.push(`remove ${name}`);
+      if (linkExists(name)) execFileSync('ip', ['link', 'del', 'dev', name]);
+      made.delete(name);
+    },
+    stats(name: string) {
+      return made.has(name) ? { rxBytes: 11, txBytes: 22 } : null;
+    },
+  };
+  const tapVm = '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d';
+  let rt: QemuRuntimeClass;
+  let work2: string;
+
+  beforeAll(async () => {
+    const { QemuRuntime } = (await import(dist('qemu/runtime.js'))) as typeof import('../../packages/server/dist/qemu/runtime.js');
+    const { IdentityPool } = (await import(dist('qemu/identity.js'))) as typeof import('../../packages/server/dist/qemu/identity.js');
+    const { StorageRoots } = (await import(dist('lib/storage.js'))) as typeof import('../../packages/server/dist/lib/storage.js');
+    work2 = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-nics-tap-'));
+    fs.mkdirSync(path.join(work2, 'run'));
+    rt = new QemuRuntime({
+      qemuBinary: 'qemu-system-x86_64',
+      runRoot: path.join(work2, 'run'),
+      pool: IdentityPool.fromSetting('', log),
+      storage: new StorageRoots([work2]),
+      isolation: { confine: async () => undefined, confineAdopted: async () => undefined },
+      vncTcp: false,
+      log,
+      stateRoot: path.join(work2, 'vms'),
+      taps,
+    });
+  });
+
+  afterAll(async () => {
+    await rt?.stop(tapVm).catch(() => undefined);
+    for (const name of [...made]) await taps.remove(name).catch(() => undefined);
+    if (work2) fs.rmSync(work2, { recursive: true, force: true });
+  });
+
+  const launch = (bridge: string) => ({
+    vmId: tapVm,
+    name: 'nics-tap',
+    cpus: 1,
+    memoryMiB: 64,
+    mac: MAC0,
+    vncDisplay: 0,
+    accel: 'tcg' as const,
+    disks: [],
+    iso: null,
+    hardware: { firmware: 'bios' as const, secureBoot: false, tpm: false, machine: 'pc' as const },
+    nics: [
+      { slot: 0, model: 'virtio' as const, mac: MAC0, kind: 'user' as const, forwards: [] },
+      { slot: 1, model: 'e1000e' as const, mac: MAC1, kind: 'bridge' as const, bridge },
+    ],
+  });
+
+  it('the tap is made before QEMU starts, given to it by name, counted in stats, and removed once QEMU is gone', async () => {
+    const { tapName } = (await import(dist('runtime/port.js'))) as typeof import('../../packages/server/dist/runtime/port.js');
+    const name = tapName(tapVm, 1);
+    const launched = await rt.start(launch('qm-test'));
+    expect(calls).toEqual([`create ${name} null qm-test`]);
+    expect(launched.command).toContain(`tap,id=net1,ifname=${name},script=no,downscript=no`);
+    expect(launched.command).toContain(`e1000e,id=nic1,netdev=net1,mac=${MAC1}`);
+    expect((await rt.stats(tapVm)).nics).toEqual([{ id: 'nic1', rxBytes: 11, txBytes: 22 }]);
+    await rt.stop(tapVm);
+    expect(calls).toEqual([`create ${name} null qm-test`, `remove ${name}`]);
+    expect(linkExists(name)).toBe(false);
+  }, 60_000);
+
+  it('a tap that cannot be made fails the start before QEMU runs, and what was begun is given back', async () => {
+    const { tapName } = (await import(dist('runtime/port.js'))) as typeof import('../../packages/server/dist/runtime/port.js');
+    const name = tapName(tapVm, 1);
+    calls.length = 0;
+    const create = taps.create;
+    taps.create = async (n: string, uid: number | null, bridge: string) => {
+      calls.push(`create ${n} ${uid} ${bridge}`);
+      throw new Error(`${bridge} is not a bridge`);
+    };
+    try {
+      await expect(rt.start(launch('qm-test'))).rejects.toMatchObject({ code: 'QEMU_START_FAILED' });
+    } finally {
+      taps.create = create;
+    }
+    expect(calls).toEqual([`create ${name} null qm-test`, `remove ${name}`]);
+    expect(rt.process(tapVm)).toBeNull();
+  }, 60_000);
 });
