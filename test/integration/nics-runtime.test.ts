@@ -22,6 +22,7 @@ const MAC0 = '52:54:00:11:22:01';
 const MAC1 = '52:54:00:11:22:02';
 
 let runtime: QemuRuntimeClass;
+let makeRuntime: () => QemuRuntimeClass;
 let work: string;
 let isoFd: number | null = null;
 let pid: number | null = null;
@@ -101,7 +102,7 @@ beforeAll(async () => {
   const { StorageRoots } = (await import(dist('lib/storage.js'))) as typeof import('../../packages/server/dist/lib/storage.js');
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'qm-nics-'));
   fs.mkdirSync(path.join(work, 'run'));
-  runtime = new QemuRuntime({
+  makeRuntime = () => new QemuRuntime({
     qemuBinary: 'qemu-system-x86_64',
     runRoot: path.join(work, 'run'),
     // QEMU as the test's own user: this file is about NICs, not identities (the server's tests cover those)
@@ -113,6 +114,7 @@ beforeAll(async () => {
     stateRoot: path.join(work, 'vms'),
     unplugTimeoutMs: 15_000,
   });
+  runtime = makeRuntime();
   httpPort = await freePort();
   echoPort = await freePort();
   isoFd = fs.openSync(iso, 'r');
@@ -215,6 +217,25 @@ describe('NICs of the QEMU runtime on a real guest (issue 11)', () => {
     await expect(runtime.detachNic(vmId, 0)).rejects.toMatchObject({ code: 'VM_NOT_STOPPED' });
   }, 90_000);
 
+  it('after a server restart (adopt with the recorded NICs) forwards and hot-plug work as before', async () => {
+    runtime.detachAll(); // the server goes; the VM keeps running
+    runtime = makeRuntime();
+    const nics: LaunchNic[] = [{ slot: 0, model: 'virtio', mac: MAC0, kind: 'user', forwards: [fwd(httpPort, 80), fwd(echoPort, 7)] }];
+    const adopted = await runtime.adopt(vmId, { pid: pid!, pidStart: null }, nics);
+    expect(adopted?.process.pid).toBe(pid);
+    const port = await freePort();
+    await runtime.addUserForward(vmId, 0, fwd(port, 80));
+    expect(await marker(port)).toContain(`TESTGUEST_HTTP ${MAC0}`);
+    await runtime.removeUserForward(vmId, 0, fwd(port, 80));
+    expect(await refused(port)).toBe(true);
+    // the root ports are known from the adopted QEMU's command line
+    const from = serial().length;
+    await runtime.attachNic(vmId, { slot: 3, model: 'virtio', mac: '52:54:00:11:22:06', kind: 'user', forwards: [] });
+    await waitFor(() => serial().slice(from).includes('TESTGUEST IP eth1 10.0.2.15'), 40_000, 'TESTGUEST IP eth1 10.0.2.15 (after adopt)');
+    await runtime.detachNic(vmId, 3);
+    await expect(runtime.detachNic(vmId, 0)).rejects.toMatchObject({ code: 'VM_NOT_STOPPED' });
+  }, 90_000);
+
   it('a NIC on a bridge needs host networking: without TapDevices the hot-plug is refused and nothing is added', async () => {
     await expect(runtime.attachNic(vmId, { slot: 2, model: 'virtio', mac: '52:54:00:11:22:04', kind: 'bridge', bridge: 'qm-none' })).rejects.toMatchObject({
       code: 'NETWORKS_UNAVAILABLE',
@@ -309,6 +330,19 @@ describe('a NIC on a bridge: the tap around the QEMU process (issue 11)', () => 
     await rt.stop(tapVm);
     expect(calls).toEqual([`create ${name} null qm-test`, `remove ${name}`]);
     expect(linkExists(name)).toBe(false);
+  }, 60_000);
+
+  it('a forward whose host port is taken fails the start with PORT_IN_USE', async () => {
+    const held = await freePort();
+    const blocker = await holdPort(held);
+    try {
+      await expect(
+        rt.start({ ...launch('qm-test'), nics: [{ slot: 0, model: 'virtio', mac: MAC0, kind: 'user', forwards: [fwd(held, 80)] }] }),
+      ).rejects.toMatchObject({ code: 'PORT_IN_USE' });
+    } finally {
+      blocker.close();
+    }
+    expect(rt.process(tapVm)).toBeNull();
   }, 60_000);
 
   it('a tap that cannot be made fails the start before QEMU runs, and what was begun is given back', async () => {
