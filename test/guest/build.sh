@@ -38,9 +38,9 @@ export SOURCE_DATE_EPOCH=$EPOCH
 # Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
 # `button` + `evdev` for the ACPI power button, the NIC drivers of the three models QEMU Manager
 # offers (virtio_net, e1000e, 8139cp: QEMU's rtl8139 is a C+ chip, which 8139cp drives), the TPM
-# drivers, efivarfs for UEFI variables, virtio_balloon for the balloon's view; Debian builds the
-# TPM drivers in). /init modprobes them in this order.
-MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net e1000e 8139cp tpm_tis tpm_crb efivarfs virtio_console virtio_balloon"
+# drivers, efivarfs for UEFI variables, virtio_balloon for the balloon's view, pvpanic_mmio; Debian builds
+# the TPM drivers in). /init modprobes them in this order.
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net e1000e 8139cp tpm_tis tpm_crb efivarfs virtio_console virtio_balloon pvpanic_mmio"
 KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
 
 # ---------------------------------------------------------------------------------------------
