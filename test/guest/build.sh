@@ -465,8 +465,9 @@ case "$1" in
     ip link set "$interface" up 2>/dev/null
     ;;
   bound|renew)
-    ip -4 addr flush dev "$interface" 2>/dev/null
-    ip addr add "$ip/${mask:-24}" dev "$interface"
+    # replace, never flush: a renewal of the same address must not drop the routes through it
+    ip -4 addr show dev "$interface" | grep -q "inet $ip/" || ip -4 addr flush dev "$interface" 2>/dev/null
+    ip addr replace "$ip/${mask:-24}" dev "$interface"
     if [ -n "$router" ] && ! ip route show default | grep -q .; then
       ip route add default via "${router%% *}" dev "$interface" 2>/dev/null
     fi
