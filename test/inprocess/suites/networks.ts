@@ -169,7 +169,7 @@ export function networkSuite(): void {
       const sorted = (h: Array<{ mac: string; ip: string }> | undefined) => [...(h ?? [])].sort((x, y) => x.ip.localeCompare(y.ip));
       expect(sorted(s.hostNet.hosts.get(nat.id))).toEqual(sorted(hostsBefore));
       // PATCH while running: the model or MAC is refused; the network is unplugged and plugged again
-      const nic1 = (await nics(v.id))[1]!;
+      const nic1 = (await nics(v.id))[1];
       expectError(await s.api('PATCH', `/vms/${v.id}/nics/${nic1.id}`, { model: 'e1000e' }), 'VM_NOT_STOPPED', 409, /stop it first/);
       const moved = await s.api('PATCH', `/vms/${v.id}/nics/${nic1.id}`, { network: 'user' });
       expect(moved.status, JSON.stringify(moved.body)).toBe(200);
@@ -190,7 +190,7 @@ export function networkSuite(): void {
 
     it('PATCH a stopped VM\'s NIC: any field; slot 0 keeps vms.mac and nicModel in step; PUT hardware nicModel changes slot 0', async () => {
       const v = await newVm('patch-a');
-      const n0 = v.nics[0]!;
+      const n0 = v.nics[0];
       const r = await s.api('PATCH', `/vms/${v.id}/nics/${n0.id}`, { model: 'e1000e', mac: '02:00:00:00:00:aa' });
       expect(r.status, JSON.stringify(r.body)).toBe(200);
       let now = await vm(v.id);
@@ -198,7 +198,7 @@ export function networkSuite(): void {
       expect(now.nics[0]).toMatchObject({ mac: '02:00:00:00:00:aa', model: 'e1000e' });
       expect((await s.api('PUT', `/vms/${v.id}/hardware`, { nicModel: 'rtl8139' })).status).toBe(200);
       now = await vm(v.id);
-      expect(now.nics[0]!.model).toBe('rtl8139');
+      expect(now.nics[0].model).toBe('rtl8139');
       // to a managed network: a fixed address for it
       const m = await s.api('PATCH', `/vms/${v.id}/nics/${n0.id}`, { network: nat.id });
       expect(m.status).toBe(200);
@@ -214,7 +214,7 @@ export function networkSuite(): void {
       const r = await s.api('POST', `/vms/${v.id}/forwards`, { protocol: 'tcp', hostPort: 2222, guestPort: 22 });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expectShape(Forward, r.body);
-      expect(r.body).toMatchObject({ nic: v.nics[0]!.id, protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestPort: 22 });
+      expect(r.body).toMatchObject({ nic: v.nics[0].id, protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestPort: 22 });
       const listed = await s.api('GET', `/vms/${v.id}/forwards`);
       expect(listed.status).toBe(200);
       expectShape(ForwardList, listed.body);
@@ -222,8 +222,8 @@ export function networkSuite(): void {
       await start(v.id);
       expect(s.runtime.launches.at(-1)!.nics).toEqual([{ slot: 0, model: 'virtio', mac: v.mac, kind: 'user', forwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestPort: 22 }] }]);
       // the user-mode address while it runs
-      expect((await vm(v.id)).addresses).toEqual([{ nic: v.nics[0]!.id, mac: v.mac, ip: '10.0.2.15', source: 'user' }]);
-      const live = await s.api('POST', `/vms/${v.id}/forwards`, { protocol: 'udp', hostPort: 5353, guestPort: 53, nic: v.nics[0]!.id });
+      expect((await vm(v.id)).addresses).toEqual([{ nic: v.nics[0].id, mac: v.mac, ip: '10.0.2.15', source: 'user' }]);
+      const live = await s.api('POST', `/vms/${v.id}/forwards`, { protocol: 'udp', hostPort: 5353, guestPort: 53, nic: v.nics[0].id });
       expect(live.status).toBe(201);
       expect((s.runtime.nicsOf(v.id).get(0) as unknown as { forwards: unknown[] }).forwards).toContainEqual({ protocol: 'udp', hostAddress: '127.0.0.1', hostPort: 5353, guestPort: 53 });
       // taken: by another forward, by this server, by something else on the host
@@ -245,7 +245,7 @@ export function networkSuite(): void {
 
     it('forwards to a nat NIC are DNAT rules to its fixed address (running or not); bridge, isolated and no NIC are refused', async () => {
       const v = await newVm('dnat-a', { network: 'lab' });
-      const ip = v.nics[0]!.ip!;
+      const ip = v.nics[0].ip!;
       const r = await s.api('POST', `/vms/${v.id}/forwards`, { protocol: 'tcp', hostPort: 8080, guestPort: 80 });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect(s.hostNet.rules.forwards).toContainEqual({ id: r.body.id, protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 8080, guestIp: ip, guestPort: 80, bridge: 'qm-lab' });
@@ -253,10 +253,10 @@ export function networkSuite(): void {
       expectError(await s.api('POST', `/vms/${v.id}/forwards`, { protocol: 'tcp', hostPort: 8081, guestPort: 80 }), 'NETWORK_SETUP_FAILED', 500, /nft/);
       expect(((await s.api('GET', `/vms/${v.id}/forwards`)).body as ForwardList).forwards).toHaveLength(1);
       const none = await newVm('dnat-none');
-      expect((await s.api('DELETE', `/vms/${none.id}/nics/${none.nics[0]!.id}`)).status).toBe(200);
+      expect((await s.api('DELETE', `/vms/${none.id}/nics/${none.nics[0].id}`)).status).toBe(200);
       expectError(await s.api('POST', `/vms/${none.id}/forwards`, { protocol: 'tcp', hostPort: 8082, guestPort: 80 }), 'FORWARD_UNSUPPORTED', 422, /no NIC on the user network or a nat network/);
       const lan = await newVm('dnat-lan', { network: 'lan' });
-      expectError(await s.api('POST', `/vms/${lan.id}/forwards`, { protocol: 'tcp', hostPort: 8083, guestPort: 80, nic: lan.nics[0]!.id }), 'FORWARD_UNSUPPORTED', 422, /bridge network cannot be reached/);
+      expectError(await s.api('POST', `/vms/${lan.id}/forwards`, { protocol: 'tcp', hostPort: 8083, guestPort: 80, nic: lan.nics[0].id }), 'FORWARD_UNSUPPORTED', 422, /bridge network cannot be reached/);
       const nod = await newVm('dnat-nod', { network: 'nodhcp' });
       expectError(await s.api('POST', `/vms/${nod.id}/forwards`, { protocol: 'tcp', hostPort: 8084, guestPort: 80 }), 'FORWARD_UNSUPPORTED', 422, /no fixed address/);
       // the forward's rule goes with its deletion
@@ -273,18 +273,18 @@ export function networkSuite(): void {
     it('addresses: a managed NIC\'s lease (dhcp) and the agent\'s interfaces (agent), in the VM object and the list', async () => {
       const v = await newVm('addr-a', { network: 'lab' });
       await start(v.id);
-      s.hostNet.leaseTable.set(nat.id, [{ mac: v.mac, ip: v.nics[0]!.ip!, hostname: 'guest', expiresAt: null }]);
-      s.runtime.agents.set(v.id, { interfaces: [{ name: 'lo', mac: '00:00:00:00:00:00', ips: ['127.0.0.1/8'] }, { name: 'eth0', mac: v.mac, ips: [`${v.nics[0]!.ip!}/24`, 'fe80::1/64'] }] });
+      s.hostNet.leaseTable.set(nat.id, [{ mac: v.mac, ip: v.nics[0].ip!, hostname: 'guest', expiresAt: null }]);
+      s.runtime.agents.set(v.id, { interfaces: [{ name: 'lo', mac: '00:00:00:00:00:00', ips: ['127.0.0.1/8'] }, { name: 'eth0', mac: v.mac, ips: [`${v.nics[0].ip!}/24`, 'fe80::1/64'] }] });
       await s.built.networks!.addresses.refresh();
       // an address the lease already gives is not repeated for the agent; loopback is left out
       const expected = [
-        { nic: v.nics[0]!.id, mac: v.mac, ip: v.nics[0]!.ip, source: 'dhcp' },
-        { nic: v.nics[0]!.id, mac: v.mac, ip: 'fe80::1', source: 'agent' },
+        { nic: v.nics[0].id, mac: v.mac, ip: v.nics[0].ip, source: 'dhcp' },
+        { nic: v.nics[0].id, mac: v.mac, ip: 'fe80::1', source: 'agent' },
       ];
       expect((await vm(v.id)).addresses).toEqual(expected);
       expect(((await s.api('GET', '/vms')).body.vms as Vm[]).find((x) => x.id === v.id)!.addresses).toEqual(expected);
       const list = await networks();
-      expect(list.networks.find((n) => n.id === nat.id)!.leases).toEqual([{ mac: v.mac, ip: v.nics[0]!.ip, hostname: 'guest', expiresAt: null }]);
+      expect(list.networks.find((n) => n.id === nat.id)!.leases).toEqual([{ mac: v.mac, ip: v.nics[0].ip, hostname: 'guest', expiresAt: null }]);
       await stop(v.id);
       s.runtime.agents.delete(v.id);
     });
@@ -315,8 +315,8 @@ export function networkSuite(): void {
       const from = (await vm(src.id)).nics;
       expect(dst.nics.map((n) => [n.network, n.model, n.slot])).toEqual(from.map((n) => [n.network, n.model, n.slot]));
       for (const n of dst.nics) expect(from.map((f) => f.mac)).not.toContain(n.mac);
-      expect(dst.mac).toBe(dst.nics[0]!.mac);
-      expect(dst.nics[0]!.ip).not.toBe(from[0]!.ip);
+      expect(dst.mac).toBe(dst.nics[0].mac);
+      expect(dst.nics[0].ip).not.toBe(from[0].ip);
     });
 
     it('DELETE /networks/{id}: refused while a VM uses it (named) and for user; else the row, the rules and the bridge go', async () => {
