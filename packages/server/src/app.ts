@@ -37,7 +37,7 @@ import { diskUploadRoutes } from './http/routes/disk-upload.js';
 import { DiskUploads } from './disks/upload.js';
 import { TaskRepo } from './tasks/repo.js';
 import { TaskService } from './tasks/service.js';
-import { emitVm, memoryTotals, requireVm } from './vms/context.js';
+import { emitVm, memoryTotals, publicVm, requireVm } from './vms/context.js';
 import { OpLocks } from './vms/locks.js';
 import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
@@ -228,7 +228,17 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const hostNet = (opts.hostNetworks ?? unavailableHostNetworks)(config, dirs, app.log);
   const netRepo = new NetworkRepo(db);
   const runningVms = () => vmRepo.list().filter((v) => runtime.process(v.id) !== null).map((v) => v.id);
-  const addresses = new AddressBook({ repo: netRepo, host: hostNet, runtime, running: runningVms, changed: () => void vmRepo.version++ });
+  // a lease or an agent's interfaces changed: the list cache follows, and the VMs whose addresses changed are sent (vm.updated)
+  const addressesSent = new Map<string, string>();
+  const addressesChanged = () => {
+    vmRepo.version++;
+    for (const v of vmRepo.list()) {
+      const key = JSON.stringify(v.addresses);
+      if ((addressesSent.get(v.id) ?? '[]') !== key) bus.publish({ type: 'vm.updated', vm: publicVm(v) });
+      addressesSent.set(v.id, key);
+    }
+  };
+  const addresses = new AddressBook({ repo: netRepo, host: hostNet, runtime, running: runningVms, changed: addressesChanged });
   const networkService = new NetworkService({ repo: netRepo, host: hostNet, addresses, log: app.log, vmName: (id) => vmRepo.get(id)?.name ?? null, running: runningVms });
   const netDeps = { ctx, repo: netRepo, networks: networkService, host: hostNet };
   const nicService = new NicService(netDeps);

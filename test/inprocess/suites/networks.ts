@@ -275,7 +275,11 @@ export function networkSuite(): void {
       await start(v.id);
       s.hostNet.leaseTable.set(nat.id, [{ mac: v.mac, ip: v.nics[0].ip!, hostname: 'guest', expiresAt: null }]);
       s.runtime.agents.set(v.id, { interfaces: [{ name: 'lo', mac: '00:00:00:00:00:00', ips: ['127.0.0.1/8'] }, { name: 'eth0', mac: v.mac, ips: [`${v.nics[0].ip!}/24`, 'fe80::1/64'] }] });
+      const sent: Vm[] = [];
+      const unsubscribe = s.built.bus!.subscribe((ev) => void (ev.type === 'vm.updated' && ev.vm.id === v.id && sent.push(ev.vm)));
       await s.built.networks!.addresses.refresh();
+      unsubscribe();
+      expect(sent.at(-1)?.addresses.map((a) => a.source)).toEqual(['dhcp', 'agent']); // the UI hears of it
       // an address the lease already gives is not repeated for the agent; loopback is left out
       const expected = [
         { nic: v.nics[0].id, mac: v.mac, ip: v.nics[0].ip, source: 'dhcp' },
