@@ -67,6 +67,7 @@ export class NicService {
       if (live && !ctx.runtime.attachNic) throw new AppError('VM_NOT_STOPPED', 'This runtime cannot add a NIC to a running VM; stop it first');
       const row: NicRow = { id: crypto.randomUUID(), vm_id: vmId, network_id: net.id, slot, model: body.model ?? 'virtio', mac, ip: networks.allocateIp(net), created_at: nowIso() };
       await networks.serial(async () => {
+        networks.require(net.id); // not deleted meanwhile (a delete runs in the same queue)
         // the guest's fixed address is known to the network before the NIC appears
         if (row.ip) await host.setHosts(net.id, [...networks.hostsOf(net.id), { mac: row.mac, ip: row.ip }]);
         try {
@@ -109,6 +110,7 @@ export class NicService {
         next.ip = nic.ip; // the same fixed address, for the new MAC
       }
       await networks.serial(async () => {
+        networks.require(net.id); // not deleted meanwhile
         if (next.ip && (moving || mac !== undefined)) {
           await host.setHosts(net.id, [...networks.hostsOf(net.id).filter((h) => h.mac !== nic.mac), { mac: next.mac, ip: next.ip }]);
         }
