@@ -341,6 +341,30 @@ export function networkSuite(): void {
     });
   });
 
+  describe('forwards with authentication on (issue 11)', () => {
+    it('hostAddress 0.0.0.0 is allowed once authentication is on; a read token cannot add a forward', async () => {
+      const s = await startInProcess({ env: { AUTH: 'required', ADMIN_PASSWORD: 'a long test password' } });
+      try {
+        const login = await s.api('POST', '/auth/login', { password: 'a long test password' });
+        const cookie = String(login.headers['set-cookie']).split(';')[0];
+        const made = await s.api('POST', '/vms', { name: 'auth-fwd', cpus: 1, memory: 64 }, { cookie });
+        expect(made.status).toBe(201);
+        const id = made.body.vm.id as string;
+        expectError(await s.api('POST', `/vms/${id}/forwards`, { protocol: 'tcp', hostPort: 2299, guestPort: 22, hostAddress: '0.0.0.0' }), 'UNAUTHORIZED', 401, /.+/);
+        const r = await s.api('POST', `/vms/${id}/forwards`, { protocol: 'tcp', hostPort: 2299, guestPort: 22, hostAddress: '0.0.0.0' }, { cookie });
+        expect(r.status, JSON.stringify(r.body)).toBe(201);
+        expect(r.body).toMatchObject({ hostAddress: '0.0.0.0', hostPort: 2299 });
+        const token = await s.api('POST', '/tokens', { name: 'ro', scope: 'read' }, { cookie });
+        expect(token.status, JSON.stringify(token.body)).toBe(201);
+        const bearer = { authorization: `Bearer ${token.body.token as string}` };
+        expectError(await s.api('POST', `/vms/${id}/forwards`, { protocol: 'tcp', hostPort: 2298, guestPort: 22 }, bearer), 'FORBIDDEN', 403, /read scope/);
+        expect((await s.api('GET', `/vms/${id}/forwards`, undefined, bearer)).body.forwards).toHaveLength(1);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+
   describe('networks at restart (issue 11)', () => {
     it('a restart reconciles the host with the records (running VMs\' taps kept); a stop with nothing left removes the table', async () => {
       const dataDir = makeTempDir();
