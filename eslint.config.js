@@ -83,6 +83,8 @@ export default tseslint.config(
   layer(['lib/**', 'store/**'], [...DOMAIN, '**/http/**', '**/qemu/**', '**/runtime/**', '**/app.js', '**/config.js']),
   layer(['runtime/**'], [...DOMAIN, '**/http/**', '**/qemu/**', '**/app.js']),
   layer(['qemu/**'], [...DOMAIN, '**/http/**', '**/app.js']),
+  // The host network adapter (issue 11) implements the network port: runtime/ and lib/ only.
+  layer(['hostnet/**'], [...DOMAIN, '**/http/**', '**/qemu/**', '**/store/**', '**/app.js', '**/config.js']),
   // The domain speaks to the hypervisor through runtime/port.ts only, and knows no route.
   layer(DOMAIN.map((g) => `${g.slice(3, -3)}/**`), ['**/qemu/**', '**/http/routes/**', '**/http/server.js', '**/http/guard.js', '**/app.js']),
   // Services, repos and stores, auth/ and audit/ know nothing of HTTP (only the console proxy

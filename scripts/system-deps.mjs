@@ -14,6 +14,8 @@ export const RUNTIME = [
   { bin: 'swtpm_setup', pkg: 'swtpm-tools' },
   // cloud-init (issue 12): writes the NoCloud seed volume at each start of a VM with a config
   { bin: 'xorriso', pkg: 'xorriso' },
+  // networks (issue 11): DHCP and DNS of managed networks
+  { bin: 'dnsmasq', pkg: 'dnsmasq-base', path: '/usr/sbin/dnsmasq' },
 ];
 export const TEST = [
   ...RUNTIME,
@@ -21,6 +23,8 @@ export const TEST = [
   { bin: 'openssl', pkg: 'openssl' },
   // network namespaces for the guest-isolation test
   { bin: 'ip', pkg: 'iproute2', path: '/usr/sbin/ip' },
+  // a DHCP client in the host network adapter's test (udhcpc)
+  { bin: 'busybox', pkg: 'busybox', path: '/bin/busybox' },
 ];
 
 function has(dep) {

@@ -38,7 +38,7 @@ export SOURCE_DATE_EPOCH=$EPOCH
 # Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
 # `button` + `evdev` for the ACPI power button, virtio_net for the NIC, the TPM drivers, efivarfs
 # for UEFI variables; Debian builds the TPM drivers in). /init modprobes them in this order.
-MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net tpm_tis tpm_crb efivarfs virtio_console"
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net tpm_tis tpm_crb efivarfs virtio_console virtio_balloon pvpanic_mmio"
 KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
 
 # ---------------------------------------------------------------------------------------------

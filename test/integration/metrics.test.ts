@@ -58,6 +58,21 @@ describe('metrics with a real QEMU (issue 14)', () => {
     expect(host.cpu.percent).toBeGreaterThan(0);
   }, 90_000);
 
+  it("the guest's own view of its memory comes from the balloon driver, next to the RSS", async () => {
+    const c = await waitFor(async () => {
+      const cur = (await server.api('GET', `/vms/${id}/metrics?range=15m`)).body.current;
+      return cur && typeof cur.guestMemoryTotalBytes === 'number' ? cur : null;
+    }, 60_000, 'the guest to report its memory through the balloon');
+    console.info(`metrics: guest memory ${c.guestMemoryTotalBytes} B, available ${c.guestMemoryAvailableBytes} B, rss ${c.rssBytes} B`);
+    // the guest sees less than the 128 MiB it was given (the kernel keeps some), but most of it
+    expect(c.guestMemoryTotalBytes).toBeLessThanOrEqual(128 * MiB);
+    expect(c.guestMemoryTotalBytes).toBeGreaterThan(64 * MiB);
+    expect(c.guestMemoryAvailableBytes).toBeGreaterThan(0);
+    expect(c.guestMemoryAvailableBytes).toBeLessThanOrEqual(c.guestMemoryTotalBytes);
+    const fams = parsePrometheus(await (await fetch(`${server.url}/api/metrics`)).text());
+    expect(fams.get('qemu_manager_vm_guest_memory_total_bytes')!.samples.find((s) => s.labels.vm === id)!.value).toBeGreaterThan(64 * MiB);
+  }, 90_000);
+
   it('GET /api/metrics parses as Prometheus text and carries the VM', async () => {
     const res = await fetch(`${server.url}/api/metrics`);
     expect(res.status).toBe(200);

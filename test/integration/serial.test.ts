@@ -6,6 +6,7 @@ import type net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { READY_MARKER } from '../guest/index.js';
+import { Receiver } from '../alerts/receiver.js';
 import { TestServer, serialLog, startGuestServer, waitFor } from './harness.js';
 
 let server: TestServer;
@@ -109,4 +110,21 @@ describe('serial console on a real guest', () => {
     expect(serialLog(server.dataDir, vmId)).toContain('AFTER_9');
     c.ws.close();
   }, 120_000);
+
+  // Last: the guest does not survive it.
+  it('a guest kernel panic reaches QEMU through the pvpanic device and is told as vm.crashed (alerts, issue 14)', async () => {
+    const rx = await new Receiver().start();
+    try {
+      const hook = await server.api('POST', '/notifications', { name: 'panic', kind: 'webhook', url: `${rx.base}/panic`, events: ['vm.crashed'] });
+      expect(hook.status).toBe(201);
+      const c = await viewer();
+      c.ws.send('echo c > /proc/sysrq-trigger\r');
+      await rx.until(() => rx.on('/panic').length >= 1, 60_000);
+      expect(rx.on('/panic')[0].json).toMatchObject({ event: 'vm.crashed', vm: { id: vmId, name: 'serial-guest' }, message: /guest panicked/ });
+      expect(serialLog(server.dataDir, vmId)).toMatch(/Kernel panic/);
+      c.ws.close();
+    } finally {
+      await rx.close();
+    }
+  }, 90_000);
 });

@@ -43,6 +43,13 @@ export const MetricsCurrent = Type.Object(
     diskWriteOps: Type.Integer(),
     netRxBytes: Type.Union([Type.Integer(), Type.Null()]),
     netTxBytes: Type.Union([Type.Integer(), Type.Null()]),
+    /** The guest's own view (the balloon driver's report), null when the guest does not report it. */
+    guestMemoryTotalBytes: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    guestMemoryAvailableBytes: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    /** Per NIC whose backend counts (tap NICs of managed and bridge networks; user-mode NICs do not): bytes the guest received and sent. */
+    nics: Type.Optional(
+      Type.Array(Type.Object({ id: Type.String({ description: 'nic<slot>' }), rxBytes: Type.Integer(), txBytes: Type.Integer() }, { additionalProperties: false })),
+    ),
   },
   { additionalProperties: false },
 );

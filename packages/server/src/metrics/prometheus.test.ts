@@ -34,6 +34,22 @@ describe('Prometheus text (issue 14)', () => {
     for (const name of fams.keys()) expect(name).toMatch(/^qemu_manager_/);
   });
 
+  it('per-NIC counters carry a nic label; the guest memory shows when the guest reports it', () => {
+    const withNics: VmCounters = {
+      ...last,
+      guestMemory: { totalBytes: 200, availableBytes: 150 },
+      nics: [{ id: 'nic1', rxBytes: 7, txBytes: 9 }, { id: 'nic2', rxBytes: 1, txBytes: 2 }],
+    };
+    const fams = parsePrometheus(prometheusText({ vms: [{ id: 'a', name: 'n', status: 'running', last: withNics }, { id: 'b', name: 'm', status: 'running', last }], host }));
+    expect(fams.get('qemu_manager_vm_nic_receive_bytes_total')!.samples).toEqual([
+      { labels: { vm: 'a', name: 'n', nic: 'nic1' }, value: 7 },
+      { labels: { vm: 'a', name: 'n', nic: 'nic2' }, value: 1 },
+    ]);
+    expect(fams.get('qemu_manager_vm_nic_transmit_bytes_total')!.samples.map((x) => x.value)).toEqual([9, 2]);
+    expect(fams.get('qemu_manager_vm_guest_memory_total_bytes')!.samples).toEqual([{ labels: { vm: 'a', name: 'n' }, value: 200 }]);
+    expect(fams.get('qemu_manager_vm_guest_memory_available_bytes')!.samples).toEqual([{ labels: { vm: 'a', name: 'n' }, value: 150 }]);
+  });
+
   it('the parser refuses malformed text', () => {
     expect(() => parsePrometheus('x 1')).toThrow(/line feed/);
     expect(() => parsePrometheus('x{a="b} 1\n')).toThrow();

@@ -52,6 +52,10 @@ export function prometheusText(snap: { vms: PromVm[]; host: HostMetrics }): stri
   const wrO = f('vm_disk_write_ops_total', 'counter', 'Disk write operations since the VM started');
   const rx = f('vm_network_receive_bytes_total', 'counter', 'Bytes received by the VM NICs (where the NIC backend counts them)');
   const tx = f('vm_network_transmit_bytes_total', 'counter', 'Bytes sent by the VM NICs (where the NIC backend counts them)');
+  const nicRx = f('vm_nic_receive_bytes_total', 'counter', 'Bytes received by one NIC of the VM (tap NICs only)');
+  const nicTx = f('vm_nic_transmit_bytes_total', 'counter', 'Bytes sent by one NIC of the VM (tap NICs only)');
+  const gMemT = f('vm_guest_memory_total_bytes', 'gauge', 'Memory the guest sees (its balloon driver\'s report)');
+  const gMemA = f('vm_guest_memory_available_bytes', 'gauge', 'Memory the guest could still use (its balloon driver\'s report)');
   for (const vm of snap.vms) {
     const l = { vm: vm.id, name: vm.name };
     const s = vm.last;
@@ -66,6 +70,12 @@ export function prometheusText(snap: { vms: PromVm[]; host: HostMetrics }): stri
     wrO.add(l, s.diskWriteOps);
     rx.add(l, s.netRxBytes);
     tx.add(l, s.netTxBytes);
+    for (const n of s.nics ?? []) {
+      nicRx.add({ ...l, nic: n.id }, n.rxBytes);
+      nicTx.add({ ...l, nic: n.id }, n.txBytes);
+    }
+    gMemT.add(l, s.guestMemory?.totalBytes ?? null);
+    gMemA.add(l, s.guestMemory?.availableBytes ?? null);
   }
   const h = snap.host;
   const hostCpu = f('host_cpu_percent', 'gauge', 'Busy share of all host cores over the last interval');
@@ -83,5 +93,5 @@ export function prometheusText(snap: { vms: PromVm[]; host: HostMetrics }): stri
     free.add(l, s.freeBytes);
     total.add(l, s.totalBytes);
   }
-  return [up, cpuPct, cpuSec, rss, rdB, wrB, rdO, wrO, rx, tx, hostCpu, cores, memT, memA, free, total].map((x) => x.text()).join('\n') + '\n';
+  return [up, cpuPct, cpuSec, rss, gMemT, gMemA, rdB, wrB, rdO, wrO, rx, tx, nicRx, nicTx, hostCpu, cores, memT, memA, free, total].map((x) => x.text()).join('\n') + '\n';
 }

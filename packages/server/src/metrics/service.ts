@@ -36,6 +36,10 @@ export interface VmCounters {
   netRxBytes: number | null;
   netTxBytes: number | null;
   cpuPercent: number | null;
+  /** The guest's own view of its memory (balloon statistics), when it reports it. */
+  guestMemory?: { totalBytes: number; availableBytes: number } | null;
+  /** Per NIC whose backend counts. */
+  nics?: Array<{ id: string; rxBytes: number; txBytes: number }>;
 }
 
 interface VmState {
@@ -188,6 +192,8 @@ export class MetricsService {
       netRxBytes: nics?.length ? nics.reduce((n, x) => n + x.rxBytes, 0) : null,
       netTxBytes: nics?.length ? nics.reduce((n, x) => n + x.txBytes, 0) : null,
       cpuPercent: null,
+      guestMemory: stats?.guestMemory ?? null,
+      nics: nics ?? [],
     };
   }
 
@@ -212,6 +218,9 @@ export class MetricsService {
           diskWriteOps: last.diskWriteOps,
           netRxBytes: last.netRxBytes,
           netTxBytes: last.netTxBytes,
+          guestMemoryTotalBytes: last.guestMemory?.totalBytes ?? null,
+          guestMemoryAvailableBytes: last.guestMemory?.availableBytes ?? null,
+          nics: last.nics ?? [],
         }
       : null;
     return { vmId, range, stepSeconds: step, series, current };

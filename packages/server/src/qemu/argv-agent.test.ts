@@ -22,3 +22,14 @@ describe('argv: guest agent channel', () => {
     expect(buildArgv(base).join(' ')).not.toContain('guest_agent');
   });
 });
+
+describe('argv: balloon (metrics, issue 14)', () => {
+  it('adds the balloon device last, leaving every other device where it was', () => {
+    const devices = (a: string[]) => a.flatMap((x, i) => (a[i - 1] === '-device' ? [x] : []));
+    const withAgent = buildArgv({ ...base, agentSocket: '/run/x/qga.sock' });
+    const argv = buildArgv({ ...base, agentSocket: '/run/x/qga.sock', balloon: true });
+    expect(devices(argv).at(-1)).toBe('virtio-balloon-pci,id=balloon0');
+    expect(devices(argv).slice(0, -1)).toEqual(devices(withAgent));
+    expect(buildArgv(base).join(' ')).not.toContain('balloon');
+  });
+});

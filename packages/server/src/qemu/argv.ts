@@ -63,6 +63,8 @@ export interface ArgvInput {
   seed?: { fd: number } | null;
   /** The guest agent (issue 14): where QEMU serves the virtio-serial port org.qemu.guest_agent.0; absent: no channel. */
   agentSocket?: string;
+  /** Metrics (issue 14): a virtio balloon device (`balloon0`), so the guest's own memory figures can be asked for; absent: none. */
+  balloon?: boolean;
 }
 
 export type ArgvMachine = 'q35' | 'pc';
@@ -248,6 +250,9 @@ export function buildArgv(input: ArgvInput): string[] {
     add('-chardev', `socket,id=qga0,path=${qemuOptValue(input.agentSocket)},server=on,wait=off`);
     add('-device', 'virtserialport,bus=vserial0.0,chardev=qga0,name=org.qemu.guest_agent.0');
   }
+  // Metrics (issue 14): the balloon is never inflated by the server; its statistics queue gives the
+  // guest's view of its memory. After the agent's devices, so their PCI slots stay where they were.
+  if (input.balloon) add('-device', 'virtio-balloon-pci,id=balloon0');
 
   add('-pidfile', input.pidFile);
   // seccomp: no obsolete syscalls, no set*id, no fork/exec, no scheduler/affinity changes.

@@ -27,7 +27,8 @@ import type { GuestIsolation } from './guest-isolation.js';
 import type { IdentityPool } from './identity.js';
 import type { QmpEvent } from './qmp/client.js';
 import type { QmpCommands, QmpRunState } from './qmp/commands.js';
-import { qmpCall } from './qmp/errors.js';
+import { QmpCommandError, qmpCall } from './qmp/errors.js';
+import { BALLOON_ID, BALLOON_POLL_SECONDS, parseBalloonStats, type GuestMemory } from './balloon.js'; // metrics (issue 14)
 import { runPaths } from './rundir.js';
 import { Supervisor } from './supervisor.js';
 import { readSerialLogTail } from './serial.js'; // serial console (issue 14)
@@ -85,9 +86,14 @@ export interface QemuRuntimeOptions {
  * The QEMU adapter of the runtime port: one detached QEMU process per VM (the Supervisor), driven
  * over QMP with the typed commands of qmp/commands.ts. QMP failures become AppErrors here.
  */
+/** The bound of a guest's reported memory when the VM's own size is not known (an adopted VM). */
+const MAX_GUEST_MEMORY = 2 ** 44;
+
 export class QemuRuntime implements VmRuntime {
   private readonly supervisor: Supervisor;
   private readonly listeners = new Set<(ev: RuntimeEvent) => void>();
+  /** Metrics (issue 14): per VM, the process whose balloon was asked for statistics, and the VM's memory (the bound of what its guest may report). */
+  private readonly balloon = new Map<string, { process: string | null; memoryBytes: number }>();
 
   constructor(private readonly opts: QemuRuntimeOptions) {
     this.supervisor = new Supervisor(opts.runRoot, { beforeSpawn: (who) => opts.isolation.confine(who) }, opts.log, opts.pool, {
@@ -135,6 +141,7 @@ export class QemuRuntime implements VmRuntime {
         bootOrder: hw.bootOrder,
         seed: seedFd === null ? null : { fd: seedFd }, // cloud-init (issue 12)
       });
+      this.balloon.set(def.vmId, { process: null, memoryBytes: def.memoryMiB * 1024 * 1024 }); // metrics (issue 14)
       return { pid: r.pid, pidStart: r.pidStart, command: r.command, state: runStateOf(r.status) };
     } finally {
       if (fw) for (const fd of [fw.codeFd, fw.varsFd]) fs.closeSync(fd);
@@ -218,7 +225,32 @@ export class QemuRuntime implements VmRuntime {
         readOps: s.stats.rd_operations,
         writeOps: s.stats.wr_operations,
       })),
+      ...(await this.guestMemory(vmId).then((m) => (m ? { guestMemory: m } : {}))),
     };
+  }
+
+  /**
+   * Metrics (issue 14): the guest's memory from the balloon's statistics. The first call for a
+   * process turns the guest's reports on; a VM without the device (started before it existed) or
+   * a guest without the driver gives null, and is not asked again for that process.
+   */
+  private async guestMemory(vmId: string): Promise<GuestMemory | null> {
+    const p = this.supervisor.process(vmId);
+    if (!p) return null;
+    const key = `${p.pid}:${p.pidStart}`;
+    const b = this.balloon.get(vmId) ?? { process: null, memoryBytes: MAX_GUEST_MEMORY };
+    if (b.process === `${key}:none`) return null;
+    try {
+      if (b.process !== key) {
+        await this.commands(vmId).balloonStatsInterval(BALLOON_ID, BALLOON_POLL_SECONDS);
+        this.balloon.set(vmId, { ...b, process: key });
+      }
+      return parseBalloonStats(await this.commands(vmId).balloonStats(BALLOON_ID), b.memoryBytes);
+    } catch (err) {
+      // no balloon device in this QEMU: stop asking it; anything else (busy, gone) is asked again
+      if (err instanceof QmpCommandError) this.balloon.set(vmId, { ...b, process: `${key}:none` });
+      return null;
+    }
   }
 
   // metrics (issue 14)
@@ -274,6 +306,7 @@ export class QemuRuntime implements VmRuntime {
   }
 
   discard(vmId: string): void {
+    this.balloon.delete(vmId); // metrics (issue 14)
     fs.rmSync(this.supervisor.runDir(vmId), { recursive: true, force: true });
     fs.rmSync(this.stateDir(vmId), { recursive: true, force: true }); // UEFI vars and TPM state (issue 12)
   }

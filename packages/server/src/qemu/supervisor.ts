@@ -354,7 +354,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
       const driversIso = input.driversIso ? { fd: childFd(input.driversIso.fd) } : null; // the drivers CD-ROM (issue 12)
       const seed = input.seed ? { fd: childFd(input.seed.fd) } : null; // cloud-init (issue 12): the caller's descriptor
-      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket, agentSocket: paths.qemuAgentSocket });
+      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket, agentSocket: paths.qemuAgentSocket, balloon: true });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];

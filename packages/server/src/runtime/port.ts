@@ -160,6 +160,8 @@ export interface VmStats {
    * NIC's backend counts them (tap NICs; user-mode NICs are left out). `id` is `nic<slot>`.
    */
   nics?: Array<{ id: string; rxBytes: number; txBytes: number }>;
+  /** Metrics (issue 14): the guest's own view of its memory (the balloon driver's statistics), when the guest reports it. */
+  guestMemory?: { totalBytes: number; availableBytes: number };
 }
 
 /** Metrics (issue 14): what the host spent on a VM's process so far. */

@@ -93,6 +93,16 @@ export class QmpCommands {
   }
 
   // metrics (issue 14)
+  /** Asks the balloon device `id` to have the guest report its memory statistics every `seconds` (0: stop). */
+  async balloonStatsInterval(id: string, seconds: number): Promise<void> {
+    await this.qmp.execute('qom-set', { path: `/machine/peripheral/${id}`, property: 'guest-stats-polling-interval', value: seconds });
+  }
+
+  /** The balloon device's last statistics from the guest (untrusted: the caller validates them). */
+  async balloonStats(id: string): Promise<unknown> {
+    return this.qmp.execute<unknown>('qom-get', { path: `/machine/peripheral/${id}`, property: 'guest-stats' });
+  }
+
   /** Writes the primary display's current frame as a PNG file at `filename` (QEMU opens it, as its user). */
   async screendumpPng(filename: string, timeoutMs: number): Promise<void> {
     await this.qmp.execute('screendump', { filename, format: 'png' }, { timeoutMs });
