@@ -27,7 +27,7 @@ export class FakeHostNetworks implements HostNetworks, TapDevices {
   readonly leaseTable = new Map<string, HostLease[]>();
   readonly taps = new Map<string, { uid: number | null; bridge: string }>();
   readonly calls: Array<{ method: Method; arg: string }> = [];
-  reconciled: { networks: HostNetworkSpec[]; forwards: DnatForward[]; keepTaps: string[] } | null = null;
+  reconciled: { networks: HostNetworkSpec[]; forwards: DnatForward[]; keepTaps: Array<[string, string]> } | null = null;
   tableRemoved = 0;
   private readonly failures = new Map<Method, unknown[]>();
 
@@ -83,7 +83,7 @@ export class FakeHostNetworks implements HostNetworks, TapDevices {
     return this.leaseTable.get(networkId) ?? [];
   }
 
-  async reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlySet<string>): Promise<void> {
+  async reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlyMap<string, string>): Promise<void> {
     this.enter('reconcile', String(networks.length));
     this.reconciled = { networks: [...networks], forwards: [...forwards], keepTaps: [...keepTaps] };
     for (const n of networks) if (n.type !== 'bridge') this.upNets.set(n.id, n);

@@ -384,7 +384,7 @@ export function networkSuite(): void {
         const rec = s.hostNet.reconciled!;
         expect(rec.networks).toMatchObject([{ id: netId, type: 'nat', bridge: 'qm-keep', hosts: [{ ip: '192.168.101.2' }] }]);
         expect(rec.forwards).toMatchObject([{ hostPort: 9022, guestPort: 22, guestIp: '192.168.101.2', bridge: 'qm-keep' }]);
-        expect(rec.keepTaps).toEqual([tapName(id, 0)]);
+        expect(rec.keepTaps).toEqual([[tapName(id, 0), 'qm-keep']]);
         expect((await s.api('POST', `/vms/${id}/stop`)).status).toBe(200);
         expect((await s.api('DELETE', `/vms/${id}`)).status).toBe(200);
         expect((await s.api('DELETE', `/networks/${netId}`)).status).toBe(200);

@@ -188,8 +188,13 @@ export class NetworkService {
       return [];
     });
     const running = new Set(this.deps.running());
-    const keep = new Set<string>();
-    for (const nic of repo.allNics()) if (running.has(nic.vm_id) && nic.network_id !== 'user') keep.add(tapName(nic.vm_id, nic.slot));
+    const bridges = new Map(repo.networks().map((n) => [n.id, n.bridge]));
+    // tap → bridge of every running VM's NIC on a bridge (managed or host)
+    const keep = new Map<string, string>();
+    for (const nic of repo.allNics()) {
+      const bridge = bridges.get(nic.network_id);
+      if (running.has(nic.vm_id) && nic.network_id !== 'user' && bridge) keep.set(tapName(nic.vm_id, nic.slot), bridge);
+    }
     await this.serial(() => host.reconcile(specs, this.dnatForwards(), keep));
   }
 
