@@ -25,7 +25,7 @@ import { isoRoutes } from './http/routes/isos.js';
 import { IsoService } from './isos/service.js';
 import type { Logger } from './lib/log.js';
 import { StorageRoots } from './lib/storage.js';
-import { isPortFree } from './lib/ports.js'; // networks (issue 11)
+import { createHostNetworks } from './hostnet/index.js'; // networks (issue 11)
 import { qemuAdapters } from './qemu/adapters.js';
 import type { AdapterDirs, Adapters } from './runtime/adapters.js';
 import { lockDataDir } from './store/lock.js';
@@ -121,26 +121,8 @@ export type AdapterFactory = (config: Config, dirs: AdapterDirs, storage: Storag
 /** Networks (issue 11): builds the host network adapter (hostnet/ by default, a fake in the in-process tests). */
 export type HostNetworksFactory = (config: Config, dirs: { run: string }, log: Logger) => HostNetworks & TapDevices;
 
-/** Until the host network adapter is wired: managed and bridge networks are not offered. */
-export const unavailableHostNetworks: HostNetworksFactory = () => {
-  const no = () => Promise.reject(new Error('managed networks are not available'));
-  return {
-    availability: () => ({ available: false, reason: 'not built yet' }),
-    hostSubnets: async () => [],
-    isBridge: async () => false,
-    up: no,
-    down: async () => undefined,
-    setHosts: async () => undefined,
-    applyRules: async () => undefined,
-    leases: () => [],
-    reconcile: async () => undefined,
-    portFree: async (protocol, address, port) => (protocol === 'tcp' ? isPortFree(port, address) : true),
-    removeTableIfEmpty: async () => undefined,
-    create: no,
-    remove: async () => undefined,
-    stats: () => null,
-  };
-};
+/** The host network adapter (hostnet/): bridges, taps, dnsmasq and nftables; it says itself when the host cannot have them (not root, a program missing). */
+export const defaultHostNetworks: HostNetworksFactory = (_config, dirs, log) => createHostNetworks({ runDir: path.join(dirs.run, 'net'), log });
 
 export interface BuiltApp {
   app: FastifyInstance;
@@ -204,7 +186,10 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   }
 
   // --- runtime ---
-  const { runtime, images, info } = await (opts.adapters ?? qemuAdapters)(config, { dataDir: config.dataDir, ...dirs }, storage, app.log);
+  // networks (issue 11): the host's side first, so the QEMU adapter can make taps through it
+  const hostNet = (opts.hostNetworks ?? defaultHostNetworks)(config, dirs, app.log);
+  const adapters: AdapterFactory = opts.adapters ?? ((c, d, s, l) => qemuAdapters(c, d, s, l, hostNet));
+  const { runtime, images, info } = await adapters(config, { dataDir: config.dataDir, ...dirs }, storage, app.log);
   vmRepo.agentConnected = (id) => runtime.agentStatus?.(id).connected ?? false; // the guest agent (issue 14)
 
   // --- services ---
@@ -225,7 +210,6 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   const cloudInit = new CloudInitService(ctx, new CloudInitRepo(db)); // cloud-init (issue 12)
   const power = new PowerService(ctx, cloudInit);
   // networks (issue 11): the host's side, the records, the addresses cache and the services
-  const hostNet = (opts.hostNetworks ?? unavailableHostNetworks)(config, dirs, app.log);
   const netRepo = new NetworkRepo(db);
   const runningVms = () => vmRepo.list().filter((v) => runtime.process(v.id) !== null).map((v) => v.id);
   // a lease or an agent's interfaces changed: the list cache follows, and the VMs whose addresses changed are sent (vm.updated)
