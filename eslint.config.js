@@ -4,7 +4,7 @@
 import reactHooks from 'eslint-plugin-react-hooks';
 import tseslint from 'typescript-eslint';
 
-const DOMAIN = ['**/vms/**', '**/disks/**', '**/isos/**', '**/events/**', '**/auth/**', '**/audit/**', '**/console/**', '**/tasks/**', '**/backups/**', '**/host/**', '**/images/**', '**/metrics/**', '**/notifications/**'];
+const DOMAIN = ['**/vms/**', '**/disks/**', '**/isos/**', '**/events/**', '**/auth/**', '**/audit/**', '**/console/**', '**/tasks/**', '**/backups/**', '**/host/**', '**/images/**', '**/metrics/**', '**/notifications/**', '**/networks/**'];
 /** Files under packages/server/src matching `globs` may not import anything matching `banned`. */
 const layer = (globs, banned) => ({
   files: globs.map((g) => `packages/server/src/${g}`),

@@ -16,13 +16,13 @@ export const RUNTIME = [
   { bin: 'xorriso', pkg: 'xorriso' },
   // networks (issue 11): DHCP and DNS of managed networks
   { bin: 'dnsmasq', pkg: 'dnsmasq-base', path: '/usr/sbin/dnsmasq' },
+  // networks (issue 11): bridges and taps (and the tests' network namespaces)
+  { bin: 'ip', pkg: 'iproute2', path: '/usr/sbin/ip' },
 ];
 export const TEST = [
   ...RUNTIME,
   { bin: 'chromium', pkg: 'chromium', path: '/usr/bin/chromium' },
   { bin: 'openssl', pkg: 'openssl' },
-  // network namespaces for the guest-isolation test
-  { bin: 'ip', pkg: 'iproute2', path: '/usr/sbin/ip' },
   // a DHCP client in the host network adapter's test (udhcpc)
   { bin: 'busybox', pkg: 'busybox', path: '/bin/busybox' },
 ];

@@ -36,9 +36,11 @@ EPOCH=${SOURCE_DATE_EPOCH:-1704067200}
 export SOURCE_DATE_EPOCH=$EPOCH
 
 # Kernel modules whose dependency closure goes into the initramfs (disk controllers, CD-ROM,
-# `button` + `evdev` for the ACPI power button, virtio_net for the NIC, the TPM drivers, efivarfs
-# for UEFI variables; Debian builds the TPM drivers in). /init modprobes them in this order.
-MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net tpm_tis tpm_crb efivarfs virtio_console virtio_balloon pvpanic_mmio"
+# `button` + `evdev` for the ACPI power button, the NIC drivers of the three models QEMU Manager
+# offers (virtio_net, e1000e, 8139cp: QEMU's rtl8139 is a C+ chip, which 8139cp drives), the TPM
+# drivers, efivarfs for UEFI variables, virtio_balloon for the balloon's view, pvpanic_mmio; Debian builds
+# the TPM drivers in). /init modprobes them in this order.
+MODULES="virtio_pci virtio_blk virtio_scsi ata_piix ahci nvme sd_mod sr_mod isofs button evdev virtio_net e1000e 8139cp tpm_tis tpm_crb efivarfs virtio_console virtio_balloon pvpanic_mmio"
 KERNEL_CMDLINE="console=tty0 console=ttyS0,115200 quiet mitigations=off cryptomgr.notests"
 
 # ---------------------------------------------------------------------------------------------
@@ -310,7 +312,7 @@ log "copied $count kernel modules ($(du -sk "$IMODDIR" | cut -f1) KiB)"
 # Initramfs userland: static busybox, one symlink per applet, /init, acpid handler
 # ---------------------------------------------------------------------------------------------
 log "assembling initramfs"
-mkdir -p "$INITRAMFS"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,var/log,var/run,etc/acpi/PWRF}
+mkdir -p "$INITRAMFS"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,var/log,var/run,etc/acpi/PWRF,etc/udhcpc,www}
 chmod 1777 "$INITRAMFS/tmp"
 cp "$BB" "$INITRAMFS/bin/busybox"
 chmod 0755 "$INITRAMFS/bin/busybox"
@@ -452,6 +454,63 @@ inlist {
   print unquote(line)
 }
 EOF
+
+# Networks: udhcpc's event script. On a lease it sets the address and the default route (the
+# first NIC to get one keeps the route) and prints `TESTGUEST IP <ifname> <ip>` on serial and VGA.
+cat >"$INITRAMFS/etc/udhcpc/default.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+  deconfig)
+    ip -4 addr flush dev "$interface" 2>/dev/null
+    ip link set "$interface" up 2>/dev/null
+    ;;
+  bound|renew)
+    # replace, never flush: a renewal of the same address must not drop the routes through it
+    ip -4 addr show dev "$interface" | grep -q "inet $ip/" || ip -4 addr flush dev "$interface" 2>/dev/null
+    ip addr replace "$ip/${mask:-24}" dev "$interface"
+    if [ -n "$router" ] && ! ip route show default | grep -q .; then
+      ip route add default via "${router%% *}" dev "$interface" 2>/dev/null
+    fi
+    if [ "$1" = bound ]; then
+      echo "TESTGUEST IP $interface $ip" >/dev/console 2>/dev/null
+      echo "TESTGUEST IP $interface $ip" >/dev/tty0 2>/dev/null
+    fi
+    ;;
+esac
+exit 0
+EOF
+chmod 0755 "$INITRAMFS/etc/udhcpc/default.script"
+# Every NIC (also one hot-plugged later): a loop watching /sys/class/net starts udhcpc on each
+# interface but lo that has none running (keyed by name and ifindex, so a NIC plugged again under
+# an old name gets a new one); the udhcpc of an interface that went away is ended.
+cat >"$INITRAMFS/etc/testguest/net-watch" <<'EOF'
+#!/bin/sh
+mkdir -p /var/run/udhcpc
+while :; do
+  for d in /sys/class/net/*; do
+    n=${d##*/}
+    [ "$n" = lo ] && continue
+    [ -e "$d" ] || continue
+    p=/var/run/udhcpc/$n.$(cat "$d/ifindex" 2>/dev/null).pid
+    if [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; then continue; fi
+    ip link set "$n" up 2>/dev/null
+    # in the foreground of a background job: it keeps asking (every 2 s) until it has a lease, then renews
+    udhcpc -f -i "$n" -s /etc/udhcpc/default.script -t 5 -T 1 -A 2 -x hostname:"$(hostname)" >/dev/null 2>&1 &
+    echo $! >"$p"
+  done
+  for p in /var/run/udhcpc/*.pid; do
+    [ -f "$p" ] || continue
+    k=${p##*/}
+    k=${k%.pid}
+    if [ "$(cat "/sys/class/net/${k%.*}/ifindex" 2>/dev/null)" != "${k##*.}" ]; then
+      kill "$(cat "$p")" 2>/dev/null
+      rm -f "$p"
+    fi
+  done
+  sleep 0.5
+done
+EOF
+chmod 0755 "$INITRAMFS/etc/testguest/net-watch"
 
 cat >"$INITRAMFS/etc/profile" <<'EOF'
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
@@ -692,6 +751,15 @@ done
 echo TESTGUEST_READY >/dev/tty0 2>/dev/null
 echo TESTGUEST_READY
 
+# Networks: the HTTP marker (port 80, naming this VM by its first NIC's MAC) and the echo (port 7).
+mac0=
+for d in /sys/class/net/*; do
+  [ "${d##*/}" = lo ] && continue
+  mac0=$(cat "$d/address" 2>/dev/null)
+  break
+done
+echo "TESTGUEST_HTTP ${mac0:-none}" >/www/index.html
+
 # cloud-init runcmd lines (before the shells start, so their output lines are not mixed with a
 # prompt; a runcmd that never ends keeps the shells from starting), then script disks, run
 # under busybox init (a job left in the background here would not survive it).
@@ -737,6 +805,9 @@ chmod +x /tmp/run-agent
   echo '::wait:/tmp/run-runcmd'
   echo '::once:/tmp/run-scripts'
   echo '::respawn:/tmp/run-agent'
+  echo '::respawn:/etc/testguest/net-watch'
+  echo '::respawn:/bin/busybox httpd -f -p 80 -h /www'
+  echo '::respawn:/bin/busybox nc -ll -p 7 -e /bin/cat'
   echo 'tty1::respawn:-/bin/sh'
   if stty -F /dev/ttyS0 >/dev/null 2>&1; then echo 'ttyS0::respawn:-/bin/sh'; fi
 } >/etc/inittab

@@ -44,6 +44,7 @@ import { agentSuite } from './suites/agent.js'; // the guest agent (issue 14)
 import { metricsSuite } from './suites/metrics.js'; // metrics (issue 14)
 import { hintSuite } from './suites/hints.js'; // the stuck-boot hint (issue 14)
 import { notificationSuite } from './suites/notifications.js'; // alerts (issue 14)
+import { networkSuite } from './suites/networks.js'; // networks (issue 11)
 
 vmSuite();
 storageSuite();
@@ -71,6 +72,7 @@ agentSuite(); // the guest agent (issue 14)
 metricsSuite(); // metrics (issue 14)
 hintSuite(); // the stuck-boot hint (issue 14)
 notificationSuite(); // alerts (issue 14)
+networkSuite(); // networks (issue 11)
 
 /**
  * Codes no request to this server can produce with a fake hypervisor: none today. (A code only the

@@ -11,6 +11,7 @@ import { loadConfig, type Config } from '../../packages/server/src/config.js';
 import { prepareDataDir } from '../../packages/server/src/store/sqlite.js';
 import { recordHit } from './check.js';
 import { FakeImages, FakeRuntime } from './fake-runtime.js';
+import { FakeHostNetworks } from './fake-hostnet.js'; // networks (issue 11)
 
 export interface Reply<T = any> {
   status: number;
@@ -24,6 +25,8 @@ export interface InProcessServer {
   config: Config;
   runtime: FakeRuntime;
   images: FakeImages;
+  /** Networks (issue 11): the fake host network stack (managed networks available by default). */
+  hostNet: FakeHostNetworks;
   dataDir: string;
   /** A JSON request under /api (`path` without the prefix); the body parsed when it is JSON. */
   api<T = any>(method: InjectOptions['method'], path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply<T>>;
@@ -42,7 +45,7 @@ export function makeTempDir(prefix = 'qm-inproc-'): string {
  * (e.g. to restart on the same data), which close() then removes unless `keepDir` is set.
  */
 export async function startInProcess(
-  opts: { env?: Record<string, string>; dataDir?: string; keepDir?: boolean; runtime?: FakeRuntime } = {},
+  opts: { env?: Record<string, string>; dataDir?: string; keepDir?: boolean; runtime?: FakeRuntime; hostNet?: FakeHostNetworks } = {},
 ): Promise<InProcessServer> {
   const dataDir = opts.dataDir ?? makeTempDir();
   const env: NodeJS.ProcessEnv = {
@@ -57,6 +60,7 @@ export async function startInProcess(
   prepareDataDir(config.dataDir);
   const runtime = opts.runtime ?? new FakeRuntime(path.join(dataDir, 'run'));
   const images = new FakeImages();
+  const hostNet = opts.hostNet ?? new FakeHostNetworks(); // networks (issue 11)
   let built: BuiltApp;
   try {
     built = await buildApp(config, {
@@ -65,6 +69,7 @@ export async function startInProcess(
         images,
         info: { version: '7.2.0-fake', accel: 'tcg', accelReason: 'fake runtime (in-process tests)', guestIsolation: () => ({ enforced: false, reason: 'GUEST_ISOLATION=off' }) },
       }),
+      hostNetworks: () => hostNet, // networks (issue 11)
     });
   } catch (err) {
     if (!opts.keepDir) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -96,6 +101,7 @@ export async function startInProcess(
     config,
     runtime,
     images,
+    hostNet,
     dataDir,
     inject,
     api: (method, p, body, headers = {}) =>

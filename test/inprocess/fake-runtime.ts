@@ -22,6 +22,8 @@ import type {
   VmLaunch,
   VmRuntime,
   VmStats,
+  LaunchNic,
+  UserForward,
   GuestAgentInfo,
   GuestAgentStatus,
   ProcessUsage,
@@ -101,7 +103,9 @@ type RuntimeMethod =
   // backups: engine (issue 13)
   | 'backupDisks' | 'backup' | 'removeBitmaps' | 'recoverBackups'
   // metrics (issue 14)
-  | 'screenshot';
+  | 'screenshot'
+  // networks (issue 11)
+  | 'attachNic' | 'detachNic' | 'addUserForward' | 'removeUserForward';
 
 interface FakeVm extends RuntimeProcess {
   state: RunState;
@@ -299,6 +303,7 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
   /** The VM's process ends (a guest power-off, a crash, a kill): `exited` is reported. */
   exit(vmId: string): void {
     if (!this.vms.delete(vmId)) return;
+    this.liveNics.delete(vmId); // networks (issue 11)
     this.emit({ vmId, type: 'exited' });
   }
 
@@ -432,6 +437,52 @@ export class FakeRuntime extends Controls<RuntimeMethod> implements VmRuntime {
     if (!info) throw new AppError('AGENT_UNAVAILABLE', 'The guest agent does not answer');
     this.agentCalls.push(`${call} ${vmId}`);
     return info;
+  }
+
+  // networks (issue 11): the NICs of each running VM (those it started with, plus hot-plugged), by slot
+  readonly liveNics = new Map<string, Map<number, LaunchNic>>();
+
+  /** The NICs a running VM has now (its launch's, changed by hot-plug); forgotten at a stop. */
+  nicsOf(vmId: string): Map<number, LaunchNic> {
+    let m = this.liveNics.get(vmId);
+    if (!m || !this.vms.has(vmId)) {
+      const def = this.launches.filter((l) => l.vmId === vmId).at(-1);
+      m = new Map((def?.nics ?? []).map((n) => [n.slot, n.kind === 'user' ? { ...n, forwards: [...n.forwards] } : { ...n }]));
+      this.liveNics.set(vmId, m);
+    }
+    return m;
+  }
+
+  async attachNic(vmId: string, nic: LaunchNic): Promise<void> {
+    this.live(vmId);
+    await this.enter('attachNic', vmId);
+    const m = this.nicsOf(vmId);
+    if (m.has(nic.slot)) throw new AppError('QEMU_ERROR', `QEMU refused the NIC: Duplicate ID 'nic${nic.slot}' for device`);
+    m.set(nic.slot, nic);
+  }
+
+  async detachNic(vmId: string, slot: number): Promise<void> {
+    this.live(vmId);
+    await this.enter('detachNic', vmId);
+    if (!this.nicsOf(vmId).delete(slot)) throw new AppError('QEMU_ERROR', `QEMU refused: Device 'nic${slot}' not found`);
+  }
+
+  async addUserForward(vmId: string, slot: number, fwd: UserForward): Promise<void> {
+    this.live(vmId);
+    await this.enter('addUserForward', vmId);
+    const nic = this.nicsOf(vmId).get(slot);
+    if (!nic || nic.kind !== 'user') throw new AppError('QEMU_ERROR', `QEMU refused: no user-mode netdev net${slot}`);
+    (nic.forwards as UserForward[]).push(fwd);
+  }
+
+  async removeUserForward(vmId: string, slot: number, fwd: UserForward): Promise<void> {
+    this.live(vmId);
+    await this.enter('removeUserForward', vmId);
+    const nic = this.nicsOf(vmId).get(slot);
+    if (nic?.kind !== 'user') return;
+    const list = nic.forwards as UserForward[];
+    const i = list.findIndex((f) => f.protocol === fwd.protocol && f.hostPort === fwd.hostPort);
+    if (i >= 0) list.splice(i, 1);
   }
 
   /** As the QEMU adapter: a command to a VM that does not run is VM_NOT_RUNNING. */

@@ -31,8 +31,11 @@ function probeScript(apiPort: number): string {
   return `
 ip link set eth0 up
 timeout 20 udhcpc -i eth0 -n -q -t 4 -s /bin/true 2>&1 | grep -q 'lease of 10.0.2.15' && echo 'PROBE dhcp OK' || echo 'PROBE dhcp FAILED'
-ip addr add 10.0.2.15/24 dev eth0
-ip route add default via 10.0.2.2
+# the guest configures eth0 itself (its own udhcpc): wait for its address and default route
+for i in $(seq 100); do
+  ip -4 addr show dev eth0 | grep -q 'inet 10.0.2.15/' && ip route show default | grep -q 10.0.2.2 && break
+  sleep 0.2
+done
 probe() {
   out=$("$@" 2>/dev/null | tr -d '\\r\\n' | head -c 400)
   echo "PROBE $WHAT \${out:-FAILED}"

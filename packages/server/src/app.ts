@@ -25,6 +25,7 @@ import { isoRoutes } from './http/routes/isos.js';
 import { IsoService } from './isos/service.js';
 import type { Logger } from './lib/log.js';
 import { StorageRoots } from './lib/storage.js';
+import { createHostNetworks } from './hostnet/index.js'; // networks (issue 11)
 import { qemuAdapters } from './qemu/adapters.js';
 import type { AdapterDirs, Adapters } from './runtime/adapters.js';
 import { lockDataDir } from './store/lock.js';
@@ -36,7 +37,7 @@ import { diskUploadRoutes } from './http/routes/disk-upload.js';
 import { DiskUploads } from './disks/upload.js';
 import { TaskRepo } from './tasks/repo.js';
 import { TaskService } from './tasks/service.js';
-import { emitVm, memoryTotals, requireVm } from './vms/context.js';
+import { emitVm, memoryTotals, publicVm, requireVm } from './vms/context.js';
 import { OpLocks } from './vms/locks.js';
 import { PowerService } from './vms/power.js';
 import { VmRepo } from './vms/repo.js';
@@ -102,12 +103,26 @@ import { MetricsService } from './metrics/service.js';
 import { notificationRoutes } from './http/routes/notifications.js';
 import { NotificationRepo } from './notifications/repo.js';
 import { NotificationService, payloads } from './notifications/service.js';
+// networks (issue 11)
+import { networkRoutes } from './http/routes/networks.js';
+import { AddressBook } from './networks/addresses.js';
+import { ForwardService, NicService } from './networks/nics.js';
+import { NetworkRepo } from './networks/repo.js';
+import { NetworkService } from './networks/service.js';
+import type { HostNetworks } from './runtime/network-port.js';
+import type { TapDevices } from './runtime/port.js';
 
 /** A configuration the server refuses to run with; main prints the message and exits. */
 export class StartupError extends Error {}
 
 /** Builds the hypervisor side; the QEMU adapters by default, a fake one in the in-process tests. */
 export type AdapterFactory = (config: Config, dirs: AdapterDirs, storage: StorageRoots, log: Logger) => Promise<Adapters>;
+
+/** Networks (issue 11): builds the host network adapter (hostnet/ by default, a fake in the in-process tests). */
+export type HostNetworksFactory = (config: Config, dirs: { run: string }, log: Logger) => HostNetworks & TapDevices;
+
+/** The host network adapter (hostnet/): bridges, taps, dnsmasq and nftables; it says itself when the host cannot have them (not root, a program missing). */
+export const defaultHostNetworks: HostNetworksFactory = (_config, dirs, log) => createHostNetworks({ runDir: path.join(dirs.run, 'net'), log });
 
 export interface BuiltApp {
   app: FastifyInstance;
@@ -121,6 +136,8 @@ export interface BuiltApp {
   bus?: EventBus;
   /** Alerts (issue 14): the endpoints and their queues (tests run a free-space check with checkStorage()). */
   notifications?: NotificationService;
+  /** Networks (issue 11): the networks and the addresses cache (tests refresh it with refresh()). */
+  networks?: { service: NetworkService; addresses: AddressBook };
 }
 
 /**
@@ -128,7 +145,7 @@ export interface BuiltApp {
  * (no listen); closing the Fastify instance lets go of VMs (they keep running), the database and
  * the data dir.
  */
-export async function buildApp(config: Config, opts: { adapters?: AdapterFactory } = {}): Promise<BuiltApp> {
+export async function buildApp(config: Config, opts: { adapters?: AdapterFactory; hostNetworks?: HostNetworksFactory } = {}): Promise<BuiltApp> {
   // --- store ---
   const dirs = { disks: path.join(config.dataDir, 'disks'), isos: path.join(config.dataDir, 'isos'), run: path.join(config.dataDir, 'run') };
   const imagesDir = path.join(config.dataDir, 'images'); // images (issue 12): the library (0700, like disks/)
@@ -169,7 +186,10 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   }
 
   // --- runtime ---
-  const { runtime, images, info } = await (opts.adapters ?? qemuAdapters)(config, { dataDir: config.dataDir, ...dirs }, storage, app.log);
+  // networks (issue 11): the host's side first, so the QEMU adapter can make taps through it
+  const hostNet = (opts.hostNetworks ?? defaultHostNetworks)(config, dirs, app.log);
+  const adapters: AdapterFactory = opts.adapters ?? ((c, d, s, l) => qemuAdapters(c, d, s, l, hostNet));
+  const { runtime, images, info } = await adapters(config, { dataDir: config.dataDir, ...dirs }, storage, app.log);
   vmRepo.agentConnected = (id) => runtime.agentStatus?.(id).connected ?? false; // the guest agent (issue 14)
 
   // --- services ---
@@ -189,6 +209,34 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   };
   const cloudInit = new CloudInitService(ctx, new CloudInitRepo(db)); // cloud-init (issue 12)
   const power = new PowerService(ctx, cloudInit);
+  // networks (issue 11): the host's side, the records, the addresses cache and the services
+  const netRepo = new NetworkRepo(db);
+  const runningVms = () => vmRepo.list().filter((v) => runtime.process(v.id) !== null).map((v) => v.id);
+  // a lease or an agent's interfaces changed: the list cache follows, and the VMs whose addresses changed are sent (vm.updated)
+  const addressesSent = new Map<string, string>();
+  const addressesChanged = () => {
+    vmRepo.version++;
+    for (const v of vmRepo.list()) {
+      const key = JSON.stringify(v.addresses);
+      if ((addressesSent.get(v.id) ?? '[]') !== key) bus.publish({ type: 'vm.updated', vm: publicVm(v) });
+      addressesSent.set(v.id, key);
+    }
+  };
+  const addresses = new AddressBook({ repo: netRepo, host: hostNet, runtime, running: runningVms, changed: addressesChanged });
+  const networkService = new NetworkService({ repo: netRepo, host: hostNet, addresses, log: app.log, vmName: (id) => vmRepo.get(id)?.name ?? null, running: runningVms });
+  const netDeps = { ctx, repo: netRepo, networks: networkService, host: hostNet };
+  const nicService = new NicService(netDeps);
+  const forwardService = new ForwardService(netDeps);
+  vmRepo.addresses = (vm) => addresses.of(vm);
+  vmRepo.planNic = (network, taken) => {
+    const n = networkService.usable(network);
+    return { networkId: n.id, ip: networkService.allocateIp(n, taken) };
+  };
+  power.launchNics = (vm) => nicService.launchNics(vm);
+  // a VM made or deleted: the fixed addresses and forwards of the managed networks follow
+  const stopNetSync = bus.subscribe((ev) => {
+    if (ev.type === 'vm.created' || ev.type === 'vm.deleted') void networkService.resync(ev.type);
+  });
   const tasks = new TaskService(new TaskRepo(db), bus, app.log);
   // images (issue 12): the library, and new VMs from an image
   const imageRepo = new ImageRepo(db);
@@ -293,6 +341,13 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   if (interrupted) app.log.warn({ interrupted }, 'disk creations interrupted by a restart were marked failed');
   const reconciled = await power.reconcile();
   app.log.info({ ...reconciled, accel: info.accel, reason: info.accelReason }, 'state reconciled');
+  // networks (issue 11): after the VMs are adopted, the host's networks are made to match the records
+  try {
+    await networkService.reconcile();
+  } catch (err) {
+    app.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'the host networks could not be reconciled');
+  }
+  await addresses.refresh().catch(() => undefined);
   // backups: engine (issue 13): after the VMs are adopted, their left-over backup jobs go
   const backupsRecovered = await backups.recover(interruptedBackups.map((t) => ({ id: t.id, kind: t.kind, vm: t.target.vm ?? null, error: tasks.get(t.id).error })));
   if (backupsRecovered.partials || backupsRecovered.jobs || backupsRecovered.missing) app.log.warn(backupsRecovered, 'backups interrupted by a restart were cleared');
@@ -404,6 +459,7 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
       await api.register(metricsRoutes(metrics)); // metrics (issue 14)
       await api.register(serialRoutes(serial)); // serial console (issue 14)
       await api.register(notificationRoutes(notifications)); // alerts (issue 14)
+      await api.register(networkRoutes(networkService, nicService, forwardService)); // networks (issue 11)
     },
     { prefix: '/api' },
   );
@@ -439,6 +495,10 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
     notifications.close();
     await autostart.close(); // service and autostart (issue 15)
     power.close();
+    // networks (issue 11): the nftables table goes when nothing of ours needs it
+    addresses.stop();
+    stopNetSync();
+    await networkService.stop();
     runtime.detachAll();
     await tasks.shutdown();
     db.close();
@@ -447,5 +507,6 @@ export async function buildApp(config: Config, opts: { adapters?: AdapterFactory
   scheduler.start(); // backups: schedules and retention (issue 13): missed runs, then the timer
   autostart.begin(); // service and autostart (issue 15)
   metrics.start(); // metrics (issue 14): stored history back, then the timer
-  return { app, vms, power, disks, tasks, metrics, bus, notifications };
+  addresses.start(); // networks (issue 11): leases and agent addresses, read every few seconds
+  return { app, vms, power, disks, tasks, metrics, bus, notifications, networks: { service: networkService, addresses } };
 }

@@ -6,6 +6,8 @@ import { qk, useAuthStatus } from './api/queries';
 import { ErrorText } from './components/ErrorText';
 import { LazyAuditPage } from './features/audit/lazy';
 import { LazyNotificationsPage } from './features/notifications/lazy'; // alerts (issue 14)
+import { LazyNetworksPage } from './features/networks/lazy'; // networks (issue 11)
+import { LazyHostPage } from './features/host/lazy'; // the host dashboard (issue 14)
 import { LoginPage } from './features/auth/LoginPage';
 import { Layout } from './components/Layout';
 import { ConsolePage } from './features/console/ConsolePage';
@@ -51,6 +53,8 @@ function Routes() {
   else if (matchPath('/tokens', pathname)) page = <LazyTokensPage />;
   else if (matchPath('/audit', pathname)) page = <LazyAuditPage />;
   else if (matchPath('/notifications', pathname)) page = <LazyNotificationsPage />; // alerts (issue 14)
+  else if (matchPath('/networks', pathname)) page = <LazyNetworksPage />; // networks (issue 11)
+  else if (matchPath('/host', pathname)) page = <LazyHostPage />; // the host dashboard (issue 14)
   else
     page = (
       <section className="page" data-testid="not-found">

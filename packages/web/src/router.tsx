@@ -59,6 +59,8 @@ export const paths = {
   tokens: '/tokens',
   audit: '/audit',
   notifications: '/notifications', // alerts (issue 14)
+  networks: '/networks', // networks (issue 11)
+  host: '/host', // the host dashboard (issue 14)
 };
 
 type LinkProps = AnchorHTMLAttributes<HTMLAnchorElement> & { to: string };

@@ -146,7 +146,11 @@ export function imagesSuite(): void {
     });
 
     it('makes a VM from an image: a linked disk <name>-disk0 backing onto it, which then cannot be deleted', async () => {
-      const task = await fromImage({ name: 'web', image: 'up', diskSize: 3 });
+      // networks (issue 11): the first NIC's network is checked before the task, and given to the VM
+      expectError(await s.api('POST', '/vms', { cpus: 1, memory: 256, name: 'web', image: 'up', network: 'nowhere' }), 'NETWORK_NOT_FOUND', 404, 'Network not found: nowhere');
+      const net = await s.api('POST', '/networks', { name: 'imgnet', type: 'nat' });
+      expect(net.status).toBe(201);
+      const task = await fromImage({ name: 'web', image: 'up', diskSize: 3, network: 'imgnet' });
       expect(task).toMatchObject({ kind: 'vm.create', target: { vm: null, disk: null } });
       const done = await finished(task);
       expect(done, JSON.stringify(done)).toMatchObject({ status: 'succeeded' });
@@ -155,6 +159,7 @@ export function imagesSuite(): void {
       const vm = ((await s.api('GET', `/vms/${vmId}`)).body as VmEnvelope).vm;
       const file = path.join(s.dataDir, 'disks', 'web-disk0.qcow2');
       expect(vm).toMatchObject({ name: 'web', cpus: 1, memory: 256, disks: [{ path: file, format: 'qcow2' }] });
+      expect(vm.nics).toMatchObject([{ network: net.body.id, slot: 0, mac: vm.mac, ip: '192.168.101.2' }]); // networks (issue 11)
       const disk = (await s.api('GET', `/disks/${diskId}`)).body.disk as Disk;
       expect(disk).toMatchObject({ name: 'web-disk0', size: 3, format: 'qcow2', attachedTo: vmId, backingFile: path.join(imagesDir(), 'up.qcow2') });
       expect(s.images.calls.filter((c) => c.method === 'overlay').at(-1)?.arg).toBe(`${file}.part`);

@@ -180,10 +180,25 @@ export function signalOurs(pid: number, files: DnsmasqFiles, sig: NodeJS.Signals
 /** Stops our dnsmasq: SIGTERM, then SIGKILL after 3 s; resolves once it is gone. */
 export async function stopDnsmasq(pid: number, files: DnsmasqFiles): Promise<void> {
   if (!signalOurs(pid, files, 'SIGTERM')) return;
+  // Gone, not just no longer ours: a process on its way out loses its command line (its memory)
+  // before its descriptors, so until it is a zombie its sockets still hold the gateway's port 53
+  // and a dnsmasq started now for the same address would fail to bind.
   for (let i = 0; i < 60; i++) {
-    if (!isOurs(pid, files)) return;
+    if (exited(pid)) return;
     await delay(50);
   }
   signalOurs(pid, files, 'SIGKILL');
-  for (let i = 0; i < 100 && isOurs(pid, files); i++) await delay(20);
+  for (let i = 0; i < 100 && !exited(pid); i++) await delay(20);
+}
+
+/** The process is gone or a zombie (its descriptors are closed). */
+function exited(pid: number): boolean {
+  if (!isAlive(pid)) return true;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
 }

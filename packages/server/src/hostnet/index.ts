@@ -247,7 +247,7 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
     return parseLeases(readBounded(dnsmasqFiles(this.opts.runDir, id).leases), spec.subnet);
   }
 
-  reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlySet<string>): Promise<void> {
+  reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlyMap<string, string>): Promise<void> {
     return this.serial(async () => {
       const managed = networks.filter((n): n is ManagedNetworkSpec => n.type !== 'bridge');
       const avail = this.availability();
@@ -266,6 +266,12 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
       const bridges = new Set(managed.map((n) => n.bridge));
       for (const l of await this.links.ourLinks()) {
         const stale = isOurTapName(l.name) ? !keepTaps.has(l.name) : !bridges.has(l.name);
+        const bridge = keepTaps.get(l.name);
+        if (!stale && bridge !== undefined && l.master !== bridge) {
+          // a running VM's tap whose bridge was made again: back onto it
+          this.opts.log.info({ link: l.name, bridge }, 'putting a tap back on its bridge');
+          await this.links.cmd(['link', 'set', l.name, 'master', bridge, 'up']).catch((err: Error) => this.opts.log.warn({ link: l.name, err: err.message }, 'cannot put a tap back on its bridge'));
+        }
         if (!stale) continue;
         this.opts.log.info({ link: l.name }, 'removing a link of no network');
         await this.links.remove(l.name).catch((err: Error) => this.opts.log.warn({ link: l.name, err: err.message }, 'cannot remove a stale link'));

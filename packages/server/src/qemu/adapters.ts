@@ -4,6 +4,7 @@ import { run } from '../lib/exec.js';
 import type { Logger } from '../lib/log.js';
 import type { StorageRoots } from '../lib/storage.js';
 import type { AdapterDirs, Adapters } from '../runtime/adapters.js';
+import type { TapDevices } from '../runtime/port.js';
 import { chooseAccel } from './accel.js';
 import { GuestIsolation } from './guest-isolation.js';
 import { IdentityPool, allowTraverse } from './identity.js';
@@ -24,7 +25,14 @@ async function qemuVersion(binary: string): Promise<string | null> {
  * the data, run and ISO dirs, never read them), the nftables rules that keep guests and qemu-img
  * off host services, qemu-img, and the runtime over QEMU processes.
  */
-export async function qemuAdapters(config: Config, dirs: AdapterDirs, storage: StorageRoots, log: Logger): Promise<Adapters> {
+export async function qemuAdapters(
+  config: Config,
+  dirs: AdapterDirs,
+  storage: StorageRoots,
+  log: Logger,
+  /** Networks (issue 11): the host's taps (hostnet/); absent: NICs on bridges cannot start. */
+  taps?: TapDevices,
+): Promise<Adapters> {
   const accel = chooseAccel(config.accel);
   const identities = IdentityPool.fromSetting(config.qemuUser, log, { dataDir: config.dataDir });
   allowTraverse(identities, dirs.dataDir);
@@ -44,6 +52,7 @@ export async function qemuAdapters(config: Config, dirs: AdapterDirs, storage: S
     // hardware options (issue 12): UEFI variable stores and TPM state under <data>/vms/<id>/
     stateRoot: path.join(dirs.dataDir, 'vms'),
     qemuImgBinary: config.qemuImgBinary,
+    ...(taps ? { taps } : {}), // networks (issue 11)
   });
   return {
     runtime,

@@ -65,6 +65,29 @@ export interface ArgvInput {
   agentSocket?: string;
   /** Metrics (issue 14): a virtio balloon device (`balloon0`), so the guest's own memory figures can be asked for; absent: none. */
   balloon?: boolean;
+  /**
+   * Networks (issue 11): the NICs in any order (slots 0..7, each at most once). Absent: one
+   * user-mode NIC `net0`/`nic0` with `mac` and `nicModel` (what every VM had before networks).
+   * Given (also empty), the machine gets the PCIe root ports hot-plug needs on q35 (see nicLayout).
+   */
+  nics?: readonly ArgvNic[];
+}
+
+// networks (issue 11)
+/** A user-mode forward: QEMU listens on hostAddress:hostPort (IPv4) and connects to the guest's guestPort. */
+export interface ArgvForward {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  hostPort: number;
+  guestPort: number;
+}
+
+/** One NIC: its slot names it (`net<slot>`, `nic<slot>`); its backend is QEMU's user-mode NAT or a tap the server made. */
+export interface ArgvNic {
+  slot: number;
+  model: ArgvNicModel;
+  mac: string;
+  backend: { type: 'user'; forwards: readonly ArgvForward[] } | { type: 'tap'; ifname: string };
 }
 
 export type ArgvMachine = 'q35' | 'pc';
@@ -189,8 +212,20 @@ export function buildArgv(input: ArgvInput): string[] {
   const boot = (key: string) => (bootIndex.has(key) ? `,bootindex=${bootIndex.get(key)}` : '');
   add('-boot', 'strict=on');
 
-  add('-netdev', 'user,id=net0');
-  add('-device', `${NIC_DEVICES[input.nicModel ?? 'virtio']},id=nic0,netdev=net0,mac=${input.mac}${boot('network')}`);
+  // Networks (issue 11): slot 0 sits where the single NIC always was; the others come last (below).
+  const nics = input.nics === undefined ? null : checkNics(input.nics);
+  const firstNic = nics?.[0]?.slot ?? null;
+  const nicArgs = (nic: ArgvNic, bus: string | null) => {
+    add('-netdev', netdevArg(nic));
+    add('-device', `${nicDeviceArg(nic, bus)}${nic.slot === firstNic ? boot('network') : ''}`);
+  };
+  if (nics === null) {
+    add('-netdev', 'user,id=net0');
+    add('-device', `${NIC_DEVICES[input.nicModel ?? 'virtio']},id=nic0,netdev=net0,mac=${input.mac}${boot('network')}`);
+  } else {
+    const nic0 = nics.find((n) => n.slot === 0);
+    if (nic0) nicArgs(nic0, null);
+  }
 
   // The IDE/SATA units: the CD-ROMs have fixed ones, SATA disks take the rest in order.
   const units = IDE_UNITS[machine];
@@ -254,8 +289,113 @@ export function buildArgv(input: ArgvInput): string[] {
   // guest's view of its memory. After the agent's devices, so their PCI slots stay where they were.
   if (input.balloon) add('-device', 'virtio-balloon-pci,id=balloon0');
 
+  // Networks (issue 11): the NICs of slots 1..7 and, on q35, the root ports they and later
+  // hot-plugged NICs sit in, after every other device, so adding a NIC never moves another one.
+  if (nics !== null) {
+    const layout = nicLayout(machine, nics.map((n) => n.slot));
+    for (const slot of layout.rootPorts) add('-device', `pcie-root-port,id=${rootPortId(slot)},chassis=${slot + 1},slot=${slot + 1}`);
+    for (const nic of nics) if (nic.slot !== 0) nicArgs(nic, layout.bus(nic.slot));
+  }
+
   add('-pidfile', input.pidFile);
   // seccomp: no obsolete syscalls, no set*id, no fork/exec, no scheduler/affinity changes.
   add('-sandbox', 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
   return argv;
+}
+
+// --- networks (issue 11) -------------------------------------------------------------------
+
+/** NIC slots per VM: 0..7. */
+export const NIC_SLOTS = 8;
+const MAC_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+/** A NIC's tap: `qm-` + 8 hex digits + `.` + slot (runtime/port.ts tapName). */
+const TAP_RE = /^qm-[0-9a-f]{8}\.[0-7]$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function isPort(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535;
+}
+
+/** Refuses a forward that is not an IPv4 host address and two ports 1..65535. */
+function checkForward(f: ArgvForward): void {
+  if (f.protocol !== 'tcp' && f.protocol !== 'udp') throw new Error(`a forward's protocol must be tcp or udp, not ${String(f.protocol)}`);
+  if (typeof f.hostAddress !== 'string' || !IPV4_RE.test(f.hostAddress)) throw new Error(`a forward's host address must be an IPv4 address, not ${JSON.stringify(f.hostAddress)}`);
+  if (!isPort(f.hostPort) || !isPort(f.guestPort)) throw new Error(`a forward's ports must be integers 1..65535 (${String(f.hostPort)} -> ${String(f.guestPort)})`);
+}
+
+/** Refuses a NIC that is not well-formed (slot, model, MAC, tap name, forwards). */
+export function checkNic(nic: ArgvNic): void {
+  if (!Number.isInteger(nic.slot) || nic.slot < 0 || nic.slot >= NIC_SLOTS) throw new Error(`a NIC slot must be 0..${NIC_SLOTS - 1}, not ${String(nic.slot)}`);
+  if (!Object.hasOwn(NIC_DEVICES, nic.model)) throw new Error(`unknown NIC model ${String(nic.model)}`);
+  if (typeof nic.mac !== 'string' || !MAC_RE.test(nic.mac)) throw new Error(`a NIC's MAC must be six hex pairs, not ${JSON.stringify(nic.mac)}`);
+  if (nic.backend.type === 'user') {
+    nic.backend.forwards.forEach(checkForward);
+  } else if (nic.backend.type === 'tap') {
+    if (typeof nic.backend.ifname !== 'string' || !TAP_RE.test(nic.backend.ifname)) throw new Error(`not a tap name of ours: ${JSON.stringify(nic.backend.ifname)}`);
+  } else {
+    throw new Error('unknown NIC backend');
+  }
+}
+
+/** The NICs checked and in slot order; two NICs in one slot are refused. */
+function checkNics(nics: readonly ArgvNic[]): ArgvNic[] {
+  nics.forEach(checkNic);
+  const sorted = [...nics].sort((a, b) => a.slot - b.slot);
+  if (new Set(sorted.map((n) => n.slot)).size !== sorted.length) throw new Error('two NICs in one slot');
+  return sorted;
+}
+
+/** A forward as QEMU's hostfwd rule (`tcp:127.0.0.1:8080-:80`), the same for -netdev and HMP hostfwd_add. */
+export function hostfwdRule(f: ArgvForward): string {
+  checkForward(f);
+  return `${f.protocol}:${f.hostAddress}:${f.hostPort}-:${f.guestPort}`;
+}
+
+/** The host side of a forward as HMP hostfwd_remove names it (`tcp:127.0.0.1:8080`). */
+export function hostfwdHostSide(f: Pick<ArgvForward, 'protocol' | 'hostAddress' | 'hostPort'>): string {
+  checkForward({ ...f, guestPort: 1 });
+  return `${f.protocol}:${f.hostAddress}:${f.hostPort}`;
+}
+
+/** The PCIe root port of a slot on q35 (`rp-nic<slot>`). */
+export function rootPortId(slot: number): string {
+  return `rp-nic${slot}`;
+}
+
+/**
+ * Where a VM's NICs sit on the PCI bus. Slot 0 takes the place the single NIC always had (on the
+ * root bus). pc: every other NIC on pci.0 too (hot-pluggable there, ACPI). q35: the root bus
+ * cannot hot-plug, so every slot but a slot 0 present at start gets a PCIe root port of its own
+ * (`rp-nic<slot>`), at start and at hot-plug alike, so a NIC has the same address either way
+ * and can be unplugged. A slot 0 NIC started on q35's root bus stays until the VM stops.
+ */
+export function nicLayout(machine: ArgvMachine, startSlots: readonly number[]): { rootPorts: number[]; bus: (slot: number) => string | null } {
+  if (machine === 'pc') return { rootPorts: [], bus: () => null };
+  const rootPorts = [...Array(NIC_SLOTS).keys()].filter((s) => s !== 0 || !startSlots.includes(0));
+  return { rootPorts, bus: (slot) => (rootPorts.includes(slot) ? rootPortId(slot) : null) };
+}
+
+/** The -netdev of a NIC. */
+function netdevArg(nic: ArgvNic): string {
+  if (nic.backend.type === 'tap') return `tap,id=net${nic.slot},ifname=${qemuOptValue(nic.backend.ifname)},script=no,downscript=no`;
+  return [`user,id=net${nic.slot}`, ...nic.backend.forwards.map((f) => `hostfwd=${qemuOptValue(hostfwdRule(f))}`)].join(',');
+}
+
+/** The -device of a NIC (without a boot index). */
+function nicDeviceArg(nic: ArgvNic, bus: string | null): string {
+  return `${NIC_DEVICES[nic.model]},id=nic${nic.slot},netdev=net${nic.slot},mac=${nic.mac}${bus ? `,bus=${bus}` : ''}`;
+}
+
+/** The QMP netdev_add arguments of a NIC (the same backend -netdev gives at start). */
+export function netdevAddArgs(nic: ArgvNic): Record<string, unknown> {
+  checkNic(nic);
+  if (nic.backend.type === 'tap') return { type: 'tap', id: `net${nic.slot}`, ifname: nic.backend.ifname, script: 'no', downscript: 'no' };
+  return { type: 'user', id: `net${nic.slot}`, ...(nic.backend.forwards.length ? { hostfwd: nic.backend.forwards.map((f) => ({ str: hostfwdRule(f) })) } : {}) };
+}
+
+/** The QMP device_add arguments of a NIC hot-plugged into a VM of `machine` (q35: into its root port). */
+export function nicDeviceAddArgs(nic: ArgvNic, machine: ArgvMachine): Record<string, unknown> {
+  checkNic(nic);
+  const bus = machine === 'q35' ? rootPortId(nic.slot) : null;
+  return { driver: NIC_DEVICES[nic.model], id: `nic${nic.slot}`, netdev: `net${nic.slot}`, mac: nic.mac, ...(bus ? { bus } : {}) };
 }

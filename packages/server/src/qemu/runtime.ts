@@ -21,7 +21,11 @@ import type {
   GuestAgentInfo,
   GuestAgentStatus,
   ProcessUsage,
+  LaunchNic,
+  TapDevices,
+  UserForward,
 } from '../runtime/port.js';
+import { hostfwdHostSide, hostfwdRule } from './argv.js'; // networks (issue 11)
 import { readProcessUsage } from '../lib/procfs.js'; // metrics (issue 14)
 import type { GuestIsolation } from './guest-isolation.js';
 import type { IdentityPool } from './identity.js';
@@ -80,6 +84,10 @@ export interface QemuRuntimeOptions {
   xorrisoBinary?: string;
   /** The guest agent (issue 14): timeouts and backoff (tests shorten them). */
   agent?: AgentSessionOptions;
+  /** Networks (issue 11): the host's taps for NICs on bridges; absent: such NICs cannot start. */
+  taps?: TapDevices;
+  /** Networks (issue 11): how long an unplug waits for the guest (default 10 s). */
+  unplugTimeoutMs?: number;
 }
 
 /**
@@ -101,6 +109,8 @@ export class QemuRuntime implements VmRuntime {
       vncTcp: opts.vncTcp,
       swtpm: { binary: opts.swtpmBinary ?? 'swtpm', stateDir: (vmId) => path.join(this.stateDir(vmId), 'tpm') },
       ...(opts.agent ? { agent: opts.agent } : {}), // the guest agent (issue 14)
+      ...(opts.taps ? { taps: opts.taps } : {}), // networks (issue 11)
+      ...(opts.unplugTimeoutMs !== undefined ? { unplugTimeoutMs: opts.unplugTimeoutMs } : {}),
     });
     this.supervisor.on('event', (vmId, ev) => this.onQmpEvent(vmId, ev));
     this.supervisor.on('agent', (vmId, connected) => this.emit({ vmId, type: 'agent', connected })); // the guest agent (issue 14)
@@ -225,6 +235,7 @@ export class QemuRuntime implements VmRuntime {
         readOps: s.stats.rd_operations,
         writeOps: s.stats.wr_operations,
       })),
+      nics: this.supervisor.nicStats(vmId), // networks (issue 11): tap NICs only
       ...(await this.guestMemory(vmId).then((m) => (m ? { guestMemory: m } : {}))),
     };
   }
@@ -280,12 +291,16 @@ export class QemuRuntime implements VmRuntime {
     }
   }
 
-  async adopt(vmId: string, recorded: { pid: number; pidStart: string | null } | null): Promise<{ state: RunState; process: RuntimeProcess } | null> {
+  async adopt(
+    vmId: string,
+    recorded: { pid: number; pidStart: string | null } | null,
+    nics?: readonly LaunchNic[],
+  ): Promise<{ state: RunState; process: RuntimeProcess } | null> {
     const pid = recorded?.pid ?? readPid(runPaths(this.supervisor.runDir(vmId)).pidFile);
     if (pid === null) return null;
     let status: QmpRunState | null = null;
     try {
-      status = await this.supervisor.adopt(vmId, pid, recorded?.pid === pid ? recorded.pidStart : null);
+      status = await this.supervisor.adopt(vmId, pid, recorded?.pid === pid ? recorded.pidStart : null, nics);
     } catch (err) {
       this.opts.log.warn({ vmId, err: err instanceof Error ? err.message : String(err) }, 'could not adopt VM');
     }
@@ -358,6 +373,47 @@ export class QemuRuntime implements VmRuntime {
     if (bytes < current) throw new AppError('DISK_CANNOT_SHRINK', `The running VM's disk ${diskIndex + 1} is already ${current} bytes; a resize only grows a disk`);
     if (bytes === current) return;
     await this.call('the disk resize', () => commands.blockResize(node, bytes));
+  }
+
+  // --- networks (issue 11) -------------------------------------------------------------------
+
+  attachNic(vmId: string, nic: LaunchNic): Promise<void> {
+    return this.supervisor.attachNic(vmId, nic);
+  }
+
+  detachNic(vmId: string, slot: number): Promise<void> {
+    return this.supervisor.detachNic(vmId, slot);
+  }
+
+  /** HMP hostfwd_add on the user-mode netdev of `slot`; QEMU that cannot listen there: PORT_IN_USE. */
+  async addUserForward(vmId: string, slot: number, fwd: UserForward): Promise<void> {
+    const { commands, nic } = this.userNic(vmId, slot);
+    const rule = ruleOf(() => hostfwdRule(fwd));
+    const error = await this.call('the port forward', () => commands.hostfwdAdd(`net${slot}`, rule));
+    if (error !== null) {
+      if (/Could not set up host forwarding rule/i.test(error)) throw new AppError('PORT_IN_USE', `QEMU cannot listen on ${fwd.hostAddress}:${fwd.hostPort}: ${error}`);
+      throw new AppError('QEMU_ERROR', `QEMU refused the port forward: ${error}`);
+    }
+    this.supervisor.updateNic(vmId, { ...nic, forwards: [...nic.forwards, fwd] });
+  }
+
+  /** HMP hostfwd_remove by the forward's host side; the port closes. */
+  async removeUserForward(vmId: string, slot: number, fwd: UserForward): Promise<void> {
+    const { commands, nic } = this.userNic(vmId, slot);
+    const hostSide = ruleOf(() => hostfwdHostSide(fwd));
+    const error = await this.call('the port forward removal', () => commands.hostfwdRemove(`net${slot}`, hostSide));
+    if (error !== null) throw new AppError('QEMU_ERROR', `QEMU could not remove the port forward ${hostSide}: ${error}`);
+    const same = (f: UserForward) => f.protocol === fwd.protocol && f.hostAddress === fwd.hostAddress && f.hostPort === fwd.hostPort;
+    this.supervisor.updateNic(vmId, { ...nic, forwards: nic.forwards.filter((f) => !same(f)) });
+  }
+
+  /** The running VM's user-mode NIC of `slot` and its commands. */
+  private userNic(vmId: string, slot: number): { commands: QmpCommands; nic: LaunchNic & { kind: 'user' } } {
+    const commands = this.commands(vmId);
+    const nic = this.supervisor.nics(vmId)?.find((n) => n.slot === slot);
+    if (!nic) throw new AppError('QEMU_ERROR', `The running VM has no NIC in slot ${slot}`);
+    if (nic.kind !== 'user') throw new AppError('FORWARD_UNSUPPORTED', `NIC ${slot} is not a user-mode NIC; QEMU forwards ports only for those`);
+    return { commands, nic };
   }
 
   // --- helpers -----------------------------------------------------------------------------
@@ -458,6 +514,16 @@ export class QemuRuntime implements VmRuntime {
   recoverBackups(vmId: string): Promise<number> {
     const c = this.commands(vmId);
     return this.call('the backup job recovery', () => recoverLiveBackups(c, this.supervisor.runDir(vmId), this.opts.log));
+  }
+}
+
+// networks (issue 11)
+/** A forward argv.ts refuses (bad address or port) is a VALIDATION error. */
+function ruleOf(fn: () => string): string {
+  try {
+    return fn();
+  } catch (err) {
+    throw new AppError('VALIDATION', (err as Error).message);
   }
 }
 

@@ -7,7 +7,8 @@ import { shellQuote } from '../lib/exec.js';
 import type { Logger } from '../lib/log.js';
 import { delay, waitUntil } from '../lib/time.js';
 import type { StorageRoots } from '../lib/storage.js';
-import { buildArgv, type ArgvInput } from './argv.js';
+import { buildArgv, checkNic, NIC_SLOTS, netdevAddArgs, nicDeviceAddArgs, type ArgvInput, type ArgvMachine, type ArgvNic } from './argv.js';
+import { tapName, type LaunchNic, type TapDevices } from '../runtime/port.js'; // networks (issue 11)
 import type { IdentityPool, QemuIdentity } from './identity.js';
 import { Ownership } from './ownership.js';
 import { cmdlineOf, isAlive, killHard, readCmdline, readStat, terminate, uidOf } from '../lib/proc.js';
@@ -28,6 +29,7 @@ import {
 } from './rundir.js';
 import { QmpClient, type QmpEvent } from './qmp/client.js';
 import { QmpCommands, type QmpRunState } from './qmp/commands.js';
+import { qmpCall } from './qmp/errors.js'; // networks (issue 11)
 import { SerialLink } from './serial.js'; // serial console (issue 14)
 import { reclaimTpmState, recordedSwtpm, startSwtpm, stopSwtpm, type SwtpmProcess } from './swtpm.js'; // TPM (issue 12)
 import { AgentSession, type AgentSessionOptions } from './agent.js'; // the guest agent (issue 14)
@@ -54,6 +56,17 @@ interface Instance {
   serial?: SerialLink | null;
   /** The guest agent (issue 14): kept connected while the VM runs. */
   agent?: AgentSession;
+  // networks (issue 11)
+  /** The NICs it has now (started with, plus hot-plugged, minus unplugged), by slot. */
+  nics: Map<number, LaunchNic>;
+  /** Its machine type (where a hot-plugged NIC goes). */
+  machine: ArgvMachine;
+  /** The slots that have a PCIe root port (q35; from its command line). */
+  rootPorts: Set<number>;
+  /** Taps to remove once the process is gone. */
+  taps: Set<string>;
+  /** NIC changes, one at a time. */
+  nicOps: Promise<unknown>;
 }
 
 type VncEndpoint = { socket: true } | { display: number };
@@ -101,6 +114,10 @@ interface SupervisorOptions {
   swtpm?: { binary: string; stateDir: (vmId: string) => string };
   /** The guest agent (issue 14): timeouts and backoff (tests shorten them). */
   agent?: AgentSessionOptions;
+  /** Networks (issue 11): creates and removes the taps of bridge NICs; absent: bridge NICs cannot start. */
+  taps?: TapDevices;
+  /** Networks (issue 11): how long an unplug waits for the guest to let go of a NIC. */
+  unplugTimeoutMs?: number;
 }
 
 /** An image given to QEMU: the server's open descriptor of each layer, image first, then its backing files. */
@@ -108,7 +125,9 @@ export interface StartDisk {
   layers: ReadonlyArray<{ fd: number; format: string }>;
 }
 
-interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'serialSocket' | 'vnc' | 'disks' | 'iso' | 'tpm' | 'driversIso'> {
+interface StartInput extends Omit<ArgvInput, 'qmpSocket' | 'pidFile' | 'serialFd' | 'serialSocket' | 'vnc' | 'disks' | 'iso' | 'tpm' | 'driversIso' | 'nics'> {
+  /** Networks (issue 11): the NICs (absent: the single user-mode NIC of `mac`/`nicModel`). */
+  nics?: readonly LaunchNic[];
   vncDisplay: number;
   /** Open descriptors (the caller's; they stay open until start returns, then the caller closes them). */
   disks: readonly StartDisk[];
@@ -215,16 +234,26 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         throw new AppError('INTERNAL', `Socket path is too long for a unix socket: ${sock}`);
       }
     }
+    // Networks (issue 11): the NICs checked before anything is taken.
+    const argvNics = input.nics?.map((n) => this.argvNic(input.vmId, n));
     const identity = await this.pool.acquire();
-    const handed: { over: boolean; tpm?: SwtpmProcess | null } = { over: false };
+    const handed: { over: boolean; tpm?: SwtpmProcess | null; taps: string[] } = { over: false, taps: [] };
     try {
       await this.hooks.beforeSpawn?.(identity);
-      return await this.launch(input, paths, identity, handed);
+      // Networks (issue 11): each bridge NIC's tap, owned by the VM's QEMU user, before QEMU opens it.
+      for (const nic of input.nics ?? []) {
+        if (nic.kind !== 'bridge') continue;
+        const name = tapName(input.vmId, nic.slot);
+        handed.taps.push(name);
+        await this.createTap(name, identity, nic.bridge);
+      }
+      return await this.launch({ ...input, argvNics }, paths, identity, handed);
     } finally {
       // Never became an instance: the user and the files go back. (An instance gives them back
       // itself when it exits.)
       if (!handed.over) {
         if (handed.tpm !== undefined) await this.endTpm(input.vmId, handed.tpm); // TPM (issue 12)
+        await this.removeTaps(input.vmId, handed.taps); // networks (issue 11)
         this.giveBack(input.vmId, identity);
       }
     }
@@ -304,10 +333,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   }
 
   private async launch(
-    input: StartInput,
+    input: StartInput & { argvNics: ArgvNic[] | undefined },
     paths: RunPaths,
     identity: QemuIdentity | null,
-    handed: { over: boolean; tpm?: SwtpmProcess | null },
+    handed: { over: boolean; tpm?: SwtpmProcess | null; taps: string[] },
   ): Promise<StartResult> {
     try {
       this.prepareRunDir(paths, identity);
@@ -354,7 +383,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const uefi = input.uefi ? { codeFd: childFd(input.uefi.codeFd), varsFd: childFd(input.uefi.varsFd), secureBoot: input.uefi.secureBoot } : null;
       const driversIso = input.driversIso ? { fd: childFd(input.driversIso.fd) } : null; // the drivers CD-ROM (issue 12)
       const seed = input.seed ? { fd: childFd(input.seed.fd) } : null; // cloud-init (issue 12): the caller's descriptor
-      argv = buildArgv({ ...input, disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket, agentSocket: paths.qemuAgentSocket, balloon: true });
+      const { nics: _launchNics, argvNics, ...rest } = input;
+      argv = buildArgv({ ...rest, ...(argvNics ? { nics: argvNics } : {}), disks, iso, uefi, tpm, driversIso, seed, vnc, qmpSocket: paths.qemuQmpSocket, pidFile: paths.pidFile, serialSocket: paths.qemuSerialSocket, agentSocket: paths.qemuAgentSocket, balloon: true });
       // Paused until its sockets are linked (see start()).
       argv.splice(argv.indexOf('-sandbox'), 0, '-S');
       const [file, ...args] = argv as [string, ...string[]];
@@ -379,6 +409,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const how = await Promise.race([exited, delay(2000).then(() => null)]);
       if (how === null && child.pid) killHard(child.pid, readStat(child.pid)?.startTime ?? '');
       const msg = qemuErrorMessage(readFrom(paths.log, logStart));
+      // Networks (issue 11): a user-mode forward whose host port QEMU could not listen on.
+      if (msg.includes('Could not set up host forwarding rule')) throw new AppError('PORT_IN_USE', `QEMU failed to start: ${msg}`);
       throw new AppError('QEMU_START_FAILED', `QEMU failed to start: ${msg === NO_MESSAGE ? `${fallback} (${how ?? 'killed'})` : msg}`);
     };
 
@@ -411,6 +443,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const endpoint: VncEndpoint = 'socket' in vnc ? { socket: true } : { display: vnc.display };
     const instance = this.track(input.vmId, pid, stat.startTime, qmp, identity, endpoint, exited);
     instance.tpm = handed.tpm ?? null; // TPM (issue 12)
+    // networks (issue 11)
+    this.setNics(instance, argv, input.nics ?? [{ slot: 0, model: input.nicModel ?? 'virtio', mac: input.mac, kind: 'user', forwards: [] }]);
+    for (const t of handed.taps) instance.taps.add(t);
     handed.over = true;
     let status: QmpRunState;
     try {
@@ -464,6 +499,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
     // TPM (issue 12): a swtpm left by a QEMU that is gone.
     void this.endTpm(vmId, recordedSwtpm(this.swtpmRecord(vmId)));
+    // Networks (issue 11): taps left by a QEMU that is gone (a server killed while it ran).
+    void this.removeTaps(vmId, [...Array(NIC_SLOTS).keys()].map((s) => tapName(vmId, s)));
     this.giveBack(vmId, null, legacyUid);
   }
 
@@ -489,7 +526,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * QEMU (same /proc start time and `-uuid`), and its QMP socket must answer. Returns the QMP status,
    * or null if there is nothing to adopt.
    */
-  async adopt(vmId: string, pid: number, pidStart: string | null): Promise<QmpRunState | null> {
+  async adopt(vmId: string, pid: number, pidStart: string | null, nics?: readonly LaunchNic[]): Promise<QmpRunState | null> {
     if (!isAlive(pid, pidStart) || !isQemuOfVm(pid, vmId)) return null;
     const stat = readStat(pid);
     if (!stat) return null;
@@ -506,6 +543,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const vnc = vncFromArgv(cmdlineOf(pid)) ?? (this.opts.vncTcp ? { display: 0 } : { socket: true });
     const inst = this.track(vmId, pid, stat.startTime, qmp, this.pool.claim(uidOf(pid)), vnc);
     inst.tpm = recordedSwtpm(this.swtpmRecord(vmId)); // TPM (issue 12): the one it ran with, never a second
+    // Networks (issue 11): its NICs as the caller recorded them; not told, every tap name of the VM
+    // is removed once it is gone.
+    this.setNics(inst, cmdlineOf(pid), nics ?? null);
+    if (!nics) for (let s = 0; s < NIC_SLOTS; s++) inst.taps.add(tapName(vmId, s));
+    else for (const n of nics) if (n.kind === 'bridge') inst.taps.add(tapName(vmId, n.slot));
     this.adoptSerial(inst); // serial console (issue 14)
     this.watchAgent(inst); // the guest agent (issue 14): reconnects to the link made at its start
     const { status } = await inst.commands.queryStatus();
@@ -570,7 +612,10 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     vnc: VncEndpoint,
     exit?: Promise<unknown>,
   ): Instance {
-    const inst: Instance = { vmId, pid, pidStart, qmp, commands: new QmpCommands(qmp), identity, vnc, ...(exit ? { exit } : {}) };
+    const inst: Instance = {
+      vmId, pid, pidStart, qmp, commands: new QmpCommands(qmp), identity, vnc, ...(exit ? { exit } : {}),
+      nics: new Map(), machine: 'q35', rootPorts: new Set(), taps: new Set(), nicOps: Promise.resolve(), // networks (issue 11)
+    };
     this.instances.set(vmId, inst);
     qmp.on('event', (ev: QmpEvent) => this.emit('event', vmId, ev));
     qmp.once('close', () => {
@@ -595,6 +640,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     inst.serial?.close(); // serial console (issue 14)
     inst.agent?.stop(); // the guest agent (issue 14)
     await this.endTpm(inst.vmId, inst.tpm ?? null); // TPM (issue 12)
+    await inst.nicOps.catch(() => undefined); // networks (issue 11): a NIC change under way ends first
+    await this.removeTaps(inst.vmId, [...inst.taps]);
     this.giveBack(inst.vmId, inst.identity);
     try {
       this.emit('exit', inst.vmId);
@@ -618,6 +665,156 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       this.emit('agent', inst.vmId, connected),
     );
     inst.agent.start();
+  }
+
+  // --- networks (issue 11) -------------------------------------------------------------------
+
+  /** A NIC of the port as argv.ts takes it (its tap named by tapName); refused when malformed. */
+  private argvNic(vmId: string, nic: LaunchNic, hotplug = false): ArgvNic {
+    const backend: ArgvNic['backend'] = nic.kind === 'user'
+      ? { type: 'user', forwards: nic.forwards }
+      : { type: 'tap', ifname: tapName(vmId, nic.slot) };
+    const out: ArgvNic = { slot: nic.slot, model: nic.model, mac: nic.mac, backend };
+    try {
+      checkNic(out);
+    } catch (err) {
+      throw new AppError(hotplug ? 'VALIDATION' : 'QEMU_START_FAILED', `${hotplug ? 'Cannot add the NIC' : 'Cannot start'}: ${(err as Error).message}`);
+    }
+    return out;
+  }
+
+  /** At a start every failure is QEMU_START_FAILED; at a hot-plug NETWORKS_UNAVAILABLE (no taps here) or NETWORK_SETUP_FAILED. */
+  private async createTap(name: string, identity: QemuIdentity | null, bridge: string, hotplug = false): Promise<void> {
+    const taps = this.opts.taps;
+    if (!taps) {
+      throw new AppError(hotplug ? 'NETWORKS_UNAVAILABLE' : 'QEMU_START_FAILED', `${hotplug ? 'Cannot add the NIC' : 'Cannot start'}: host networking is not available (a NIC on a bridge needs a tap)`);
+    }
+    try {
+      await taps.create(name, identity?.uid ?? null, bridge);
+    } catch (err) {
+      if (err instanceof AppError && !hotplug) throw err;
+      throw new AppError(hotplug ? 'NETWORK_SETUP_FAILED' : 'QEMU_START_FAILED', `Cannot create the tap ${name} on ${bridge}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async removeTaps(vmId: string, names: readonly string[]): Promise<void> {
+    const taps = this.opts.taps;
+    if (!taps) return;
+    for (const name of names) {
+      try {
+        await taps.remove(name);
+      } catch (err) {
+        this.log.warn({ vmId, tap: name, err: String(err) }, 'could not remove a tap');
+      }
+    }
+  }
+
+  /** What an instance has: its machine and root ports from its command line, and its NICs. */
+  private setNics(inst: Instance, argv: readonly string[], nics: readonly LaunchNic[] | null): void {
+    const i = argv.indexOf('-machine');
+    inst.machine = argv[i + 1]?.split(',')[0] === 'pc' ? 'pc' : 'q35';
+    inst.rootPorts = new Set(
+      argv.filter((a, k) => argv[k - 1] === '-device' && a.startsWith('pcie-root-port,')).map((a) => Number(/,id=rp-nic(\d)(,|$)/.exec(a)?.[1] ?? NaN)).filter((n) => Number.isInteger(n)),
+    );
+    inst.nics = new Map((nics ?? []).map((n) => [n.slot, n]));
+  }
+
+  /** The NICs a running VM has now (slot order), or null when none runs. */
+  nics(vmId: string): LaunchNic[] | null {
+    const inst = this.instances.get(vmId);
+    return inst ? [...inst.nics.values()].sort((a, b) => a.slot - b.slot) : null;
+  }
+
+  /** Records a changed NIC (e.g. its forwards) of a running VM. */
+  updateNic(vmId: string, nic: LaunchNic): void {
+    const inst = this.instances.get(vmId);
+    if (inst?.nics.has(nic.slot)) inst.nics.set(nic.slot, nic);
+  }
+
+  /** Runs NIC changes of one VM one after another. */
+  private nicOp<T>(vmId: string, fn: (inst: Instance) => Promise<T>): Promise<T> {
+    const inst = this.instances.get(vmId);
+    if (!inst) return Promise.reject(new AppError('VM_NOT_RUNNING', 'VM is not running'));
+    const run = inst.nicOps.catch(() => undefined).then(() => {
+      if (this.instances.get(vmId) !== inst) throw new AppError('VM_NOT_RUNNING', 'VM is not running');
+      return fn(inst);
+    });
+    inst.nicOps = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Hot-plugs a NIC: its tap first (bridge), then netdev_add and device_add (q35: into the slot's
+   * root port). A step that fails undoes the ones before it.
+   */
+  attachNic(vmId: string, nic: LaunchNic): Promise<void> {
+    return this.nicOp(vmId, async (inst) => {
+      if (inst.nics.has(nic.slot)) throw new AppError('QEMU_ERROR', `The running VM already has a NIC in slot ${nic.slot}`);
+      if (inst.machine === 'q35' && !inst.rootPorts.has(nic.slot)) {
+        throw new AppError('VM_NOT_STOPPED', `The running VM has no hot-plug port for NIC slot ${nic.slot} (it was started before networks, or the slot sits on the root bus); stop it to add the NIC`);
+      }
+      const argvNic = this.argvNic(vmId, nic, true);
+      const tap = nic.kind === 'bridge' ? tapName(vmId, nic.slot) : null;
+      if (tap && nic.kind === 'bridge') {
+        try {
+          await this.createTap(tap, inst.identity, nic.bridge, true);
+        } catch (err) {
+          await this.removeTaps(vmId, [tap]);
+          throw err;
+        }
+        inst.taps.add(tap);
+      }
+      let netdev = false;
+      try {
+        await qmpCall('the NIC backend', () => inst.commands.netdevAdd(netdevAddArgs(argvNic)));
+        netdev = true;
+        await qmpCall('the NIC hot-plug', () => inst.commands.deviceAdd(nicDeviceAddArgs(argvNic, inst.machine)));
+      } catch (err) {
+        if (netdev) await inst.commands.netdevDel(`net${nic.slot}`).catch(() => undefined);
+        if (tap) {
+          await this.removeTaps(vmId, [tap]);
+          inst.taps.delete(tap);
+        }
+        if (err instanceof AppError && err.code === 'QEMU_ERROR' && /host forwarding rule/i.test(err.message)) throw new AppError('PORT_IN_USE', err.message);
+        throw err;
+      }
+      inst.nics.set(nic.slot, nic);
+    });
+  }
+
+  /** Unplugs the NIC of `slot`: device_del, DEVICE_DELETED (bounded), netdev_del, its tap removed. */
+  detachNic(vmId: string, slot: number): Promise<void> {
+    return this.nicOp(vmId, async (inst) => {
+      const nic = inst.nics.get(slot);
+      if (!nic) throw new AppError('QEMU_ERROR', `The running VM has no NIC in slot ${slot}`);
+      if (inst.machine === 'q35' && !inst.rootPorts.has(slot)) {
+        throw new AppError('VM_NOT_STOPPED', `NIC slot ${slot} sits on the q35 root bus, which cannot unplug; stop the VM to remove it`);
+      }
+      const timeoutMs = this.opts.unplugTimeoutMs ?? 10_000;
+      const gone = await qmpCall('the NIC unplug', () => inst.commands.deviceDelAndWait(`nic${slot}`, timeoutMs));
+      if (!gone) throw new AppError('TIMEOUT', `The guest did not release NIC ${slot} within ${Math.round(timeoutMs / 1000)} s (it needs ACPI or PCIe hot-plug support); it may still go later`);
+      inst.nics.delete(slot);
+      await qmpCall('the NIC backend removal', () => inst.commands.netdevDel(`net${slot}`));
+      if (nic.kind === 'bridge') {
+        const tap = tapName(vmId, slot);
+        await this.removeTaps(vmId, [tap]);
+        inst.taps.delete(tap);
+      }
+    });
+  }
+
+  /** Networks (issue 11): the counters of the running VM's tap NICs (user-mode NICs have none). */
+  nicStats(vmId: string): Array<{ id: string; rxBytes: number; txBytes: number }> {
+    const inst = this.instances.get(vmId);
+    const taps = this.opts.taps;
+    if (!inst || !taps) return [];
+    const out: Array<{ id: string; rxBytes: number; txBytes: number }> = [];
+    for (const nic of [...inst.nics.values()].sort((a, b) => a.slot - b.slot)) {
+      if (nic.kind !== 'bridge') continue;
+      const st = taps.stats(tapName(vmId, nic.slot));
+      if (st) out.push({ id: `nic${nic.slot}`, rxBytes: st.rxBytes, txBytes: st.txBytes });
+    }
+    return out;
   }
 
   /** Closes QMP connections without stopping any VM (server shutdown: VMs keep running). */

@@ -91,9 +91,11 @@ export interface HostNetworks {
   /**
    * At server start: makes the host match the records. Managed networks missing pieces are
    * brought up (a dnsmasq of ours still running is adopted, not restarted); `qm-` bridges of no
-   * network, taps not in `keepTaps` and dnsmasqs of no network are removed; then applyRules.
+   * network, taps not in `keepTaps` and dnsmasqs of no network are removed; a kept tap (of a VM
+   * still running) is put back on its bridge (tap → bridge) if it was let go (its bridge was made
+   * again); then applyRules.
    */
-  reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlySet<string>): Promise<void>;
+  reconcile(networks: readonly HostNetworkSpec[], forwards: readonly DnatForward[], keepTaps: ReadonlyMap<string, string>): Promise<void>;
   /** Whether nothing on this host holds address:port for the protocol (a forward may take it). */
   portFree(protocol: 'tcp' | 'udp', address: string, port: number): Promise<boolean>;
   /**

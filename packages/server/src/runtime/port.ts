@@ -224,7 +224,12 @@ export interface VmRuntime {
    * name, if any). Returns its state, or null when nothing of it runs (its resources are then
    * given back).
    */
-  adopt(vmId: string, recorded: { pid: number; pidStart: string | null } | null): Promise<{ state: RunState; process: RuntimeProcess } | null>;
+  adopt(
+    vmId: string,
+    recorded: { pid: number; pidStart: string | null } | null,
+    /** Networks (issue 11): the NICs it runs with now (as recorded, hot-plugged ones included); omitted: none known (its taps are still removed when it ends). */
+    nics?: readonly LaunchNic[],
+  ): Promise<{ state: RunState; process: RuntimeProcess } | null>;
   /** Gives back what a VM that is not running still holds (lent files, its run directory's sockets). */
   release(vmId: string): void;
   /** Removes everything the runtime keeps for a VM that is deleted. */

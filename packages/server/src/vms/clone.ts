@@ -99,6 +99,8 @@ export class CloneService {
               created_at: at,
               // the same hardware (a fresh UEFI variable store and TPM state are made at its first start)
               ...hardwareColumns(as?.hardware ?? hardwareOf(vm)),
+              // networks (issue 11): the same networks and models, a new MAC for every NIC
+              nics: vm.nics.map((n, i) => ({ network: n.network, model: i === 0 && as?.hardware ? as.hardware.nicModel : n.model })),
             });
             if (vm.iso) ctx.repo.update(newId, { iso: vm.iso });
             for (const c of created) ctx.repo.attachDisk(newId, c.file, c.format, at);

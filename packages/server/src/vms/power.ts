@@ -4,7 +4,7 @@ import { openImageLayers } from '../lib/image-check.js';
 import { AppError, errorMessage } from '../lib/errors.js';
 import { nowIso } from '../lib/time.js';
 import { isPortFree, lowestFreePort } from '../lib/ports.js';
-import type { ConsoleEndpoint, LaunchDisk, LaunchSeed, RuntimeEvent } from '../runtime/port.js';
+import type { ConsoleEndpoint, LaunchDisk, LaunchNic, LaunchSeed, RuntimeEvent } from '../runtime/port.js';
 import { emitVm, requireAllowed, requireVm, type VmContext } from './context.js';
 import type { OpLock } from './locks.js';
 import { backingRule, refuseIsoLibrary } from './image-rules.js';
@@ -29,6 +29,12 @@ export class PowerService {
    * running or paused and no stop or shutdown was under way) or its guest panicked; once per run.
    */
   onCrash: ((vm: { id: string; name: string }, reason: 'exited' | 'panicked') => void) | null = null;
+  /**
+   * Networks (issue 11): the VM's NICs as the runtime gets them (user NICs with their forwards,
+   * the others on their bridge); it refuses (4xx) a NIC whose network cannot be used here. Set by
+   * the app; null: the runtime's default (one user-mode NIC).
+   */
+  launchNics: ((vm: VmRecord) => LaunchNic[]) | null = null;
   /** VMs whose exit a stop or shutdown asked for, and those already reported crashed (this run). */
   private readonly exitAsked = new Set<string>();
   private readonly crashTold = new Set<string>();
@@ -78,6 +84,7 @@ export class PowerService {
     // hardware options (issue 12): the drivers CD-ROM passes the ISO rules again; the disks and
     // CD-ROMs must fit the machine's controllers.
     const driversIso = vm.driversIso ? { fd: open(resolveCdMedium(ctx, this.checkFile(vm.driversIso, 'ISO')), 'ISO', fs.constants.O_RDONLY) } : null;
+    const nics = this.launchNics?.(vm); // networks (issue 11): refused before anything changes
     const layout = layoutProblem(vm, vm.disks.length, cdromCount(vm, seed ? 1 : 0));
     if (layout) throw new AppError('QEMU_START_FAILED', `The VM cannot start: ${layout}`);
     let port = await this.pickPort(vm);
@@ -106,6 +113,7 @@ export class PowerService {
           },
           driversIso,
           cloudInit: seed, // cloud-init (issue 12)
+          ...(nics ? { nics } : {}), // networks (issue 11)
         });
       let started: Awaited<ReturnType<typeof launch>> | undefined;
       // Another program may grab the port between our check and QEMU's bind: move on and retry.

@@ -1,5 +1,9 @@
-import type { BootDevice, NicModel, OsType, Vm, VmDisk, VmDiskBus, VmHint, VmMachine, VmStatus } from '@qemu-manager/contract';
+import type { BootDevice, Nic, NicModel, OsType, Vm, VmAddress, VmDisk, VmDiskBus, VmHint, VmMachine, VmStatus } from '@qemu-manager/contract';
 import type Database from 'better-sqlite3';
+import crypto from 'node:crypto';
+import { randomMac } from '../lib/mac.js';
+import { AppError } from '../lib/errors.js';
+import { toNic, type NicRow } from '../networks/repo.js'; // networks (issue 11)
 import type { Db } from '../store/sqlite.js';
 
 interface VmRow {
@@ -59,7 +63,7 @@ function toDisk(r: VmDiskRow): VmDisk {
   return { path: r.path, attachedAt: r.attached_at, format: r.format, diskId: r.disk_id };
 }
 
-function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean, hint: (id: string) => VmHint | null): VmRecord {
+function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean, hint: (id: string) => VmHint | null, nics: Nic[] = []): VmRecord {
   return {
     id: r.id,
     name: r.name,
@@ -89,8 +93,8 @@ function toVm(r: VmRow, disks: VmDisk[], agentConnected: (id: string) => boolean
     agent: { connected: agentConnected(r.id) }, // the guest agent (issue 14), from the runtime
     cloudInit: r.has_cloud_init === 1, // cloud-init (issue 12)
     hint: hint(r.id), // the stuck-boot hint (issue 14), from the sampler
-    nics: [], // networks (issue 11): filled from vm_nics by the networks work
-    addresses: [],
+    nics, // networks (issue 11): from vm_nics, in slot order
+    addresses: [], // networks (issue 11): filled by the repo's `addresses` (set by the app)
   };
 }
 
@@ -118,6 +122,17 @@ export class VmRepo {
   /** The stuck-boot hint (issue 14) of a running VM, as the sampler sees it (set by the app). */
   hint: (id: string) => VmHint | null = () => null;
   private readonly updates = new Map<string, Database.Statement>();
+  /** Networks (issue 11): a VM's addresses as the server knows them (set by the app). */
+  addresses: (vm: VmRecord) => VmAddress[] = () => [];
+  /**
+   * Networks (issue 11): the network (id or name) a new NIC goes on, checked, and its fixed
+   * address (a managed network with DHCP); `taken` are addresses planned in the same insert. Set
+   * by the app; by default only `user` exists.
+   */
+  planNic: (network: string, taken: ReadonlySet<string>) => { networkId: string; ip: string | null } = (network) => {
+    if (network !== 'user') throw new AppError('NETWORK_NOT_FOUND', `Network not found: ${network}`);
+    return { networkId: 'user', ip: null };
+  };
 
   constructor(private readonly db: Db) {
     this.q = {
@@ -127,7 +142,16 @@ export class VmRepo {
       disksOf: db.prepare<[string], VmDiskRow>(`${DISKS_SQL} WHERE vd.vm_id = ? ORDER BY vd.position`),
       byName: db.prepare<[string], { id: string }>('SELECT id FROM vms WHERE name = ?'),
       ports: db.prepare<[], number>('SELECT vnc_port FROM vms'),
-      macs: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM vms WHERE mac = ?'),
+      // networks (issue 11): a MAC of any NIC is taken too
+      macs: db.prepare<[string, string], { n: number }>('SELECT (SELECT count(*) FROM vms WHERE lower(mac) = ?) + (SELECT count(*) FROM vm_nics WHERE lower(mac) = ?) AS n'),
+      allNics: db.prepare<[], NicRow>('SELECT * FROM vm_nics ORDER BY vm_id, slot'),
+      nicsOf: db.prepare<[string], NicRow>('SELECT * FROM vm_nics WHERE vm_id = ? ORDER BY slot'),
+      insertNic: db.prepare(
+        `INSERT INTO vm_nics (id, vm_id, network_id, slot, model, mac, ip, created_at)
+         VALUES (@id, @vm_id, @network_id, @slot, @model, @mac, @ip, @created_at)`,
+      ),
+      slot0Model: db.prepare('UPDATE vm_nics SET model = ? WHERE vm_id = ? AND slot = 0'),
+      slot0Mac: db.prepare('UPDATE vm_nics SET mac = ? WHERE vm_id = ? AND slot = 0'),
       memory: db.prepare<[string], { total: number }>('SELECT coalesce(sum(memory), 0) AS total FROM vms WHERE id != ?'),
       insert: db.prepare(
         `INSERT INTO vms (id, name, cpus, memory, status, vnc_port, mac, created_at, firmware, secure_boot, tpm,
@@ -153,12 +177,24 @@ export class VmRepo {
       if (list) list.push(toDisk(r));
       else byVm.set(r.vm_id, [toDisk(r)]);
     }
-    return this.q.all.all().map((r) => toVm(r, byVm.get(r.id) ?? [], this.agentConnected, this.hint));
+    // networks (issue 11): every VM's NICs in one query
+    const nicsByVm = new Map<string, Nic[]>();
+    for (const n of this.q.allNics.all()) {
+      const list = nicsByVm.get(n.vm_id);
+      if (list) list.push(toNic(n));
+      else nicsByVm.set(n.vm_id, [toNic(n)]);
+    }
+    return this.q.all.all().map((r) => this.withAddresses(toVm(r, byVm.get(r.id) ?? [], this.agentConnected, this.hint, nicsByVm.get(r.id) ?? [])));
   }
 
   get(id: string): VmRecord | null {
     const r = this.q.one.get(id);
-    return r ? toVm(r, this.q.disksOf.all(id).map(toDisk), this.agentConnected, this.hint) : null;
+    return r ? this.withAddresses(toVm(r, this.q.disksOf.all(id).map(toDisk), this.agentConnected, this.hint, this.q.nicsOf.all(id).map(toNic))) : null;
+  }
+
+  private withAddresses(vm: VmRecord): VmRecord {
+    vm.addresses = this.addresses(vm);
+    return vm;
   }
 
   /** The memory (MiB) of all defined VMs together, but `except`'s. One query: health asks on every call. */
@@ -175,7 +211,8 @@ export class VmRepo {
   }
 
   macTaken(mac: string): boolean {
-    return (this.q.macs.get(mac)?.n ?? 0) > 0;
+    const m = mac.toLowerCase();
+    return (this.q.macs.get(m, m)?.n ?? 0) > 0;
   }
 
   insert(v: {
@@ -197,20 +234,38 @@ export class VmRepo {
     boot_order?: string;
     os_type?: OsType;
     drivers_iso?: string | null;
+    // networks (issue 11): the first NIC's network (id or name; default user), or every NIC (a
+    // clone: the same networks and models, each with a new MAC; slot 0 gets `mac`)
+    network?: string;
+    nics?: ReadonlyArray<{ network: string; model: NicModel }>;
   }): void {
-    this.version++;
-    this.q.insert.run({
-      firmware: 'bios',
+    const { network, nics, ...row } = v;
+    const columns = {
+      firmware: 'bios' as const,
       secure_boot: 0,
       tpm: 0,
-      machine: 'q35',
-      disk_bus: 'virtio',
-      nic_model: 'virtio',
+      machine: 'q35' as const,
+      disk_bus: 'virtio' as const,
+      nic_model: 'virtio' as NicModel,
       boot_order: '["disk","cdrom"]',
-      os_type: 'other',
+      os_type: 'other' as const,
       drivers_iso: null,
-      ...v,
-    });
+      ...row,
+    };
+    const wanted = nics ?? [{ network: network ?? 'user', model: columns.nic_model }];
+    // the VM and its NICs appear together, or not at all
+    this.db.transaction(() => {
+      this.version++;
+      this.q.insert.run(columns);
+      const ips = new Set<string>();
+      wanted.forEach((n, slot) => {
+        const planned = this.planNic(n.network, ips);
+        if (planned.ip) ips.add(planned.ip);
+        let mac = slot === 0 ? v.mac : randomMac(crypto.randomBytes);
+        while (slot > 0 && this.macTaken(mac)) mac = randomMac(crypto.randomBytes);
+        this.q.insertNic.run({ id: crypto.randomUUID(), vm_id: v.id, network_id: planned.networkId, slot, model: n.model, mac, ip: planned.ip, created_at: v.created_at });
+      });
+    })();
   }
 
   /** Updates the given columns of one VM. Column names come from this module only, never from input. */
@@ -225,6 +280,9 @@ export class VmRepo {
       this.updates.set(sql, stmt);
     }
     stmt.run({ ...fields, id });
+    // networks (issue 11): vms.mac and vms.nic_model are the first NIC's
+    if (fields.nic_model !== undefined) this.q.slot0Model.run(fields.nic_model, id);
+    if (fields.mac !== undefined) this.q.slot0Mac.run(fields.mac, id);
   }
 
   delete(id: string): void {

@@ -91,7 +91,9 @@ export class VmService {
     refuseLayout({ disks: [] }, hardware);
     if (repo.nameTaken(body.name)) throw new AppError('NAME_TAKEN', `A VM named ${body.name} already exists`);
     if (lowestFreePort(repo.usedPorts()) === null) throw new AppError('NO_FREE_PORT', 'No free VNC port is left for a new VM');
-    return { name: body.name, cpus, memory, ...hardwareColumns(hardware) };
+    // networks (issue 11): the first NIC's network is checked before anything is made
+    if (body.network !== undefined) repo.planNic(body.network, new Set());
+    return { name: body.name, cpus, memory, ...hardwareColumns(hardware), ...(body.network !== undefined ? { network: body.network } : {}) };
   }
 
   /** Inserts the VM with a free VNC port and a new MAC; returns its id. */

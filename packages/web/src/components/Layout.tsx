@@ -15,9 +15,11 @@ const NAV = [
   { to: paths.disks, label: () => t.app.nav.disks, testId: 'nav-disks', match: (p: string) => p.startsWith('/disks') },
   { to: paths.isos, label: () => t.app.nav.isos, testId: 'nav-isos', match: (p: string) => p.startsWith('/isos') },
   { to: paths.images, label: () => t.app.nav.images, testId: 'nav-images', match: (p: string) => p.startsWith('/images') },
+  { to: paths.networks, label: () => t.networks.nav, testId: 'nav-networks', match: (p: string) => p.startsWith('/networks') }, // networks (issue 11)
   { to: paths.backups, label: () => t.app.nav.backups, testId: 'nav-backups', match: (p: string) => p.startsWith('/backups') },
   { to: paths.tokens, label: () => t.app.nav.tokens, testId: 'nav-tokens', match: (p: string) => p.startsWith('/tokens') },
   { to: paths.audit, label: () => t.app.nav.audit, testId: 'nav-audit', match: (p: string) => p.startsWith('/audit') },
+  { to: paths.host, label: () => t.host.nav, testId: 'nav-host', match: (p: string) => p.startsWith('/host') }, // the host dashboard (issue 14)
   { to: paths.notifications, label: () => notificationWords().nav, testId: 'nav-notifications', match: (p: string) => p.startsWith('/notifications') }, // alerts (issue 14)
 ];
 

@@ -246,6 +246,69 @@ export class QmpCommands {
     await this.qmp.execute('job-cancel', { id });
   }
 
+  // --- networks (issue 11) ---------------------------------------------------------------------
+
+  /** Adds a network backend (`args` from argv.ts netdevAddArgs: its type and id `net<slot>`). */
+  async netdevAdd(args: Record<string, unknown>): Promise<void> {
+    await this.qmp.execute('netdev_add', args);
+  }
+
+  async netdevDel(id: string): Promise<void> {
+    await this.qmp.execute('netdev_del', { id });
+  }
+
+  /** Hot-plugs a device (`args` from argv.ts nicDeviceAddArgs: driver, id, netdev, mac, bus). */
+  async deviceAdd(args: Record<string, unknown>): Promise<void> {
+    await this.qmp.execute('device_add', args);
+  }
+
+  /**
+   * Asks the guest to let go of the device `id` (device_del) and waits for DEVICE_DELETED of it
+   * (listened to before the request, so none is missed). Resolves false when the guest did not
+   * let go within `timeoutMs` (the device is still there; QEMU may still remove it later).
+   */
+  async deviceDelAndWait(id: string, timeoutMs: number): Promise<boolean> {
+    let onEvent!: (ev: QmpEvent) => void;
+    let onClose!: () => void;
+    let timer: NodeJS.Timeout | undefined;
+    const deleted = new Promise<boolean>((resolve, reject) => {
+      onEvent = (ev) => {
+        if (ev.event === 'DEVICE_DELETED' && ev.data?.device === id) resolve(true);
+      };
+      onClose = () => reject(new QmpClosedError(`QMP closed while device ${id} was being removed`));
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      this.qmp.on('event', onEvent);
+      this.qmp.once('close', onClose);
+    });
+    deleted.catch(() => undefined);
+    try {
+      await this.qmp.execute('device_del', { id });
+      return await deleted;
+    } finally {
+      clearTimeout(timer);
+      this.qmp.off('event', onEvent);
+      this.qmp.off('close', onClose);
+    }
+  }
+
+  /**
+   * A user-mode NIC's new forward, live: HMP `hostfwd_add <netdev> <rule>` (rule from argv.ts
+   * hostfwdRule). HMP answers text: empty is success, anything else is QEMU's error, returned.
+   */
+  async hostfwdAdd(netdev: string, rule: string): Promise<string | null> {
+    return hmpError(await this.hmp(`hostfwd_add ${netdev} ${rule}`));
+  }
+
+  /** Removes a user-mode NIC's forward by its host side (argv.ts hostfwdHostSide); returns QEMU's error text, or null. */
+  async hostfwdRemove(netdev: string, hostSide: string): Promise<string | null> {
+    return hmpError(await this.hmp(`hostfwd_remove ${netdev} ${hostSide}`));
+  }
+
+  private async hmp(commandLine: string): Promise<string> {
+    if (/[\r\n]/.test(commandLine)) throw new Error('an HMP command is one line');
+    return this.qmp.execute<string>('human-monitor-command', { 'command-line': commandLine });
+  }
+
   /** Listens to QMP events until the returned function is called. */
   onEvent(listener: (ev: QmpEvent) => void): () => void {
     this.qmp.on('event', listener);
@@ -284,4 +347,12 @@ export interface QmpJob {
   'current-progress': number;
   'total-progress': number;
   error?: string;
+}
+
+// networks (issue 11)
+/** HMP's answer as an error: null when it printed nothing (success), else the text. hostfwd_remove prints "host forwarding rule for ... removed" on success. */
+function hmpError(out: string): string | null {
+  const text = (typeof out === 'string' ? out : '').trim();
+  if (text === '' || /^host forwarding rule for .* removed$/i.test(text)) return null;
+  return text;
 }

@@ -26,6 +26,7 @@ import { CloudInitSection } from './CloudInitSection';
 import { hardwareSummary } from './hardwareRules';
 import { VmMetricsSection } from '../metrics/VmMetricsSection'; // metrics (issue 14)
 import { BootHint } from '../metrics/BootHint'; // the stuck-boot hint (issue 14)
+import { VmNetworkSection } from '../networks/VmNetworkSection'; // networks (issue 11)
 
 export function VmDetailPage({ id }: { id: string }) {
   const vm = useVm(id);
@@ -81,6 +82,7 @@ function VmDetail({ vm }: { vm: Vm }) {
         <div className="detail-col">
           <ConsoleSection vm={vm} />
           <VmInfoSection vm={vm} />
+          <VmNetworkSection vm={vm} />
           <VmMetricsSection vm={vm} />
           <AutostartSection vm={vm} />
           <CloudInitSection vm={vm} />

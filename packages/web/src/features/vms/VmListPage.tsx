@@ -19,6 +19,7 @@ import { CpuSparkline } from '../metrics/CpuSparkline'; // metrics (issue 14)
 import { useMetricsSummary, type VmCpu } from '../metrics/useMetricsSummary';
 import { VmThumbnail } from '../metrics/VmThumbnail';
 import { BootHint } from '../metrics/BootHint'; // the stuck-boot hint (issue 14)
+import { VmIp } from '../networks/VmIp'; // networks (issue 11)
 
 export function VmListPage() {
   const vms = useVms();
@@ -73,6 +74,7 @@ function VmRow({ vm, cpu }: { vm: Vm; cpu?: VmCpu }) {
         )}
         {hw && <span className="badge badge-hw" data-testid={`vm-hw-${vm.name}`}>{hw}</span>}
         {up && <span className="muted small">{up}</span>}
+        <VmIp vm={vm} />
       </span>
       <span role="cell" data-label={t.vms.columns.status} className="cell-vmstatus">
         <StatusBadge status={vm.status} testId={`vm-status-${vm.name}`} />
