@@ -262,6 +262,7 @@ export class ForwardService {
         }
       });
       ctx.repo.version++;
+      emitVm(ctx, vmId); // other clients see the forward (the VM page lists them)
       return toForward(row);
     });
   }
@@ -282,6 +283,7 @@ export class ForwardService {
         repo.deleteForward(f.id);
       });
       ctx.repo.version++;
+      emitVm(ctx, vmId);
     });
   }
 }

@@ -321,7 +321,14 @@ export class PowerService {
     let fixed = 0;
     for (const vm of ctx.repo.list()) {
       const recorded = vm.pid !== null ? { pid: vm.pid, pidStart: vm.pidStart } : null;
-      const found = await ctx.runtime.adopt(vm.id, recorded);
+      // networks (issue 11): the NICs as recorded (hot-plugged ones too), so live NIC and forward changes work on it
+      let nics: LaunchNic[] | undefined;
+      try {
+        nics = this.launchNics?.(vm);
+      } catch {
+        nics = undefined; // its network is not usable now: adopted without them (they cannot be changed live)
+      }
+      const found = await ctx.runtime.adopt(vm.id, recorded, nics);
       if (found) {
         adopted++;
         ctx.repo.update(vm.id, {
