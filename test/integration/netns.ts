@@ -4,7 +4,7 @@
  * through a relay: a TCP listener on the test's 127.0.0.1 → a unix socket (file systems are shared
  * across namespaces) → a relay process inside the namespace → the server's 127.0.0.1 port there.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -88,6 +88,60 @@ export class Netns {
     this.listeners.push(outer);
     await new Promise<void>((resolve) => outer.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(outer.address() as net.AddressInfo).port}`;
+  }
+
+  /** Runs a command inside the namespace without throwing: its exit status and output (bounded by `timeoutMs`). */
+  run(argv: string[], timeoutMs = 15_000): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      execFile('ip', ['netns', 'exec', this.name, ...argv], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /**
+   * An HTTP GET made by a process inside the namespace (so 127.0.0.1 is the namespace's loopback):
+   * `{ ok: true, status, text }`, or `{ ok: false, error }` with the connection error's code
+   * (ECONNREFUSED when nothing listens).
+   */
+  async fetchInside(url: string, timeoutMs = 8000): Promise<{ ok: true; status: number; text: string } | { ok: false; error: string }> {
+    const script = `fetch(process.argv[1], { signal: AbortSignal.timeout(${timeoutMs}) }).then(async (r) => console.log(JSON.stringify({ ok: true, status: r.status, text: await r.text() })), (e) => console.log(JSON.stringify({ ok: false, error: String(e?.cause?.code ?? e?.name ?? e) })))`;
+    const r = await this.run([process.execPath, '-e', script, url], timeoutMs + 5000);
+    try {
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { ok: true; status: number; text: string } | { ok: false; error: string };
+    } catch {
+      return { ok: false, error: `no answer (exit ${r.code}): ${r.stderr.slice(0, 300)}` };
+    }
+  }
+
+  /** The pids of the processes inside the namespace. */
+  pids(): number[] {
+    return this.must('ip', ['netns', 'pids', this.name])
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l.trim()))
+      .map(Number);
+  }
+
+  /** The pids inside the namespace whose program name (/proc/<pid>/comm) is `comm`. */
+  pidsOf(comm: string): number[] {
+    return this.pids().filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === comm;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** The namespace's network interfaces (`ip -j link`): name and bridge master. */
+  links(): Array<{ name: string; master: string | null }> {
+    return (JSON.parse(this.exec('ip', '-j', 'link', 'show')) as Array<{ ifname: string; master?: string }>).map((l) => ({ name: l.ifname, master: l.master ?? null }));
+  }
+
+  /** The namespace's whole nftables ruleset, without counters (`nft -s list ruleset`). */
+  ruleset(): string {
+    return this.exec('nft', '-s', 'list', 'ruleset');
   }
 
   /** Ends what it started (by pid), then deletes the namespace. */

@@ -172,8 +172,9 @@ export function registerIssue12(program: Command, vm: Command, kit: Kit): void {
       .option('--full', 'with --image: a full copy instead of a linked overlay')
       .option('--template <vm>', 'a linked clone of this template (name or id)'),
   )
+    .option('--network <network>', 'the first NIC\'s network, name or id (default user)')
     .option('--wait', 'with --image or --template: wait for the VM to be made')
-    .action(async (name: string, o: HardwareOpts & CloudInitOpts & { cpus?: number; memory?: number; image?: string; diskSize?: number; full?: boolean; template?: string; wait?: boolean }, cmd: Command) => {
+    .action(async (name: string, o: HardwareOpts & CloudInitOpts & { cpus?: number; memory?: number; image?: string; diskSize?: number; full?: boolean; template?: string; network?: string; wait?: boolean }, cmd: Command) => {
       if (o.template === undefined && (o.cpus === undefined || o.memory === undefined)) throw usage('give --cpus and --memory (or --template)');
       if (o.template !== undefined && o.image !== undefined) throw usage('give --image or --template, not both');
       if ((o.diskSize !== undefined || o.full) && o.image === undefined) throw usage('--disk-size and --full need --image');
@@ -188,6 +189,7 @@ export function registerIssue12(program: Command, vm: Command, kit: Kit): void {
         ...(o.image !== undefined ? { image: o.image, ...(o.diskSize !== undefined ? { diskSize: o.diskSize } : {}), ...(o.full ? { linkedDisk: false } : {}) } : {}),
         ...(template ? { template: template.id } : {}),
         ...(cloudInit ? { cloudInit } : {}),
+        ...(o.network !== undefined ? { network: o.network } : {}),
       };
       if (o.image === undefined && !template) {
         const data = await api.json<VmEnvelope>('POST', '/vms', body);

@@ -57,6 +57,7 @@ import { completionScript } from './completion.js';
 import { ConfigError, resolveConfig } from './config.js';
 import { bar, bytes, table } from './format.js';
 import { hardwareSummary, registerIssue12 } from './images.js'; // images, hardware, templates, cloud-init (issue 12)
+import { nicShowRows, registerNetworks } from './networks.js'; // networks, NICs, forwards (issue 11)
 
 export interface Io {
   out(s: string): void;
@@ -198,6 +199,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
             ['started', v.startedAt],
             ['created', v.createdAt],
             ...v.disks.map((d, i) => [`disk${i}`, `${d.path} (${d.format})`]),
+            ...nicShowRows(v),
           ],
         ),
       );
@@ -291,6 +293,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   // images, vm create/hardware/template/cloud-init (issue 12)
   registerIssue12(program, vm, { ctx, print, vmOf, waitTask, taskStarted, upload, fileSize });
+  // networks, vm nic, vm forward (issue 11)
+  registerNetworks(program, vm, { ctx, print, vmOf });
 
   // ---- disk
   const disk = program.command('disk').description('managed disk images');

@@ -317,6 +317,7 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
   create(name: string, uid: number | null, bridge: string): Promise<void> {
     return this.serial(async () => {
       try {
+        if (uid !== null) tunOpenToUsers();
         await this.links.createTap(name, uid, bridge);
       } catch (err) {
         throw setupFailed(`Cannot create the tap ${name}`, err);
@@ -384,6 +385,16 @@ function udpFree(address: string, port: number): Promise<boolean> {
 }
 
 /** The host network adapter: HostNetworks and TapDevices in one object. */
+/**
+ * QEMU runs as an unprivileged user and attaches to its tap by name, which opens /dev/net/tun.
+ * udev makes that node 0666 on most hosts (the kernel then lets a process without CAP_NET_ADMIN
+ * attach only to a tap its user owns, and create none); where it is 0600, it is made so, once.
+ */
+export function tunOpenToUsers(file = '/dev/net/tun'): void {
+  const mode = fs.statSync(file).mode & 0o7777;
+  if ((mode & 0o006) !== 0o006) fs.chmodSync(file, mode | 0o666);
+}
+
 export function createHostNetworks(opts: HostNetworksOptions): HostNetworks & TapDevices {
   return new LinuxHostNetworks(opts);
 }
