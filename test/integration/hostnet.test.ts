@@ -121,7 +121,10 @@ Promise.all(${JSON.stringify(targets)}.map(one)).then((r) => console.log(JSON.st
 const table = () => spawnSync('ip', ['netns', 'exec', ns.name, 'nft', 'list', 'table', 'inet', 'qemu_manager'], { encoding: 'utf8' });
 
 describe.runIf(root && haveTools)('host network adapter in a network namespace', () => {
+  /** /dev/net/tun's mode before the run (a tap for an unprivileged user opens it to users; given back after). */
+  let tunMode: number | null = null;
   beforeAll(() => {
+    tunMode = fs.existsSync('/dev/net/tun') ? fs.statSync('/dev/net/tun').mode & 0o7777 : null;
     ns = Netns.create();
     client = Netns.create();
     client2 = Netns.create();
@@ -131,6 +134,7 @@ describe.runIf(root && haveTools)('host network adapter in a network namespace',
   });
 
   afterAll(async () => {
+    if (tunMode !== null && (fs.statSync('/dev/net/tun').mode & 0o7777) !== tunMode) fs.chmodSync('/dev/net/tun', tunMode);
     // A failed test may leave a dnsmasq of ours: ended by the pid in its pid file (never by name),
     // once its cmdline names that file.
     for (const f of fs.existsSync(runDir) ? fs.readdirSync(runDir).filter((e) => e.endsWith('.pid')) : []) {

@@ -7,6 +7,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { uidHasProcesses } from '../lib/proc.js';
 import { AppError, errorMessage, isAppError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
 import { parseSubnet } from '../lib/ipv4.js';
@@ -306,7 +307,7 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
       if (!this.nft) return;
       const r = await run(this.nft, ['-j', 'list', 'table', 'inet', NFT_TABLE], { timeoutMs: TIMEOUT_MS }).catch(() => null);
       if (!r || r.code !== 0) return; // no table
-      if (!tableRemovable(r.stdout)) return;
+      if (!tableRemovable(r.stdout, uidHasProcesses)) return;
       const del = await run(this.nft, ['delete', 'table', 'inet', NFT_TABLE], { timeoutMs: TIMEOUT_MS }).catch((err: Error) => ({ code: -1, stderr: err.message }));
       if (del.code !== 0) this.opts.log.warn({ err: del.stderr.trim() }, 'cannot remove the nftables table');
     });
@@ -342,11 +343,11 @@ class LinuxHostNetworks implements HostNetworks, TapDevices {
 }
 
 /**
- * Whether `nft -j list table inet qemu_manager` output shows nothing of anyone: no element in
- * guest_uids and no rule in a network chain (pure, unit-tested). The guest isolation's own rules
- * are reinstalled at the next start.
+ * Whether `nft -j list table inet qemu_manager` output shows nothing of anyone: no uid in
+ * guest_uids that a process runs as (`running`) and no rule in a network chain (unit-tested). The
+ * guest isolation's own rules are reinstalled at the next start.
  */
-export function tableRemovable(json: string): boolean {
+export function tableRemovable(json: string, running: (uid: number) => boolean): boolean {
   let doc: { nftables?: Array<Record<string, { name?: string; chain?: string; elem?: unknown[] }>> };
   try {
     doc = JSON.parse(json) as typeof doc;
@@ -355,7 +356,9 @@ export function tableRemovable(json: string): boolean {
   }
   const netChains = new Set(NET_CHAINS.map(([n]) => n));
   for (const item of doc.nftables ?? []) {
-    if (item.set?.name === 'guest_uids' && (item.set.elem?.length ?? 0) > 0) return false;
+    // a uid of the guest isolation's set that no process runs as cannot connect anywhere: it does
+    // not hold the table (a QEMU or qemu-img started later puts its uid, and the table, back)
+    if (item.set?.name === 'guest_uids' && (item.set.elem ?? []).some((u) => typeof u !== 'number' || running(u))) return false;
     if (item.rule && netChains.has(item.rule.chain ?? '')) return false;
   }
   return true;

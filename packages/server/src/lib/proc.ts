@@ -78,3 +78,20 @@ export async function terminate(pid: number, startTime: string): Promise<boolean
   killHard(pid, startTime);
   return waitUntil(gone, 2000, 5);
 }
+
+/** True if any process (any state but zombie) has `uid` as its real, effective or saved uid. */
+export function uidHasProcesses(uid: number): boolean {
+  for (const ent of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    let status: string;
+    try {
+      status = fs.readFileSync(`/proc/${ent}/status`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (/^State:\s+Z/m.test(status)) continue;
+    const uids = status.match(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m);
+    if (uids && uids.slice(1, 4).some((u) => Number(u) === uid)) return true;
+  }
+  return false;
+}

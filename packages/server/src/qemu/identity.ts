@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { run } from '../lib/exec.js';
-import { isAlive, readStat } from '../lib/proc.js';
+import { isAlive, readStat, uidHasProcesses } from '../lib/proc.js';
 import type { Logger } from '../lib/log.js';
 
 /** An unprivileged user a QEMU runs as when the server runs as root. */
@@ -89,7 +89,7 @@ export class IdentityPool {
       if (!name.startsWith(this.name) || name.includes('.')) continue;
       const c = this.readClaim(name);
       const id = lookup((n) => n === name);
-      if (c && id && c.dataDir === this.me.dataDir && !this.isMine(c) && !serverAlive(c) && !usersProcesses(id.uid)) {
+      if (c && id && c.dataDir === this.me.dataDir && !this.isMine(c) && !serverAlive(c) && !uidHasProcesses(id.uid)) {
         this.removeIfStill(name, c);
       }
     }
@@ -138,7 +138,7 @@ export class IdentityPool {
       if (this.taken.has(id.uid)) continue; // another start of ours took it while we created it
       // A user something still runs as (an orphaned QEMU, a process left behind) could reach the new
       // VM's files: never hand it out.
-      if (usersProcesses(id.uid)) continue;
+      if (uidHasProcesses(id.uid)) continue;
       if (!this.claimFile(id)) continue; // another server holds it
       this.taken.add(id.uid);
       return id;
@@ -236,8 +236,8 @@ export class IdentityPool {
     if (stale === null) {
       // Unreadable or half-written: a claim in the making, or garbage left by a crash.
       const st = statOrNull(file);
-      if (!st || Date.now() - st.mtimeMs < 10_000 || usersProcesses(id.uid)) return false;
-    } else if (this.isMine(stale) || serverAlive(stale) || usersProcesses(id.uid)) {
+      if (!st || Date.now() - st.mtimeMs < 10_000 || uidHasProcesses(id.uid)) return false;
+    } else if (this.isMine(stale) || serverAlive(stale) || uidHasProcesses(id.uid)) {
       return false;
     }
     if (!this.removeIfStill(id.name, stale)) return false;
@@ -263,22 +263,6 @@ function serverAlive(c: Claim): boolean {
   return isAlive(c.pid, c.start || null);
 }
 
-/** True if any process (any state but zombie) has `uid` as its real, effective or saved uid. */
-function usersProcesses(uid: number): boolean {
-  for (const ent of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue;
-    let status: string;
-    try {
-      status = fs.readFileSync(`/proc/${ent}/status`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (/^State:\s+Z/m.test(status)) continue;
-    const uids = status.match(/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m);
-    if (uids && uids.slice(1, 4).some((u) => Number(u) === uid)) return true;
-  }
-  return false;
-}
 
 let creating: Promise<unknown> = Promise.resolve();
 
