@@ -468,7 +468,8 @@ case "$1" in
     # replace, never flush: a renewal of the same address must not drop the routes through it
     ip -4 addr show dev "$interface" | grep -q "inet $ip/" || ip -4 addr flush dev "$interface" 2>/dev/null
     ip addr replace "$ip/${mask:-24}" dev "$interface"
-    if [ -n "$router" ] && ! ip route show default | grep -q .; then
+    # (busybox's `ip route show default` lists every route: look for the default line itself)
+    if [ -n "$router" ] && ! ip route | grep -q '^default'; then
       ip route add default via "${router%% *}" dev "$interface" 2>/dev/null
     fi
     if [ "$1" = bound ]; then

@@ -33,7 +33,7 @@ ip link set eth0 up
 timeout 20 udhcpc -i eth0 -n -q -t 4 -s /bin/true 2>&1 | grep -q 'lease of 10.0.2.15' && echo 'PROBE dhcp OK' || echo 'PROBE dhcp FAILED'
 # the guest configures eth0 itself (its own udhcpc): wait for its address and default route
 for i in $(seq 100); do
-  ip -4 addr show dev eth0 | grep -q 'inet 10.0.2.15/' && ip route show default | grep -q 10.0.2.2 && break
+  ip -4 addr show dev eth0 | grep -q 'inet 10.0.2.15/' && ip route | grep -q '^default via 10.0.2.2' && break
   sleep 0.2
 done
 probe() {
