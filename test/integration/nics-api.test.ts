@@ -10,6 +10,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { READY_MARKER } from '../guest/index.js';
 import { TestServer, freePort, holdPort, serialLog, startGuestServer, waitFor } from './harness.js';
+import { marker, refused } from './guest-net.js';
 
 let server: TestServer;
 let isoPath: string;
@@ -17,39 +18,6 @@ let vmId: string;
 let mac: string;
 
 const serial = () => serialLog(server.dataDir, vmId);
-
-function httpGet(port: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    const done = (v: string | null) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.setTimeout(5000, () => done(null));
-    sock.on('connect', () => sock.write('GET / HTTP/1.0\r\nHost: guest\r\n\r\n'));
-    sock.on('data', (d) => (data += d.toString('latin1')));
-    sock.on('end', () => done(data));
-    sock.on('error', () => done(null));
-  });
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.on('connect', () => {
-      sock.destroy();
-      resolve(false);
-    });
-    sock.on('error', () => resolve(true));
-  });
-}
-
-const marker = (port: number) =>
-  waitFor(async () => {
-    const body = await httpGet(port);
-    return body?.includes('TESTGUEST_HTTP') ? body : null;
-  }, 30_000, `the guest's HTTP marker on 127.0.0.1:${port}`);
 
 const created = (status: number) => expect([200, 201]).toContain(status);
 

@@ -7,7 +7,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { ensureTestGuestIso, READY_MARKER } from '../guest/index.js';
 import { freePort, holdPort, repoRoot, waitFor } from './harness.js';
 import type { QemuRuntime as QemuRuntimeClass } from '../../packages/server/dist/qemu/runtime.js';
 import type { LaunchNic, UserForward } from '../../packages/server/dist/runtime/port.js';
+import { echo, marker, refused } from './guest-net.js';
 
 const dist = (p: string) => path.join(repoRoot, 'packages/server/dist', p);
 const vmId = '7d1e3a52-9c4b-4f0e-8a61-2b3c4d5e6f70';
@@ -37,63 +37,6 @@ const log = {
 
 const serial = () => runtime.serialLog(vmId, 1 << 20).toString('latin1');
 const fwd = (hostPort: number, guestPort: number): UserForward => ({ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort, guestPort });
-
-/** GET http://127.0.0.1:<port>/ with a short deadline: the body, or null when nothing answers. */
-function httpGet(port: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    const done = (v: string | null) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.setTimeout(5000, () => done(null));
-    sock.on('connect', () => sock.write('GET / HTTP/1.0\r\nHost: guest\r\n\r\n'));
-    sock.on('data', (d) => (data += d.toString('latin1')));
-    sock.on('end', () => done(data));
-    sock.on('error', () => done(null));
-  });
-}
-
-/** Sends a line to 127.0.0.1:<port> and reads until it comes back (null when nothing answers). */
-function echo(port: number, line: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    let data = '';
-    const done = (v: string | null) => {
-      sock.destroy();
-      resolve(v);
-    };
-    sock.setTimeout(5000, () => done(null));
-    sock.on('connect', () => sock.write(`${line}\n`));
-    sock.on('data', (d) => {
-      data += d.toString('latin1');
-      if (data.includes('\n')) done(data.trim());
-    });
-    sock.on('end', () => done(data.trim() || null));
-    sock.on('error', () => done(null));
-  });
-}
-
-/** True once nothing accepts a connection on 127.0.0.1:<port> (QEMU closed its listener). */
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1');
-    sock.on('connect', () => {
-      sock.destroy();
-      resolve(false);
-    });
-    sock.on('error', () => resolve(true));
-  });
-}
-
-/** The guest's marker through a forward (it answers once httpd runs, after READY). */
-async function marker(port: number): Promise<string> {
-  return waitFor(async () => {
-    const body = await httpGet(port);
-    return body?.includes('TESTGUEST_HTTP') ? body : null;
-  }, 30_000, `the guest's HTTP marker on 127.0.0.1:${port}`);
-}
 
 beforeAll(async () => {
   const iso = await ensureTestGuestIso();
