@@ -486,14 +486,19 @@ chmod 0755 "$INITRAMFS/etc/udhcpc/default.script"
 # an old name gets a new one); the udhcpc of an interface that went away is ended.
 cat >"$INITRAMFS/etc/testguest/net-watch" <<'EOF'
 #!/bin/sh
+# Shell builtins only in the steady state (one `sleep` a second), so an idle guest stays idle.
 mkdir -p /var/run/udhcpc
 while :; do
   for d in /sys/class/net/*; do
     n=${d##*/}
     [ "$n" = lo ] && continue
-    [ -e "$d" ] || continue
-    p=/var/run/udhcpc/$n.$(cat "$d/ifindex" 2>/dev/null).pid
-    if [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null; then continue; fi
+    [ -e "$d/ifindex" ] || continue
+    read -r idx <"$d/ifindex"
+    p=/var/run/udhcpc/$n.$idx.pid
+    if [ -f "$p" ]; then
+      read -r pid <"$p"
+      kill -0 "$pid" 2>/dev/null && continue
+    fi
     ip link set "$n" up 2>/dev/null
     # in the foreground of a background job: it keeps asking (every 2 s) until it has a lease, then renews
     udhcpc -f -i "$n" -s /etc/udhcpc/default.script -t 5 -T 1 -A 2 -x hostname:"$(hostname)" >/dev/null 2>&1 &
@@ -503,12 +508,15 @@ while :; do
     [ -f "$p" ] || continue
     k=${p##*/}
     k=${k%.pid}
-    if [ "$(cat "/sys/class/net/${k%.*}/ifindex" 2>/dev/null)" != "${k##*.}" ]; then
-      kill "$(cat "$p")" 2>/dev/null
+    idx=
+    [ -e "/sys/class/net/${k%.*}/ifindex" ] && read -r idx <"/sys/class/net/${k%.*}/ifindex"
+    if [ "$idx" != "${k##*.}" ]; then
+      read -r pid <"$p"
+      kill "$pid" 2>/dev/null
       rm -f "$p"
     fi
   done
-  sleep 0.5
+  sleep 1
 done
 EOF
 chmod 0755 "$INITRAMFS/etc/testguest/net-watch"
